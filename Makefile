@@ -1,0 +1,45 @@
+# Two commands on a fresh machine:
+#   make run    install into .venv and run the lab's main job on the embedded default market
+#   make test   install into .venv (with dev tools) and run ruff, mypy and the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= $(CURDIR)/.alphaloop-home
+
+.PHONY: run test install install-dev lint typecheck pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# torch first, pinned to the CPU build, so stable-baselines3 does not pull CUDA wheels.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed
+
+run: install
+	$(BIN)/alphaloop --home "$(HOME_DIR)" data check synthetic
+	$(BIN)/alphaloop --home "$(HOME_DIR)" backtest --data synthetic --strategy sma-cross \
+		--param fast=10 --param slow=50 --fill next-open --cash 100000 --market none
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python benchmarks/backtest_throughput.py --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .alphaloop-home

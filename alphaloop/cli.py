@@ -1,0 +1,74 @@
+"""The ``alphaloop`` command line.
+
+Each command group lives in its own module (``alphaloop/cli_*.py``) and is registered here.
+Heavy libraries (numba, Ray, MLflow, torch) are imported inside the commands, so
+``alphaloop --help`` stays fast. Results go to stdout (one JSON object with ``--json``);
+progress bars and logs go to stderr. A user mistake (an :class:`AlphaLoopError`) prints one
+clear line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from alphaloop.errors import AlphaLoopError
+from alphaloop.home import ENV_VAR
+
+app = typer.Typer(
+    name="alphaloop",
+    help="AlphaLoop Lab: evolve, paper-trade and stress-test systematic strategies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home",
+            help="Lab home holding all state (default: $ALPHALOOP_HOME, else ~/.alphaloop).",
+        ),
+    ] = None,
+) -> None:
+    if home:
+        # Exported so that Ray workers and sub-processes resolve the same home.
+        os.environ[ENV_VAR] = os.path.abspath(os.path.expanduser(home))
+
+
+def _register() -> None:
+    # TODO(lead): make these plain imports once every module exists.
+    import importlib
+
+    def optional(name: str):  # type: ignore[no-untyped-def]
+        try:
+            return importlib.import_module(f"alphaloop.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"alphaloop.{name}":
+                raise
+            return None
+
+    if (cli_data := optional("cli_data")) is not None:
+        app.add_typer(cli_data.app, name="data")
+    if (cli_backtest := optional("cli_backtest")) is not None:
+        app.command("backtest")(cli_backtest.backtest)
+    if (cli_rl := optional("cli_rl")) is not None:
+        app.add_typer(cli_rl.app, name="rl")
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except AlphaLoopError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""Daily, weekly, generation and stress reports (Markdown + self-contained HTML) and artifacts."""
