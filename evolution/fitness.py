@@ -1,0 +1,107 @@
+"""Fitness: one score on a 0-100 scale from the live window and the year-ago window.
+
+The score of one window
+-----------------------
+``window_score = 100 * activity * (0.45 S + 0.20 D + 0.15 W + 0.20 P)`` with each part clipped
+to [0, 1]:
+
+* ``S = (sharpe + 0.5) / 2.5``: annualised Sharpe -0.5 scores 0, 2.0 scores 1;
+* ``D = 1 - max_drawdown / 0.35``: no drawdown scores 1, a 35% drawdown scores 0;
+* ``W = (win_rate - 0.30) / 0.35``: 30% winners score 0, 65% score 1;
+* ``P = (profit_factor - 0.8) / 1.2``: a profit factor of 0.8 scores 0, 2.0 scores 1;
+* ``activity = min(1, n_trades / min_trades)``: a window with too few trades cannot score high
+  on luck.
+
+Combining the windows
+---------------------
+``score = mean(live, year_ago) - divergence_weight * |live - year_ago|``. With the default
+weight 0.5 this is the weaker of the two windows: a strategy is only as good as its worse
+year. A genome is flagged **over-fit** when one window's Sharpe is at least
+``overfit_sharpe`` while the other's is at most 0, or the two window scores differ by more than
+``overfit_score_gap`` points; a flagged genome loses a further ``overfit_penalty`` points.
+
+Costs and the market's rules are always on in the backtests that feed these numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import Field
+
+from alphaloop.config import FrozenConfig
+
+WINDOWS = ("live", "year_ago")
+
+
+class FitnessConfig(FrozenConfig):
+    """How window statistics become a score."""
+
+    window: int = Field(250, ge=40, le=1000, description="trading days per window")
+    min_trades: int = Field(10, ge=1, le=1000)
+    divergence_weight: float = Field(0.5, ge=0.0, le=1.0)
+    overfit_sharpe: float = Field(1.0, gt=0.0, le=5.0)
+    overfit_score_gap: float = Field(30.0, gt=0.0, le=100.0)
+    overfit_penalty: float = Field(10.0, ge=0.0, le=100.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fitness:
+    """The verdict of fitness on one genome."""
+
+    score: float
+    live_score: float
+    year_ago_score: float
+    overfit: bool
+
+
+def _clip01(value: float) -> float:
+    if not math.isfinite(value):
+        return 0.0 if value < 0 or math.isnan(value) else 1.0
+    return min(1.0, max(0.0, value))
+
+
+def window_score(stats: Mapping[str, float], config: FitnessConfig) -> float:
+    """Return the 0-100 score of one window's statistics (see the module docstring)."""
+    sharpe = float(stats.get("sharpe", 0.0))
+    drawdown = abs(float(stats.get("max_drawdown", 0.0)))
+    win_rate = float(stats.get("win_rate", 0.0))
+    profit_factor = float(stats.get("profit_factor", 0.0))
+    n_trades = float(stats.get("n_trades", 0.0))
+    if n_trades <= 0:
+        return 0.0
+    parts = (
+        0.45 * _clip01((sharpe + 0.5) / 2.5)
+        + 0.20 * _clip01(1.0 - drawdown / 0.35)
+        + 0.15 * _clip01((win_rate - 0.30) / 0.35)
+        + 0.20 * _clip01((profit_factor - 0.8) / 1.2)
+    )
+    activity = min(1.0, n_trades / config.min_trades)
+    return round(100.0 * activity * parts, 6)
+
+
+def combine(
+    live: Mapping[str, float], year_ago: Mapping[str, float], config: FitnessConfig
+) -> Fitness:
+    """Return the combined fitness of the two windows."""
+    live_score = window_score(live, config)
+    year_ago_score = window_score(year_ago, config)
+    mean = 0.5 * (live_score + year_ago_score)
+    gap = abs(live_score - year_ago_score)
+    score = mean - config.divergence_weight * gap
+    sharpe_live = float(live.get("sharpe", 0.0))
+    sharpe_ago = float(year_ago.get("sharpe", 0.0))
+    lopsided = (sharpe_live >= config.overfit_sharpe and sharpe_ago <= 0.0) or (
+        sharpe_ago >= config.overfit_sharpe and sharpe_live <= 0.0
+    )
+    overfit = lopsided or gap > config.overfit_score_gap
+    if overfit:
+        score -= config.overfit_penalty
+    return Fitness(
+        score=round(max(0.0, min(100.0, score)), 6),
+        live_score=live_score,
+        year_ago_score=year_ago_score,
+        overfit=overfit,
+    )
