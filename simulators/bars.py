@@ -200,7 +200,11 @@ class Panel:
             freq=freq,
             market=market,
             source=source,
-            **arrays,
+            open=arrays["open"],
+            high=arrays["high"],
+            low=arrays["low"],
+            close=arrays["close"],
+            volume=arrays["volume"],
         )
 
     def to_long_frame(self) -> pd.DataFrame:
