@@ -1,0 +1,335 @@
+"""Compile a genome into the arrays the backtester takes, over a multi-asset panel.
+
+Signals at bar ``t`` use bars ``<= t`` only; the backtester fills them at the next bar's open.
+What a compiled genome holds (all ``(T, N)`` unless said otherwise):
+
+* ``entries`` - the entry rule (conditions joined by AND/OR), and only where the asset is
+  tradable, the bar's regime is allowed, the position size is positive, a needed ATR stop is
+  known and the exit rule does not fire on the same bar;
+* ``exits`` - the opposite signal when the genome asks for it, else all False;
+* ``sl_stop``, ``tp_stop`` - fractions of the entry price (scalars) or ``None``;
+* ``tsl_stop`` - a fraction (scalar) for a percent trailing stop, or ``multiple * ATR / close``
+  per bar for an ATR trailing stop, or ``None``;
+* ``time_stop`` - bars, or ``None``; ``size`` - fraction of equity per new position;
+  ``max_positions`` - the most positions held at once.
+
+Every indicator goes through an :class:`~genome.cache.IndicatorCache`, and so does every
+condition's boolean signal, so a population compiled on one panel computes each distinct
+indicator and condition once. Nothing here evaluates text: genomes are data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from alphaloop.errors import GenomeError
+from genome.bounds import REGIMES
+from genome.cache import IndicatorCache
+from genome.genes import (
+    ATRPct,
+    ATRTrailing,
+    BollingerTouch,
+    CappedKelly,
+    Condition,
+    DonchianBreakout,
+    FixedFraction,
+    Genome,
+    MACross,
+    Momentum,
+    PriceVsMA,
+    RSILevel,
+    RVPercentile,
+    Sizing,
+    VolTarget,
+    VolumeSurge,
+)
+from genome.primitives import shift
+from genome.random import numeric_genes
+from genome.regime import REGIME_CODES
+from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
+from simulators.bars import Panel
+from simulators.metrics import periods_per_year as _periods_per_year
+
+
+def periods_per_year(panel: Panel) -> float:
+    """Return how many bars make a year on ``panel`` (252 trading days; 365 for crypto)."""
+    try:
+        return _periods_per_year(panel.freq, panel.market)
+    except ValueError:
+        raise GenomeError(
+            f"panel.freq: cannot annualise bars of frequency {panel.freq!r}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompiledGenome:
+    """The backtester's inputs for one genome on one panel (see the module docstring)."""
+
+    genome_id: str
+    entries: np.ndarray
+    exits: np.ndarray
+    sl_stop: float | None
+    tp_stop: float | None
+    tsl_stop: float | np.ndarray | None
+    time_stop: int | None
+    size: np.ndarray
+    max_positions: int
+
+    def slice_bars(self, start: int, stop: int) -> CompiledGenome:
+        """Return the arrays of bars ``start:stop`` (to backtest one window of a longer panel).
+
+        Compile on the whole history, so indicators are warmed up, then slice to the window;
+        pair it with ``panel.slice_bars(start, stop)``.
+        """
+        rows = slice(start, stop)
+        tsl = self.tsl_stop[rows] if isinstance(self.tsl_stop, np.ndarray) else self.tsl_stop
+        return dataclasses.replace(
+            self,
+            entries=self.entries[rows],
+            exits=self.exits[rows],
+            size=self.size[rows],
+            tsl_stop=tsl,
+        )
+
+    def backtest_kwargs(self) -> dict[str, Any]:
+        """Return the keyword arguments of ``simulators.backtest.run_backtest`` after ``panel``."""
+        return {
+            "entries": self.entries,
+            "exits": self.exits,
+            "sl_stop": self.sl_stop,
+            "tp_stop": self.tp_stop,
+            "tsl_stop": self.tsl_stop,
+            "time_stop": self.time_stop,
+            "size": self.size,
+        }
+
+
+# --------------------------------------------------------------------------- conditions
+def condition_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
+    """Return the ``(T, N)`` bool signal of one entry condition (cached by the condition)."""
+    return cache.get(("signal", condition), lambda: _compute_signal(condition, cache))
+
+
+def _compute_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
+    close = cache.panel.close
+    # NaN comparisons are False, so warm-up bars never signal.
+    with np.errstate(invalid="ignore"):
+        if isinstance(condition, PriceVsMA):
+            average = cache.moving_average(condition.ma, "close", condition.window)
+            return close > average if condition.side == "above" else close < average
+        if isinstance(condition, MACross):
+            fast = cache.moving_average(condition.ma, "close", condition.fast)
+            slow = cache.moving_average(condition.ma, "close", condition.slow)
+            spread = fast - slow
+            before = shift(spread)
+            if condition.direction == "above":
+                return (spread > 0.0) & (before <= 0.0)
+            return (spread < 0.0) & (before >= 0.0)
+        if isinstance(condition, RSILevel):
+            level = cache.rsi(condition.window)
+            if condition.side == "below":
+                return level < condition.threshold
+            return level > condition.threshold
+        if isinstance(condition, BollingerTouch):
+            middle = cache.sma("close", condition.window)
+            spread = condition.width * cache.std("close", condition.window)
+            if condition.band == "lower":
+                return close <= middle - spread
+            return close >= middle + spread
+        if isinstance(condition, DonchianBreakout):
+            if condition.side == "high":
+                return close > cache.previous("max_high", condition.window)
+            return close < cache.previous("min_low", condition.window)
+        if isinstance(condition, Momentum):
+            change = cache.rate_of_change(condition.window)
+            if condition.side == "above":
+                return change > condition.threshold
+            return change < condition.threshold
+        if isinstance(condition, VolumeSurge):
+            average = cache.previous("sma_volume", condition.window)
+            return (average > 0.0) & (cache.panel.volume > condition.multiple * average)
+        if isinstance(condition, ATRPct):
+            level = cache.atr_pct(condition.window)
+            if condition.side == "below":
+                return level < condition.threshold
+            return level > condition.threshold
+        if isinstance(condition, RVPercentile):
+            rank = cache.rv_percentile(condition.window, condition.lookback)
+            if condition.side == "below":
+                return rank <= condition.threshold
+            return rank >= condition.threshold
+    raise GenomeError(f"entry: unknown condition type {type(condition).__name__}")
+
+
+def combine_signals(
+    conditions: Iterable[Condition], combiner: str, cache: IndicatorCache
+) -> np.ndarray:
+    """Return the conditions' signals joined by ``"and"`` or ``"or"`` (all False if none)."""
+    panel = cache.panel
+    signals = [condition_signal(condition, cache) for condition in conditions]
+    if not signals:
+        return np.zeros((panel.n_bars, panel.n_assets), dtype=bool)
+    joined = signals[0].copy()
+    for signal in signals[1:]:
+        if combiner == "and":
+            joined &= signal
+        else:
+            joined |= signal
+    return joined
+
+
+# --------------------------------------------------------------------------- sizing
+def position_size(sizing: Sizing, cache: IndicatorCache) -> np.ndarray:
+    """Return the fraction of equity for a new position at each bar, ``(T, N)``, >= 0.
+
+    Not cached: nearly every genome has its own sizing numbers, and the indicators behind
+    them (realised volatility, the Kelly ratio) are cached already.
+    """
+    panel = cache.panel
+    shape = (panel.n_bars, panel.n_assets)
+    if isinstance(sizing, FixedFraction):
+        return np.full(shape, sizing.fraction)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if isinstance(sizing, VolTarget):
+            sigma = cache.realised_volatility(sizing.window) * math.sqrt(periods_per_year(panel))
+            # A flat asset (sigma 0) fills its slot; an unknown sigma (warm-up) stays NaN.
+            scale = np.where(
+                sigma > 0.0,
+                np.minimum(1.0, sizing.target / sigma),
+                np.where(sigma == 0.0, 1.0, np.nan),
+            )
+            weight = scale / sizing.max_positions
+        elif isinstance(sizing, CappedKelly):
+            weight = np.clip(cache.kelly_ratio(sizing.window), 0.0, sizing.cap)
+        else:
+            raise GenomeError(f"sizing: unknown sizing type {type(sizing).__name__}")
+    # No estimate yet (warm-up) means no position, not a guess.
+    return np.where(np.isfinite(weight), weight, 0.0)
+
+
+# --------------------------------------------------------------------------- genome
+def allowed_regime_mask(genome: Genome, cache: IndicatorCache) -> np.ndarray | None:
+    """Return the ``(T,)`` bars whose regime the genome allows, or ``None`` if it allows all.
+
+    Bars whose regime is unknown (too little history) are allowed only by a genome that
+    trades in every regime.
+    """
+    if len(genome.regimes) == len(REGIMES):
+        return None
+    codes = cache.regimes()
+    wanted = np.array([REGIME_CODES[regime] for regime in genome.regimes], dtype=codes.dtype)
+    return np.isin(codes, wanted)
+
+
+def compile_genome(
+    genome: Genome, panel: Panel, cache: IndicatorCache | None = None
+) -> CompiledGenome:
+    """Turn ``genome`` into backtester inputs over ``panel`` (see the module docstring).
+
+    Parameters
+    ----------
+    genome:
+        A validated genome.
+    panel:
+        The market data.
+    cache:
+        An indicator cache of this very panel, shared across a population; a fresh one is
+        made when omitted.
+
+    Raises
+    ------
+    GenomeError
+        When ``cache`` belongs to another panel.
+    """
+    if cache is None:
+        cache = IndicatorCache(panel)
+    elif cache.panel is not panel:
+        raise GenomeError("compile_genome: the indicator cache was built for another panel")
+    entries = combine_signals(genome.entry, genome.combine, cache)
+    if genome.exits.opposite_signal:
+        exits = combine_signals(genome.opposite_conditions(), genome.combine, cache)
+    else:
+        exits = np.zeros_like(entries)
+    size = position_size(genome.sizing, cache)
+    entries &= panel.tradable
+    entries &= size > 0.0
+    entries &= ~exits
+    regimes = allowed_regime_mask(genome, cache)
+    if regimes is not None:
+        entries &= regimes[:, None]
+    trailing = genome.exits.trailing
+    tsl_stop: float | np.ndarray | None
+    if isinstance(trailing, ATRTrailing):
+        with np.errstate(invalid="ignore"):
+            tsl_stop = trailing.multiple * cache.atr_pct(trailing.window)
+        entries &= np.isfinite(tsl_stop)
+    elif trailing is not None:
+        tsl_stop = trailing.pct
+    else:
+        tsl_stop = None
+    return CompiledGenome(
+        genome_id=genome.id,
+        entries=entries,
+        exits=exits,
+        sl_stop=genome.exits.stop_loss,
+        tp_stop=genome.exits.take_profit,
+        tsl_stop=tsl_stop,
+        time_stop=genome.exits.time_stop,
+        size=size,
+        max_positions=genome.max_positions,
+    )
+
+
+def compile_population(
+    genomes: Iterable[Genome], panel: Panel, cache: IndicatorCache | None = None
+) -> dict[str, CompiledGenome]:
+    """Compile many genomes on one panel with one shared cache; results keyed by genome id."""
+    cache = cache if cache is not None else IndicatorCache(panel)
+    return {genome.id: compile_genome(genome, panel, cache) for genome in genomes}
+
+
+def compile_and_backtest(
+    genome: Genome,
+    panel: Panel,
+    config: BacktestConfig | None = None,
+    *,
+    cache: IndicatorCache | None = None,
+    start: int = 0,
+    stop: int | None = None,
+) -> BacktestResult:
+    """Compile ``genome`` and run it through :func:`simulators.backtest.run_backtest`.
+
+    The genome's own sizing and ``max_positions`` replace the configuration's; everything else
+    (cash, fill, market rules, costs) comes from ``config`` (defaults when omitted). The result
+    is labelled ``genome:<id>`` with the numeric genes as its parameters.
+
+    Signals are compiled on the whole ``panel`` (so indicators warm up on the bars before
+    ``start``) and only bars ``start:stop`` are traded: a fitness window of a longer history.
+    """
+    compiled = compile_genome(genome, panel, cache)
+    if start != 0 or stop is not None:
+        end = panel.n_bars if stop is None else stop
+        if not 0 <= start < end <= panel.n_bars:
+            raise GenomeError(
+                f"compile_and_backtest: bars {start}:{end} are not inside the panel's "
+                f"{panel.n_bars} bars"
+            )
+        compiled = compiled.slice_bars(start, end)
+        panel = panel.slice_bars(start, end)
+    base = config or BacktestConfig()
+    # model_copy skips validation; max_positions is already inside the genome's bounds.
+    settings = base.model_copy(update={"max_positions": compiled.max_positions})
+    params = {path: gene.value for path, gene in numeric_genes(genome).items()}
+    return run_backtest(
+        panel,
+        config=settings,
+        strategy=f"genome:{genome.id}",
+        params=params,
+        **compiled.backtest_kwargs(),
+    )

@@ -1,0 +1,311 @@
+"""Indicator primitives: numba kernels over ``(T, N)`` float64 arrays.
+
+Every kernel is causal: the value at bar ``t`` reads only bars ``<= t``, so truncating the
+future never changes the past (the look-ahead tests check each kernel). A value that lacks
+enough history is NaN ("warm-up"); a non-finite input inside a window makes that window NaN,
+and recursive averages (EMA, Wilder's RSI and ATR) restart their warm-up after it.
+
+The kernels take one column at a time along axis 0 and loop over columns, so a column that
+starts late (an asset listed mid-panel, NaN before its first bar) warms up on its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def sma(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the simple moving average over ``window`` bars."""
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        total = 0.0
+        bad = 0
+        for t in range(n_bars):
+            value = values[t, col]
+            if np.isfinite(value):
+                total += value
+            else:
+                bad += 1
+            if t >= window:
+                old = values[t - window, col]
+                if np.isfinite(old):
+                    total -= old
+                else:
+                    bad -= 1
+            if t >= window - 1 and bad == 0:
+                out[t, col] = total / window
+    return out
+
+
+@njit(cache=True)
+def rolling_std(values: np.ndarray, window: int, ddof: int) -> np.ndarray:  # pragma: no cover
+    """Return the rolling standard deviation over ``window`` bars with ``ddof``."""
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    if window <= ddof:
+        return out
+    for col in range(n_assets):
+        # Running sums of deviations from an origin that is moved to the current value (and
+        # the sums recomputed exactly) once per window: the difference of squares then only
+        # cancels over one window's moves, so small variances keep their precision and a flat
+        # window is exactly 0, at O(1) amortised cost per bar.
+        origin = np.nan
+        total = 0.0
+        squares = 0.0
+        bad = 0
+        since = window
+        for t in range(n_bars):
+            value = values[t, col]
+            if np.isfinite(value):
+                if np.isnan(origin):
+                    origin = value
+                total += value - origin
+                squares += (value - origin) * (value - origin)
+            else:
+                bad += 1
+            if t >= window:
+                old = values[t - window, col]
+                if np.isfinite(old):
+                    total -= old - origin
+                    squares -= (old - origin) * (old - origin)
+                else:
+                    bad -= 1
+            since += 1
+            if t < window - 1 or bad > 0:
+                continue
+            if since >= window:
+                origin = value
+                total = 0.0
+                squares = 0.0
+                for k in range(t - window + 1, t + 1):
+                    deviation = values[k, col] - origin
+                    total += deviation
+                    squares += deviation * deviation
+                since = 0
+            variance = (squares - total * total / window) / (window - ddof)
+            out[t, col] = np.sqrt(variance) if variance > 0.0 else 0.0
+    return out
+
+
+@njit(cache=True)
+def ema(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the exponential moving average, ``alpha = 2 / (window + 1)``, seeded by an SMA."""
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    alpha = 2.0 / (window + 1.0)
+    for col in range(n_assets):
+        run = 0
+        seed = 0.0
+        level = 0.0
+        for t in range(n_bars):
+            value = values[t, col]
+            if not np.isfinite(value):
+                run = 0
+                seed = 0.0
+                continue
+            run += 1
+            if run < window:
+                seed += value
+            elif run == window:
+                level = (seed + value) / window
+                out[t, col] = level
+            else:
+                level = alpha * value + (1.0 - alpha) * level
+                out[t, col] = level
+    return out
+
+
+@njit(cache=True)
+def rolling_max(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the highest value of the last ``window`` bars (the current one included)."""
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(window - 1, n_bars):
+            best = -np.inf
+            ok = True
+            for k in range(t - window + 1, t + 1):
+                value = values[k, col]
+                if not np.isfinite(value):
+                    ok = False
+                    break
+                if value > best:
+                    best = value
+            if ok:
+                out[t, col] = best
+    return out
+
+
+@njit(cache=True)
+def rolling_min(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the lowest value of the last ``window`` bars (the current one included)."""
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(window - 1, n_bars):
+            best = np.inf
+            ok = True
+            for k in range(t - window + 1, t + 1):
+                value = values[k, col]
+                if not np.isfinite(value):
+                    ok = False
+                    break
+                if value < best:
+                    best = value
+            if ok:
+                out[t, col] = best
+    return out
+
+
+@njit(cache=True)
+def rsi(close: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return Wilder's relative strength index in [0, 100] (50 on a perfectly flat window)."""
+    n_bars, n_assets = close.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        run = 0
+        gain = 0.0
+        loss = 0.0
+        for t in range(1, n_bars):
+            now = close[t, col]
+            before = close[t - 1, col]
+            if not (np.isfinite(now) and np.isfinite(before)):
+                run = 0
+                gain = 0.0
+                loss = 0.0
+                continue
+            change = now - before
+            up = change if change > 0.0 else 0.0
+            down = -change if change < 0.0 else 0.0
+            run += 1
+            if run <= window:
+                gain += up / window
+                loss += down / window
+                if run < window:
+                    continue
+            else:
+                gain = (gain * (window - 1) + up) / window
+                loss = (loss * (window - 1) + down) / window
+            if loss == 0.0:
+                out[t, col] = 50.0 if gain == 0.0 else 100.0
+            else:
+                out[t, col] = 100.0 - 100.0 / (1.0 + gain / loss)
+    return out
+
+
+@njit(cache=True)
+def atr(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, window: int
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return Wilder's average true range over ``window`` bars."""
+    n_bars, n_assets = close.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        run = 0
+        level = 0.0
+        for t in range(n_bars):
+            top = high[t, col]
+            bottom = low[t, col]
+            if not (np.isfinite(top) and np.isfinite(bottom) and np.isfinite(close[t, col])):
+                run = 0
+                level = 0.0
+                continue
+            true_range = top - bottom
+            if t > 0 and np.isfinite(close[t - 1, col]):
+                previous = close[t - 1, col]
+                true_range = max(true_range, abs(top - previous), abs(bottom - previous))
+            run += 1
+            if run <= window:
+                level += true_range / window
+                if run < window:
+                    continue
+            else:
+                level = (level * (window - 1) + true_range) / window
+            out[t, col] = level
+    return out
+
+
+@njit(cache=True)
+def rate_of_change(close: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``close[t] / close[t - window] - 1``."""
+    n_bars, n_assets = close.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(window, n_bars):
+            before = close[t - window, col]
+            now = close[t, col]
+            if np.isfinite(before) and np.isfinite(now) and before > 0.0:
+                out[t, col] = now / before - 1.0
+    return out
+
+
+@njit(cache=True)
+def log_returns(close: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``log(close[t] / close[t - 1])`` (NaN on the first bar or a non-positive price)."""
+    n_bars, n_assets = close.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(1, n_bars):
+            before = close[t - 1, col]
+            now = close[t, col]
+            if np.isfinite(before) and np.isfinite(now) and before > 0.0 and now > 0.0:
+                out[t, col] = np.log(now / before)
+    return out
+
+
+@njit(cache=True)
+def simple_returns(close: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``close[t] / close[t - 1] - 1`` (NaN on the first bar or a non-positive price)."""
+    n_bars, n_assets = close.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(1, n_bars):
+            before = close[t - 1, col]
+            now = close[t, col]
+            if np.isfinite(before) and np.isfinite(now) and before > 0.0:
+                out[t, col] = now / before - 1.0
+    return out
+
+
+@njit(cache=True)
+def percentile_rank(
+    values: np.ndarray, lookback: int, min_periods: int
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return the share of the last ``lookback`` finite values (today's included) <= today's.
+
+    NaN where today's value is not finite or fewer than ``min_periods`` values are finite.
+    """
+    n_bars, n_assets = values.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for col in range(n_assets):
+        for t in range(n_bars):
+            today = values[t, col]
+            if not np.isfinite(today):
+                continue
+            count = 0
+            below = 0
+            for k in range(max(0, t - lookback + 1), t + 1):
+                value = values[k, col]
+                if np.isfinite(value):
+                    count += 1
+                    if value <= today:
+                        below += 1
+            if count >= min_periods:
+                out[t, col] = below / count
+    return out
+
+
+def shift(values: np.ndarray, bars: int = 1) -> np.ndarray:
+    """Return ``values`` delayed by ``bars`` (the first ``bars`` rows NaN): yesterday's value."""
+    out = np.full(values.shape, np.nan)
+    if bars < values.shape[0]:
+        out[bars:] = values[: values.shape[0] - bars]
+    return out
+
+
+def realised_volatility(close: np.ndarray, window: int) -> np.ndarray:
+    """Return the sample standard deviation of log returns over ``window`` bars (per bar)."""
+    return rolling_std(log_returns(close), window, 1)  # type: ignore[no-any-return]

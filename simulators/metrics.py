@@ -1,0 +1,148 @@
+"""Performance metrics of an equity curve and its trades.
+
+Conventions (also in ``docs/fill_assumptions.md``):
+
+* Returns are simple bar-to-bar returns of the equity curve; the first bar's return is
+  measured against the initial cash.
+* Annualisation uses :func:`periods_per_year`: 252 trading days a year for equity markets
+  (``none``, ``us``, ``cn``), 365 days for ``crypto``; intraday bars multiply by the bars in
+  a session (US 390 minutes, China 240 minutes, crypto 1440 minutes); weekly bars use 52.
+* The risk-free rate is 0. Sharpe = mean / std (ddof=1) * sqrt(P); Sortino uses the
+  downside deviation ``sqrt(mean(min(r, 0)^2))``; a zero denominator gives 0.
+* Max drawdown is a positive fraction (0.25 = a 25% fall from the running peak).
+* Calmar = CAGR / max drawdown (0 when there is no drawdown).
+* Trade statistics count closed trades only; profit factor = gross profit / gross loss
+  (``inf`` with profits and no losses, 0 with no closed trades).
+* Exposure = mean over bars of (value of positions / equity).
+* Turnover = traded value (entries + exits) / mean equity / years (times a year).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["METRIC_NAMES", "compute_metrics", "max_drawdown", "periods_per_year"]
+
+METRIC_NAMES: tuple[str, ...] = (
+    "final_equity",
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "calmar",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "exposure",
+    "turnover",
+)
+
+_SESSION_MINUTES = {"us": 390.0, "cn": 240.0, "none": 390.0, "crypto": 1440.0}
+_FREQ_MINUTES = {"1min": 1.0, "5min": 5.0, "15min": 15.0, "30min": 30.0, "1h": 60.0}
+
+
+def periods_per_year(freq: str, market: str) -> float:
+    """Return the number of bars of ``freq`` in a year of ``market``."""
+    days = 365.0 if market == "crypto" else 252.0
+    if freq == "1D":
+        return days
+    if freq == "1W":
+        return 52.0
+    if freq in _FREQ_MINUTES:
+        session = _SESSION_MINUTES.get(market, 390.0)
+        return days * session / _FREQ_MINUTES[freq]
+    raise ValueError(f"periods_per_year: unknown frequency {freq!r} (allowed: 1D, 1W, 1min..1h)")
+
+
+def max_drawdown(equity: np.ndarray) -> float:
+    """Return the largest fall from a running peak as a positive fraction."""
+    values = np.asarray(equity, dtype=np.float64)
+    if values.size == 0:
+        return 0.0
+    peaks = np.maximum.accumulate(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdowns = np.where(peaks > 0, 1.0 - values / peaks, 0.0)
+    return float(max(0.0, np.max(drawdowns)))
+
+
+def compute_metrics(
+    equity: np.ndarray,
+    *,
+    init_cash: float,
+    trade_pnl: np.ndarray,
+    trade_closed: np.ndarray,
+    traded_value: float,
+    position_value: np.ndarray,
+    periods: float,
+) -> dict[str, float]:
+    """Return every metric of :data:`METRIC_NAMES` as a float.
+
+    Parameters
+    ----------
+    equity:
+        ``(T,)`` equity at each bar close.
+    init_cash:
+        Starting cash (the base of the first return).
+    trade_pnl, trade_closed:
+        Per trade: net profit and whether it is closed.
+    traded_value:
+        Sum of the absolute value of every fill.
+    position_value:
+        ``(T,)`` value of all positions at each bar close.
+    periods:
+        Bars per year (see :func:`periods_per_year`).
+    """
+    values = np.asarray(equity, dtype=np.float64)
+    n_bars = values.size
+    final = float(values[-1]) if n_bars else float(init_cash)
+    total_return = final / init_cash - 1.0
+    previous = np.concatenate(([init_cash], values[:-1])) if n_bars else np.empty(0)
+    returns = values / previous - 1.0 if n_bars else np.empty(0)
+    years = n_bars / periods if periods > 0 else 0.0
+    if years > 0 and final > 0:
+        cagr = (final / init_cash) ** (1.0 / years) - 1.0
+    else:
+        cagr = -1.0 if final <= 0 else 0.0
+    std = float(np.std(returns, ddof=1)) if n_bars > 1 else 0.0
+    mean = float(np.mean(returns)) if n_bars else 0.0
+    scale = math.sqrt(periods)
+    sharpe = mean / std * scale if std > 0 else 0.0
+    downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if n_bars else 0.0
+    sortino = mean / downside * scale if downside > 0 else 0.0
+    drawdown = max_drawdown(values)
+    calmar = cagr / drawdown if drawdown > 0 else 0.0
+
+    pnl = np.asarray(trade_pnl, dtype=np.float64)[np.asarray(trade_closed, dtype=bool)]
+    wins = pnl[pnl > 0]
+    losses = pnl[pnl < 0]
+    win_rate = float(wins.size / pnl.size) if pnl.size else 0.0
+    gross_loss = float(-losses.sum())
+    gross_profit = float(wins.sum())
+    if gross_loss > 0:
+        profit_factor = gross_profit / gross_loss
+    else:
+        profit_factor = math.inf if gross_profit > 0 else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(values > 0, np.asarray(position_value) / values, 0.0)
+    exposure = float(np.mean(share)) if n_bars else 0.0
+    mean_equity = float(np.mean(values)) if n_bars else float(init_cash)
+    turnover = traded_value / mean_equity / years if years > 0 and mean_equity > 0 else 0.0
+    return {
+        "final_equity": final,
+        "total_return": float(total_return),
+        "cagr": float(cagr),
+        "volatility": std * scale,
+        "sharpe": float(sharpe),
+        "sortino": float(sortino),
+        "max_drawdown": drawdown,
+        "calmar": float(calmar),
+        "win_rate": win_rate,
+        "profit_factor": float(profit_factor),
+        "n_trades": float(len(trade_pnl)),
+        "exposure": exposure,
+        "turnover": float(turnover),
+    }
