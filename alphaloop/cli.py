@@ -58,6 +58,10 @@ def _register() -> None:
         app.add_typer(cli_data.app, name="data")
     if (cli_backtest := optional("cli_backtest")) is not None:
         app.command("backtest")(cli_backtest.backtest)
+    if (cli_evolve := optional("cli_evolve")) is not None:
+        app.command("evolve")(cli_evolve.evolve)
+        app.add_typer(cli_evolve.pool_app, name="pool")
+        app.command("ui")(cli_evolve.ui)
     if (cli_rl := optional("cli_rl")) is not None:
         app.add_typer(cli_rl.app, name="rl")
 

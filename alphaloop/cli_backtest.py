@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from alphaloop.errors import DataSpecError, StrategyParamError
+from alphaloop.errors import DataSpecError, GenomeError, StrategyParamError
 
 if TYPE_CHECKING:
-    from simulators.backtest import BacktestResult
+    from genome.genes import Genome
+    from simulators.backtest import BacktestConfig, BacktestResult
     from simulators.bars import Panel
 
 
@@ -70,8 +72,15 @@ def backtest(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout.")
     ] = False,
+    genome: Annotated[
+        str | None,
+        typer.Option(
+            "--genome",
+            help="Backtest a genome instead: a JSON file, or an id (or unique prefix) in the pool.",
+        ),
+    ] = None,
 ) -> None:
-    """Backtest a reference strategy on a market and print its metrics and trades."""
+    """Backtest a reference strategy (or a genome) on a market and print metrics and trades."""
     from alphaloop.config import validate_config
     from simulators.backtest import BacktestConfig, run_strategy
 
@@ -89,14 +98,58 @@ def backtest(
         except KeyError as exc:
             raise DataSpecError(f"--symbol: {exc.args[0]}") from None
     typer.echo(
-        f"backtesting {strategy} on {panel.n_assets} symbol(s) x {panel.n_bars} bars...",
+        f"backtesting {'a genome' if genome else strategy} on {panel.n_assets} symbol(s) x "
+        f"{panel.n_bars} bars...",
         err=True,
     )
-    result = run_strategy(panel, strategy, params, config)
+    if genome is not None:
+        if param:
+            raise StrategyParamError("--param applies to reference strategies, not to --genome")
+        result = _run_genome(genome, panel, config)
+    else:
+        result = run_strategy(panel, strategy, params, config)
     if json_output:
         sys.stdout.write(json.dumps(result.to_json_dict(), allow_nan=False) + "\n")
         return
     _print_table(result)
+
+
+def load_genome_argument(value: str) -> Genome:
+    """Return the genome named by ``--genome``: a JSON file path, or an id/prefix in the pool."""
+    from alphaloop.home import LabHome
+    from evolution.store import GenePoolStore
+    from genome.genes import Genome
+
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            return Genome.from_json(path.read_text(encoding="utf-8"))
+        except GenomeError as exc:
+            raise GenomeError(f"{path}: {exc}") from None
+    home = LabHome.resolve()
+    if not home.gene_pool_db.is_file():
+        raise GenomeError(
+            f"--genome {value!r}: no such file, and no gene pool at {home.gene_pool_db}"
+        )
+    with GenePoolStore(home.gene_pool_db) as store:
+        record = store.genome(value)
+    if record is None:
+        raise GenomeError(
+            f"--genome {value!r}: no such file, and no single genome with that id (or prefix) "
+            f"in {home.gene_pool_db}"
+        )
+    return Genome.from_json(record["genome_json"])
+
+
+def _run_genome(value: str, panel: Panel, config: BacktestConfig) -> BacktestResult:
+    from genome.compile import compile_and_backtest
+
+    genome = load_genome_argument(value)
+    typer.echo(f"genome {genome.id}: {genome.describe()}", err=True)
+    if config.sizing == "all-in":
+        # The genome sizes its own positions (fraction of equity per entry).
+        config = config.model_copy(update={"sizing": "fraction"})
+    return compile_and_backtest(genome, panel, config)
 
 
 def _print_table(result: BacktestResult) -> None:

@@ -82,9 +82,11 @@ class RayEvaluatorPool:
     ) -> None:
         self.ray_info = ensure_ray(workers)
         self.workers = max(1, workers)
-        panel_ref = ray.put(panel)
+        # Held for the pool's lifetime: a restarted actor re-reads its constructor arguments.
+        self.panel_ref = ray.put(panel)
         self.actors = [
-            EvaluatorActor.remote(panel_ref, window, fitness, costs) for _ in range(self.workers)
+            EvaluatorActor.remote(self.panel_ref, window, fitness, costs)
+            for _ in range(self.workers)
         ]
         self.nodes_used: set[str] = set()
         self.pids_used: set[int] = set()

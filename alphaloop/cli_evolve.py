@@ -1,0 +1,317 @@
+"""``alphaloop evolve``, ``alphaloop pool ...`` and ``alphaloop ui``.
+
+``evolve --json`` prints one object: ``session_id``, ``generations`` (each with ``generation``,
+``best_score``, ``median_score``, ``diversity``, ``births`` by operator, ``culled``,
+``promoted``, ...), ``champions`` (the final generation's gate candidates and the session's
+champions, each with ``id``, ``description``, ``live`` and ``year_ago`` statistics and ``gate``
+with ``passed`` and ``reasons``), ``mlflow_experiment_id`` and ``mlflow_parent_run_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from alphaloop.errors import ConfigError, GenomeError
+
+pool_app = typer.Typer(help="Inspect and export the gene pool.", no_args_is_help=True)
+
+CATALOG_SCHEMA_VERSION = 1
+
+
+def _clean(value: Any) -> Any:
+    """Return ``value`` with NaN/inf replaced by None, recursively (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _emit(payload: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(payload), allow_nan=False, default=str) + "\n")
+
+
+def evolve(
+    data: Annotated[str, typer.Option("--data", help="Data spec.")] = "synthetic",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Score as of this date (default: the data's last day)."),
+    ] = None,
+    generations: Annotated[int, typer.Option("--generations", min=1)] = 10,
+    population: Annotated[int | None, typer.Option("--population", min=4)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Ray evaluator actors (0 = no Ray).")
+    ] = 2,
+    window: Annotated[
+        int | None, typer.Option("--window", min=40, help="Trading days per window.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the last session with this identity.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Session config YAML (configs/evolution.yaml).")
+    ] = None,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Run generations of the gene pool (scored live vs a year ago, in parallel on Ray)."""
+    import pandas as pd
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alphaloop.home import LabHome
+    from evolution.session import EvolutionSession, load_session_config
+    from simulators.data_spec import load_market
+
+    overrides: dict[str, Any] = {}
+    if population is not None:
+        overrides["evolution"] = {"population": population}
+        if population <= 4:
+            overrides["evolution"]["immigrants"] = 1
+    if window is not None:
+        overrides["fitness"] = {"window": window}
+    session_config = load_session_config(config, overrides)
+    home = LabHome.resolve()
+    typer.echo(f"loading data {data!r}...", err=True)
+    panel = load_market(data, home=home)
+    if as_of is None:
+        as_of = str(panel.index[-1].date())
+    try:
+        pd.Timestamp(as_of)
+    except ValueError:
+        raise ConfigError(f"--as-of {as_of!r}: expected YYYY-MM-DD") from None
+    session = EvolutionSession(
+        home=home,
+        panel=panel,
+        data_spec=data,
+        as_of=as_of,
+        seed=seed,
+        config=session_config,
+        workers=workers,
+        track=not no_mlflow,
+    )
+    progress = Progress(
+        TextColumn("[bold]evolve"),
+        BarColumn(),
+        TextColumn("gen {task.completed}/{task.total}"),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=__import__("rich.console").console.Console(stderr=True),
+        transient=False,
+    )
+    try:
+        with progress:
+            task = progress.add_task("evolve", total=generations, note="starting")
+
+            def advance(summary: dict[str, Any]) -> None:
+                note = (
+                    f"best {summary['best_score']:.1f} median {summary['median_score']:.1f} "
+                    f"culled {summary['culled']} promoted {summary['promoted']}"
+                )
+                progress.update(task, completed=summary["generation"] + 1, note=note)
+
+            result = session.run(generations, resume=resume, on_generation=advance)
+    finally:
+        session.close()
+    if json_output:
+        _emit(result)
+        return
+    _print_summary(result)
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"session {result['session_id']}")
+    for name in ("gen", "best", "median", "diversity", "births", "culled", "promoted", "PBO"):
+        table.add_column(name)
+    for g in result["generations"]:
+        births = ", ".join(f"{k} {v}" for k, v in g["births"].items())
+        table.add_row(
+            str(g["generation"]),
+            f"{g['best_score']:.1f}",
+            f"{g['median_score']:.1f}",
+            f"{g['diversity']:.3f}",
+            births,
+            str(g["culled"]),
+            str(g["promoted"]),
+            "-" if g["pbo"] is None or g["pbo"] != g["pbo"] else f"{g['pbo']:.2f}",
+        )
+    console.print(table)
+    for champion in result["champions"]:
+        mark = "PROMOTED" if champion["gate"]["passed"] else "held back"
+        console.print(f"[bold]{champion['id']}[/bold] {mark}: {champion['description']}")
+        for reason in champion["gate"]["reasons"]:
+            console.print(f"    - {reason}")
+    console.print(
+        f"MLflow experiment {result['mlflow_experiment_id']}, run {result['mlflow_parent_run_id']}"
+    )
+
+
+def _store() -> Any:
+    from alphaloop.home import LabHome
+    from evolution.store import GenePoolStore
+
+    home = LabHome.resolve()
+    if not home.gene_pool_db.is_file():
+        raise ConfigError(f"no gene pool at {home.gene_pool_db}: run 'alphaloop evolve' first")
+    return GenePoolStore(home.gene_pool_db)
+
+
+@pool_app.command("list")
+def pool_list(
+    status: Annotated[
+        str | None, typer.Option("--status", help="alive, culled or champion.")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the genomes of the gene pool."""
+    if status is not None and status not in ("alive", "culled", "champion"):
+        raise ConfigError(f"--status {status!r}: allowed values are alive, culled, champion")
+    with _store() as store:
+        rows = store.list_genomes(status)
+    if json_output:
+        _emit(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gene pool ({len(rows)} genomes)")
+    for name in ("id", "status", "score", "style", "operator", "description"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        score = row["last_score"]
+        table.add_row(
+            row["genome_id"],
+            row["status"],
+            "-" if score is None else f"{score:.1f}",
+            row["style"],
+            row["operator"],
+            row["description"],
+        )
+    Console().print(table)
+
+
+@pool_app.command("show")
+def pool_show(
+    genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show one genome: genes, description, lineage, statistics and gate verdicts."""
+    with _store() as store:
+        record = store.genome(genome_id)
+        if record is None:
+            raise GenomeError(f"no single genome with id or prefix {genome_id!r} in the pool")
+        lineage = store.lineage(record["genome_id"])
+    record["genome"] = json.loads(record.pop("genome_json"))
+    record["lineage"] = lineage
+    if json_output:
+        _emit(record)
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{record['genome_id']}[/bold] ({record['status']}, {record['style']})")
+    console.print(record["description"])
+    console.print_json(json.dumps(record["genome"]))
+    console.print("[bold]lineage[/bold]")
+    for node in lineage:
+        parents = ", ".join(node["parents"]) or "founder"
+        console.print(
+            f"  {node['genome_id']} <- {node['operator']} ({parents}) gen {node['generation']}"
+        )
+    for verdict in record["verdicts"]:
+        mark = "passed" if verdict["passed"] else "failed"
+        console.print(f"gate gen {verdict['generation']}: {mark}: {'; '.join(verdict['reasons'])}")
+
+
+@pool_app.command("export")
+def pool_export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the catalogs into.")],
+) -> None:
+    """Export a strategy catalog and a generation catalog as versioned JSON."""
+    with _store() as store:
+        genomes = []
+        for row in store.list_genomes():
+            record = store.genome(row["genome_id"])
+            assert record is not None
+            genomes.append(
+                {
+                    "id": record["genome_id"],
+                    "status": record["status"],
+                    "style": record["style"],
+                    "description": record["description"],
+                    "genome": json.loads(record["genome_json"]),
+                    "parents": record["parents"],
+                    "operator": record["operator"],
+                    "born_session": record["born_session"],
+                    "born_generation": record["born_generation"],
+                    "stats": record["stats"],
+                    "verdicts": record["verdicts"],
+                }
+            )
+        generations = []
+        for g in store.all_generations():
+            g = {k: v for k, v in g.items() if k != "state"}
+            generations.append(g)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "strategies.json": {
+            "kind": "alphaloop.strategy_catalog",
+            "schema_version": CATALOG_SCHEMA_VERSION,
+            "records": genomes,
+        },
+        "generations.json": {
+            "kind": "alphaloop.generation_catalog",
+            "schema_version": CATALOG_SCHEMA_VERSION,
+            "records": generations,
+        },
+    }
+    for name, payload in files.items():
+        target = out / name
+        temporary = target.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(_clean(payload), indent=2, allow_nan=False, default=str))
+        os.replace(temporary, target)
+    typer.echo(
+        f"wrote {len(genomes)} strategies and {len(generations)} generations to {out}", err=True
+    )
+
+
+def ui(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 5000,
+) -> None:
+    """Start the MLflow UI on the lab's tracking store (every generation is a nested run)."""
+    from alphaloop.home import LabHome
+    from evolution.tracking import tracking_uri
+
+    home = LabHome.resolve().ensure()
+    uri = tracking_uri(home)
+    typer.echo(f"MLflow UI on http://{host}:{port} for {uri}", err=True)
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--default-artifact-root",
+        home.mlflow_artifacts.as_uri(),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    raise typer.Exit(subprocess.call(command))
