@@ -1,0 +1,1202 @@
+"""The paper broker: a pure step ``(account state, order, bar) -> (new state, events)``.
+
+Nothing here keeps state between calls: :class:`AccountState` and :class:`~arena.orders.Order`
+are frozen values and every function returns new ones. Prices and quantities come from the
+shared bar fill model (:func:`simulators.fill_model.fill_child_order`: spread, square-root
+impact, participation cap, lots, locked limits, never outside ``[low, high]``); the money is
+then made exact (:mod:`arena.money`) and charged with the market's commission and taxes.
+
+Rules enforced on top of the fill model:
+
+* **Admission** of a new order on its arrival bar, in this order: a non-tradable bar rejects
+  it (``suspended``); selling more than is held (``insufficient_position``) or more than is
+  sellable today (``t_plus_one``); a quantity that is not whole lots (``lot_size``; a sell of
+  the whole position may be an odd lot); a buy at a locked limit-up or a sell at a locked
+  limit-down (``limit_up`` / ``limit_down``); a buy whose value at the bar's open plus its
+  commission exceeds the cash (``insufficient_cash``).
+* **Each fill** is shrunk to whole lots the cash can pay for (fees included) and to the
+  sellable quantity, so cash and positions never go negative, whatever the price path.
+* **Commission** is charged on the order's cumulative value: fill ``k`` pays
+  ``C(value_1 + ... + value_k) - C(value_1 + ... + value_{k-1})`` with
+  ``C(v) = max(rate * v, minimum) + fixed``, so a sliced order pays exactly what the same
+  order filled at once would, and never the minimum twice. **Stamp duty** is charged on each
+  sell fill's value at the rate of its trading day.
+* **T+1**: a buy adds to the quantity at once but to the sellable quantity only when the next
+  trading day starts (:func:`start_day`), on markets with ``t_plus_one``.
+
+A parent order is sliced through the day by :func:`execute_parent`: the day's bars are cut
+into ``n_steps`` decision steps; at each step a schedule (TWAP by default; any object with
+``schedule_fraction(observation) -> float``, a plain callable, or a sequence of fractions of
+the total) decides how much of the remaining quantity to work over the step's bars; what is
+left at the end of the day expires.
+
+The market rules come from :mod:`simulators.market_rules` through :meth:`BrokerRules.from_market`
+(an adapter: those models compile to whole-panel arrays for the backtest kernel; the broker
+needs per-symbol scalars and the previous *daily* close, which a one-day minute panel lacks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from arena.events import (
+    Event,
+    FillEvent,
+    OrderAccepted,
+    OrderExpired,
+    OrderFilled,
+    OrderPartiallyFilled,
+    OrderRejected,
+    OrderSubmitted,
+    Side,
+)
+from arena.money import (
+    MoneyUnits,
+    money_from_float,
+    notional_minor,
+    price_from_float,
+    quantity_from_float,
+    quantity_to_float,
+    rate_amount,
+    units_for_market,
+)
+from arena.orders import (
+    DuplicateFill,
+    FillSequenceError,
+    InvalidTransition,
+    Order,
+    OrderStatus,
+    apply_fill_to_order,
+    order_id_for,
+    transition,
+)
+from simulators.bars import Panel
+from simulators.fill_model import BarQuote, FillParams, fill_child_order
+from simulators.market_rules import CN_STAMP_DUTY_CUT, cn_board_limit, get_market_rules
+
+__all__ = [
+    "DEFAULT_STEPS",
+    "OBSERVATION_FIELDS",
+    "AccountState",
+    "Bar",
+    "BrokerRules",
+    "ExecutionContext",
+    "ExecutionResult",
+    "InvariantViolation",
+    "Position",
+    "ScheduleFraction",
+    "TwapSchedule",
+    "Valuation",
+    "apply_fill",
+    "bars_from_panel",
+    "default_observation",
+    "execute_order",
+    "execute_parent",
+    "fill_id_for",
+    "mark_to_market",
+    "open_account",
+    "start_day",
+    "submit_order",
+]
+
+#: Decision steps of a parent order when the caller does not say (15 minutes of a cn day).
+DEFAULT_STEPS = 16
+#: Layout of :func:`default_observation` (the base fields of ``rl_exec.env``, same order).
+OBSERVATION_FIELDS: tuple[str, ...] = (
+    "inventory_left",
+    "time_left",
+    "twap_share",
+    "vwap_share",
+    "spread",
+    "log_volume_ratio",
+    "price_vs_arrival",
+)
+_TWAP_INDEX = OBSERVATION_FIELDS.index("twap_share")
+_CLIP = 5.0
+_SPREAD_SCALE_BPS = 10.0
+
+
+class InvariantViolation(RuntimeError):
+    """An accounting invariant broke (negative cash, selling what is not sellable...)."""
+
+
+# --------------------------------------------------------------------------- rules
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BrokerRules:
+    """Everything the broker charges and enforces, as per-symbol scalars.
+
+    Parameters
+    ----------
+    market:
+        ``none``, ``cn``, ``us`` or ``crypto``.
+    units:
+        The book's integer units (see :func:`arena.money.units_for_market`).
+    lot_units:
+        One lot in quantity units (100 shares on ``cn``; 1 unit elsewhere).
+    t_plus_one:
+        Shares bought on a trading day can be sold from the next one only.
+    commission_rate, commission_min, commission_fixed:
+        Per order ``max(rate * value, min) + fixed``; ``min`` and ``fixed`` in currency units.
+    stamp_duty:
+        ``(effective_from, rate)`` pairs, sorted: the rate on sell values from that day on.
+    price_limits:
+        Apply the China board limits (10% main board, 20% ChiNext/STAR, 5% ST).
+    st_symbols:
+        Symbols under special treatment besides those with ``ST`` in the name.
+    half_spread_bps, impact_coefficient, participation_cap:
+        The bar fill model's parameters (:class:`simulators.fill_model.FillParams`).
+    """
+
+    market: str = "none"
+    units: MoneyUnits = field(default_factory=lambda: units_for_market("none"))
+    lot_units: int = 1
+    t_plus_one: bool = False
+    commission_rate: float = 0.0
+    commission_min: float = 0.0
+    commission_fixed: float = 0.0
+    stamp_duty: tuple[tuple[date, float], ...] = ()
+    price_limits: bool = False
+    st_symbols: tuple[str, ...] = ()
+    half_spread_bps: float = 2.5
+    impact_coefficient: float = 0.5
+    participation_cap: float = 0.1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lot_units, bool) or not isinstance(self.lot_units, int):
+            raise ValueError(f"BrokerRules.lot_units must be an int, got {self.lot_units!r}")
+        if self.lot_units < 1:
+            raise ValueError(f"BrokerRules.lot_units must be >= 1, got {self.lot_units}")
+        for name in ("commission_rate", "commission_min", "commission_fixed"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"BrokerRules.{name} must be finite and >= 0, got {value}")
+        days = [d for d, _ in self.stamp_duty]
+        if days != sorted(days) or any(not (0 <= r < 1) for _, r in self.stamp_duty):
+            raise ValueError("BrokerRules.stamp_duty must be sorted (day, rate in [0, 1)) pairs")
+        # Validates the fill parameters once, at construction.
+        FillParams(
+            half_spread_bps=self.half_spread_bps,
+            impact_coefficient=self.impact_coefficient,
+            participation_cap=self.participation_cap,
+        )
+
+    @classmethod
+    def from_market(
+        cls,
+        market: str | Any,
+        *,
+        units: MoneyUnits | None = None,
+        half_spread_bps: float = 2.5,
+        impact_coefficient: float = 0.5,
+        participation_cap: float = 0.1,
+    ) -> BrokerRules:
+        """Return the broker rules of a :mod:`simulators.market_rules` model (or its name).
+
+        Parameters
+        ----------
+        market:
+            A market name or a model such as ``ChinaAShareRules()``.
+        units:
+            Book units; the market's defaults when ``None``.
+        half_spread_bps, impact_coefficient, participation_cap:
+            Fill model parameters.
+        """
+        model = get_market_rules(market) if isinstance(market, str) else market
+        name = str(model.name)
+        book = units or units_for_market(name)
+        lot = float(getattr(model, "lot_size", 0.0))
+        # A fractional market (lot 0) trades in the book's smallest quantity unit.
+        lot_units = max(quantity_from_float(lot, book.quantity_digits), 1) if lot > 0 else 1
+        duty: tuple[tuple[date, float], ...] = ()
+        if hasattr(model, "stamp_duty_before"):
+            duty = (
+                (date.min, float(model.stamp_duty_before)),
+                (CN_STAMP_DUTY_CUT.date(), float(getattr(model, "stamp_duty_after", 0.0))),
+            )
+        return cls(
+            market=name,
+            units=book,
+            lot_units=lot_units,
+            t_plus_one=name == "cn",
+            commission_rate=float(getattr(model, "commission_rate", 0.0)),
+            commission_min=float(getattr(model, "commission_min", 0.0)),
+            commission_fixed=float(getattr(model, "commission_fixed", 0.0)),
+            stamp_duty=duty,
+            price_limits=name == "cn",
+            st_symbols=tuple(getattr(model, "st_symbols", ())),
+            half_spread_bps=half_spread_bps,
+            impact_coefficient=impact_coefficient,
+            participation_cap=participation_cap,
+        )
+
+    def limit_pct(self, symbol: str) -> float | None:
+        """Return the daily price-limit fraction of ``symbol`` (``None``: no limit)."""
+        if not self.price_limits:
+            return None
+        return cn_board_limit(symbol, is_st=symbol in self.st_symbols)
+
+    def stamp_duty_rate(self, day: date) -> float:
+        """Return the stamp-duty rate on sells filled on ``day``."""
+        rate = 0.0
+        for start, value in self.stamp_duty:
+            if day >= start:
+                rate = value
+        return rate
+
+    def commission_for(self, order_value: int) -> int:
+        """Return the commission of an order whose filled value is ``order_value`` minor units."""
+        if order_value <= 0:
+            return 0
+        digits = self.units.money_digits
+        variable = max(
+            rate_amount(order_value, self.commission_rate),
+            money_from_float(self.commission_min, digits),
+        )
+        return variable + money_from_float(self.commission_fixed, digits)
+
+    def fill_params(self, symbol: str, lot_units: int) -> FillParams:
+        """Return the fill model parameters of ``symbol`` with lots of ``lot_units``."""
+        return FillParams(
+            half_spread_bps=self.half_spread_bps,
+            impact_coefficient=self.impact_coefficient,
+            participation_cap=self.participation_cap,
+            lot_size=quantity_to_float(lot_units, self.units.quantity_digits),
+            limit_pct=self.limit_pct(symbol),
+        )
+
+
+# --------------------------------------------------------------------------- bars
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bar:
+    """One bar of one symbol, as the broker sees it.
+
+    Parameters
+    ----------
+    symbol:
+        The symbol.
+    day:
+        The trading day the bar belongs to (T+1 and stamp duty are reckoned by it).
+    at:
+        The bar's close, timezone-aware (fills are stamped with it).
+    open, high, low, close, volume:
+        OHLCV; ignored when the bar is not tradable (they may be NaN then).
+    tradable:
+        False for a suspended or missing bar: nothing fills.
+    prev_close:
+        The previous *daily* close, the reference of the price limits (``None``: no limits).
+    """
+
+    symbol: str
+    day: date
+    at: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    tradable: bool = True
+    prev_close: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError(f"Bar {self.symbol} at {self.at}: timestamp must be timezone-aware")
+        if self.tradable:
+            # Reuses the fill model's own checks (finite, positive, high >= low, volume >= 0).
+            quote = self.quote()
+            if not (quote.low <= min(quote.open, quote.close) <= max(quote.open, quote.close)):
+                raise ValueError(f"Bar {self.symbol} at {self.at}: open/close outside low/high")
+            if quote.high < max(quote.open, quote.close):
+                raise ValueError(f"Bar {self.symbol} at {self.at}: open/close above high")
+
+    def quote(self) -> BarQuote:
+        """Return the fill model's view of this bar."""
+        return BarQuote(
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            prev_close=self.prev_close,
+        )
+
+
+def bars_from_panel(
+    panel: Panel, symbol: str, *, day: date, prev_close: float | None = None
+) -> list[Bar]:
+    """Return the bars of one ``symbol`` column of ``panel`` (e.g. one day's minute bars).
+
+    Parameters
+    ----------
+    panel:
+        Bars of one trading day (``simulators.synthetic.generate_intraday``).
+    symbol:
+        The column.
+    day:
+        The trading day they belong to.
+    prev_close:
+        The previous daily close of the symbol (the price-limit reference).
+    """
+    col = panel.column(symbol)
+    out = []
+    for t, stamp in enumerate(panel.index):
+        out.append(
+            Bar(
+                symbol=symbol,
+                day=day,
+                at=stamp.to_pydatetime(),
+                open=float(panel.open[t, col]),
+                high=float(panel.high[t, col]),
+                low=float(panel.low[t, col]),
+                close=float(panel.close[t, col]),
+                volume=float(panel.volume[t, col]),
+                tradable=bool(panel.tradable[t, col]),
+                prev_close=prev_close,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- account state
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Position:
+    """A long holding.
+
+    Parameters
+    ----------
+    symbol:
+        The symbol.
+    quantity:
+        Quantity units held (``> 0``).
+    sellable:
+        Quantity units that may be sold today (``<= quantity``; less on T+1 markets after a buy).
+    cost_basis:
+        Cost of the units held, minor units (fill values, fees excluded; see ``docs/ledger.md``).
+    """
+
+    symbol: str
+    quantity: int
+    sellable: int
+    cost_basis: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.quantity:
+            raise InvariantViolation(f"Position {self.symbol}: quantity {self.quantity} <= 0")
+        if not 0 <= self.sellable <= self.quantity:
+            raise InvariantViolation(
+                f"Position {self.symbol}: sellable {self.sellable} not in [0, {self.quantity}]"
+            )
+        if self.cost_basis < 0:
+            raise InvariantViolation(f"Position {self.symbol}: cost basis {self.cost_basis} < 0")
+
+    def average_cost(self, units: MoneyUnits) -> Decimal:
+        """Return the cost per whole unit of the asset, in currency units (exact)."""
+        money = Decimal(self.cost_basis).scaleb(-units.money_digits)
+        return money / Decimal(self.quantity).scaleb(-units.quantity_digits)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountState:
+    """The books of one paper account: a frozen value; every step returns a new one.
+
+    Parameters
+    ----------
+    account:
+        The account's name.
+    units:
+        Its integer book units.
+    t_plus_one:
+        Whether buys become sellable on the next trading day only.
+    initial_cash, cash:
+        Minor units; cash is never negative.
+    positions:
+        Holdings sorted by symbol, one per symbol, none empty.
+    realised_pnl:
+        Sum over sells of value received minus cost basis removed (fees excluded).
+    commission_paid, taxes_paid:
+        Totals charged.
+    day:
+        The trading day the books are at (``None`` before the first).
+    last_fill_seq, last_order_seq:
+        Numbers of the last fill applied and the last order created.
+    """
+
+    account: str
+    units: MoneyUnits
+    t_plus_one: bool
+    initial_cash: int
+    cash: int
+    positions: tuple[Position, ...] = ()
+    realised_pnl: int = 0
+    commission_paid: int = 0
+    taxes_paid: int = 0
+    day: date | None = None
+    last_fill_seq: int = 0
+    last_order_seq: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.account:
+            raise ValueError("AccountState.account must be a non-empty name")
+        if self.cash < 0:
+            raise InvariantViolation(f"account {self.account}: cash {self.cash} < 0")
+        symbols = [p.symbol for p in self.positions]
+        if symbols != sorted(set(symbols)):
+            raise InvariantViolation(
+                f"account {self.account}: positions must be sorted by symbol and unique"
+            )
+
+    @property
+    def fees_paid(self) -> int:
+        """Commission plus taxes, minor units."""
+        return self.commission_paid + self.taxes_paid
+
+    def position(self, symbol: str) -> Position | None:
+        """Return the holding of ``symbol`` or ``None``."""
+        for held in self.positions:
+            if held.symbol == symbol:
+                return held
+        return None
+
+    def held(self, symbol: str) -> int:
+        """Return the quantity units held of ``symbol`` (0 when none)."""
+        held = self.position(symbol)
+        return 0 if held is None else held.quantity
+
+    def sellable(self, symbol: str) -> int:
+        """Return the quantity units of ``symbol`` that may be sold now."""
+        held = self.position(symbol)
+        return 0 if held is None else held.sellable
+
+
+def open_account(
+    account: str,
+    *,
+    initial_cash: int,
+    units: MoneyUnits,
+    t_plus_one: bool,
+) -> AccountState:
+    """Return a fresh account holding ``initial_cash`` minor units and nothing else."""
+    if isinstance(initial_cash, bool) or not isinstance(initial_cash, int) or initial_cash < 0:
+        raise ValueError(f"initial_cash must be a non-negative int of minor units: {initial_cash}")
+    return AccountState(
+        account=account,
+        units=units,
+        t_plus_one=t_plus_one,
+        initial_cash=initial_cash,
+        cash=initial_cash,
+    )
+
+
+def start_day(state: AccountState, day: date) -> AccountState:
+    """Return the books moved to trading day ``day`` (everything held becomes sellable).
+
+    Raises
+    ------
+    InvariantViolation
+        If ``day`` is before the books' day (time only moves forward).
+    """
+    if state.day is not None:
+        if day < state.day:
+            raise InvariantViolation(
+                f"account {state.account}: day {day} is before the books' day {state.day}"
+            )
+        if day == state.day:
+            return state
+    positions = tuple(replace(p, sellable=p.quantity) for p in state.positions)
+    return replace(state, day=day, positions=positions)
+
+
+def fill_id_for(account: str, seq: int) -> str:
+    """Return the id of the account's fill number ``seq`` (``"aggressive-F00000007"``)."""
+    return f"{account}-F{seq:08d}"
+
+
+def submit_order(
+    state: AccountState,
+    *,
+    symbol: str,
+    side: Side,
+    quantity: int,
+    day: date,
+    at: datetime,
+    decision_id: str | None = None,
+) -> tuple[AccountState, Order, OrderSubmitted]:
+    """Create the account's next order (status ``new``).
+
+    Returns
+    -------
+    tuple
+        The books with the order number taken, the order and its ``OrderSubmitted`` event.
+    """
+    seq = state.last_order_seq + 1
+    order = Order(
+        account=state.account,
+        order_id=order_id_for(state.account, seq),
+        seq=seq,
+        day=day,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+        decision_id=decision_id,
+    )
+    event = OrderSubmitted(
+        account=state.account,
+        at=at,
+        order_id=order.order_id,
+        symbol=symbol,
+        side=side,
+        quantity=quantity,
+    )
+    return replace(state, last_order_seq=seq), order, event
+
+
+def _with_position(
+    positions: tuple[Position, ...], symbol: str, new: Position | None
+) -> tuple[Position, ...]:
+    kept = [p for p in positions if p.symbol != symbol]
+    if new is not None:
+        kept.append(new)
+    return tuple(sorted(kept, key=lambda p: p.symbol))
+
+
+def apply_fill(state: AccountState, fill: FillEvent) -> AccountState:
+    """Return the books after ``fill``: the only way positions and cash change.
+
+    Raises
+    ------
+    DuplicateFill
+        If the fill's number was already applied (``fill_seq <= last_fill_seq``).
+    FillSequenceError
+        If a fill number is skipped, or the fill belongs to another account or an earlier day.
+    InvariantViolation
+        If it sells more than is sellable or leaves the cash negative.
+    """
+    if fill.account != state.account:
+        raise FillSequenceError(f"fill {fill.fill_id} is for {fill.account}, not {state.account}")
+    if fill.fill_seq <= state.last_fill_seq:
+        raise DuplicateFill(
+            f"account {state.account}: fill {fill.fill_id} (number {fill.fill_seq}) already "
+            f"applied (last applied: {state.last_fill_seq})"
+        )
+    if fill.fill_seq != state.last_fill_seq + 1:
+        raise FillSequenceError(
+            f"account {state.account}: fill {fill.fill_id} is number {fill.fill_seq}, expected "
+            f"{state.last_fill_seq + 1}"
+        )
+    books = start_day(state, fill.day)
+    held = books.position(fill.symbol)
+    fees = fill.commission + fill.taxes
+    if fill.side == "buy":
+        quantity = fill.quantity + (0 if held is None else held.quantity)
+        sellable = (0 if held is None else held.sellable) + (
+            0 if books.t_plus_one else fill.quantity
+        )
+        cost = fill.notional + (0 if held is None else held.cost_basis)
+        new_position: Position | None = Position(
+            symbol=fill.symbol, quantity=quantity, sellable=sellable, cost_basis=cost
+        )
+        cash = books.cash - fill.notional - fees
+        realised = books.realised_pnl
+    else:
+        if held is None or fill.quantity > held.sellable:
+            raise InvariantViolation(
+                f"account {state.account}: fill {fill.fill_id} sells {fill.quantity} "
+                f"{fill.symbol}, sellable {0 if held is None else held.sellable}"
+            )
+        if fill.quantity == held.quantity:
+            removed = held.cost_basis
+            new_position = None
+        else:
+            # Average cost: the share of the basis that leaves with the units sold.
+            removed = (held.cost_basis * fill.quantity * 2 + held.quantity) // (2 * held.quantity)
+            new_position = Position(
+                symbol=fill.symbol,
+                quantity=held.quantity - fill.quantity,
+                sellable=held.sellable - fill.quantity,
+                cost_basis=held.cost_basis - removed,
+            )
+        cash = books.cash + fill.notional - fees
+        realised = books.realised_pnl + fill.notional - removed
+    if cash < 0:
+        raise InvariantViolation(
+            f"account {state.account}: fill {fill.fill_id} would leave cash {cash} < 0"
+        )
+    return replace(
+        books,
+        cash=cash,
+        positions=_with_position(books.positions, fill.symbol, new_position),
+        realised_pnl=realised,
+        commission_paid=books.commission_paid + fill.commission,
+        taxes_paid=books.taxes_paid + fill.taxes,
+        last_fill_seq=fill.fill_seq,
+    )
+
+
+# --------------------------------------------------------------------------- valuation
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Valuation:
+    """Mark-to-market of the books at given prices (all money in minor units).
+
+    ``marks`` holds ``(symbol, quantity, price, value)`` per position.
+    """
+
+    cash: int
+    market_value: int
+    equity: int
+    marks: tuple[tuple[str, int, Decimal, int], ...]
+
+
+def mark_to_market(state: AccountState, prices: Mapping[str, float]) -> Valuation:
+    """Value the books at ``prices`` (e.g. the day's closes), exactly.
+
+    Raises
+    ------
+    KeyError
+        If a held symbol has no price.
+    """
+    marks = []
+    for held in state.positions:
+        if held.symbol not in prices:
+            raise KeyError(f"mark_to_market: no price for held symbol {held.symbol!r}")
+        price = price_from_float(prices[held.symbol], state.units.price_digits)
+        value = notional_minor(held.quantity, price, state.units)
+        marks.append((held.symbol, held.quantity, price, value))
+    market_value = sum(m[3] for m in marks)
+    return Valuation(
+        cash=state.cash,
+        market_value=market_value,
+        equity=state.cash + market_value,
+        marks=tuple(marks),
+    )
+
+
+# --------------------------------------------------------------------------- one step
+Outcome = Literal["filled", "partially_filled", "rejected", "no_fill", "expired"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionResult:
+    """What one broker step (or one parent order's day) did.
+
+    Parameters
+    ----------
+    state:
+        The books afterwards.
+    order:
+        The order afterwards.
+    events:
+        Events in the order they happened.
+    status:
+        ``filled``, ``partially_filled`` (something filled, some still working),
+        ``rejected``, ``no_fill`` (working, nothing filled on this bar) or ``expired``
+        (the parent's day ended with some unfilled; it may have filled partly).
+    reason:
+        ``"ok"`` or the reason code of why less than asked was filled.
+    """
+
+    state: AccountState
+    order: Order
+    events: tuple[Event, ...]
+    status: Outcome
+    reason: str
+
+    @property
+    def fills(self) -> tuple[FillEvent, ...]:
+        """The fill events among :attr:`events`."""
+        return tuple(e for e in self.events if isinstance(e, FillEvent))
+
+
+def _check_pair(state: AccountState, order: Order, bar: Bar) -> None:
+    if order.account != state.account:
+        raise ValueError(f"order {order.order_id} is for {order.account}, not {state.account}")
+    if order.symbol != bar.symbol:
+        raise ValueError(f"order {order.order_id} is for {order.symbol}, bar is {bar.symbol}")
+    if order.day != bar.day:
+        raise ValueError(f"order {order.order_id} lives on {order.day}, bar is of {bar.day}")
+
+
+def _sell_lot(order: Order, rules: BrokerRules) -> int:
+    # Closing a whole position may be an odd lot (the exchanges allow it), so those sells
+    # trade in single units.
+    return rules.lot_units if order.quantity % rules.lot_units == 0 else 1
+
+
+def _admission_reason(state: AccountState, order: Order, bar: Bar, rules: BrokerRules) -> str:
+    if not bar.tradable:
+        return "suspended"
+    if order.side == "sell":
+        if order.quantity > state.held(order.symbol):
+            return "insufficient_position"
+        if order.quantity > state.sellable(order.symbol):
+            return "t_plus_one"
+        if order.quantity % rules.lot_units and order.quantity != state.held(order.symbol):
+            return "lot_size"
+    elif order.quantity % rules.lot_units:
+        return "lot_size"
+    lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
+    probe = fill_child_order(
+        order.side,
+        quantity_to_float(order.quantity, rules.units.quantity_digits),
+        bar.quote(),
+        sigma=0.0,
+        params=rules.fill_params(order.symbol, lot),
+    )
+    if probe.reason in ("limit_up", "limit_down"):
+        return probe.reason
+    if order.side == "buy":
+        price = price_from_float(bar.open, rules.units.price_digits)
+        value = notional_minor(order.quantity, price, rules.units)
+        if value + rules.commission_for(value) > state.cash:
+            return "insufficient_cash"
+    return ""
+
+
+def _bounded_price(raw: float, bar: Bar, digits: int) -> Decimal:
+    """Return the fill price at book precision, kept inside the bar's ``[low, high]``."""
+    price = price_from_float(raw, digits)
+    step = Decimal(1).scaleb(-digits)
+    low = Decimal(repr(bar.low)).quantize(step, rounding=ROUND_CEILING)
+    high = Decimal(repr(bar.high)).quantize(step, rounding=ROUND_FLOOR)
+    if low <= high:
+        return min(max(price, low), high)
+    # The range is narrower than one price step: no book price lies inside it.
+    return price
+
+
+def _fill_cost(
+    order: Order, quantity: int, price: Decimal, bar: Bar, rules: BrokerRules
+) -> tuple[int, int, int]:
+    notional = notional_minor(quantity, price, rules.units)
+    commission = rules.commission_for(order.filled_notional + notional) - rules.commission_for(
+        order.filled_notional
+    )
+    taxes = 0
+    if order.side == "sell":
+        taxes = rate_amount(notional, rules.stamp_duty_rate(bar.day))
+    return notional, commission, taxes
+
+
+def _fill_on_bar(
+    state: AccountState,
+    order: Order,
+    bar: Bar,
+    rules: BrokerRules,
+    *,
+    want: int,
+    sigma: float,
+) -> tuple[AccountState, Order, list[Event], int, str]:
+    """Fill up to ``want`` units of a working order on ``bar``; return what changed."""
+    if want <= 0:
+        return state, order, [], 0, "ok"
+    if not bar.tradable:
+        return state, order, [], 0, "suspended"
+    digits = rules.units.quantity_digits
+    lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
+    child = fill_child_order(
+        order.side,
+        quantity_to_float(want, digits),
+        bar.quote(),
+        sigma=sigma,
+        params=rules.fill_params(order.symbol, lot),
+    )
+    reason = child.reason
+    if child.filled <= 0:
+        return state, order, [], 0, "end_of_day" if reason == "zero_quantity" else reason
+    quantity = min(quantity_from_float(child.filled, digits), want)
+    quantity -= quantity % lot
+    if order.side == "sell":
+        sellable = state.sellable(order.symbol)
+        if quantity > sellable:
+            quantity = sellable - sellable % lot
+            reason = (
+                "t_plus_one" if state.held(order.symbol) > sellable else "insufficient_position"
+            )
+    price = _bounded_price(child.price, bar, rules.units.price_digits)
+
+    def affordable(units: int) -> bool:
+        notional, commission, taxes = _fill_cost(order, units, price, bar, rules)
+        sign = -1 if order.side == "buy" else 1
+        return state.cash + sign * notional - commission - taxes >= 0
+
+    if quantity > 0 and not affordable(quantity):
+        # Largest whole number of lots the cash pays for (cost grows with the quantity).
+        low_lots, high_lots = 0, quantity // lot
+        while low_lots < high_lots:
+            middle = (low_lots + high_lots + 1) // 2
+            if affordable(middle * lot):
+                low_lots = middle
+            else:
+                high_lots = middle - 1
+        quantity = low_lots * lot
+        reason = "insufficient_cash"
+    if quantity <= 0:
+        return state, order, [], 0, reason
+    notional, commission, taxes = _fill_cost(order, quantity, price, bar, rules)
+    remaining = order.quantity - order.filled - quantity
+    seq = state.last_fill_seq + 1
+    kind = OrderFilled if remaining == 0 else OrderPartiallyFilled
+    fill = kind(
+        account=state.account,
+        at=bar.at,
+        order_id=order.order_id,
+        fill_id=fill_id_for(state.account, seq),
+        fill_seq=seq,
+        day=bar.day,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=quantity,
+        price=price,
+        notional=notional,
+        commission=commission,
+        taxes=taxes,
+        remaining=remaining,
+    )
+    return (
+        apply_fill(state, fill),
+        apply_fill_to_order(order, fill),
+        [fill],
+        quantity,
+        reason if quantity < want else "ok",
+    )
+
+
+def _admit(state: AccountState, order: Order, bar: Bar, rules: BrokerRules) -> tuple[Order, Event]:
+    reason = _admission_reason(state, order, bar, rules)
+    if reason:
+        rejected = transition(order, OrderStatus.REJECTED, reason=reason)
+        return rejected, OrderRejected(
+            account=state.account, at=bar.at, order_id=order.order_id, reason=reason
+        )
+    accepted = transition(order, OrderStatus.ACCEPTED)
+    return accepted, OrderAccepted(account=state.account, at=bar.at, order_id=order.order_id)
+
+
+def execute_order(
+    state: AccountState,
+    order: Order,
+    bar: Bar,
+    rules: BrokerRules,
+    *,
+    sigma: float = 0.0,
+) -> ExecutionResult:
+    """Execute ``order`` on one ``bar``: the broker's pure step.
+
+    A ``new`` order is first admitted (accepted or rejected with a reason, see the module
+    docstring); a working order fills as much of its remaining quantity as the bar allows.
+
+    Parameters
+    ----------
+    state:
+        The account's books.
+    order:
+        A ``new``, ``accepted`` or ``partially_filled`` order for ``bar.symbol`` and
+        ``bar.day``.
+    bar:
+        The bar it executes on.
+    rules:
+        Market rules, fees and fill model parameters.
+    sigma:
+        Volatility of the square-root impact, as a fraction of the price.
+
+    Raises
+    ------
+    InvalidTransition
+        If the order is already terminal.
+    ValueError
+        If the order and the bar or account do not belong together.
+    """
+    _check_pair(state, order, bar)
+    books = start_day(state, bar.day)
+    events: list[Event] = []
+    if order.status == OrderStatus.NEW:
+        order, event = _admit(books, order, bar, rules)
+        events.append(event)
+        if order.status == OrderStatus.REJECTED:
+            return ExecutionResult(
+                state=books, order=order, events=tuple(events), status="rejected",
+                reason=order.reason,
+            )  # fmt: skip
+    elif not order.is_working:
+        raise InvalidTransition(f"order {order.order_id} is {order.status}: it cannot execute")
+    books, order, fills, filled, reason = _fill_on_bar(
+        books, order, bar, rules, want=order.remaining, sigma=sigma
+    )
+    events.extend(fills)
+    status: Outcome
+    if order.status == OrderStatus.FILLED:
+        status = "filled"
+    elif filled > 0:
+        status = "partially_filled"
+    else:
+        status = "no_fill"
+    return ExecutionResult(
+        state=books, order=order, events=tuple(events), status=status, reason=reason
+    )
+
+
+# --------------------------------------------------------------------------- parent orders
+@runtime_checkable
+class ScheduleFraction(Protocol):
+    """An execution policy: the share of the *remaining* quantity to trade at a step."""
+
+    def schedule_fraction(self, observation: np.ndarray) -> float:
+        """Return a share in ``[0, 1]``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionContext:
+    """What a schedule may know at a decision step (nothing from the step's own bars on).
+
+    Parameters
+    ----------
+    step, n_steps:
+        This step (0-based) and the number of steps.
+    quantity, remaining:
+        The parent's quantity and what is left, in quantity units.
+    side:
+        ``buy`` or ``sell``.
+    arrival_price:
+        Open of the first bar of the day (the reference of the shortfall).
+    last_price:
+        Close of the last bar before this step (``arrival_price`` at step 0).
+    history:
+        The bars before this step.
+    half_spread_bps:
+        The fill model's half spread.
+    sigma:
+        The impact volatility passed to :func:`execute_parent`.
+    """
+
+    step: int
+    n_steps: int
+    quantity: int
+    remaining: int
+    side: Side
+    arrival_price: float
+    last_price: float
+    history: tuple[Bar, ...]
+    half_spread_bps: float
+    sigma: float
+
+
+def default_observation(context: ExecutionContext) -> np.ndarray:
+    """Return the observation of :data:`OBSERVATION_FIELDS` (float32, clipped like rl_exec).
+
+    The usual volume profile is unknown to the broker, so the VWAP share equals the TWAP
+    share and the volume ratio is 1 (log 0); policies that need more pass their own
+    ``observe`` to :func:`execute_parent`.
+    """
+    steps_left = max(context.n_steps - context.step, 1)
+    direction = 1.0 if context.side == "buy" else -1.0
+    volatility = max(context.sigma, 1e-12) * math.sqrt(context.n_steps)
+    move = direction * (context.last_price / context.arrival_price - 1.0) / volatility
+    values = [
+        context.remaining / context.quantity,
+        steps_left / context.n_steps,
+        1.0 / steps_left,
+        1.0 / steps_left,
+        2.0 * context.half_spread_bps / _SPREAD_SCALE_BPS,
+        0.0,
+        move,
+    ]
+    low = np.array([0, 0, 0, 0, 0, -_CLIP, -_CLIP], dtype=np.float64)
+    high = np.array([1, 1, 1, 1, _CLIP, _CLIP, _CLIP], dtype=np.float64)
+    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    return np.clip(array, low, high).astype(np.float32)
+
+
+class TwapSchedule:
+    """Time-weighted slicing: trade ``1 / steps left`` of what remains (equal child orders).
+
+    Reads the ``twap_share`` entry of the :func:`default_observation` layout.
+    """
+
+    name = "twap"
+
+    def schedule_fraction(self, observation: np.ndarray) -> float:
+        """Return ``1 / steps left``."""
+        return float(observation[_TWAP_INDEX])
+
+
+ScheduleLike = ScheduleFraction | Callable[[np.ndarray], float] | Sequence[float] | None
+
+
+def _fraction_of(
+    schedule: ScheduleFraction | Callable[[np.ndarray], float], obs: np.ndarray
+) -> float:
+    if isinstance(schedule, ScheduleFraction):
+        value = schedule.schedule_fraction(obs)
+    else:
+        value = schedule(obs)
+    share = float(value)
+    if not math.isfinite(share):
+        name = getattr(schedule, "name", type(schedule).__name__)
+        raise ValueError(f"execution schedule {name!r} returned {value!r}, not a share in [0, 1]")
+    return min(max(share, 0.0), 1.0)
+
+
+def execute_parent(
+    state: AccountState,
+    order: Order,
+    bars: Sequence[Bar],
+    rules: BrokerRules,
+    *,
+    sigma: float = 0.0,
+    schedule: ScheduleLike = None,
+    n_steps: int | None = None,
+    observe: Callable[[ExecutionContext], np.ndarray] | None = None,
+) -> ExecutionResult:
+    """Slice a parent order through one day of bars.
+
+    The bars are cut into ``n_steps`` consecutive groups. At each step the schedule decides a
+    child quantity (rounded half to even to whole lots); the child works through the group's
+    bars, each bar filling at most its participation cap, and what it does not fill returns to
+    the remaining quantity. The last step works everything left. What is still unfilled after
+    the last bar expires (``OrderExpired`` with the last blocking reason).
+
+    Parameters
+    ----------
+    state:
+        The account's books.
+    order:
+        A ``new`` (admitted on the first bar) or working order of ``bars``' symbol and day.
+    bars:
+        The day's bars of the symbol, in time order (:func:`bars_from_panel`).
+    rules:
+        Market rules, fees and fill model parameters.
+    sigma:
+        Impact volatility per bar, as a fraction of the price.
+    schedule:
+        ``None`` (TWAP), an object with ``schedule_fraction(observation)`` (e.g. an
+        ``rl_exec.policy.ExecutionPolicy``), a callable ``observation -> share of remaining``,
+        or a sequence of ``n_steps`` fractions of the *total* quantity (the cumulative target
+        is kept, so a shortfall at one step is caught up at the next).
+    n_steps:
+        Decision steps (default: :data:`DEFAULT_STEPS`, or the sequence's length, capped by
+        the number of bars).
+    observe:
+        Builds the observation handed to the schedule (default :func:`default_observation`).
+
+    Returns
+    -------
+    ExecutionResult
+        ``filled``, ``expired`` or ``rejected``, with every event of the day.
+    """
+    if not bars:
+        raise ValueError(f"execute_parent: no bars for order {order.order_id}")
+    for bar in bars:
+        _check_pair(state, order, bar)
+    fractions: list[float] | None = None
+    if (
+        schedule is not None
+        and not callable(schedule)
+        and not isinstance(schedule, ScheduleFraction)
+    ):
+        fractions = [float(x) for x in schedule]
+        if not fractions or any(not (math.isfinite(x) and x >= 0) for x in fractions):
+            raise ValueError(f"execute_parent: fractions must be >= 0, got {fractions}")
+        if sum(fractions) > 1.0 + 1e-9:
+            raise ValueError(f"execute_parent: fractions sum to {sum(fractions)} > 1")
+        if n_steps is not None and n_steps != len(fractions):
+            raise ValueError(f"execute_parent: {len(fractions)} fractions for {n_steps} steps")
+        n_steps = len(fractions)
+    steps = min(n_steps or DEFAULT_STEPS, len(bars))
+    if steps < 1:
+        raise ValueError(f"execute_parent: n_steps must be >= 1, got {n_steps}")
+    if fractions is not None and steps < len(fractions):
+        # Fewer bars than fractions: fold the tail into the last step.
+        fractions = [*fractions[: steps - 1], sum(fractions[steps - 1 :])]
+    observe_fn = observe or default_observation
+
+    books = start_day(state, order.day)
+    events: list[Event] = []
+    if order.status == OrderStatus.NEW:
+        order, event = _admit(books, order, bars[0], rules)
+        events.append(event)
+        if order.status == OrderStatus.REJECTED:
+            return ExecutionResult(
+                state=books, order=order, events=tuple(events), status="rejected",
+                reason=order.reason,
+            )  # fmt: skip
+    elif not order.is_working:
+        raise InvalidTransition(f"order {order.order_id} is {order.status}: it cannot execute")
+
+    groups = np.array_split(np.arange(len(bars)), steps)
+    arrival = _first_price(bars)
+    last_reason = "end_of_day"
+    lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
+    cumulative = 0.0
+    for step, group in enumerate(groups):
+        remaining = order.quantity - order.filled
+        if remaining <= 0:
+            break
+        if step == steps - 1:
+            child = remaining
+        elif fractions is not None:
+            cumulative += fractions[step]
+            target = round(cumulative * order.quantity / lot) * lot
+            child = min(max(target - order.filled, 0), remaining)
+        else:
+            if schedule is None:
+                share = 1.0 / (steps - step)
+            else:
+                start = int(group[0])
+                history = tuple(bars[:start])
+                last = next((b.close for b in reversed(history) if b.tradable), arrival)
+                context = ExecutionContext(
+                    step=step,
+                    n_steps=steps,
+                    quantity=order.quantity,
+                    remaining=remaining,
+                    side=order.side,
+                    arrival_price=arrival,
+                    last_price=last,
+                    history=history,
+                    half_spread_bps=rules.half_spread_bps,
+                    sigma=sigma,
+                )
+                share = _fraction_of(schedule, observe_fn(context))  # type: ignore[arg-type]
+            child = min(round(share * remaining / lot) * lot, remaining)
+        for position in group:
+            if child <= 0:
+                break
+            books, order, fills, filled, reason = _fill_on_bar(
+                books, order, bars[int(position)], rules, want=child, sigma=sigma
+            )
+            events.extend(fills)
+            child -= filled
+            if reason != "ok":
+                last_reason = reason
+    if order.status == OrderStatus.FILLED:
+        return ExecutionResult(
+            state=books, order=order, events=tuple(events), status="filled", reason="ok"
+        )
+    unfilled = order.quantity - order.filled
+    order = transition(order, OrderStatus.EXPIRED, reason=last_reason)
+    events.append(
+        OrderExpired(
+            account=books.account,
+            at=bars[-1].at,
+            order_id=order.order_id,
+            reason=last_reason,
+            unfilled=unfilled,
+        )
+    )
+    return ExecutionResult(
+        state=books, order=order, events=tuple(events), status="expired", reason=last_reason
+    )
+
+
+def _first_price(bars: Iterable[Bar]) -> float:
+    """Return the open of the first tradable bar (NaN when none trades: nothing will fill)."""
+    for bar in bars:
+        if bar.tradable:
+            return bar.open
+    return math.nan

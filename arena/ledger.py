@@ -1,0 +1,1034 @@
+"""The exact-money SQLite ledger: one transaction per committed day, rebuilt from its fills.
+
+One file (the arena puts it at ``LabHome.ledger_db``) holds every account's books:
+
+========== ===========================================================================
+accounts   name, book units, T+1 flag, initial cash
+days       the committed (account, day) pairs: a day is in the ledger iff its row is
+orders     every order of the day in its final state, with its decision id
+fills      every fill (``fill_id`` is the primary key: a duplicate raises)
+positions  end-of-day snapshot of each holding with its mark price and value
+equity     end-of-day cash, market value, equity, realised PnL, fees and taxes
+decisions  the decision chains (JSON) the orders point to
+risk       the risk governor's events of the day
+========== ===========================================================================
+
+A day is written by :meth:`Ledger.commit_day` in one ``BEGIN IMMEDIATE ... COMMIT``: any
+error rolls it back and leaves the file as it was. The books are never read back from the
+snapshots: :meth:`Ledger.restore_state` replays the committed fills (crash-only recovery: the
+same code path at start-up and after a crash) and refuses to start if the replay disagrees
+with the last snapshot. :meth:`Ledger.verify` replays every day and reports each difference,
+duplicate or gap. The money policy is in ``docs/ledger.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from arena.broker import (
+    AccountState,
+    InvariantViolation,
+    Valuation,
+    apply_fill,
+    open_account,
+    start_day,
+)
+from arena.events import FillEvent, OrderFilled, OrderPartiallyFilled, RiskVeto
+from arena.money import MoneyUnits, notional_minor
+from arena.orders import DuplicateFill, FillSequenceError, Order
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DayAlreadyCommitted",
+    "DecisionRecord",
+    "EquitySnapshot",
+    "Ledger",
+    "LedgerCorrupted",
+    "LedgerError",
+    "PositionSnapshot",
+    "VerifyIssue",
+    "VerifyReport",
+    "snapshots_from",
+]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS accounts (
+    account TEXT PRIMARY KEY,
+    currency TEXT NOT NULL,
+    money_digits INTEGER NOT NULL,
+    price_digits INTEGER NOT NULL,
+    quantity_digits INTEGER NOT NULL,
+    t_plus_one INTEGER NOT NULL,
+    initial_cash INTEGER NOT NULL CHECK (initial_cash >= 0)
+);
+CREATE TABLE IF NOT EXISTS days (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    day TEXT NOT NULL,
+    committed_at TEXT NOT NULL,
+    n_orders INTEGER NOT NULL,
+    n_fills INTEGER NOT NULL,
+    PRIMARY KEY (account, day)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    order_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    day TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    filled INTEGER NOT NULL CHECK (filled >= 0),
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    filled_notional INTEGER NOT NULL,
+    commission INTEGER NOT NULL,
+    taxes INTEGER NOT NULL,
+    decision_id TEXT,
+    PRIMARY KEY (account, order_id),
+    UNIQUE (account, seq)
+);
+CREATE TABLE IF NOT EXISTS fills (
+    fill_id TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts (account),
+    seq INTEGER NOT NULL,
+    order_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    at TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL CHECK (side IN ('buy', 'sell')),
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    price TEXT NOT NULL,
+    notional INTEGER NOT NULL,
+    commission INTEGER NOT NULL,
+    taxes INTEGER NOT NULL,
+    remaining INTEGER NOT NULL,
+    UNIQUE (account, seq),
+    FOREIGN KEY (account, order_id) REFERENCES orders (account, order_id)
+);
+CREATE TABLE IF NOT EXISTS positions (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    day TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    sellable INTEGER NOT NULL,
+    cost_basis INTEGER NOT NULL,
+    price TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (account, day, symbol)
+);
+CREATE TABLE IF NOT EXISTS equity (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    day TEXT NOT NULL,
+    cash INTEGER NOT NULL,
+    market_value INTEGER NOT NULL,
+    equity INTEGER NOT NULL,
+    realised_pnl INTEGER NOT NULL,
+    commission_paid INTEGER NOT NULL,
+    taxes_paid INTEGER NOT NULL,
+    PRIMARY KEY (account, day)
+);
+CREATE TABLE IF NOT EXISTS decisions (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    day TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    PRIMARY KEY (account, decision_id)
+);
+CREATE TABLE IF NOT EXISTS risk_events (
+    account TEXT NOT NULL REFERENCES accounts (account),
+    day TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    order_id TEXT,
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    value REAL,
+    limit_value REAL,
+    PRIMARY KEY (account, day, seq)
+);
+"""
+# Children first: the order rows of a day are deleted after the fills that point to them.
+_DAY_TABLES = ("fills", "orders", "positions", "equity", "decisions", "risk_events", "days")
+
+
+class LedgerError(RuntimeError):
+    """The ledger was asked for something inconsistent (unknown account, day out of order)."""
+
+
+class DayAlreadyCommitted(LedgerError):
+    """The (account, day) is already committed; use :meth:`Ledger.replace_day` to force."""
+
+
+class LedgerCorrupted(LedgerError):
+    """Replaying the fills does not give the committed snapshots."""
+
+
+# --------------------------------------------------------------------------- records
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionSnapshot:
+    """A holding at the end of a day, with its mark (``value = quantity * price``, rounded)."""
+
+    symbol: str
+    quantity: int
+    sellable: int
+    cost_basis: int
+    price: Decimal
+    value: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EquitySnapshot:
+    """The account at the end of a day, minor units (``equity = cash + market_value``)."""
+
+    cash: int
+    market_value: int
+    equity: int
+    realised_pnl: int
+    commission_paid: int
+    taxes_paid: int
+
+    def __post_init__(self) -> None:
+        if self.equity != self.cash + self.market_value:
+            raise ValueError(
+                f"EquitySnapshot: equity {self.equity} != cash {self.cash} + market value "
+                f"{self.market_value}"
+            )
+
+
+def snapshots_from(
+    state: AccountState, valuation: Valuation
+) -> tuple[tuple[PositionSnapshot, ...], EquitySnapshot]:
+    """Return the end-of-day position snapshots and equity snapshot of ``state``.
+
+    Parameters
+    ----------
+    state:
+        The books at the close.
+    valuation:
+        ``arena.broker.mark_to_market(state, closes)``.
+    """
+    marks = {symbol: (price, value) for symbol, _, price, value in valuation.marks}
+    positions = []
+    for held in state.positions:
+        if held.symbol not in marks:
+            raise ValueError(f"snapshots_from: valuation has no mark for {held.symbol!r}")
+        price, value = marks[held.symbol]
+        positions.append(
+            PositionSnapshot(
+                symbol=held.symbol,
+                quantity=held.quantity,
+                sellable=held.sellable,
+                cost_basis=held.cost_basis,
+                price=price,
+                value=value,
+            )
+        )
+    equity = EquitySnapshot(
+        cash=state.cash,
+        market_value=valuation.market_value,
+        equity=valuation.equity,
+        realised_pnl=state.realised_pnl,
+        commission_paid=state.commission_paid,
+        taxes_paid=state.taxes_paid,
+    )
+    return tuple(positions), equity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionRecord:
+    """A decision chain (debate, verdict, confidence...) stored as canonical JSON."""
+
+    decision_id: str
+    payload: Mapping[str, Any]
+
+    def to_json(self) -> str:
+        """Return the payload as canonical JSON (sorted keys, no NaN)."""
+        return json.dumps(self.payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyIssue:
+    """One thing :meth:`Ledger.verify` found wrong.
+
+    ``kind`` is one of ``cash_mismatch``, ``position_mismatch``, ``totals_mismatch``,
+    ``snapshot_inconsistent``, ``fill_inconsistent``, ``order_mismatch``, ``duplicate_fill``,
+    ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``.
+    """
+
+    kind: str
+    account: str
+    day: date | None
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "kind": self.kind,
+            "account": self.account,
+            "day": None if self.day is None else self.day.isoformat(),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyReport:
+    """Result of :meth:`Ledger.verify`: ``ok`` iff no issue was found."""
+
+    accounts: tuple[str, ...]
+    days_checked: int
+    fills_checked: int
+    issues: tuple[VerifyIssue, ...] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        """True when the ledger replays to its snapshots without gap or duplicate."""
+        return not self.issues
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form printed by ``alphaloop ledger verify --json``."""
+        return {
+            "ok": self.ok,
+            "accounts": list(self.accounts),
+            "days_checked": self.days_checked,
+            "fills_checked": self.fills_checked,
+            "issues": [issue.to_dict() for issue in self.issues],
+        }
+
+
+# --------------------------------------------------------------------------- row helpers
+def _fill_from_row(row: sqlite3.Row) -> FillEvent:
+    kind = OrderFilled if int(row["remaining"]) == 0 else OrderPartiallyFilled
+    return kind(
+        account=row["account"],
+        at=datetime.fromisoformat(row["at"]),
+        order_id=row["order_id"],
+        fill_id=row["fill_id"],
+        fill_seq=int(row["seq"]),
+        day=date.fromisoformat(row["day"]),
+        symbol=row["symbol"],
+        side=row["side"],
+        quantity=int(row["quantity"]),
+        price=Decimal(row["price"]),
+        notional=int(row["notional"]),
+        commission=int(row["commission"]),
+        taxes=int(row["taxes"]),
+        remaining=int(row["remaining"]),
+    )
+
+
+class Ledger:
+    """The SQLite ledger of every paper account (one file; safe to reopen after a crash).
+
+    Parameters
+    ----------
+    path:
+        The database file (created with its schema when missing).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened and closed explicitly below.
+        self._conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=60.0)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        self._conn.execute("PRAGMA synchronous = FULL")
+        with self._transaction():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+            found = row.fetchone()
+            if found is None:
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(found["value"]) != SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{self.path}: ledger schema version {found['value']}, this code reads "
+                    f"version {SCHEMA_VERSION}"
+                )
+
+    # ------------------------------------------------------------------ plumbing
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front, so the "already committed?" check and
+        # the writes see the same database even with several actors on one file.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return list(self._conn.execute(sql, tuple(params)).fetchall())
+
+    # ------------------------------------------------------------------ accounts
+    def ensure_account(self, state: AccountState) -> None:
+        """Register ``state``'s account (its units, T+1 flag and initial cash) once.
+
+        Raises
+        ------
+        LedgerError
+            If the account exists with different units, T+1 flag or initial cash.
+        """
+        units = state.units
+        wanted = (
+            units.currency,
+            units.money_digits,
+            units.price_digits,
+            units.quantity_digits,
+            int(state.t_plus_one),
+            state.initial_cash,
+        )
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT currency, money_digits, price_digits, quantity_digits, t_plus_one, "
+                "initial_cash FROM accounts WHERE account = ?",
+                (state.account,),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO accounts (account, currency, money_digits, price_digits, "
+                    "quantity_digits, t_plus_one, initial_cash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (state.account, *wanted),
+                )
+            elif tuple(row) != wanted:
+                raise LedgerError(
+                    f"{self.path}: account {state.account!r} exists with (currency, digits, "
+                    f"t_plus_one, initial_cash) = {tuple(row)}, not {wanted}"
+                )
+
+    def accounts(self) -> list[str]:
+        """Return the registered account names, sorted."""
+        return [r["account"] for r in self._query("SELECT account FROM accounts ORDER BY account")]
+
+    def opening_state(self, account: str) -> AccountState:
+        """Return the account as it was before its first day (its initial cash only).
+
+        Raises
+        ------
+        LedgerError
+            If the account is not registered.
+        """
+        rows = self._query("SELECT * FROM accounts WHERE account = ?", (account,))
+        if not rows:
+            known = ", ".join(self.accounts()) or "none"
+            raise LedgerError(f"{self.path}: unknown account {account!r} (registered: {known})")
+        row = rows[0]
+        units = MoneyUnits(
+            currency=row["currency"],
+            money_digits=int(row["money_digits"]),
+            price_digits=int(row["price_digits"]),
+            quantity_digits=int(row["quantity_digits"]),
+        )
+        return open_account(
+            account,
+            initial_cash=int(row["initial_cash"]),
+            units=units,
+            t_plus_one=bool(row["t_plus_one"]),
+        )
+
+    # ------------------------------------------------------------------ days
+    def is_committed(self, account: str, day: date) -> bool:
+        """Return True when ``account``'s ``day`` is committed."""
+        rows = self._query(
+            "SELECT 1 FROM days WHERE account = ? AND day = ?", (account, day.isoformat())
+        )
+        return bool(rows)
+
+    def committed_days(self, account: str) -> list[date]:
+        """Return the committed days of ``account``, in order."""
+        rows = self._query("SELECT day FROM days WHERE account = ? ORDER BY day", (account,))
+        return [date.fromisoformat(r["day"]) for r in rows]
+
+    def last_committed_day(self, account: str) -> date | None:
+        """Return the last committed day of ``account`` (``None`` before the first)."""
+        rows = self._query("SELECT MAX(day) AS day FROM days WHERE account = ?", (account,))
+        value = rows[0]["day"] if rows else None
+        return None if value is None else date.fromisoformat(value)
+
+    def commit_day(
+        self,
+        account: str,
+        day: date,
+        *,
+        orders: Sequence[Order],
+        fills: Sequence[FillEvent],
+        positions: Sequence[PositionSnapshot],
+        equity: EquitySnapshot,
+        decisions: Sequence[DecisionRecord] = (),
+        risk_events: Sequence[RiskVeto] = (),
+    ) -> None:
+        """Write one day of ``account`` in one transaction (all of it or nothing).
+
+        Parameters
+        ----------
+        account, day:
+            The account and the trading day; the day must be after the last committed one.
+        orders:
+            Every order of the day, in its final state.
+        fills:
+            Every fill of the day; their numbers continue the ledger's without a gap.
+        positions, equity:
+            The end-of-day snapshots (:func:`snapshots_from`).
+        decisions:
+            The decision chains the orders point to.
+        risk_events:
+            The risk governor's vetoes of the day.
+
+        Raises
+        ------
+        DayAlreadyCommitted
+            If the day is committed already (nothing is written).
+        DuplicateFill
+            If a fill id is already in the ledger (the transaction is rolled back).
+        LedgerError
+            On records of another account or day, a day before the last committed one, or
+            fill/order numbers that do not continue the ledger's.
+        """
+        with self._transaction() as conn:
+            if self._day_row(conn, account, day):
+                raise DayAlreadyCommitted(
+                    f"{self.path}: {account} {day.isoformat()} is already committed"
+                )
+            self._write_day(
+                conn, account, day, orders, fills, positions, equity, decisions, risk_events
+            )
+
+    def replace_day(
+        self,
+        account: str,
+        day: date,
+        *,
+        orders: Sequence[Order],
+        fills: Sequence[FillEvent],
+        positions: Sequence[PositionSnapshot],
+        equity: EquitySnapshot,
+        decisions: Sequence[DecisionRecord] = (),
+        risk_events: Sequence[RiskVeto] = (),
+    ) -> None:
+        """Delete and rewrite ``account``'s ``day`` in one transaction (``--force``).
+
+        Only the last committed day (or a new day) can be replaced: a day in the middle would
+        leave the later days built on books that no longer exist. Compute the new day from
+        :meth:`restore_state` with ``before=day``.
+
+        Raises
+        ------
+        LedgerError
+            If a later day is committed, or the new records are inconsistent (nothing changes).
+        DuplicateFill
+            If a new fill id is already used by another day (nothing changes).
+        """
+        with self._transaction() as conn:
+            later = conn.execute(
+                "SELECT MIN(day) FROM days WHERE account = ? AND day > ?",
+                (account, day.isoformat()),
+            ).fetchone()[0]
+            if later is not None:
+                raise LedgerError(
+                    f"{self.path}: cannot replace {account} {day.isoformat()}: day {later} is "
+                    "committed after it (replace from the last day backwards)"
+                )
+            for table in _DAY_TABLES:
+                conn.execute(
+                    f"DELETE FROM {table} WHERE account = ? AND day = ?",
+                    (account, day.isoformat()),
+                )
+            self._write_day(
+                conn, account, day, orders, fills, positions, equity, decisions, risk_events
+            )
+
+    @staticmethod
+    def _day_row(conn: sqlite3.Connection, account: str, day: date) -> bool:
+        row = conn.execute(
+            "SELECT 1 FROM days WHERE account = ? AND day = ?", (account, day.isoformat())
+        ).fetchone()
+        return row is not None
+
+    def _write_day(
+        self,
+        conn: sqlite3.Connection,
+        account: str,
+        day: date,
+        orders: Sequence[Order],
+        fills: Sequence[FillEvent],
+        positions: Sequence[PositionSnapshot],
+        equity: EquitySnapshot,
+        decisions: Sequence[DecisionRecord],
+        risk_events: Sequence[RiskVeto],
+    ) -> None:
+        where = f"{self.path}: {account} {day.isoformat()}"
+        if conn.execute("SELECT 1 FROM accounts WHERE account = ?", (account,)).fetchone() is None:
+            raise LedgerError(f"{where}: unknown account (call ensure_account first)")
+        last = conn.execute("SELECT MAX(day) FROM days WHERE account = ?", (account,)).fetchone()[0]
+        if last is not None and day.isoformat() <= last:
+            raise LedgerError(f"{where}: the last committed day is {last}; days only move forward")
+        for order in orders:
+            if order.account != account or order.day != day:
+                raise LedgerError(f"{where}: order {order.order_id} is {order.account} {order.day}")
+        for fill in fills:
+            if fill.account != account or fill.day != day:
+                raise LedgerError(f"{where}: fill {fill.fill_id} is {fill.account} {fill.day}")
+        self._check_numbers(conn, where, "orders", account, [o.seq for o in orders])
+        self._check_numbers(conn, where, "fills", account, [f.fill_seq for f in fills])
+
+        iso = day.isoformat()
+        conn.executemany(
+            "INSERT INTO orders (account, order_id, seq, day, symbol, side, quantity, filled, "
+            "status, reason, filled_notional, commission, taxes, decision_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    account, o.order_id, o.seq, iso, o.symbol, o.side, o.quantity, o.filled,
+                    str(o.status), o.reason, o.filled_notional, o.commission, o.taxes,
+                    o.decision_id,
+                )
+                for o in orders
+            ],
+        )  # fmt: skip
+        try:
+            conn.executemany(
+                "INSERT INTO fills (fill_id, account, seq, order_id, day, at, symbol, side, "
+                "quantity, price, notional, commission, taxes, remaining) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        f.fill_id, account, f.fill_seq, f.order_id, iso, f.at.isoformat(),
+                        f.symbol, f.side, f.quantity, str(f.price), f.notional, f.commission,
+                        f.taxes, f.remaining,
+                    )
+                    for f in fills
+                ],
+            )  # fmt: skip
+        except sqlite3.IntegrityError as exc:
+            if "fills.fill_id" in str(exc) or "fills.account, fills.seq" in str(exc):
+                raise DuplicateFill(f"{where}: duplicate fill id or number ({exc})") from exc
+            raise LedgerError(f"{where}: a fill does not fit the ledger ({exc})") from exc
+        conn.executemany(
+            "INSERT INTO positions (account, day, symbol, quantity, sellable, cost_basis, "
+            "price, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (account, iso, p.symbol, p.quantity, p.sellable, p.cost_basis, str(p.price),
+                 p.value)
+                for p in positions
+            ],
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO equity (account, day, cash, market_value, equity, realised_pnl, "
+            "commission_paid, taxes_paid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                account, iso, equity.cash, equity.market_value, equity.equity,
+                equity.realised_pnl, equity.commission_paid, equity.taxes_paid,
+            ),
+        )  # fmt: skip
+        conn.executemany(
+            "INSERT INTO decisions (account, day, decision_id, payload) VALUES (?, ?, ?, ?)",
+            [(account, iso, d.decision_id, d.to_json()) for d in decisions],
+        )
+        conn.executemany(
+            "INSERT INTO risk_events (account, day, seq, at, order_id, rule, reason, value, "
+            "limit_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (account, iso, k + 1, r.at.isoformat(), r.order_id, r.rule, r.reason, r.value,
+                 r.limit)
+                for k, r in enumerate(risk_events)
+            ],
+        )  # fmt: skip
+        conn.execute(
+            "INSERT INTO days (account, day, committed_at, n_orders, n_fills) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (account, iso, datetime.now(UTC).isoformat(), len(orders), len(fills)),
+        )
+
+    @staticmethod
+    def _check_numbers(
+        conn: sqlite3.Connection, where: str, table: str, account: str, numbers: list[int]
+    ) -> None:
+        last = conn.execute(
+            f"SELECT COALESCE(MAX(seq), 0) FROM {table} WHERE account = ?",
+            (account,),
+        ).fetchone()[0]
+        expected = list(range(int(last) + 1, int(last) + 1 + len(numbers)))
+        if sorted(numbers) != expected:
+            raise LedgerError(
+                f"{where}: {table} numbers {sorted(numbers)[:5]}... do not continue the "
+                f"ledger's (last {last}; expected {expected[:5]}...)"
+            )
+
+    # ------------------------------------------------------------------ reading
+    def fills(self, account: str, day: date | None = None) -> list[FillEvent]:
+        """Return the committed fills of ``account`` (of one ``day``), by fill number."""
+        sql = "SELECT * FROM fills WHERE account = ?"
+        params: list[Any] = [account]
+        if day is not None:
+            sql += " AND day = ?"
+            params.append(day.isoformat())
+        return [_fill_from_row(r) for r in self._query(sql + " ORDER BY seq", params)]
+
+    def equity_history(self, account: str) -> list[tuple[date, EquitySnapshot]]:
+        """Return the end-of-day equity snapshots of ``account``, in day order."""
+        rows = self._query("SELECT * FROM equity WHERE account = ? ORDER BY day", (account,))
+        return [(date.fromisoformat(r["day"]), _equity_from_row(r)) for r in rows]
+
+    def decision(self, account: str, decision_id: str) -> dict[str, Any] | None:
+        """Return the decision chain ``decision_id`` of ``account`` (``None`` if absent)."""
+        rows = self._query(
+            "SELECT payload FROM decisions WHERE account = ? AND decision_id = ?",
+            (account, decision_id),
+        )
+        return None if not rows else dict(json.loads(rows[0]["payload"]))
+
+    # ------------------------------------------------------------------ recovery
+    def restore_state(self, account: str, *, before: date | None = None) -> AccountState:
+        """Rebuild ``account``'s books by replaying its committed fills.
+
+        Parameters
+        ----------
+        account:
+            A registered account.
+        before:
+            Replay only the days before this one (the books to recompute ``before`` with
+            ``--force``); all committed days when ``None``.
+
+        Returns
+        -------
+        AccountState
+            The books at the end of the last replayed day (``day`` set to it), with the next
+            order and fill numbers following the ledger's.
+
+        Raises
+        ------
+        LedgerCorrupted
+            If the replay does not reproduce the last day's equity or position snapshot.
+        """
+        state = self.opening_state(account)
+        days = [d for d in self.committed_days(account) if before is None or d < before]
+        if not days:
+            return state
+        last = days[-1].isoformat()
+        rows = self._query(
+            "SELECT f.* FROM fills f JOIN days d ON d.account = f.account AND d.day = f.day "
+            "WHERE f.account = ? AND f.day <= ? ORDER BY f.seq",
+            (account, last),
+        )
+        try:
+            for row in rows:
+                state = apply_fill(state, _fill_from_row(row))
+        except (DuplicateFill, FillSequenceError, InvariantViolation) as exc:
+            raise LedgerCorrupted(f"{self.path}: replaying {account}: {exc}") from exc
+        state = start_day(state, days[-1])
+        last_order = self._query(
+            "SELECT COALESCE(MAX(seq), 0) AS seq FROM orders WHERE account = ? AND day <= ?",
+            (account, last),
+        )[0]["seq"]
+        state = replace(state, last_order_seq=int(last_order))
+        problems = self._compare_day(account, days[-1], state)
+        if problems:
+            raise LedgerCorrupted(
+                f"{self.path}: {account} does not replay to its {last} snapshot: "
+                + "; ".join(p.detail for p in problems)
+            )
+        return state
+
+    def _compare_day(self, account: str, day: date, state: AccountState) -> list[VerifyIssue]:
+        iso = day.isoformat()
+        issues: list[VerifyIssue] = []
+        rows = self._query("SELECT * FROM equity WHERE account = ? AND day = ?", (account, iso))
+        if not rows:
+            return [VerifyIssue(kind="orphan_row", account=account, day=day,
+                                detail="committed day has no equity snapshot")]  # fmt: skip
+        snap = rows[0]
+        if int(snap["cash"]) != state.cash:
+            issues.append(
+                VerifyIssue(
+                    kind="cash_mismatch",
+                    account=account,
+                    day=day,
+                    detail=f"snapshot cash {snap['cash']} != cash from fills {state.cash}",
+                )
+            )
+        derived = (state.realised_pnl, state.commission_paid, state.taxes_paid)
+        stored = (int(snap["realised_pnl"]), int(snap["commission_paid"]), int(snap["taxes_paid"]))
+        if derived != stored:
+            issues.append(
+                VerifyIssue(
+                    kind="totals_mismatch",
+                    account=account,
+                    day=day,
+                    detail=f"snapshot (realised, commission, taxes) {stored} != from fills "
+                    f"{derived}",
+                )
+            )
+        if int(snap["equity"]) != int(snap["cash"]) + int(snap["market_value"]):
+            issues.append(
+                VerifyIssue(
+                    kind="snapshot_inconsistent",
+                    account=account,
+                    day=day,
+                    detail=f"equity {snap['equity']} != cash {snap['cash']} + market value "
+                    f"{snap['market_value']}",
+                )
+            )
+        position_rows = self._query(
+            "SELECT * FROM positions WHERE account = ? AND day = ? ORDER BY symbol",
+            (account, iso),
+        )
+        stored_positions = {
+            r["symbol"]: (int(r["quantity"]), int(r["sellable"]), int(r["cost_basis"]))
+            for r in position_rows
+        }
+        derived_positions = {
+            p.symbol: (p.quantity, p.sellable, p.cost_basis) for p in state.positions
+        }
+        for symbol in sorted(set(stored_positions) | set(derived_positions)):
+            if stored_positions.get(symbol) != derived_positions.get(symbol):
+                issues.append(
+                    VerifyIssue(
+                        kind="position_mismatch",
+                        account=account,
+                        day=day,
+                        detail=f"{symbol}: snapshot (qty, sellable, cost) "
+                        f"{stored_positions.get(symbol)} != from fills "
+                        f"{derived_positions.get(symbol)}",
+                    )
+                )
+        market_value = 0
+        for r in position_rows:
+            value = notional_minor(int(r["quantity"]), Decimal(r["price"]), state.units)
+            market_value += int(r["value"])
+            if value != int(r["value"]):
+                issues.append(
+                    VerifyIssue(
+                        kind="snapshot_inconsistent",
+                        account=account,
+                        day=day,
+                        detail=f"{r['symbol']}: value {r['value']} != quantity x price {value}",
+                    )
+                )
+        if market_value != int(snap["market_value"]):
+            issues.append(
+                VerifyIssue(
+                    kind="snapshot_inconsistent",
+                    account=account,
+                    day=day,
+                    detail=f"market value {snap['market_value']} != sum of position values "
+                    f"{market_value}",
+                )
+            )
+        return issues
+
+    # ------------------------------------------------------------------ verify
+    def verify(self, calendar: Sequence[date] | None = None) -> VerifyReport:
+        """Re-derive every account from its fills and compare with what was committed.
+
+        Parameters
+        ----------
+        calendar:
+            The market's trading days; when given, a trading day missing between two
+            committed days of an account is reported as a ``day_gap``.
+
+        Returns
+        -------
+        VerifyReport
+            ``ok`` and every issue found: snapshot differences (cash, positions, totals),
+            duplicate fill ids, gaps in order or fill numbers, missing trading days, rows of
+            uncommitted days, fills that disagree with their order or their own price.
+        """
+        issues: list[VerifyIssue] = []
+        days_checked = 0
+        fills_checked = 0
+        accounts = self.accounts()
+        for row in self._query(
+            "SELECT account, fill_id, COUNT(*) AS n FROM fills GROUP BY fill_id HAVING n > 1"
+        ):
+            issues.append(
+                VerifyIssue(
+                    kind="duplicate_fill",
+                    account=row["account"],
+                    day=None,
+                    detail=f"fill id {row['fill_id']} appears {row['n']} times",
+                )
+            )
+        for account in accounts:
+            issues.extend(self._verify_numbers(account))
+            issues.extend(self._verify_orphans(account))
+            days = self.committed_days(account)
+            issues.extend(_calendar_gaps(account, days, calendar))
+            state = self.opening_state(account)
+            for day in days:
+                days_checked += 1
+                rows = self._query(
+                    "SELECT * FROM fills WHERE account = ? AND day = ? ORDER BY seq, rowid",
+                    (account, day.isoformat()),
+                )
+                try:
+                    for r in rows:
+                        fill = _fill_from_row(r)
+                        fills_checked += 1
+                        expected = notional_minor(fill.quantity, fill.price, state.units)
+                        if expected != fill.notional:
+                            issues.append(
+                                VerifyIssue(
+                                    kind="fill_inconsistent",
+                                    account=account,
+                                    day=day,
+                                    detail=f"fill {fill.fill_id}: notional {fill.notional} != "
+                                    f"quantity x price {expected}",
+                                )
+                            )
+                        # Renumbered so that a gap (reported above) does not stop the replay.
+                        renumbered = replace(fill, fill_seq=state.last_fill_seq + 1)
+                        state = apply_fill(state, renumbered)
+                except (InvariantViolation, FillSequenceError, ValueError) as exc:
+                    issues.append(
+                        VerifyIssue(kind="replay_error", account=account, day=day, detail=str(exc))
+                    )
+                    break
+                state = start_day(state, day)
+                issues.extend(self._compare_day(account, day, state))
+                issues.extend(self._verify_orders(account, day))
+        return VerifyReport(
+            accounts=tuple(accounts),
+            days_checked=days_checked,
+            fills_checked=fills_checked,
+            issues=tuple(issues),
+        )
+
+    def _verify_numbers(self, account: str) -> list[VerifyIssue]:
+        issues = []
+        for table in ("orders", "fills"):
+            numbers = [
+                int(r["seq"])
+                for r in self._query(
+                    f"SELECT seq FROM {table} WHERE account = ? ORDER BY seq",
+                    (account,),
+                )
+            ]
+            if numbers != list(range(1, len(numbers) + 1)):
+                missing = sorted(set(range(1, max(numbers, default=0) + 1)) - set(numbers))
+                repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+                issues.append(
+                    VerifyIssue(
+                        kind="sequence_gap",
+                        account=account,
+                        day=None,
+                        detail=f"{table} numbers are not 1..{len(numbers)}: missing "
+                        f"{missing[:10]}, repeated {repeated[:10]}",
+                    )
+                )
+        return issues
+
+    def _verify_orphans(self, account: str) -> list[VerifyIssue]:
+        issues = []
+        for table in _DAY_TABLES[:-1]:
+            rows = self._query(
+                f"SELECT DISTINCT t.day FROM {table} t LEFT JOIN days d "
+                "ON d.account = t.account AND d.day = t.day "
+                "WHERE t.account = ? AND d.day IS NULL",
+                (account,),
+            )
+            for r in rows:
+                issues.append(
+                    VerifyIssue(
+                        kind="orphan_row",
+                        account=account,
+                        day=date.fromisoformat(r["day"]),
+                        detail=f"{table} has rows for a day that is not committed",
+                    )
+                )
+        return issues
+
+    def _verify_orders(self, account: str, day: date) -> list[VerifyIssue]:
+        rows = self._query(
+            "SELECT o.order_id, o.filled, o.filled_notional, "
+            "COALESCE(SUM(f.quantity), 0) AS fq, COALESCE(SUM(f.notional), 0) AS fn "
+            "FROM orders o LEFT JOIN fills f ON f.account = o.account AND f.order_id = o.order_id "
+            "WHERE o.account = ? AND o.day = ? GROUP BY o.order_id",
+            (account, day.isoformat()),
+        )
+        return [
+            VerifyIssue(
+                kind="order_mismatch",
+                account=account,
+                day=day,
+                detail=f"order {r['order_id']}: filled {r['filled']} / {r['filled_notional']} "
+                f"but its fills sum to {r['fq']} / {r['fn']}",
+            )
+            for r in rows
+            if (int(r["filled"]), int(r["filled_notional"])) != (int(r["fq"]), int(r["fn"]))
+        ]
+
+
+def _equity_from_row(row: sqlite3.Row) -> EquitySnapshot:
+    return EquitySnapshot(
+        cash=int(row["cash"]),
+        market_value=int(row["market_value"]),
+        equity=int(row["equity"]),
+        realised_pnl=int(row["realised_pnl"]),
+        commission_paid=int(row["commission_paid"]),
+        taxes_paid=int(row["taxes_paid"]),
+    )
+
+
+def _calendar_gaps(
+    account: str, days: Sequence[date], calendar: Sequence[date] | None
+) -> list[VerifyIssue]:
+    if calendar is None or len(days) < 1:
+        return []
+    trading = sorted(set(calendar))
+    position = {d: k for k, d in enumerate(trading)}
+    issues = []
+    for day in days:
+        if day not in position:
+            issues.append(
+                VerifyIssue(
+                    kind="day_gap",
+                    account=account,
+                    day=day,
+                    detail="committed day is not a trading day of the calendar",
+                )
+            )
+    known = [d for d in days if d in position]
+    for first, second in pairwise(known):
+        skipped = trading[position[first] + 1 : position[second]]
+        if skipped:
+            issues.append(
+                VerifyIssue(
+                    kind="day_gap",
+                    account=account,
+                    day=second,
+                    detail=f"trading days {', '.join(d.isoformat() for d in skipped[:5])} "
+                    f"missing between {first.isoformat()} and {second.isoformat()}",
+                )
+            )
+    return issues
