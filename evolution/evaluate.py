@@ -6,16 +6,19 @@ seen):
 * **live**: the last ``W`` bars up to ``D``;
 * **year_ago**: ``W`` bars ending at the last bar whose close is at or before ``D - 365 days``.
 
-A genome is compiled once on the whole history up to ``D`` (indicators need their warm-up,
-and the history before a window is the past, never the future), then each window is
-backtested from a flat book with costs and the market's rules on. The frictionless ``none``
-market is never used for fitness: bars of an unknown market are scored under US-equity rules
-plus the configured slippage.
+Indicators are computed once on the whole history up to ``D`` (they need their warm-up, and
+the history before a window is the past, never the future). A genome's signals are then
+compiled only on the bars from just before the year-ago window to ``D``: compilation combines
+those indicator values bar by bar (looking back at most :data:`COMPILE_LOOKBACK` bars), so
+its values there are exactly those of a compilation on the whole history, at a fraction of the
+cost on long histories. Each window is backtested from a flat book with costs and the market's
+rules on. The frictionless ``none`` market is never used for fitness: bars of an unknown
+market are scored under US-equity rules plus the configured slippage.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,14 +26,19 @@ import pandas as pd
 from pydantic import Field
 
 from alphaloop.config import FrozenConfig
-from alphaloop.errors import ConfigError
+from alphaloop.errors import ConfigError, GenomeError
 from evolution.fitness import Fitness, FitnessConfig, combine
-from genome.cache import IndicatorCache
+from genome.cache import CacheKey, IndicatorCache
 from genome.compile import compile_genome
 from genome.genes import Genome
-from simulators.backtest import BacktestConfig, run_backtest
+from genome.regime import RegimeSpec
+from simulators.backtest import BacktestConfig, prepare_panel, run_backtest_arrays
 from simulators.bars import Panel
 
+WINDOW_NAMES: tuple[str, ...] = ("live", "year_ago")
+# Bars before its first bar that genome compilation reads beyond the cached indicators: a
+# moving-average cross compares with the previous bar (genome.compile, MACross).
+COMPILE_LOOKBACK = 1
 STAT_KEYS = (
     "total_return",
     "sharpe",
@@ -137,8 +145,112 @@ def _slice(value: float | np.ndarray | None, start: int, stop: int) -> float | n
     return value
 
 
+class RowWindowCache(IndicatorCache):
+    """An indicator cache over the last bars of a panel, fed by a cache of the whole panel.
+
+    Every indicator is computed (and cached) on the whole history by ``full`` and handed out
+    from bar ``start`` on, so its values are exactly those of the whole-history indicator; only
+    the condition signals that :func:`genome.compile.compile_genome` builds from them are
+    computed and cached on the shorter panel. Any other cached computation would run on the
+    shorter panel without its warm-up, so it is refused with an error naming its key.
+
+    Parameters
+    ----------
+    full:
+        The cache of the whole panel.
+    start:
+        The first bar kept; :attr:`panel` is ``full.panel.slice_bars(start, T)``.
+    """
+
+    def __init__(self, full: IndicatorCache, start: int) -> None:
+        super().__init__(full.panel.slice_bars(start, full.panel.n_bars), max_bytes=full.max_bytes)
+        self.full = full
+        self.start = start
+
+    def get(self, key: CacheKey, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the signal cached under ``key`` (only ``("signal", ...)`` keys are allowed)."""
+        if not key or key[0] != "signal":
+            raise GenomeError(
+                f"RowWindowCache: indicator {key!r} has no whole-history version here; add it "
+                "to evolution.evaluate.RowWindowCache so it is computed on the full panel"
+            )
+        return super().get(key, compute)
+
+    def _rows(self, array: np.ndarray) -> np.ndarray:
+        return array[self.start :]
+
+    def sma(self, field: str, window: int) -> np.ndarray:
+        """Return the whole-history SMA of a panel field, from bar ``start`` on."""
+        return self._rows(self.full.sma(field, window))
+
+    def ema(self, field: str, window: int) -> np.ndarray:
+        """Return the whole-history EMA of a panel field, from bar ``start`` on."""
+        return self._rows(self.full.ema(field, window))
+
+    def std(self, field: str, window: int) -> np.ndarray:
+        """Return the whole-history rolling standard deviation, from bar ``start`` on."""
+        return self._rows(self.full.std(field, window))
+
+    def rolling_max(self, field: str, window: int) -> np.ndarray:
+        """Return the whole-history rolling maximum, from bar ``start`` on."""
+        return self._rows(self.full.rolling_max(field, window))
+
+    def rolling_min(self, field: str, window: int) -> np.ndarray:
+        """Return the whole-history rolling minimum, from bar ``start`` on."""
+        return self._rows(self.full.rolling_min(field, window))
+
+    def rsi(self, window: int) -> np.ndarray:
+        """Return the whole-history RSI, from bar ``start`` on."""
+        return self._rows(self.full.rsi(window))
+
+    def atr(self, window: int) -> np.ndarray:
+        """Return the whole-history ATR, from bar ``start`` on."""
+        return self._rows(self.full.atr(window))
+
+    def atr_pct(self, window: int) -> np.ndarray:
+        """Return the whole-history ATR / close, from bar ``start`` on."""
+        return self._rows(self.full.atr_pct(window))
+
+    def rate_of_change(self, window: int) -> np.ndarray:
+        """Return the whole-history rate of change, from bar ``start`` on."""
+        return self._rows(self.full.rate_of_change(window))
+
+    def returns(self) -> np.ndarray:
+        """Return the whole-history simple returns, from bar ``start`` on."""
+        return self._rows(self.full.returns())
+
+    def log_returns(self) -> np.ndarray:
+        """Return the whole-history log returns, from bar ``start`` on."""
+        return self._rows(self.full.log_returns())
+
+    def realised_volatility(self, window: int) -> np.ndarray:
+        """Return the whole-history realised volatility, from bar ``start`` on."""
+        return self._rows(self.full.realised_volatility(window))
+
+    def rv_percentile(self, window: int, lookback: int) -> np.ndarray:
+        """Return the whole-history realised-volatility rank, from bar ``start`` on."""
+        return self._rows(self.full.rv_percentile(window, lookback))
+
+    def previous(self, name: str, window: int) -> np.ndarray:
+        """Return the whole-history shifted channel or volume average, from bar ``start`` on."""
+        return self._rows(self.full.previous(name, window))
+
+    def kelly_ratio(self, window: int) -> np.ndarray:
+        """Return the whole-history Kelly ratio, from bar ``start`` on."""
+        return self._rows(self.full.kelly_ratio(window))
+
+    def regimes(self, spec: RegimeSpec | None = None) -> np.ndarray:
+        """Return the whole-history regime codes, from bar ``start`` on."""
+        return self._rows(self.full.regimes(spec))
+
+
 class GenomeEvaluator:
     """Evaluates genomes on one panel (already truncated at ``D``) with a shared indicator cache.
+
+    Everything that does not depend on the genome is built once here: the two window views,
+    their market-rule arrays and contiguous price copies (:func:`prepare_panel`), and the
+    backtest configuration per ``max_positions``. Per genome, only the compilation and the
+    two array backtests (:func:`run_backtest_arrays`, no pandas objects) remain.
 
     Parameters
     ----------
@@ -164,18 +276,36 @@ class GenomeEvaluator:
         self.cache = IndicatorCache(panel)
         self.backtest_config = fitness_backtest_config(panel, costs or CostConfig())
         self._views = {
-            name: panel.slice_bars(*self.windows.bounds(name)) for name in ("live", "year_ago")
+            name: panel.slice_bars(*self.windows.bounds(name)) for name in WINDOW_NAMES
         }
+        self._prepared = {
+            name: prepare_panel(view, self.backtest_config) for name, view in self._views.items()
+        }
+        self._configs: dict[int, BacktestConfig] = {}
+        # Compile only on the bars the windows read (plus the compiler's own look-back);
+        # indicators still come from the whole history, through self.cache.
+        first = min(start for start, _stop in (self.windows.live, self.windows.year_ago))
+        self.compile_start = max(0, first - COMPILE_LOOKBACK)
+        self._compile_cache: IndicatorCache = (
+            RowWindowCache(self.cache, self.compile_start) if self.compile_start else self.cache
+        )
+
+    def _config(self, max_positions: int) -> BacktestConfig:
+        config = self._configs.get(max_positions)
+        if config is None:
+            # model_copy skips validation; max_positions is inside the genome's bounds.
+            config = self.backtest_config.model_copy(update={"max_positions": max_positions})
+            self._configs[max_positions] = config
+        return config
 
     def evaluate(self, genome: Genome) -> Evaluation:
-        compiled = compile_genome(genome, self.panel, self.cache)
+        """Score ``genome`` on both windows (see the module docstring)."""
+        compiled = compile_genome(genome, self._compile_cache.panel, self._compile_cache)
+        config = self._config(compiled.max_positions)
         results: dict[str, WindowResult] = {}
         for name, view in self._views.items():
-            start, stop = self.windows.bounds(name)
-            config = self.backtest_config.model_copy(
-                update={"max_positions": compiled.max_positions}
-            )
-            result = run_backtest(
+            start, stop = (bar - self.compile_start for bar in self.windows.bounds(name))
+            result = run_backtest_arrays(
                 view,
                 compiled.entries[start:stop],
                 compiled.exits[start:stop],
@@ -185,8 +315,9 @@ class GenomeEvaluator:
                 tsl_stop=_slice(compiled.tsl_stop, start, stop),
                 time_stop=compiled.time_stop,
                 size=compiled.size[start:stop],
+                prepared=self._prepared[name],
             )
-            equity = result.equity.to_numpy(dtype=float)
+            equity = result.equity
             returns = np.diff(equity) / equity[:-1] if equity.size > 1 else np.zeros(0)
             stats = {key: float(result.metrics.get(key, 0.0)) for key in STAT_KEYS}
             results[name] = WindowResult(stats=stats, daily_returns=returns)

@@ -166,6 +166,7 @@ class EvolutionSession:
         self.evaluations: dict[str, Evaluation] = {}
         self.trials = TrialCounter()
         self.champions: dict[str, Evaluation] = {}
+        self.champion_genomes: dict[str, Genome] = {}
         self.eval_seconds = 0.0
 
     # ------------------------------------------------------------------ plumbing
@@ -293,6 +294,7 @@ class EvolutionSession:
             # Champions' returns are needed for the correlation rule: re-evaluate (pure).
             results = self.local.evaluate_many(champions)
             self.champions = {g.id: results[g.id] for g in champions}
+            self.champion_genomes = {g.id: g for g in champions}
         return session_id, last + 1, population
 
     def _generation(
@@ -380,6 +382,7 @@ class EvolutionSession:
             )
             if verdict.passed:
                 self.champions[member.id] = evaluation
+                self.champion_genomes[member.id] = member.genome
                 promoted.append(member.id)
 
         # Statistics of the generation.
@@ -430,7 +433,7 @@ class EvolutionSession:
                 "total_sq": self.trials.total_sq,
             },
             "champions": [
-                json.loads(self._genome(gid).to_json()) for gid in sorted(self.champions)
+                json.loads(self.champion_genomes[gid].to_json()) for gid in sorted(self.champions)
             ],
         }
         members = []
@@ -539,8 +542,8 @@ class EvolutionSession:
                     "champions.json": [
                         {
                             "id": gid,
-                            "genome": json.loads(self._genome(gid).to_json()),
-                            "description": self._genome(gid).describe(),
+                            "genome": json.loads(self.champion_genomes[gid].to_json()),
+                            "description": self.champion_genomes[gid].describe(),
                         }
                         for gid in sorted(self.champions)
                     ],
