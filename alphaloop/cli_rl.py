@@ -1,0 +1,170 @@
+"""``alphaloop rl``: train, evaluate and register execution policies.
+
+* ``alphaloop rl train --algo ppo|sac --env ac|replay [--data SPEC] --timesteps N --seed S
+  --out PATH [--json]`` (a progress bar on stderr);
+* ``alphaloop rl evaluate --policy PATH|twap|vwap|ac --env ac|replay [--data SPEC]
+  --episodes N --seed S [--json]`` (one JSON object on stdout);
+* ``alphaloop rl register PATH --name NAME``: the arena's broker uses this policy from now on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from alphaloop.errors import ConfigError
+
+app = typer.Typer(
+    help="Learn to execute orders (gymnasium + stable-baselines3) and register the policy.",
+    no_args_is_help=True,
+)
+
+_ENVS = ("ac", "replay")
+
+
+def _config(env: str, data: str | None, config: str | None) -> Any:
+    from rl_exec.config import load_rl_config
+
+    if env not in _ENVS:
+        raise ConfigError(f"--env must be one of {', '.join(_ENVS)}, got {env!r}")
+    overrides: dict[str, Any] = {"env": {"model": env}}
+    if data is not None:
+        if env != "replay":
+            raise ConfigError("--data applies to --env replay only (the AC market is a model)")
+        overrides["env"]["replay"] = {"data": data}
+    return load_rl_config(config, overrides=overrides)
+
+
+@app.command()
+def train(
+    algo: Annotated[str, typer.Option("--algo", help="ppo or sac.")],
+    env: Annotated[str, typer.Option("--env", help="ac (Almgren-Chriss) or replay.")],
+    timesteps: Annotated[int, typer.Option("--timesteps", help="Environment steps.")],
+    out: Annotated[Path, typer.Option("--out", help="Policy path (PATH.zip + PATH.json).")],
+    seed: Annotated[int, typer.Option("--seed", help="Seed (same seed, same policy).")] = 0,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Data spec for --env replay (default synthetic).")
+    ] = None,
+    discrete: Annotated[
+        bool, typer.Option("--discrete", help="Train on the discrete-action variant (PPO).")
+    ] = False,
+    config: Annotated[
+        str | None, typer.Option("--config", help="YAML file (default configs/rl_exec.yaml).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train a PPO or SAC execution policy and save it with its metadata."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alphaloop.home import LabHome
+    from rl_exec.train import train_policy
+
+    algo = algo.lower()
+    if algo not in ("ppo", "sac"):
+        raise ConfigError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    rl_config = _config(env, data, config)
+    from rich.console import Console
+
+    console = Console(file=sys.stderr)
+    with Progress(
+        TextColumn(f"training {algo} on {env}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=as_json,
+    ) as bar:
+        task = bar.add_task("train", total=timesteps)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = train_policy(
+            algo,  # type: ignore[arg-type]
+            rl_config.env,
+            rl_config.train,
+            timesteps=timesteps,
+            seed=seed,
+            out=out,
+            discrete=discrete,
+            home=LabHome.resolve(),
+            progress=progress,
+        )
+    payload = {
+        "policy": str(result.path),
+        "metadata": str(result.path.with_suffix(".json")),
+        "algo": algo,
+        "env": env,
+        "timesteps": timesteps,
+        "seed": seed,
+        "train_seconds": result.seconds,
+        "env_config_hash": result.metadata["env_config_hash"],
+        "final_objective_bps": result.curve[-1][1] if result.curve else None,
+    }
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        typer.echo(f"saved {result.path} ({result.seconds:.1f} s)")
+
+
+@app.command()
+def evaluate(
+    policy: Annotated[
+        str, typer.Option("--policy", help="PATH of a trained policy, twap, vwap, ac.")
+    ],
+    env: Annotated[str, typer.Option("--env", help="ac (Almgren-Chriss) or replay.")],
+    episodes: Annotated[
+        int, typer.Option("--episodes", help="Episodes (common random numbers).")
+    ] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Root seed of the episodes.")] = 0,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Data spec for --env replay (default synthetic).")
+    ] = None,
+    config: Annotated[
+        str | None, typer.Option("--config", help="YAML file (default configs/rl_exec.yaml).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a policy: implementation shortfall (bps) and the mean-variance objective."""
+    from alphaloop.home import LabHome
+    from rl_exec.env import ExecutionEnv
+    from rl_exec.evaluate import evaluate_policy
+    from rl_exec.policy import LearnedPolicy, builtin_policy
+    from rl_exec.train import make_env
+
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be >= 1, got {episodes}")
+    rl_config = _config(env, data, config)
+    if policy in ("twap", "vwap", "ac"):
+        chosen = builtin_policy(policy, ac_config=rl_config.env.ac)
+    else:
+        chosen = LearnedPolicy(policy)
+    environment = make_env(rl_config.env, home=LabHome.resolve(), holdout=True)
+    assert isinstance(environment, ExecutionEnv)
+    result = evaluate_policy(chosen, environment, episodes=episodes, seed=seed, env_name=env)
+    payload = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(payload))
+    else:
+        typer.echo(
+            f"{payload['policy']} on {env}: shortfall {result.mean_shortfall_bps:.2f} "
+            f"+/- {result.std_shortfall_bps:.2f} bps, objective {result.objective:.2f} bps "
+            f"({episodes} episodes)"
+        )
+
+
+@app.command()
+def register(
+    path: Annotated[Path, typer.Argument(help="Trained policy (.zip, metadata JSON next to it).")],
+    name: Annotated[str, typer.Option("--name", help="Registry name.")],
+) -> None:
+    """Make a trained policy the one the arena's broker uses."""
+    from alphaloop.home import LabHome
+    from rl_exec.registry import register_policy
+
+    target = register_policy(path, name, LabHome.resolve())
+    typer.echo(f"registered {name}: {target}")

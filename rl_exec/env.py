@@ -1,0 +1,307 @@
+"""``ExecutionEnv``: slice one parent order over ``N`` decision steps (gymnasium).
+
+Action
+    Box ``[0, 1]``: the share of the *remaining* quantity to trade this step (the last step
+    always trades everything left). :class:`DiscreteExecutionEnv` offers a fixed menu of
+    shares instead.
+
+Observation (float32, every entry normalised and clipped; layout in :data:`OBS_FIELDS`)
+    inventory left, time left, ``1 / steps left`` (the TWAP share), the usual volume share of
+    this step among the steps left (the VWAP share), spread, log of volume against the usual
+    intraday profile, price against the arrival price and the last returns, both signed so that
+    positive is adverse to the order and scaled by the step volatility.
+
+Reward
+    Minus the step's implementation shortfall in basis points of the arrival value
+    ``Q * S0``, minus the risk term ``lambda * step_variance * inventory_after^2`` in the same
+    units. The step's shortfall is the mark-to-market decomposition
+    ``s (cash - filled * S_{k-1}) + s * inventory_after * (S_k - S_{k-1})`` (``s = +1`` for a
+    buy, ``-1`` for a sell), whose sum over the episode is exactly the implementation shortfall
+    against the arrival price; a quantity still unfilled at the end is marked at the last
+    price plus ``unfilled_penalty_bps``. So the episode return is minus the mean-variance
+    objective ``shortfall + lambda V`` in basis points; for Almgren-Chriss its expectation is
+    ``-(E + lambda V) / (X S0) * 1e4``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from rl_exec.models import EpisodeStart, MarketModel, MarketView
+
+#: Names of the observation entries, in order (without the trailing return lags).
+BASE_OBS_FIELDS: tuple[str, ...] = (
+    "inventory_left",
+    "time_left",
+    "twap_share",
+    "vwap_share",
+    "spread",
+    "log_volume_ratio",
+    "price_vs_arrival",
+)
+#: Share menu of the discrete variant: dense where the Almgren-Chriss optimum lives.
+DEFAULT_SHARE_LEVELS: tuple[float, ...] = (
+    0.0,
+    0.02,
+    0.05,
+    0.08,
+    0.12,
+    0.16,
+    0.2,
+    0.25,
+    0.3,
+    0.4,
+    0.5,
+    0.7,
+    1.0,
+)
+_CLIP = 5.0
+_SPREAD_SCALE_BPS = 10.0
+
+
+def obs_fields(n_returns: int) -> tuple[str, ...]:
+    """Return the names of the observation entries for ``n_returns`` return lags."""
+    return (*BASE_OBS_FIELDS, *(f"return_lag_{i + 1}" for i in range(n_returns)))
+
+
+def observation_bounds(n_returns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the ``(low, high)`` arrays of the observation box."""
+    low = np.array([0, 0, 0, 0, 0, -_CLIP, -_CLIP] + [-_CLIP] * n_returns, dtype=np.float32)
+    high = np.array([1, 1, 1, 1, _CLIP, _CLIP, _CLIP] + [_CLIP] * n_returns, dtype=np.float32)
+    return low, high
+
+
+def build_observation(
+    *,
+    inventory_left: float,
+    steps_done: int,
+    n_steps: int,
+    profile: np.ndarray,
+    view: MarketView,
+    arrival_price: float,
+    recent_returns: Sequence[float],
+    side: str,
+) -> np.ndarray:
+    """Return the normalised observation of a decision point.
+
+    This is the one place the observation is defined: the environment and the arena's broker
+    (through :class:`~rl_exec.policy.ExecutionPolicy`) both call it.
+
+    Parameters
+    ----------
+    inventory_left:
+        Share of the parent order still to trade, in ``[0, 1]``.
+    steps_done, n_steps:
+        Decision steps already taken and in total.
+    profile:
+        Usual volume share of each of the ``n_steps`` steps.
+    view:
+        The market now.
+    arrival_price:
+        Reference price when the parent order arrived.
+    recent_returns:
+        Last simple returns of the reference price, most recent first.
+    side:
+        ``"buy"`` or ``"sell"``: price moves are signed so that positive is adverse.
+    """
+    steps_left = max(n_steps - steps_done, 1)
+    direction = 1.0 if side == "buy" else -1.0
+    volatility = max(view.step_volatility, 1e-12)
+    remaining_profile = float(np.sum(profile[steps_done:]))
+    vwap_share = (
+        float(profile[min(steps_done, n_steps - 1)]) / remaining_profile
+        if remaining_profile > 0
+        else 1.0 / steps_left
+    )
+    price_move = direction * (view.mid / arrival_price - 1.0) / (volatility * math.sqrt(n_steps))
+    values = [
+        inventory_left,
+        steps_left / n_steps,
+        1.0 / steps_left,
+        vwap_share,
+        view.spread_bps / _SPREAD_SCALE_BPS,
+        math.log(max(view.volume_ratio, 1e-6)),
+        price_move,
+        *(direction * r / volatility for r in recent_returns),
+    ]
+    low, high = observation_bounds(len(recent_returns))
+    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
+    return np.clip(array, low, high).astype(np.float32)
+
+
+class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Execute one parent order on a pluggable market model (see the module docstring).
+
+    Parameters
+    ----------
+    model:
+        The market (:class:`~rl_exec.models.AlmgrenChrissModel`,
+        :class:`~rl_exec.models.ReplayModel` or any :class:`~rl_exec.models.MarketModel`).
+    n_returns:
+        How many recent returns the observation carries.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
+
+    def __init__(self, model: MarketModel, *, n_returns: int = 3) -> None:
+        super().__init__()
+        self.model = model
+        self.n_returns = n_returns
+        self.n_steps = model.n_steps
+        low, high = observation_bounds(n_returns)
+        self.observation_space = gym.spaces.Box(low=low, high=high, dtype=np.float32)
+        self.action_space = gym.spaces.Box(low=0.0, high=1.0, shape=(1,), dtype=np.float32)
+        self._start: EpisodeStart | None = None
+        self._reset_episode_state()
+
+    def _reset_episode_state(self) -> None:
+        self._quantity = 1.0
+        self._remaining = 0.0
+        self._arrival = 1.0
+        self._steps_done = 0
+        self._returns = [0.0] * self.n_returns
+        self._shortfall_bps = 0.0
+        self._risk_bps = 0.0
+        self._view: MarketView | None = None
+
+    def _observation(self) -> np.ndarray:
+        assert self._start is not None and self._view is not None
+        return build_observation(
+            inventory_left=self._remaining / self._quantity,
+            steps_done=self._steps_done,
+            n_steps=self.n_steps,
+            profile=self._start.profile,
+            view=self._view,
+            arrival_price=self._arrival,
+            recent_returns=self._returns,
+            side=self._start.side,
+        )
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a new parent order; the whole episode's randomness follows from ``seed``."""
+        super().reset(seed=seed)
+        self._reset_episode_state()
+        self._start = self.model.start(self.np_random)
+        self._quantity = self._start.quantity
+        self._remaining = self._start.quantity
+        self._arrival = self._start.view.mid
+        self._view = self._start.view
+        observation = self._observation()
+        return observation, {"quantity": self._quantity, "arrival_price": self._arrival}
+
+    def share_to_trade(self, action: np.ndarray | float) -> float:
+        """Return the share of the remaining quantity an action asks for (1 at the last step)."""
+        if self._steps_done >= self.n_steps - 1:
+            return 1.0
+        value = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        if not math.isfinite(value):
+            raise ValueError(f"ExecutionEnv action must be finite, got {action!r}")
+        return min(max(value, 0.0), 1.0)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Trade a share of the remaining quantity over one step."""
+        if self._start is None or self._view is None:
+            raise RuntimeError("ExecutionEnv.step called before reset")
+        if self._steps_done >= self.n_steps:
+            raise RuntimeError("ExecutionEnv.step called after the episode ended")
+        share = self.share_to_trade(action)
+        child = share * self._remaining
+        before = self._view.mid
+        outcome = self.model.execute(child)
+        filled = min(outcome.filled, self._remaining)
+        self._remaining = max(self._remaining - filled, 0.0)
+        if self._remaining < 1e-9 * self._quantity:
+            self._remaining = 0.0
+        after = outcome.view.mid
+        direction = 1.0 if self._start.side == "buy" else -1.0
+        shortfall = direction * (outcome.cash - filled * before)
+        shortfall += direction * self._remaining * (after - before)
+        risk = self.model.risk_aversion * outcome.step_variance * self._remaining**2
+        self._steps_done += 1
+        terminated = self._steps_done >= self.n_steps
+        unfilled = self._remaining if terminated else 0.0
+        if unfilled > 0:
+            shortfall += unfilled * after * self.model.unfilled_penalty_bps / 1e4
+        scale = 1e4 / (self._quantity * self._arrival)
+        shortfall_bps = shortfall * scale
+        risk_bps = risk * scale
+        self._shortfall_bps += shortfall_bps
+        self._risk_bps += risk_bps
+        self._returns = [after / before - 1.0, *self._returns[:-1]]
+        self._view = outcome.view
+        reward = -(shortfall_bps + risk_bps)
+        if not math.isfinite(reward):
+            raise FloatingPointError(
+                f"ExecutionEnv reward is not finite at step {self._steps_done}: "
+                f"shortfall={shortfall_bps}, risk={risk_bps}"
+            )
+        observation = self._observation()
+        if not np.isfinite(observation).all():
+            raise FloatingPointError(f"ExecutionEnv observation has NaN: {observation}")
+        info: dict[str, Any] = {
+            "share": share,
+            "child_quantity": child,
+            "filled": filled,
+            "step_shortfall_bps": shortfall_bps,
+            "step_risk_bps": risk_bps,
+        }
+        if terminated:
+            info.update(
+                shortfall_bps=self._shortfall_bps,
+                risk_bps=self._risk_bps,
+                objective_bps=self._shortfall_bps + self._risk_bps,
+                unfilled=unfilled,
+            )
+        return observation, float(reward), terminated, False, info
+
+
+class DiscreteExecutionEnv(ExecutionEnv):
+    """The discrete variant: action ``i`` trades ``levels[i]`` of the remaining quantity.
+
+    Parameters
+    ----------
+    model, n_returns:
+        As for :class:`ExecutionEnv`.
+    levels:
+        The menu of shares, each in ``[0, 1]``.
+    """
+
+    def __init__(
+        self,
+        model: MarketModel,
+        *,
+        n_returns: int = 3,
+        levels: Sequence[float] = DEFAULT_SHARE_LEVELS,
+    ) -> None:
+        super().__init__(model, n_returns=n_returns)
+        shares = np.asarray(levels, dtype=np.float64)
+        if shares.ndim != 1 or shares.size < 2 or shares.min() < 0 or shares.max() > 1:
+            raise ValueError(f"share levels must be at least two values in [0, 1], got {levels}")
+        self.levels = shares
+        self.action_space = gym.spaces.Discrete(len(shares))  # type: ignore[assignment]
+
+    def share_to_trade(self, action: np.ndarray | float) -> float:
+        """Return the menu share of a discrete action (1 at the last step)."""
+        index = int(np.asarray(action).reshape(-1)[0])
+        if not 0 <= index < len(self.levels):
+            raise ValueError(f"DiscreteExecutionEnv action must be in [0, {len(self.levels)})")
+        return super().share_to_trade(self.levels[index])
+
+
+class ScaledReward(gym.RewardWrapper[np.ndarray, np.ndarray]):
+    """Multiply rewards by a constant (training only: evaluation reads the bps rewards)."""
+
+    def __init__(self, env: gym.Env[np.ndarray, np.ndarray], scale: float) -> None:
+        super().__init__(env)
+        self.scale = scale
+
+    def reward(self, reward: SupportsFloat) -> float:
+        """Return the scaled reward."""
+        return float(reward) * self.scale

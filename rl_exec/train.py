@@ -1,0 +1,335 @@
+"""Train PPO or SAC (stable-baselines3, CPU) on an execution environment.
+
+The policy is saved as ``<out>.zip`` with ``<out>.json`` next to it: algorithm, seed,
+timesteps, the environment config and its hash, the observation layout and library versions.
+Learning curves (mean episode objective per rollout) go to MLflow (experiment ``rl_exec``
+under the lab home's tracking store); MLflow is imported only here and in the CLI, the
+environment and the market models stay pure.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from alphaloop.errors import ConfigError, DataSpecError
+from alphaloop.home import LabHome
+from rl_exec.config import EnvConfig, ReplayConfig, TrainConfig
+from rl_exec.env import (
+    DEFAULT_SHARE_LEVELS,
+    DiscreteExecutionEnv,
+    ExecutionEnv,
+    ScaledReward,
+    obs_fields,
+)
+from rl_exec.models import AlmgrenChrissModel, MarketModel, ReplayModel, replay_days_from_panels
+from rl_exec.policy import policy_paths
+
+Algo = Literal["ppo", "sac"]
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What :func:`train_policy` produced."""
+
+    path: Path
+    metadata: dict[str, Any]
+    seconds: float
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a saved policy depends on."""
+    versions = {"python": platform.python_version()}
+    for package in ("alphaloop", "stable-baselines3", "gymnasium", "torch", "numpy"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def build_replay_model(
+    config: ReplayConfig, *, home: LabHome | None = None, holdout: bool = False
+) -> ReplayModel:
+    """Build the replay market from the lab's data (synthetic by default).
+
+    Training days are the ``config.days`` days after the look-back window; with ``holdout`` the
+    next ``config.days`` days are used instead (evaluation on days the policy never saw).
+    Minute bars come from :func:`simulators.synthetic.generate_intraday`; other sources have
+    daily bars only and cannot be replayed (a clear :class:`DataSpecError` says so).
+    """
+    from simulators import synthetic
+
+    text = (config.data or "synthetic").strip()
+    if text.split(":", 1)[0].strip() != "synthetic":
+        daily_other = _load_market(text, home)
+        raise DataSpecError(
+            f"--data {text}: the replay environment needs intraday (minute) bars and this "
+            f"source has {daily_other.freq} bars; use the synthetic market (the default, "
+            "e.g. --data synthetic:market=cn)"
+        )
+    spec = synthetic.SyntheticSpec.from_spec_string(text)
+    daily = _load_market(text, home) if text != "synthetic" else synthetic.generate_daily(spec)
+    first = config.lookback_days + (config.days if holdout else 0)
+    if daily.n_bars < first + config.days:
+        raise DataSpecError(
+            f"--data {text}: {daily.n_bars} daily bars, the replay needs at least "
+            f"{first + config.days} (replay.lookback_days + replay.days"
+            f"{' x 2 with the hold-out days' if holdout else ''})"
+        )
+    daily = daily.select(list(daily.symbols[: config.assets]))
+    intraday = {
+        day: synthetic.generate_intraday(spec, daily, day)
+        for day in range(first, first + config.days)
+    }
+    days = replay_days_from_panels(daily, intraday, lookback_days=config.lookback_days)
+    if not days:
+        raise DataSpecError(f"--data {text}: no tradable asset-day to replay")
+    market = daily.market
+    profile: np.ndarray | None = np.asarray(synthetic.intraday_profile(market), dtype=float)
+    if profile is not None and profile.shape != (days[0].n_bars,):
+        profile = None
+    lot = {"cn": 100.0, "us": 1.0, "crypto": 1e-6}.get(market, 1.0)
+    limit = 0.1 if market == "cn" else None
+    return ReplayModel(days, config, profile=profile, lot_size=lot, limit_pct=limit)
+
+
+def _load_market(text: str, home: LabHome | None) -> Any:
+    try:
+        from simulators.data_spec import load_market
+    except ModuleNotFoundError:  # the data layer is not there yet: synthetic only
+        from simulators import synthetic
+
+        if text.split(":", 1)[0].strip() == "synthetic":
+            return synthetic.generate_daily(synthetic.SyntheticSpec.from_spec_string(text))
+        raise DataSpecError(f"--data {text}: only synthetic data can be loaded here") from None
+    return load_market(text, home=home)
+
+
+def make_model(
+    config: EnvConfig, *, home: LabHome | None = None, holdout: bool = False
+) -> MarketModel:
+    """Return the market model an :class:`EnvConfig` names."""
+    if config.model == "ac":
+        return AlmgrenChrissModel(config.ac)
+    return build_replay_model(config.replay, home=home, holdout=holdout)
+
+
+def make_env(
+    config: EnvConfig,
+    *,
+    discrete: bool = False,
+    model: MarketModel | None = None,
+    home: LabHome | None = None,
+    holdout: bool = False,
+) -> ExecutionEnv | DiscreteExecutionEnv:
+    """Return the environment of ``config`` (Box action, or the discrete variant)."""
+    market = model or make_model(config, home=home, holdout=holdout)
+    if discrete:
+        return DiscreteExecutionEnv(market, n_returns=config.n_returns)
+    return ExecutionEnv(market, n_returns=config.n_returns)
+
+
+def train_policy(
+    algo: Algo,
+    env_config: EnvConfig,
+    train_config: TrainConfig,
+    *,
+    timesteps: int,
+    seed: int,
+    out: str | Path,
+    discrete: bool = False,
+    model_factory: Callable[[], MarketModel] | None = None,
+    home: LabHome | None = None,
+    log_mlflow: bool = True,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train ``algo`` on ``env_config`` and save the policy with its metadata.
+
+    Parameters
+    ----------
+    algo:
+        ``"ppo"`` or ``"sac"`` (SAC needs the Box action).
+    env_config, train_config:
+        Environment and hyper-parameters.
+    timesteps:
+        Environment steps to train for (summed over the vectorised environments).
+    seed:
+        Seed of the networks, the exploration and the environments (same seed, same policy).
+    out:
+        Where to save (``<out>.zip`` and ``<out>.json``).
+    discrete:
+        Train on the discrete-action variant (PPO only).
+    model_factory:
+        Builds one market model per vectorised environment (default: from ``env_config``).
+    home:
+        Lab home (MLflow store, data cache); default resolved from the environment.
+    log_mlflow:
+        Log parameters and the learning curve to MLflow.
+    progress:
+        Called with ``(timesteps_done, timesteps)`` after each rollout/step batch.
+    """
+    if algo not in ("ppo", "sac"):
+        raise ConfigError(f"--algo must be 'ppo' or 'sac', got {algo!r}")
+    if algo == "sac" and discrete:
+        raise ConfigError("SAC needs the continuous (Box) action; use --algo ppo for discrete")
+    if timesteps < 1:
+        raise ConfigError(f"--timesteps must be >= 1, got {timesteps}")
+    import torch
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    torch.set_num_threads(train_config.torch_threads)
+    lab = home or LabHome.resolve()
+    if model_factory is None:
+        if env_config.model == "replay":
+            # Build the replay data once; every vectorised env replays the same pool.
+            shared = build_replay_model(env_config.replay, home=lab)
+            days, replay_cfg = shared.days, env_config.replay
+            profile = shared.minute_profile
+            lot, limit = shared.params.lot_size, shared.params.limit_pct
+
+            def model_factory() -> MarketModel:
+                return ReplayModel(days, replay_cfg, profile=profile, lot_size=lot, limit_pct=limit)
+        else:
+
+            def model_factory() -> MarketModel:
+                return AlmgrenChrissModel(env_config.ac)
+
+    factory = model_factory
+    scale = train_config.reward_scale
+
+    def env_fn() -> Any:
+        env = make_env(env_config, discrete=discrete, model=factory())
+        return ScaledReward(env, scale)
+
+    vec_env = DummyVecEnv([env_fn for _ in range(train_config.n_envs)])
+    policy_kwargs: dict[str, Any] = {"net_arch": list(train_config.net_arch)}
+    if algo == "ppo":
+        if not discrete:
+            policy_kwargs["log_std_init"] = train_config.ppo_log_std_init
+        agent: Any = PPO(
+            "MlpPolicy",
+            vec_env,
+            learning_rate=train_config.learning_rate,
+            n_steps=train_config.ppo_n_steps,
+            batch_size=train_config.ppo_batch_size,
+            n_epochs=train_config.ppo_n_epochs,
+            gamma=train_config.gamma,
+            gae_lambda=train_config.ppo_gae_lambda,
+            ent_coef=train_config.ppo_ent_coef,
+            policy_kwargs=policy_kwargs,
+            seed=seed,
+            device="cpu",
+            verbose=0,
+        )
+    else:
+        agent = SAC(
+            "MlpPolicy",
+            vec_env,
+            learning_rate=train_config.learning_rate,
+            buffer_size=train_config.sac_buffer_size,
+            learning_starts=min(train_config.sac_learning_starts, max(timesteps // 2, 1)),
+            batch_size=train_config.sac_batch_size,
+            gamma=train_config.gamma,
+            policy_kwargs=policy_kwargs,
+            seed=seed,
+            device="cpu",
+            verbose=0,
+        )
+
+    curve: list[tuple[int, float]] = []
+
+    class _Curve(BaseCallback):
+        """Collect the mean objective (bps) of the episodes that ended, per rollout."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._objectives: list[float] = []
+            self._last_report = 0
+
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", []):
+                if "objective_bps" in info:
+                    self._objectives.append(float(info["objective_bps"]))
+            if progress is not None and self.num_timesteps - self._last_report >= 256:
+                self._last_report = self.num_timesteps
+                progress(min(self.num_timesteps, timesteps), timesteps)
+            return True
+
+        def _on_rollout_end(self) -> None:
+            if self._objectives:
+                curve.append((self.num_timesteps, float(np.mean(self._objectives))))
+                self._objectives = []
+
+    started = time.perf_counter()
+    agent.learn(total_timesteps=timesteps, callback=_Curve(), progress_bar=False)
+    seconds = time.perf_counter() - started
+    if progress is not None:
+        progress(timesteps, timesteps)
+
+    zip_path, meta_path = policy_paths(out)
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    agent.save(str(zip_path))
+    n_returns = env_config.n_returns
+    metadata: dict[str, Any] = {
+        "schema_version": 1,
+        "algo": algo,
+        "seed": seed,
+        "timesteps": timesteps,
+        "discrete": discrete,
+        "share_levels": list(DEFAULT_SHARE_LEVELS) if discrete else None,
+        "env": env_config.model,
+        "env_config": env_config.model_dump(mode="json"),
+        "env_config_hash": env_config.stable_hash(),
+        "train_config": train_config.model_dump(mode="json"),
+        "train_config_hash": train_config.stable_hash(),
+        "obs_fields": list(obs_fields(n_returns)),
+        "obs_dim": len(obs_fields(n_returns)),
+        "train_seconds": seconds,
+        "versions": library_versions(),
+    }
+    meta_path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if log_mlflow:
+        _log_mlflow(lab, metadata, curve, zip_path)
+    return TrainResult(path=zip_path, metadata=metadata, seconds=seconds, curve=curve)
+
+
+def _log_mlflow(
+    lab: LabHome, metadata: dict[str, Any], curve: list[tuple[int, float]], zip_path: Path
+) -> None:
+    import mlflow
+
+    lab.ensure()
+    mlflow.set_tracking_uri(lab.mlflow_uri)
+    if mlflow.get_experiment_by_name("rl_exec") is None:
+        mlflow.create_experiment("rl_exec", artifact_location=lab.mlflow_artifacts.as_uri())
+    mlflow.set_experiment("rl_exec")
+    with mlflow.start_run(run_name=f"{metadata['algo']}-{metadata['env']}-seed{metadata['seed']}"):
+        mlflow.log_params(
+            {
+                "algo": metadata["algo"],
+                "env": metadata["env"],
+                "seed": metadata["seed"],
+                "timesteps": metadata["timesteps"],
+                "discrete": metadata["discrete"],
+                "env_config_hash": metadata["env_config_hash"],
+                "train_config_hash": metadata["train_config_hash"],
+            }
+        )
+        for step, objective in curve:
+            mlflow.log_metric("episode_objective_bps", objective, step=step)
+        mlflow.log_metric("train_seconds", metadata["train_seconds"])
+        mlflow.log_artifact(str(zip_path))
+        mlflow.log_artifact(str(zip_path.with_suffix(".json")))
