@@ -62,6 +62,9 @@ def _register() -> None:
         app.command("evolve")(cli_evolve.evolve)
         app.add_typer(cli_evolve.pool_app, name="pool")
         app.command("ui")(cli_evolve.ui)
+    if (cli_arena := optional("cli_arena")) is not None:
+        app.add_typer(cli_arena.app, name="arena")
+        app.add_typer(cli_arena.ledger_app, name="ledger")
     if (cli_rl := optional("cli_rl")) is not None:
         app.add_typer(cli_rl.app, name="rl")
 
@@ -76,3 +79,7 @@ def main() -> None:
     except AlphaLoopError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

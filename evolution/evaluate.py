@@ -275,9 +275,7 @@ class GenomeEvaluator:
         self.windows = make_windows(panel, window)
         self.cache = IndicatorCache(panel)
         self.backtest_config = fitness_backtest_config(panel, costs or CostConfig())
-        self._views = {
-            name: panel.slice_bars(*self.windows.bounds(name)) for name in WINDOW_NAMES
-        }
+        self._views = {name: panel.slice_bars(*self.windows.bounds(name)) for name in WINDOW_NAMES}
         self._prepared = {
             name: prepare_panel(view, self.backtest_config) for name, view in self._views.items()
         }

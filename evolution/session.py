@@ -30,6 +30,7 @@ from evolution import operators
 from evolution.engine import (
     EvolutionConfig,
     Member,
+    cull_reasons,
     generation_rng,
     initial_population,
     step,
@@ -361,26 +362,35 @@ class EvolutionSession:
         )
         verdicts: list[VerdictRecord] = []
         promoted: list[str] = []
-        gate_candidates = [
-            m
-            for m in ranked
-            if m.id not in outcome.culled
-            and not evaluations[m.id].fitness.overfit
-            and m.id not in self.champions
-        ][: self.config.gate_top]
+        # The best genomes not yet champions face the gate; a culled or over-fit genome can never
+        # pass, and its verdict says so first (users see why the best were held back).
+        gate_candidates = [m for m in ranked if m.id not in self.champions][: self.config.gate_top]
         for member in gate_candidates:
             evaluation = evaluations[member.id]
             figures = self._gate_figures(evaluation, pool_drawdown)
             verdict = judge(figures, self.config.gate)
+            blockers: list[str] = []
+            if member.id in outcome.culled:
+                why = cull_reasons(evaluation, member.low_score_streak, self.config.evolution)
+                blockers.append("culled: " + "; ".join(why))
+            if evaluation.fitness.overfit:
+                blockers.append(
+                    f"over-fit: live score {evaluation.fitness.live_score:.1f} vs year-ago "
+                    f"{evaluation.fitness.year_ago_score:.1f}"
+                )
+            passed = verdict.passed and not blockers
+            reasons = (*blockers, *verdict.reasons) if blockers else verdict.reasons
+            if blockers and verdict.passed:
+                reasons = tuple(blockers)
             verdicts.append(
                 VerdictRecord(
                     genome_id=member.id,
-                    passed=verdict.passed,
-                    reasons=verdict.reasons,
+                    passed=passed,
+                    reasons=reasons,
                     figures=verdict.figures,
                 )
             )
-            if verdict.passed:
+            if passed:
                 self.champions[member.id] = evaluation
                 self.champion_genomes[member.id] = member.genome
                 promoted.append(member.id)
