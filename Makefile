@@ -23,8 +23,9 @@ install-dev: $(VENV)/.installed
 
 run: install
 	$(BIN)/alphaloop --home "$(HOME_DIR)" data check synthetic
-	$(BIN)/alphaloop --home "$(HOME_DIR)" backtest --data synthetic --strategy sma-cross \
-		--param fast=10 --param slow=50 --fill next-open --cash 100000 --market none
+	$(BIN)/alphaloop --home "$(HOME_DIR)" evolve --data synthetic --generations 5 \
+		--population 32 --seed 7 --workers 2
+	$(BIN)/alphaloop --home "$(HOME_DIR)" pool list --status champion
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,846 @@
+"""The arena's daily report: Markdown summary, self-contained HTML and Parquet artifacts.
+
+The arena's daily cycle fills one :class:`DailyReportInput` after it has committed day ``D``
+and calls :func:`write_daily_report`; nothing here reads the ledger, Ray or MLflow, so the
+report is a pure function of its input (plus the files it writes)::
+
+    from reports.daily import (
+        AccountDay, DailyReportInput, TradeRecord, run_dir_for, score_account,
+        write_daily_report,
+    )
+
+    trade = TradeRecord(account="synthesis", symbol="AAA", side="buy", quantity=100.0,
+                        entry_time=t0, exit_time=None, entry_price=10.0, exit_price=None,
+                        pnl=35.0, genome_id="g-1a2b", decision=debate_record.to_dict())
+    account = AccountDay(
+        name="synthesis", equity_history=equity,            # pd.Series, one value per day, D last
+        day_return=r, trades_today=3, win_rate=w, max_drawdown=m, sharpe=s,
+        score=score_account(r, s, m, w), positions={"AAA": 0.18},
+        typical_trades=2.0, slippage_bps=6.5, twap_slippage_bps=-1.2, trades=(trade,),
+    )
+    data = DailyReportInput(
+        date=day, accounts=(aggressive, conservative, account),
+        benchmark_history=index_close, benchmark_return=b,
+        regime={"label": "high_vol", "index_volatility": 0.31, ...},
+        risk_events=({"account": "aggressive", "rule": "max_weight", "reason": "..."},),
+        orders=orders, fills=fills, decisions=decisions, equity=equity_frame,
+        volatility_change=0.35,
+    )
+    paths = write_daily_report(run_dir_for(LabHome.resolve(), day), data)
+
+Field meanings (all fractions are plain floats: 0.012 = 1.2%):
+
+* ``AccountDay.equity_history``: equity at the close of each committed day, ``D`` included,
+  indexed by date; ``day_return`` the return of ``D``; ``win_rate`` in [0, 1];
+  ``max_drawdown`` a positive fraction; ``sharpe`` annualised; ``score`` in [0, 100] (use
+  :func:`score_account`); ``positions`` weights of equity at the close; ``typical_trades`` the
+  usual daily trade count (e.g. the mean of the last 20 committed days, 0 when there is no
+  history); ``slippage_bps`` the execution shortfall against the arrival price and
+  ``twap_slippage_bps`` the shortfall minus that of a TWAP of the same orders, both in basis
+  points with positive = worse.
+* ``TradeRecord.pnl``: realised PnL of a closed trade, mark-to-market PnL of an open one
+  (``exit_time``/``exit_price`` ``None``); ``decision`` the decision chain (proposal,
+  objections, quant, verdict, ...) as a JSON-ready dict.
+* ``DailyReportInput.benchmark_history``: the benchmark's level (any base) on the same days;
+  ``regime``: ``{"label": ..., <inputs>}`` (a plain ``RegimeReading`` dict, where the label
+  is under ``"regime"``, works too); ``risk_events``: flat dicts shown as a table;
+  ``volatility_change``: the relative change of market volatility into ``D`` (0.35 = +35%) or
+  ``None``; ``orders``/``fills``/``decisions``/``equity``: the day's rows, written as they are.
+
+Files under ``run_dir`` (each written atomically: temporary file + rename):
+``summary.md``, ``report.html``, ``orders.parquet``, ``fills.parquet``, ``equity.parquet``,
+``decisions.parquet``. The Parquet files round-trip through ``pandas.read_parquet``; the only
+changes are that an object column holding dicts, lists or tuples (a decision chain), or
+scalars of mixed types, is written as JSON text (``json.dumps(..., sort_keys=True)``), and
+non-string column names become strings.
+
+Score (0-100), :func:`score_account`: the weighted sum of four parts in [0, 1]::
+
+    100 * (0.35 * (1 + tanh(day_return / 0.02)) / 2      # a +2% day gives 0.88
+         + 0.35 * (1 + tanh(sharpe / 2)) / 2             # Sharpe 2 gives 0.88
+         + 0.15 * 1 / (1 + max_drawdown / 0.10)          # a 10% drawdown gives 0.5
+         + 0.15 * win_rate)
+
+It is strictly increasing in the return and the Sharpe ratio, decreasing in the drawdown,
+increasing in the win rate, and always within [0, 100]. A flat day with Sharpe 0, no drawdown
+and a 50% win rate scores 57.5.
+
+The benchmark row of the table uses the same formula with the share of up days of its history
+as its "win rate"; its Sharpe and drawdown come from its history (``periods_per_year`` bars a
+year, 252 by default).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from alphaloop.errors import AlphaLoopError
+from alphaloop.home import LabHome
+from reports.html import (
+    Block,
+    BulletTree,
+    Image,
+    Paragraph,
+    Section,
+    Table,
+    atomic_write_bytes,
+    atomic_write_text,
+    figure_to_data_uri,
+    new_figure,
+    render_html,
+    render_markdown,
+)
+from reports.lessons import Lesson, LessonConfig, adjustments, detect_lessons, regime_label
+from simulators.metrics import max_drawdown as _max_drawdown
+
+__all__ = [
+    "PARQUET_TABLES",
+    "AccountDay",
+    "DailyReportInput",
+    "DailyReportPaths",
+    "ReportInputError",
+    "TradeRecord",
+    "best_and_worst_trades",
+    "build_sections",
+    "report_title",
+    "run_dir_for",
+    "score_account",
+    "write_daily_report",
+]
+
+# ``DailyReportInput.date`` shadows the type inside the class body; annotations there use this.
+CalendarDate = date
+
+PARQUET_TABLES: tuple[str, ...] = ("orders", "fills", "equity", "decisions")
+
+# Score weights and scales (see the module docstring).
+_WEIGHT_RETURN = 0.35
+_WEIGHT_SHARPE = 0.35
+_WEIGHT_DRAWDOWN = 0.15
+_WEIGHT_WIN_RATE = 0.15
+_RETURN_SCALE = 0.02
+_SHARPE_SCALE = 2.0
+_DRAWDOWN_SCALE = 0.10
+
+# Decision-chain keys shown first, in the debate's order; any other key follows.
+_DECISION_ORDER = ("proposal", "objections", "quant", "verdict", "confidence", "scale", "targets")
+# Positions shown in the table and the chart: the largest by absolute weight.
+_MAX_POSITIONS_SHOWN = 15
+_BENCHMARK_COLOR = "#222222"
+_ACCOUNT_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+class ReportInputError(AlphaLoopError, ValueError):
+    """The input of a report is malformed (names the field and the account or trade)."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ReportInputError(message)
+
+
+def _finite(value: float) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- inputs
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeRecord:
+    """One trade of the day with the decision chain that led to it."""
+
+    account: str
+    symbol: str
+    side: str
+    quantity: float
+    entry_time: datetime
+    exit_time: datetime | None
+    entry_price: float
+    exit_price: float | None
+    pnl: float
+    genome_id: str
+    decision: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        where = f"TradeRecord({self.account!r}, {self.symbol!r})"
+        _require(self.side in ("buy", "sell"), f"{where}: side {self.side!r} not buy/sell")
+        _require(_finite(self.quantity) and self.quantity > 0, f"{where}: quantity must be > 0")
+        _require(
+            _finite(self.entry_price) and self.entry_price > 0,
+            f"{where}: entry_price must be a positive number",
+        )
+        _require(
+            (self.exit_time is None) == (self.exit_price is None),
+            f"{where}: exit_time and exit_price must be both set or both None",
+        )
+        if self.exit_price is not None:
+            _require(
+                _finite(self.exit_price) and self.exit_price > 0,
+                f"{where}: exit_price must be a positive number",
+            )
+        _require(_finite(self.pnl), f"{where}: pnl must be finite (got {self.pnl!r})")
+        _require(isinstance(self.decision, Mapping), f"{where}: decision must be a dict")
+
+    @property
+    def closed(self) -> bool:
+        """Whether the trade has an exit (otherwise its PnL is marked to market)."""
+        return self.exit_time is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountDay:
+    """One paper account's figures at the close of the day (see the module docstring)."""
+
+    name: str
+    equity_history: pd.Series
+    day_return: float
+    trades_today: int
+    win_rate: float
+    max_drawdown: float
+    sharpe: float
+    score: float
+    positions: dict[str, float]
+    typical_trades: float
+    slippage_bps: float
+    twap_slippage_bps: float
+    trades: tuple[TradeRecord, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"AccountDay {self.name!r}"
+        _require(bool(self.name), "AccountDay.name must not be empty")
+        _require(
+            isinstance(self.equity_history, pd.Series) and len(self.equity_history) > 0,
+            f"{where}: equity_history must be a non-empty pandas Series",
+        )
+        _require(
+            bool(np.isfinite(self.equity_history.to_numpy(dtype=np.float64)).all()),
+            f"{where}: equity_history has non-finite values",
+        )
+        for name in ("day_return", "sharpe", "typical_trades", "slippage_bps"):
+            value = getattr(self, name)
+            _require(_finite(value), f"{where}: {name} must be finite (got {value!r})")
+        _require(
+            _finite(self.twap_slippage_bps),
+            f"{where}: twap_slippage_bps must be finite (got {self.twap_slippage_bps!r})",
+        )
+        _require(self.trades_today >= 0, f"{where}: trades_today must be >= 0")
+        _require(self.typical_trades >= 0, f"{where}: typical_trades must be >= 0")
+        _require(
+            _finite(self.win_rate) and 0.0 <= self.win_rate <= 1.0,
+            f"{where}: win_rate must be in [0, 1] (got {self.win_rate!r})",
+        )
+        _require(
+            _finite(self.max_drawdown) and 0.0 <= self.max_drawdown <= 1.0,
+            f"{where}: max_drawdown must be in [0, 1] (got {self.max_drawdown!r})",
+        )
+        _require(
+            _finite(self.score) and 0.0 <= self.score <= 100.0,
+            f"{where}: score must be in [0, 100] (got {self.score!r})",
+        )
+        for symbol, weight in self.positions.items():
+            _require(_finite(weight), f"{where}: position {symbol!r} weight is not finite")
+        for trade in self.trades:
+            _require(
+                trade.account == self.name,
+                f"{where}: trade in {trade.symbol!r} belongs to account {trade.account!r}",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyReportInput:
+    """Everything the daily report shows (see the module docstring)."""
+
+    date: date
+    accounts: tuple[AccountDay, ...]
+    benchmark_history: pd.Series
+    benchmark_return: float
+    regime: dict[str, Any]
+    risk_events: tuple[dict[str, Any], ...]
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    decisions: pd.DataFrame
+    equity: pd.DataFrame
+    volatility_change: float | None
+    periods_per_year: float = 252.0
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.date, date), "DailyReportInput.date must be a datetime.date")
+        names = [account.name for account in self.accounts]
+        _require(len(set(names)) == len(names), f"DailyReportInput: duplicate accounts {names}")
+        _require(
+            isinstance(self.benchmark_history, pd.Series),
+            "DailyReportInput.benchmark_history must be a pandas Series",
+        )
+        _require(
+            _finite(self.benchmark_return),
+            f"DailyReportInput.benchmark_return must be finite (got {self.benchmark_return!r})",
+        )
+        for name in PARQUET_TABLES:
+            _require(
+                isinstance(getattr(self, name), pd.DataFrame),
+                f"DailyReportInput.{name} must be a pandas DataFrame",
+            )
+        _require(self.periods_per_year > 0, "DailyReportInput.periods_per_year must be positive")
+
+    @property
+    def day(self) -> CalendarDate:
+        """The trading day as a plain ``date`` (a ``datetime`` is cut to its date)."""
+        return self.date.date() if isinstance(self.date, datetime) else self.date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DailyReportPaths:
+    """Where :func:`write_daily_report` put each file."""
+
+    run_dir: Path
+    summary_md: Path
+    report_html: Path
+    orders: Path
+    fills: Path
+    equity: Path
+    decisions: Path
+
+    def all(self) -> tuple[Path, ...]:
+        """Return every file written (not the folder)."""
+        return (
+            self.summary_md,
+            self.report_html,
+            self.orders,
+            self.fills,
+            self.equity,
+            self.decisions,
+        )
+
+
+# --------------------------------------------------------------------------- figures
+def score_account(day_return: float, sharpe: float, max_drawdown: float, win_rate: float) -> float:
+    """Return the day's score in [0, 100] (formula in the module docstring).
+
+    Raises
+    ------
+    ReportInputError
+        If a figure is not finite, the drawdown is negative or the win rate is outside [0, 1].
+    """
+    for name, value in (
+        ("day_return", day_return),
+        ("sharpe", sharpe),
+        ("max_drawdown", max_drawdown),
+        ("win_rate", win_rate),
+    ):
+        _require(_finite(value), f"score_account: {name} must be finite (got {value!r})")
+    _require(max_drawdown >= 0.0, f"score_account: max_drawdown must be >= 0 ({max_drawdown})")
+    _require(0.0 <= win_rate <= 1.0, f"score_account: win_rate must be in [0, 1] ({win_rate})")
+    parts = (
+        _WEIGHT_RETURN * (1.0 + math.tanh(day_return / _RETURN_SCALE)) / 2.0
+        + _WEIGHT_SHARPE * (1.0 + math.tanh(sharpe / _SHARPE_SCALE)) / 2.0
+        + _WEIGHT_DRAWDOWN / (1.0 + max_drawdown / _DRAWDOWN_SCALE)
+        + _WEIGHT_WIN_RATE * win_rate
+    )
+    # Rounding can push the sum a hair past 1 at the saturated ends.
+    return float(min(100.0, max(0.0, 100.0 * parts)))
+
+
+def _history_returns(history: pd.Series) -> np.ndarray:
+    values = history.to_numpy(dtype=np.float64)
+    if values.size < 2:
+        return np.empty(0)
+    return values[1:] / values[:-1] - 1.0
+
+
+def _history_sharpe(history: pd.Series, periods: float) -> float:
+    # Same convention as simulators.metrics: mean / std (ddof=1) * sqrt(P), 0 when undefined.
+    returns = _history_returns(history)
+    if returns.size < 2:
+        return 0.0
+    spread = float(np.std(returns, ddof=1))
+    return float(np.mean(returns)) / spread * math.sqrt(periods) if spread > 0 else 0.0
+
+
+def _drawdown_curve(history: pd.Series) -> pd.Series:
+    values = history.astype(np.float64)
+    return values / values.cummax() - 1.0
+
+
+def best_and_worst_trades(
+    data: DailyReportInput,
+) -> tuple[TradeRecord | None, TradeRecord | None]:
+    """Return the trades with the highest and the lowest PnL across all accounts.
+
+    Ties go to the first trade in account order, then in each account's trade order, so the
+    choice is the same on every run. Both are ``None`` on a day without trades; with one trade
+    it is both the best and the worst.
+    """
+    trades = [trade for account in data.accounts for trade in account.trades]
+    if not trades:
+        return None, None
+    best = trades[0]
+    worst = trades[0]
+    for trade in trades[1:]:
+        if trade.pnl > best.pnl:
+            best = trade
+        if trade.pnl < worst.pnl:
+            worst = trade
+    return best, worst
+
+
+# --------------------------------------------------------------------------- formatting
+def _percent(value: float, signed: bool = False) -> str:
+    return f"{value:+.2%}" if signed else f"{value:.2%}"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else "n/a"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _time(value: datetime | None) -> str:
+    return "open" if value is None else pd.Timestamp(value).isoformat()
+
+
+def report_title(data: DailyReportInput) -> str:
+    """Return the report's title (the same in Markdown and HTML)."""
+    return f"AlphaLoop arena: daily report {data.day.isoformat()}"
+
+
+def run_dir_for(home: LabHome, day: date) -> Path:
+    """Return the run folder of ``day`` under the lab home (``runs/<YYYY-MM-DD>``)."""
+    return home.runs / day.isoformat()
+
+
+# --------------------------------------------------------------------------- sections
+def _accounts_section(data: DailyReportInput) -> Section:
+    headers = (
+        "account",
+        "return",
+        "trades",
+        "win rate",
+        "max drawdown",
+        "Sharpe",
+        "score",
+        "equity",
+    )
+    rows = [
+        (
+            account.name,
+            _percent(account.day_return, signed=True),
+            str(account.trades_today),
+            _percent(account.win_rate),
+            _percent(account.max_drawdown),
+            f"{account.sharpe:.2f}",
+            f"{account.score:.1f}",
+            f"{float(account.equity_history.iloc[-1]):,.2f}",
+        )
+        for account in data.accounts
+    ]
+    history = data.benchmark_history
+    returns = _history_returns(history)
+    up_share = float(np.mean(returns > 0)) if returns.size else 0.5
+    bench_sharpe = _history_sharpe(history, data.periods_per_year)
+    bench_drawdown = _max_drawdown(history.to_numpy(dtype=np.float64)) if len(history) else 0.0
+    bench_score = score_account(data.benchmark_return, bench_sharpe, bench_drawdown, up_share)
+    rows.append(
+        (
+            "benchmark",
+            _percent(data.benchmark_return, signed=True),
+            "-",
+            _percent(up_share) + " (up days)",
+            _percent(bench_drawdown),
+            f"{bench_sharpe:.2f}",
+            f"{bench_score:.1f}",
+            f"{float(history.iloc[-1]):,.2f}" if len(history) else "-",
+        )
+    )
+    blocks: list[Block] = [
+        Table(headers=headers, rows=tuple(rows), numeric=frozenset(range(1, 8))),
+        Paragraph(
+            text=(
+                "Return is the day's; win rate, max drawdown and Sharpe are to date. "
+                "Score 0-100 = 35% return, 35% Sharpe, 15% drawdown, 15% win rate. "
+                "The benchmark's win rate is its share of up days."
+            ),
+            note=True,
+        ),
+    ]
+    return Section(title="Accounts against the benchmark", blocks=tuple(blocks))
+
+
+def _ordered_decision(decision: Mapping[str, Any]) -> dict[str, Any]:
+    ordered = {key: decision[key] for key in _DECISION_ORDER if key in decision}
+    ordered.update({key: value for key, value in decision.items() if key not in ordered})
+    return ordered
+
+
+def _trade_blocks(trade: TradeRecord) -> tuple[Block, ...]:
+    headers = ("account", "symbol", "side", "quantity", "entry", "exit", "PnL", "genome")
+    entry = f"{trade.entry_price:.4g} at {_time(trade.entry_time)}"
+    exit_text = (
+        f"{trade.exit_price:.4g} at {_time(trade.exit_time)}"
+        if trade.exit_price is not None
+        else "open (marked to market)"
+    )
+    row = (
+        trade.account,
+        trade.symbol,
+        trade.side,
+        f"{trade.quantity:g}",
+        entry,
+        exit_text,
+        f"{trade.pnl:+,.2f}",
+        trade.genome_id,
+    )
+    decision: Block = (
+        BulletTree(value=_ordered_decision(trade.decision))
+        if trade.decision
+        else Paragraph(text="No decision chain was recorded with this trade.", note=True)
+    )
+    return (
+        Table(headers=headers, rows=(row,), numeric=frozenset({3, 6})),
+        Paragraph(text="Decision chain:"),
+        decision,
+    )
+
+
+def _trades_sections(data: DailyReportInput) -> list[Section]:
+    best, worst = best_and_worst_trades(data)
+    if best is None or worst is None:
+        return [Section(title="Best and worst trade", blocks=(Paragraph(text="No trade today."),))]
+    sections = [Section(title="Best and worst trade", blocks=())]
+    if best is worst:
+        sections.append(
+            Section(title="The only trade (best and worst)", blocks=_trade_blocks(best), level=3)
+        )
+        return sections
+    sections.append(Section(title="Best trade", blocks=_trade_blocks(best), level=3))
+    sections.append(Section(title="Worst trade", blocks=_trade_blocks(worst), level=3))
+    return sections
+
+
+def _lessons_section(lessons: Sequence[Lesson]) -> Section:
+    if not lessons:
+        return Section(title="Lessons", blocks=(Paragraph(text="No detector fired today."),))
+    rows = tuple((lesson.kind, lesson.account, lesson.detail) for lesson in lessons)
+    return Section(
+        title="Lessons", blocks=(Table(headers=("lesson", "account", "detail"), rows=rows),)
+    )
+
+
+def _execution_section(data: DailyReportInput) -> Section:
+    rows = []
+    for account in data.accounts:
+        if account.trades_today == 0:
+            verdict = "no trade"
+        elif account.twap_slippage_bps < 0:
+            verdict = "better than TWAP"
+        elif account.twap_slippage_bps > 0:
+            verdict = "worse than TWAP"
+        else:
+            verdict = "same as TWAP"
+        rows.append(
+            (
+                account.name,
+                str(account.trades_today),
+                f"{account.slippage_bps:+.1f}",
+                f"{account.twap_slippage_bps:+.1f}",
+                verdict,
+            )
+        )
+    headers = ("account", "trades", "shortfall vs arrival (bps)", "vs TWAP (bps)", "against TWAP")
+    return Section(
+        title="Execution shortfall against TWAP",
+        blocks=(
+            Table(headers=headers, rows=tuple(rows), numeric=frozenset({1, 2, 3})),
+            Paragraph(text="Basis points of traded value; positive = a cost.", note=True),
+        ),
+    )
+
+
+def _market_section(data: DailyReportInput) -> Section:
+    label = regime_label(data.regime)
+    inputs = tuple(
+        (str(key), _number(value))
+        for key, value in data.regime.items()
+        if key not in ("label", "regime")
+    )
+    change = data.volatility_change
+    change_text = "unknown" if change is None else _percent(change, signed=True)
+    blocks: list[Block] = [
+        Paragraph(text=f"Regime: {label}. Change in market volatility: {change_text}.")
+    ]
+    if inputs:
+        blocks.append(Table(headers=("regime input", "value"), rows=inputs, numeric=frozenset({1})))
+    return Section(title="Market", blocks=tuple(blocks))
+
+
+def _risk_section(data: DailyReportInput) -> Section:
+    if not data.risk_events:
+        return Section(title="Risk events", blocks=(Paragraph(text="No risk event today."),))
+    keys: list[str] = []
+    for event in data.risk_events:
+        keys.extend(str(key) for key in event if str(key) not in keys)
+    rows = tuple(tuple(_number(event.get(key)) for key in keys) for event in data.risk_events)
+    return Section(title="Risk events", blocks=(Table(headers=tuple(keys), rows=rows),))
+
+
+def _shown_symbols(data: DailyReportInput) -> list[str]:
+    largest: dict[str, float] = {}
+    for account in data.accounts:
+        for symbol, weight in account.positions.items():
+            if weight != 0.0:
+                largest[symbol] = max(largest.get(symbol, 0.0), abs(weight))
+    ranked = sorted(largest, key=lambda symbol: (-largest[symbol], symbol))
+    return ranked[:_MAX_POSITIONS_SHOWN]
+
+
+def _positions_section(data: DailyReportInput, symbols: list[str]) -> Section:
+    if not symbols:
+        return Section(title="Positions at the close", blocks=(Paragraph(text="All in cash."),))
+    headers = ("symbol", *(account.name for account in data.accounts))
+    rows = tuple(
+        (
+            symbol,
+            *(_percent(account.positions.get(symbol, 0.0)) for account in data.accounts),
+        )
+        for symbol in symbols
+    )
+    numeric = frozenset(range(1, len(headers)))
+    blocks: list[Block] = [Table(headers=headers, rows=rows, numeric=numeric)]
+    total = len(
+        {
+            symbol
+            for account in data.accounts
+            for symbol, weight in account.positions.items()
+            if weight != 0.0
+        }
+    )
+    if total > len(symbols):
+        blocks.append(
+            Paragraph(text=f"The {len(symbols)} largest of {total} positions.", note=True)
+        )
+    return Section(title="Positions at the close (weight of equity)", blocks=tuple(blocks))
+
+
+# --------------------------------------------------------------------------- charts
+def _plot_index(history: pd.Series) -> pd.DatetimeIndex:
+    index = pd.DatetimeIndex(pd.to_datetime(history.index))
+    return index.tz_localize(None) if index.tz is not None else index
+
+
+def _marker(history: pd.Series) -> str | None:
+    # Short histories are a few points: markers keep a one-day curve visible.
+    return "o" if len(history) <= 30 else None
+
+
+def _color(position: int) -> str:
+    return _ACCOUNT_COLORS[position % len(_ACCOUNT_COLORS)]
+
+
+def _equity_chart(data: DailyReportInput) -> str:
+    figure = new_figure()
+    axes = figure.add_subplot()
+    for position, account in enumerate(data.accounts):
+        history = account.equity_history.astype(np.float64)
+        axes.plot(
+            _plot_index(history),
+            100.0 * history.to_numpy() / float(history.iloc[0]),
+            label=account.name,
+            color=_color(position),
+            marker=_marker(history),
+            markersize=3,
+            linewidth=1.6,
+        )
+    bench = data.benchmark_history.astype(np.float64)
+    if len(bench) and float(bench.iloc[0]) != 0.0:
+        axes.plot(
+            _plot_index(bench),
+            100.0 * bench.to_numpy() / float(bench.iloc[0]),
+            label="benchmark",
+            color=_BENCHMARK_COLOR,
+            linestyle="--",
+            marker=_marker(bench),
+            markersize=3,
+            linewidth=1.4,
+        )
+    axes.set_title("Equity against the benchmark (rebased to 100)")
+    axes.set_ylabel("value (start = 100)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=9)
+    figure.autofmt_xdate()
+    return figure_to_data_uri(figure)
+
+
+def _drawdown_chart(data: DailyReportInput) -> str:
+    figure = new_figure(height=3.2)
+    axes = figure.add_subplot()
+    for position, account in enumerate(data.accounts):
+        curve = _drawdown_curve(account.equity_history)
+        axes.plot(
+            _plot_index(curve),
+            100.0 * curve.to_numpy(),
+            label=account.name,
+            color=_color(position),
+            marker=_marker(curve),
+            markersize=3,
+            linewidth=1.4,
+        )
+    if len(data.benchmark_history):
+        curve = _drawdown_curve(data.benchmark_history)
+        axes.plot(
+            _plot_index(curve),
+            100.0 * curve.to_numpy(),
+            label="benchmark",
+            color=_BENCHMARK_COLOR,
+            linestyle="--",
+            linewidth=1.2,
+        )
+    axes.set_title("Drawdown from the running peak")
+    axes.set_ylabel("drawdown (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower left", fontsize=9)
+    figure.autofmt_xdate()
+    return figure_to_data_uri(figure)
+
+
+def _positions_chart(data: DailyReportInput, symbols: list[str]) -> str:
+    count = len(data.accounts)
+    figure = new_figure(height=max(2.5, 0.25 * len(symbols) * max(count, 1) ** 0.5 + 1.2))
+    axes = figure.add_subplot()
+    band = 0.8 / max(count, 1)
+    rows = np.arange(len(symbols), dtype=np.float64)
+    for position, account in enumerate(data.accounts):
+        weights = [100.0 * account.positions.get(symbol, 0.0) for symbol in symbols]
+        axes.barh(
+            rows + (position - (count - 1) / 2.0) * band,
+            weights,
+            height=band,
+            label=account.name,
+            color=_color(position),
+        )
+    axes.set_yticks(rows, symbols)
+    axes.invert_yaxis()
+    axes.axvline(0.0, color="#555555", linewidth=0.8)
+    axes.set_xlabel("weight of equity (%)")
+    axes.set_title("Positions at the close")
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(loc="best", fontsize=9)
+    return figure_to_data_uri(figure)
+
+
+def _chart_section(data: DailyReportInput, symbols: list[str]) -> Section:
+    blocks: list[Block] = [
+        Image(data_uri=_equity_chart(data), caption="Equity curves against the benchmark"),
+        Image(data_uri=_drawdown_chart(data), caption="Drawdowns"),
+    ]
+    if symbols:
+        blocks.append(Image(data_uri=_positions_chart(data, symbols), caption="Positions"))
+    return Section(title="Charts", blocks=tuple(blocks))
+
+
+def build_sections(
+    data: DailyReportInput,
+    lessons: Sequence[Lesson],
+    advice: Sequence[str],
+    *,
+    charts: bool = True,
+) -> list[Section]:
+    """Return the report's sections (rendered by :mod:`reports.html` to Markdown and HTML).
+
+    ``charts=False`` leaves the (HTML-only) chart section out, for the Markdown summary.
+    """
+    symbols = _shown_symbols(data)
+    sections = [_accounts_section(data)]
+    if charts:
+        sections.append(_chart_section(data, symbols))
+    sections.append(_market_section(data))
+    sections.extend(_trades_sections(data))
+    sections.append(_lessons_section(lessons))
+    sections.append(Section(title="Tomorrow's adjustments", blocks=(BulletTree(value=advice),)))
+    sections.append(_execution_section(data))
+    sections.append(_positions_section(data, symbols))
+    sections.append(_risk_section(data))
+    return sections
+
+
+# --------------------------------------------------------------------------- files
+def _json_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _storable(column: pd.Series) -> pd.Series:
+    # Nested values (a decision chain) are always JSON text: pyarrow would store dicts as
+    # structs that gain the union of every row's keys, which changes what a reader gets back.
+    if any(isinstance(value, Mapping | list | tuple) for value in column):
+        return column.map(_json_text)
+    try:
+        pa.array(column, from_pandas=True)
+        return column
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
+        # Mixed scalar types (e.g. str and int in one column): keep them readable as JSON text.
+        return column.map(_json_text)
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    ready = frame.copy()
+    ready.columns = [str(column) for column in ready.columns]
+    for column in ready.columns:
+        if ready[column].dtype == object:
+            ready[column] = _storable(ready[column])
+    buffer = io.BytesIO()
+    ready.to_parquet(buffer, engine="pyarrow")
+    return buffer.getvalue()
+
+
+def write_daily_report(
+    run_dir: Path, data: DailyReportInput, *, config: LessonConfig | None = None
+) -> DailyReportPaths:
+    """Write the day's report and artifacts under ``run_dir``; return their paths.
+
+    Every file is written atomically, the Parquet files first and ``report.html`` last, so a
+    crash leaves the previous version of a file or the new one, never a torn file; writing
+    the same day again replaces the files.
+
+    Parameters
+    ----------
+    run_dir:
+        The day's folder, usually :func:`run_dir_for` ``(home, day)``; created if missing.
+    data:
+        The day's figures.
+    config:
+        Lesson thresholds; the defaults of :class:`reports.lessons.LessonConfig` when ``None``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = DailyReportPaths(
+        run_dir=run_dir,
+        summary_md=run_dir / "summary.md",
+        report_html=run_dir / "report.html",
+        orders=run_dir / "orders.parquet",
+        fills=run_dir / "fills.parquet",
+        equity=run_dir / "equity.parquet",
+        decisions=run_dir / "decisions.parquet",
+    )
+    for name in PARQUET_TABLES:
+        atomic_write_bytes(getattr(paths, name), _parquet_bytes(getattr(data, name)))
+    lessons = detect_lessons(data, config)
+    advice = adjustments(data, lessons, config)
+    title = report_title(data)
+    atomic_write_text(
+        paths.summary_md,
+        render_markdown(title, build_sections(data, lessons, advice, charts=False)),
+    )
+    atomic_write_text(paths.report_html, render_html(title, build_sections(data, lessons, advice)))
+    return paths

@@ -1,0 +1,376 @@
+"""The daily report: files, self-contained HTML, best/worst trade, score formula, Parquet."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import re
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alphaloop.home import LabHome
+from reports.daily import (
+    AccountDay,
+    DailyReportInput,
+    ReportInputError,
+    TradeRecord,
+    best_and_worst_trades,
+    run_dir_for,
+    score_account,
+    write_daily_report,
+)
+
+DAY = date(2024, 3, 25)
+DAYS = [d.date() for d in pd.bdate_range(end="2024-03-25", periods=30)]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DECISION = {
+    "verdict": {"verdict": "reduce", "confidence": 0.62},
+    "proposal": {"targets": [{"symbol": "AAA", "weight": 0.2}]},
+    "objections": [
+        {"kind": "volatility", "figure": 0.31, "limit": 0.25},
+        {"kind": "drawdown", "figure": 0.12, "limit": 0.2},
+        {"kind": "concentration", "figure": 0.2, "limit": 0.3},
+    ],
+    "quant": {"win_rate": 0.56, "expected_return": 0.004},
+}
+
+
+def _trade(account: str, symbol: str, pnl: float, **overrides: Any) -> TradeRecord:
+    values: dict[str, Any] = {
+        "account": account,
+        "symbol": symbol,
+        "side": "buy",
+        "quantity": 100.0,
+        "entry_time": datetime(2024, 3, 25, 14, 30, tzinfo=UTC),
+        "exit_time": None,
+        "entry_price": 10.0,
+        "exit_price": None,
+        "pnl": pnl,
+        "genome_id": f"g-{symbol}",
+        "decision": {},
+    }
+    values.update(overrides)
+    return TradeRecord(**values)
+
+
+def _equity(seed: int) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(1_000_000.0 * np.cumprod(1.0 + rng.normal(0.0, 0.01, len(DAYS))), index=DAYS)
+
+
+def _account(
+    name: str, seed: int, trades: tuple[TradeRecord, ...] = (), **overrides: Any
+) -> AccountDay:
+    equity = _equity(seed)
+    values: dict[str, Any] = {
+        "name": name,
+        "equity_history": equity,
+        "day_return": float(equity.iloc[-1] / equity.iloc[-2] - 1.0),
+        "trades_today": len(trades),
+        "win_rate": 0.5,
+        "max_drawdown": 0.05,
+        "sharpe": 0.8,
+        "score": 55.0,
+        "positions": {"AAA": 0.1, "BBB": 0.2},
+        "typical_trades": 2.0,
+        "slippage_bps": 4.0,
+        "twap_slippage_bps": -1.0,
+        "trades": trades,
+    }
+    values.update(overrides)
+    return AccountDay(**values)
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    at = pd.Timestamp("2024-03-25 14:30", tz="Asia/Shanghai")
+    return {
+        "orders": pd.DataFrame(
+            {
+                "order_id": ["o1", "o2"],
+                "symbol": ["AAA", "BBB"],
+                "quantity": np.array([100, 200], dtype=np.int64),
+                "filled_notional": np.array([1_000_00, 2_000_00], dtype=np.int64),
+                "submitted_at": [at, at + pd.Timedelta(minutes=1)],
+            }
+        ),
+        "fills": pd.DataFrame(
+            {
+                "fill_id": ["f1"],
+                "price": [10.01],
+                "at": [at + pd.Timedelta(minutes=2)],
+            }
+        ),
+        "decisions": pd.DataFrame({"decision_id": ["d1"], "chain": [DECISION]}),
+        "equity": pd.DataFrame(
+            {"account": ["synthesis"], "equity": [1_001_000.5]},
+            index=pd.Index([DAY], name="day"),
+        ),
+    }
+
+
+def _data(accounts: tuple[AccountDay, ...] | None = None, **overrides: Any) -> DailyReportInput:
+    if accounts is None:
+        accounts = (
+            _account("aggressive", 1, (_trade("aggressive", "AAA", 120.0),), trades_today=9),
+            _account(
+                "conservative",
+                2,
+                (_trade("conservative", "BBB", -300.0, decision=DECISION),),
+                positions={"BBB": 0.4},
+            ),
+            _account(
+                "synthesis",
+                3,
+                (
+                    _trade("synthesis", "CCC", 500.0, decision=DECISION),
+                    _trade("synthesis", "DDD", -20.0),
+                ),
+            ),
+        )
+    values: dict[str, Any] = {
+        "date": DAY,
+        "accounts": accounts,
+        "benchmark_history": pd.Series(np.linspace(3000.0, 3100.0, len(DAYS)), index=DAYS),
+        "benchmark_return": 0.0011,
+        "regime": {"label": "high_vol", "index_volatility": 0.31},
+        "risk_events": ({"account": "aggressive", "rule": "max_weight", "reason": "AAA"},),
+        "volatility_change": 0.4,
+        **_frames(),
+    }
+    values.update(overrides)
+    return DailyReportInput(**values)
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[DailyReportInput, Any]:
+    # Rendering the charts is the slow part: write the report once for the read-only tests.
+    data = _data()
+    return data, write_daily_report(tmp_path_factory.mktemp("run") / DAY.isoformat(), data)
+
+
+# --------------------------------------------------------------------------- files
+def test_write_daily_report_writes_every_file(written: tuple[DailyReportInput, Any]) -> None:
+    _, paths = written
+    names = sorted(path.name for path in paths.run_dir.iterdir())
+    assert names == sorted(
+        [
+            "summary.md",
+            "report.html",
+            "orders.parquet",
+            "fills.parquet",
+            "equity.parquet",
+            "decisions.parquet",
+        ]
+    )
+    for path in paths.all():
+        assert path.parent == paths.run_dir
+        assert path.stat().st_size > 0
+
+
+def test_run_dir_for_lab_home_is_runs_date(lab_home: LabHome) -> None:
+    assert run_dir_for(lab_home, DAY) == lab_home.root / "runs" / "2024-03-25"
+
+
+def test_write_daily_report_again_replaces_files(tmp_path: Path) -> None:
+    run_dir = tmp_path / "day"
+    write_daily_report(run_dir, _data())
+    calmer = _data(regime={"label": "bull"}, volatility_change=None)
+    paths = write_daily_report(run_dir, calmer)
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    assert "Regime: bull" in summary
+    assert "high_vol" not in summary
+    assert not [path for path in run_dir.iterdir() if path.name.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- HTML
+def test_report_html_has_no_external_resources(written: tuple[DailyReportInput, Any]) -> None:
+    _, paths = written
+    page = paths.report_html.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.IGNORECASE)
+    assert "<script" not in page.lower()
+    assert "<link" not in page.lower()
+    assert "@import" not in page
+
+
+def test_report_html_images_are_png_data_uris(written: tuple[DailyReportInput, Any]) -> None:
+    _, paths = written
+    page = paths.report_html.read_text(encoding="utf-8")
+    sources = re.findall(r"""<img[^>]*\ssrc="([^"]*)\"""", page)
+    # Equity against the benchmark, drawdowns, positions.
+    assert len(sources) == 3
+    for source in sources:
+        assert source.startswith("data:image/png;base64,")
+        assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG_SIGNATURE)
+
+
+def test_report_html_all_in_cash_has_no_positions_chart(tmp_path: Path) -> None:
+    accounts = tuple(_account(name, seed, positions={}) for seed, name in enumerate("xyz"))
+    page = write_daily_report(tmp_path, _data(accounts)).report_html.read_text(encoding="utf-8")
+    assert page.count("<img") == 2
+    assert "All in cash." in page
+
+
+def test_report_markdown_and_html_show_the_same_content(
+    written: tuple[DailyReportInput, Any],
+) -> None:
+    data, paths = written
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    page = paths.report_html.read_text(encoding="utf-8")
+    expected = [
+        "benchmark",
+        "+0.11%",
+        "over_trading",
+        "high_vol_loss",
+        "concentration",
+        "Execution shortfall against TWAP",
+        "Tomorrow",
+        "max_weight",
+    ]
+    for account in data.accounts:
+        expected.extend([account.name, f"{account.score:.1f}", f"{account.day_return:+.2%}"])
+    for text in expected:
+        assert text in summary, text
+        assert text in page.replace("&#x27;", "'"), text
+    assert "data:image" not in summary
+
+
+# --------------------------------------------------------------------------- trades
+def test_best_and_worst_trades_across_accounts_picks_extremes() -> None:
+    best, worst = best_and_worst_trades(_data())
+    assert best is not None and worst is not None
+    assert (best.account, best.symbol, best.pnl) == ("synthesis", "CCC", 500.0)
+    assert (worst.account, worst.symbol, worst.pnl) == ("conservative", "BBB", -300.0)
+
+
+def test_best_and_worst_trades_tie_goes_to_first_in_account_order() -> None:
+    accounts = (
+        _account("a", 1, (_trade("a", "X", 50.0),)),
+        _account("b", 2, (_trade("b", "Y", 50.0), _trade("b", "Z", 50.0))),
+    )
+    best, worst = best_and_worst_trades(_data(accounts))
+    assert best is not None and worst is not None
+    assert (best.account, best.symbol) == ("a", "X")
+    assert (worst.account, worst.symbol) == ("a", "X")
+
+
+def test_best_and_worst_trades_no_trade_gives_none(tmp_path: Path) -> None:
+    accounts = tuple(_account(name, seed) for seed, name in enumerate("xyz"))
+    data = _data(accounts)
+    assert best_and_worst_trades(data) == (None, None)
+    summary = write_daily_report(tmp_path, data).summary_md.read_text(encoding="utf-8")
+    assert "No trade today." in summary
+
+
+def test_report_best_and_worst_trade_show_decision_chains(
+    written: tuple[DailyReportInput, Any],
+) -> None:
+    _, paths = written
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    best_part = summary.split("### Best trade", 1)[1].split("### Worst trade", 1)[0]
+    worst_part = summary.split("### Worst trade", 1)[1].split("## Lessons", 1)[0]
+    for part, symbol in ((best_part, "CCC"), (worst_part, "BBB")):
+        assert f"| {symbol} |" in part
+        assert "**verdict**: reduce" in part
+        # The chain reads in the debate's order whatever the dict's order.
+        assert part.index("**proposal**") < part.index("**objections**") < part.index("**quant**")
+        assert part.index("**quant**") < part.index("**verdict**")
+
+
+# --------------------------------------------------------------------------- score
+def test_score_account_increasing_return_strictly_increases() -> None:
+    scores = [score_account(r, 1.0, 0.05, 0.5) for r in np.linspace(-0.08, 0.08, 41)]
+    assert all(later > earlier for earlier, later in pairwise(scores))
+
+
+def test_score_account_increasing_sharpe_strictly_increases() -> None:
+    scores = [score_account(0.0, s, 0.05, 0.5) for s in np.linspace(-6.0, 6.0, 41)]
+    assert all(later > earlier for earlier, later in pairwise(scores))
+
+
+def test_score_account_deeper_drawdown_and_lower_win_rate_lower_score() -> None:
+    assert score_account(0.0, 0.0, 0.2, 0.5) < score_account(0.0, 0.0, 0.1, 0.5)
+    assert score_account(0.0, 0.0, 0.1, 0.4) < score_account(0.0, 0.0, 0.1, 0.6)
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [(1e6, 1e6, 0.0, 1.0), (-1.0, -1e6, 1.0, 0.0), (0.0, 0.0, 0.0, 0.5), (5.0, -50.0, 0.9, 1.0)],
+)
+def test_score_account_extreme_figures_stay_within_bounds(
+    figures: tuple[float, float, float, float],
+) -> None:
+    assert 0.0 <= score_account(*figures) <= 100.0
+
+
+def test_score_account_extremes_approach_the_bounds() -> None:
+    assert score_account(1.0, 100.0, 0.0, 1.0) > 99.0
+    assert score_account(-1.0, -100.0, 1.0, 0.0) < 2.0
+
+
+def test_score_account_nan_sharpe_raises() -> None:
+    with pytest.raises(ReportInputError, match="sharpe"):
+        score_account(0.01, float("nan"), 0.1, 0.5)
+
+
+# --------------------------------------------------------------------------- Parquet
+def test_parquet_tables_round_trip(written: tuple[DailyReportInput, Any]) -> None:
+    data, paths = written
+    for name in ("orders", "fills", "equity"):
+        pd.testing.assert_frame_equal(pd.read_parquet(getattr(paths, name)), getattr(data, name))
+
+
+def test_parquet_decision_chain_column_is_json_text(
+    written: tuple[DailyReportInput, Any],
+) -> None:
+    _, paths = written
+    decisions = pd.read_parquet(paths.decisions)
+    assert decisions["decision_id"].tolist() == ["d1"]
+    assert json.loads(decisions["chain"].iloc[0]) == DECISION
+
+
+def test_parquet_empty_frames_round_trip(tmp_path: Path) -> None:
+    empty = pd.DataFrame({"order_id": pd.Series([], dtype=object)})
+    paths = write_daily_report(tmp_path, _data(orders=empty))
+    restored = pd.read_parquet(paths.orders)
+    assert list(restored.columns) == ["order_id"]
+    assert len(restored) == 0
+
+
+# --------------------------------------------------------------------------- inputs
+def test_account_day_win_rate_out_of_range_raises() -> None:
+    with pytest.raises(ReportInputError, match="win_rate"):
+        _account("synthesis", 1, win_rate=1.5)
+
+
+def test_account_day_foreign_trade_raises() -> None:
+    with pytest.raises(ReportInputError, match="belongs to account 'aggressive'"):
+        _account("synthesis", 1, (_trade("aggressive", "AAA", 1.0),))
+
+
+def test_trade_record_exit_time_without_price_raises() -> None:
+    with pytest.raises(ReportInputError, match="exit_time and exit_price"):
+        _trade("a", "AAA", 1.0, exit_time=datetime(2024, 3, 25, 15, tzinfo=UTC))
+
+
+def test_daily_report_input_duplicate_accounts_raises() -> None:
+    twice = (_account("synthesis", 1), _account("synthesis", 2))
+    with pytest.raises(ReportInputError, match="duplicate"):
+        _data(twice)
+
+
+def test_report_input_pickle_round_trip_keeps_figures() -> None:
+    data = _data()
+    restored = pickle.loads(pickle.dumps(data))
+    assert restored.date == data.date
+    assert [a.name for a in restored.accounts] == [a.name for a in data.accounts]
+    assert restored.accounts[2].trades == data.accounts[2].trades
+    pd.testing.assert_series_equal(
+        restored.accounts[0].equity_history, data.accounts[0].equity_history
+    )
