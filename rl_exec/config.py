@@ -92,6 +92,9 @@ class TrainConfig(FrozenConfig):
     """Hyper-parameters of PPO and SAC (stable-baselines3, CPU)."""
 
     n_envs: int = Field(4, ge=1, le=64)
+    #: ``auto``: the expected-cost reward when the market model provides it (Almgren-Chriss),
+    #: else the realised one (replay). Evaluation always uses the realised shortfall.
+    reward: Literal["auto", "expected", "realised"] = "auto"
     reward_scale: float = Field(0.01, gt=0)
     learning_rate: float = Field(3e-4, gt=0, lt=1)
     gamma: float = Field(1.0, gt=0, le=1)

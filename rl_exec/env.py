@@ -21,13 +21,24 @@ Reward
     price plus ``unfilled_penalty_bps``. So the episode return is minus the mean-variance
     objective ``shortfall + lambda V`` in basis points; for Almgren-Chriss its expectation is
     ``-(E + lambda V) / (X S0) * 1e4``.
+
+    With ``reward_mode="expected"`` (training on a model that
+    :attr:`~rl_exec.models.MarketModel.provides_expected_cost`, e.g. Almgren-Chriss) the reward
+    is instead the step's *expected* cost given the state and the action: the realised cash and
+    price move are replaced by their conditional expectations, which removes the zero-mean
+    price noise ``s * inventory_after * sigma sqrt(tau) xi`` from the learning signal (on
+    Almgren-Chriss it is the term-by-term decomposition of ``E + lambda V``: spread and
+    temporary impact of the child order, permanent impact on the inventory left, risk term).
+    The expected episode return is unchanged, so the optimal policy is the same. The
+    ``info`` entries (``shortfall_bps``, ``risk_bps``, ``objective_bps``) are always the
+    realised ones: evaluation never reads the training reward.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, SupportsFloat
+from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -62,6 +73,8 @@ DEFAULT_SHARE_LEVELS: tuple[float, ...] = (
 )
 _CLIP = 5.0
 _SPREAD_SCALE_BPS = 10.0
+
+RewardMode = Literal["realised", "expected"]
 
 
 def obs_fields(n_returns: int) -> tuple[str, ...]:
@@ -144,13 +157,29 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         :class:`~rl_exec.models.ReplayModel` or any :class:`~rl_exec.models.MarketModel`).
     n_returns:
         How many recent returns the observation carries.
+    reward_mode:
+        ``"realised"`` (default): minus the realised shortfall and risk term of the step;
+        ``"expected"``: minus their expectation given the state and the action (training
+        only; needs a model that ``provides_expected_cost``).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
 
-    def __init__(self, model: MarketModel, *, n_returns: int = 3) -> None:
+    def __init__(
+        self, model: MarketModel, *, n_returns: int = 3, reward_mode: RewardMode = "realised"
+    ) -> None:
         super().__init__()
+        if reward_mode not in ("realised", "expected"):
+            raise ValueError(
+                f"ExecutionEnv reward_mode must be 'realised' or 'expected', got {reward_mode!r}"
+            )
+        if reward_mode == "expected" and not getattr(model, "provides_expected_cost", False):
+            raise ValueError(
+                f"ExecutionEnv reward_mode='expected' needs a market model that provides "
+                f"expected costs; {type(model).__name__} does not (use 'realised')"
+            )
         self.model = model
+        self.reward_mode: RewardMode = reward_mode
         self.n_returns = n_returns
         self.n_steps = model.n_steps
         low, high = observation_bounds(n_returns)
@@ -227,8 +256,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         self._steps_done += 1
         terminated = self._steps_done >= self.n_steps
         unfilled = self._remaining if terminated else 0.0
+        penalty = self.model.unfilled_penalty_bps / 1e4
         if unfilled > 0:
-            shortfall += unfilled * after * self.model.unfilled_penalty_bps / 1e4
+            shortfall += unfilled * after * penalty
         scale = 1e4 / (self._quantity * self._arrival)
         shortfall_bps = shortfall * scale
         risk_bps = risk * scale
@@ -236,7 +266,20 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         self._risk_bps += risk_bps
         self._returns = [after / before - 1.0, *self._returns[:-1]]
         self._view = outcome.view
-        reward = -(shortfall_bps + risk_bps)
+        if self.reward_mode == "expected":
+            if outcome.expected_cash is None or outcome.expected_move is None:
+                raise ValueError(
+                    f"{type(self.model).__name__}.execute gave no expected cost at step "
+                    f"{self._steps_done}; reward_mode='expected' needs one"
+                )
+            # Same decomposition as the realised shortfall with the price noise averaged out.
+            expected = direction * (outcome.expected_cash - filled * before)
+            expected += direction * self._remaining * outcome.expected_move
+            if unfilled > 0:
+                expected += unfilled * (before + outcome.expected_move) * penalty
+            reward = -(expected * scale + risk_bps)
+        else:
+            reward = -(shortfall_bps + risk_bps)
         if not math.isfinite(reward):
             raise FloatingPointError(
                 f"ExecutionEnv reward is not finite at step {self._steps_done}: "
@@ -267,7 +310,7 @@ class DiscreteExecutionEnv(ExecutionEnv):
 
     Parameters
     ----------
-    model, n_returns:
+    model, n_returns, reward_mode:
         As for :class:`ExecutionEnv`.
     levels:
         The menu of shares, each in ``[0, 1]``.
@@ -279,8 +322,9 @@ class DiscreteExecutionEnv(ExecutionEnv):
         *,
         n_returns: int = 3,
         levels: Sequence[float] = DEFAULT_SHARE_LEVELS,
+        reward_mode: RewardMode = "realised",
     ) -> None:
-        super().__init__(model, n_returns=n_returns)
+        super().__init__(model, n_returns=n_returns, reward_mode=reward_mode)
         shares = np.asarray(levels, dtype=np.float64)
         if shares.ndim != 1 or shares.size < 2 or shares.min() < 0 or shares.max() > 1:
             raise ValueError(f"share levels must be at least two values in [0, 1], got {levels}")

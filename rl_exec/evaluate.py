@@ -32,6 +32,12 @@ class EvaluationResult:
     mean_risk_bps: float
     objective: float
     shortfalls_bps: np.ndarray = field(repr=False)
+    risks_bps: np.ndarray = field(repr=False)
+
+    @property
+    def objectives_bps(self) -> np.ndarray:
+        """Return each episode's shortfall plus risk term (the paired samples of CRN)."""
+        return self.shortfalls_bps + self.risks_bps
 
     def to_json(self) -> dict[str, object]:
         """Return the JSON fields of ``alphaloop rl evaluate``."""
@@ -102,4 +108,27 @@ def evaluate_policy(
         mean_risk_bps=float(risks.mean()),
         objective=float((shortfalls + risks).mean()),
         shortfalls_bps=shortfalls,
+        risks_bps=risks,
     )
+
+
+def paired_gap_pct(candidate: EvaluationResult, reference: EvaluationResult) -> tuple[float, float]:
+    """Return the objective gap of ``candidate`` over ``reference`` in % and its standard error.
+
+    Both must come from the same episodes (same seed and count: common random numbers); the
+    error is the delta-method standard error of ``mean(a) / mean(b) - 1`` over the paired
+    episodes, far smaller than either policy's own spread because the price noise cancels.
+    """
+    if candidate.episodes != reference.episodes or candidate.seed != reference.seed:
+        raise ValueError(
+            "paired_gap_pct needs results of the same episodes (same seed and count), got "
+            f"{candidate.episodes}@{candidate.seed} and {reference.episodes}@{reference.seed}"
+        )
+    a, b = candidate.objectives_bps, reference.objectives_bps
+    mean_b = float(b.mean())
+    ratio = float(a.mean()) / mean_b
+    # Linearise the ratio of means: its error is that of mean(a - ratio * b) / mean(b).
+    residual = a - ratio * b
+    n = len(a)
+    error = float(residual.std(ddof=1) / np.sqrt(n) / abs(mean_b)) if n > 1 else 0.0
+    return (ratio - 1.0) * 100.0, error * 100.0

@@ -74,12 +74,18 @@ class StepFill:
     step_variance:
         Variance of the price change of the step, in dollars squared per share squared; the
         risk term of the reward is ``lambda * step_variance * inventory_after ** 2``.
+    expected_cash, expected_move:
+        Expectations of ``cash`` and of the mid's change over the step, given the market
+        before the step and the child order (the permanent impact without the zero-mean price
+        noise); ``None`` when the model cannot say (then only the realised reward exists).
     """
 
     filled: float
     cash: float
     view: MarketView
     step_variance: float
+    expected_cash: float | None = None
+    expected_move: float | None = None
 
 
 class MarketModel(Protocol):
@@ -88,6 +94,8 @@ class MarketModel(Protocol):
     n_steps: int
     risk_aversion: float
     unfilled_penalty_bps: float
+    #: Whether :meth:`execute` fills ``expected_cash`` and ``expected_move`` of its result.
+    provides_expected_cost: bool
 
     def start(self, rng: np.random.Generator) -> EpisodeStart:
         """Begin an episode; all randomness of the episode is drawn from ``rng`` here."""
@@ -105,7 +113,12 @@ class AlmgrenChrissModel:
     ``S_{k-1} -+ (epsilon + eta n_k / tau)`` (sell/buy), then the price moves to
     ``S_k = S_{k-1} + sigma sqrt(tau) xi_k -+ gamma n_k``. All ``xi`` are drawn at
     :meth:`start`, so two policies run with the same seed see the same shocks.
+
+    The fill price is known before the shock, so ``expected_cash`` is the cash itself, and the
+    expected move is the permanent impact ``-+ gamma n_k``.
     """
+
+    provides_expected_cost = True
 
     def __init__(self, config: AcConfig) -> None:
         self.config = config
@@ -146,16 +159,16 @@ class AlmgrenChrissModel:
         direction = 1.0 if cfg.side == "buy" else -1.0
         price = self._price + direction * (cfg.half_spread + cfg.eta * quantity / cfg.tau)
         cash = quantity * price if quantity > 0 else 0.0
-        self._price += (
-            cfg.sigma * math.sqrt(cfg.tau) * self._shocks[self._step]
-            + direction * cfg.gamma * quantity
-        )
+        permanent = direction * cfg.gamma * quantity
+        self._price += cfg.sigma * math.sqrt(cfg.tau) * self._shocks[self._step] + permanent
         self._step += 1
         return StepFill(
             filled=quantity,
             cash=cash,
             view=self._view(),
             step_variance=cfg.sigma**2 * cfg.tau,
+            expected_cash=cash,
+            expected_move=permanent,
         )
 
 
@@ -214,6 +227,9 @@ class ReplayModel:
     lot_size, limit_pct:
         Market rules for the fill model (``config`` values win when they are set).
     """
+
+    # The fills depend on the bars' own prices: no noise-free expectation to offer.
+    provides_expected_cost = False
 
     def __init__(
         self,

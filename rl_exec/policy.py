@@ -127,6 +127,11 @@ class LearnedPolicy:
     path:
         The model's ``.zip`` (or the same path without the suffix); the metadata JSON written
         by :func:`rl_exec.train.train_policy` must sit next to it.
+
+    Notes
+    -----
+    An observation with only the base fields (:data:`rl_exec.env.BASE_OBS_FIELDS`, what the
+    arena broker's default observation carries) is accepted: the missing return lags are 0.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -155,6 +160,11 @@ class LearnedPolicy:
     def schedule_fraction(self, observation: np.ndarray) -> float:
         """Return the model's deterministic action as a share of the remaining quantity."""
         obs = np.asarray(observation, dtype=np.float32)
+        base = len(BASE_OBS_FIELDS)
+        if self.obs_dim > base and obs.shape == (base,):
+            # The broker's default observation has no return lags; a zero return is the
+            # neutral value the policy also sees at the start of every training episode.
+            obs = np.concatenate([obs, np.zeros(self.obs_dim - base, dtype=np.float32)])
         if self.obs_dim and obs.shape != (self.obs_dim,):
             raise ValueError(
                 f"{self.path}: observation has shape {obs.shape}, the policy expects "

@@ -27,6 +27,7 @@ from rl_exec.env import (
     DEFAULT_SHARE_LEVELS,
     DiscreteExecutionEnv,
     ExecutionEnv,
+    RewardMode,
     ScaledReward,
     obs_fields,
 )
@@ -132,12 +133,33 @@ def make_env(
     model: MarketModel | None = None,
     home: LabHome | None = None,
     holdout: bool = False,
+    reward_mode: RewardMode = "realised",
 ) -> ExecutionEnv | DiscreteExecutionEnv:
     """Return the environment of ``config`` (Box action, or the discrete variant)."""
     market = model or make_model(config, home=home, holdout=holdout)
     if discrete:
-        return DiscreteExecutionEnv(market, n_returns=config.n_returns)
-    return ExecutionEnv(market, n_returns=config.n_returns)
+        return DiscreteExecutionEnv(market, n_returns=config.n_returns, reward_mode=reward_mode)
+    return ExecutionEnv(market, n_returns=config.n_returns, reward_mode=reward_mode)
+
+
+def resolve_reward_mode(requested: str, model: MarketModel) -> RewardMode:
+    """Return the training reward for ``train.reward`` (``auto``/``expected``/``realised``).
+
+    ``auto`` picks the expected-cost reward when the model provides expected costs (the
+    Almgren-Chriss market: the price noise then leaves the learning signal) and the realised
+    one otherwise; asking for ``expected`` on a model without it is a :class:`ConfigError`.
+    """
+    provides = bool(getattr(model, "provides_expected_cost", False))
+    if requested == "auto":
+        return "expected" if provides else "realised"
+    if requested == "expected" and not provides:
+        raise ConfigError(
+            f"train.reward='expected' needs a market model with expected costs; "
+            f"{type(model).__name__} has none (allowed here: auto, realised)"
+        )
+    if requested not in ("expected", "realised"):
+        raise ConfigError(f"train.reward must be auto, expected or realised, got {requested!r}")
+    return "expected" if requested == "expected" else "realised"
 
 
 def train_policy(
@@ -209,9 +231,10 @@ def train_policy(
 
     factory = model_factory
     scale = train_config.reward_scale
+    reward_mode = resolve_reward_mode(train_config.reward, factory())
 
     def env_fn() -> Any:
-        env = make_env(env_config, discrete=discrete, model=factory())
+        env = make_env(env_config, discrete=discrete, model=factory(), reward_mode=reward_mode)
         return ScaledReward(env, scale)
 
     vec_env = DummyVecEnv([env_fn for _ in range(train_config.n_envs)])
@@ -295,6 +318,7 @@ def train_policy(
         "env_config_hash": env_config.stable_hash(),
         "train_config": train_config.model_dump(mode="json"),
         "train_config_hash": train_config.stable_hash(),
+        "reward_mode": reward_mode,
         "obs_fields": list(obs_fields(n_returns)),
         "obs_dim": len(obs_fields(n_returns)),
         "train_seconds": seconds,

@@ -11,7 +11,7 @@ import pytest
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from rl_exec.config import EnvConfig, TrainConfig, load_rl_config
-from rl_exec.env import ExecutionEnv, obs_fields
+from rl_exec.env import BASE_OBS_FIELDS, ExecutionEnv, obs_fields
 from rl_exec.evaluate import evaluate_policy
 from rl_exec.models import ReplayModel
 from rl_exec.policy import LearnedPolicy, TwapPolicy, load_registered_policy
@@ -89,6 +89,7 @@ def test_train_saved_policy_round_trip_same_actions_and_metadata(
     assert metadata["timesteps"] == 4096
     assert metadata["env_config_hash"] == ENV.stable_hash()
     assert metadata["obs_fields"] == list(obs_fields(ENV.n_returns))
+    assert metadata["reward_mode"] == "expected"  # train.reward=auto on the AC market
     assert {"stable-baselines3", "torch", "gymnasium"} <= set(metadata["versions"])
     raw = PPO.load(str(path), device="cpu")
     policy = LearnedPolicy(path)
@@ -167,3 +168,15 @@ def test_registry_bad_name_and_missing_file_rejected(lab_home: LabHome, tmp_path
         register_policy(tmp_path / "x.zip", "../evil", lab_home)
     with pytest.raises(ConfigError, match="not found"):
         register_policy(tmp_path / "missing.zip", "ok", lab_home)
+
+
+def test_learned_policy_base_observation_padded_with_zero_returns(
+    trained: dict[int, Path],
+) -> None:
+    policy = LearnedPolicy(trained[4096])
+    full = make_env(ENV).reset(seed=6)[0]
+    assert np.all(full[len(BASE_OBS_FIELDS) :] == 0)  # no return seen yet at the start
+    base = full[: len(BASE_OBS_FIELDS)]
+    assert policy.schedule_fraction(base) == policy.schedule_fraction(full)
+    with pytest.raises(ValueError, match="expects"):
+        policy.schedule_fraction(full[:-1])
