@@ -1,0 +1,249 @@
+"""``alphaloop arena run|replay|status`` and ``alphaloop ledger verify``.
+
+``arena run --json`` prints one object: ``date``, ``already_committed``, ``accounts`` (per
+account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sharpe``,
+``score``), ``benchmark`` (``return``), ``regime`` (label and its inputs), ``risk_events``
+(list), ``report`` (``markdown``, ``html`` paths) and ``mlflow_run_id``.
+
+The accounts run as Ray actors (``arena/actors.py``): the command joins a running Ray
+(``ray start`` / ``ray job submit``) or starts a local one. ``--local`` keeps them in this
+process (same ledger, no Ray). All state is under the lab home: ``ledger.sqlite`` and
+``runs/<date>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+
+from alphaloop.errors import ConfigError
+
+app = typer.Typer(
+    help="The daily arena: paper accounts, debate, risk governor, ledger.", no_args_is_help=True
+)
+ledger_app = typer.Typer(help="The arena's ledger.", no_args_is_help=True)
+
+DataOption = Annotated[
+    str | None, typer.Option("--data", help="Data spec (default: the embedded synthetic market).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+LocalOption = Annotated[
+    bool, typer.Option("--local", help="Run the accounts in this process instead of Ray actors.")
+]
+NoMlflowOption = Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _emit(payload: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(payload), allow_nan=False, default=str) + "\n")
+
+
+def _parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
+
+
+@contextmanager
+def _accounts(local: bool, home: Any, config: Any, data: Any) -> Iterator[Any]:
+    """Wire the accounts once: in-process books or Ray actors (the mode is chosen here)."""
+    if local:
+        from arena.season import LocalAccounts
+        from rl_exec.policy import load_registered_policy
+
+        accounts: Any = LocalAccounts(home, config, data.rules(), load_registered_policy(home))
+        started = False
+    else:
+        import ray
+
+        from arena.actors import RayAccounts, ensure_ray
+
+        started = ensure_ray()
+        accounts = RayAccounts(home, config, data.daily.market)
+    try:
+        yield accounts
+    finally:
+        accounts.close()
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+@app.command("run")
+def run(
+    day: Annotated[
+        str | None, typer.Option("--date", help="Trading day (default: the data's last).")
+    ] = None,
+    data: DataOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute a committed day and replace it.")
+    ] = False,
+    as_json: JsonOption = False,
+    local: LocalOption = False,
+    no_mlflow: NoMlflowOption = False,
+) -> None:
+    """Run one arena day (perceive, plan, debate, risk, execute, close, report)."""
+    from alphaloop.home import LabHome
+    from arena.cycle import trading_days
+    from arena.personas import load_arena_config
+    from arena.season import load_arena_data, run_arena_day
+
+    home = LabHome.resolve().ensure()
+    config = load_arena_config()
+    market = load_arena_data(data, home)
+    target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
+    with _accounts(local, home, config, market) as accounts:
+        summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
+    summary["mlflow_run_id"] = None
+    if not no_mlflow:
+        from arena.tracking import log_arena_day
+
+        summary["mlflow_run_id"] = log_arena_day(home, summary, data_spec=market.spec)
+    if as_json:
+        _emit(summary)
+        return
+    state = "already committed" if summary["already_committed"] else "committed"
+    typer.echo(f"{summary['date']}: {state}")
+    for name, figures in summary["accounts"].items():
+        typer.echo(
+            f"  {name:<13} equity {figures['equity']:>16,.2f}  return {figures['return']:+.4%}"
+            f"  trades {figures['trades']}"
+        )
+    typer.echo(f"  report: {summary['report']['markdown']}")
+
+
+@app.command("replay")
+def replay(
+    start: Annotated[str, typer.Option("--start", help="First day YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last day YYYY-MM-DD.")],
+    data: DataOption = None,
+    as_json: JsonOption = False,
+    evolve_weekday: Annotated[
+        int, typer.Option("--evolve-weekday", min=-1, max=6, help="0=Mon..6=Sun; -1 never.")
+    ] = 4,
+    generations: Annotated[
+        int, typer.Option("--generations", min=1, help="Generations per weekly evolution.")
+    ] = 1,
+    population: Annotated[
+        int, typer.Option("--population", min=4, help="Population of the weekly evolution.")
+    ] = 16,
+    window: Annotated[
+        int | None, typer.Option("--window", min=20, help="Fitness window of the evolution.")
+    ] = None,
+    local: LocalOption = False,
+    no_mlflow: NoMlflowOption = False,
+) -> None:
+    """Replay a season day after day (resumable), evolving the gene pool once a week."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alphaloop.home import LabHome
+    from arena.personas import load_arena_config
+    from arena.season import load_arena_data, replay_season, season_days, weekly_evolution
+
+    home = LabHome.resolve().ensure()
+    config = load_arena_config()
+    market = load_arena_data(data, home)
+    first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
+    if first > last:
+        raise ConfigError(f"--start {start} is after --end {end}")
+    total = len(season_days(market, first, last))
+    evolve = weekly_evolution(
+        home,
+        market,
+        generations=generations,
+        population=population,
+        window=window,
+        track=not no_mlflow,
+    )
+    progress = Progress(
+        TextColumn("replay"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=as_json,
+    )
+
+    def on_day(summary: dict[str, Any]) -> None:
+        if not no_mlflow and not summary["already_committed"]:
+            from arena.tracking import log_arena_day
+
+            log_arena_day(home, summary, data_spec=market.spec)
+        progress.advance(task)
+        progress.update(task, note=summary["date"])
+
+    with progress:
+        task = progress.add_task("replay", total=total, note="")
+        with _accounts(local, home, config, market) as accounts:
+            result = replay_season(
+                accounts, market, first, last, home=home, config=config,
+                evolve_weekday=None if evolve_weekday < 0 else evolve_weekday,
+                evolve=evolve, on_day=on_day,
+            )  # fmt: skip
+    if as_json:
+        _emit(result)
+        return
+    typer.echo(
+        f"replayed {result['start']}..{result['end']}: {result['ran']} day(s) run, "
+        f"{result['skipped']} already committed, {len(result['evolutions'])} evolution(s)"
+    )
+
+
+@app.command("status")
+def status(as_json: JsonOption = False) -> None:
+    """Show the last committed day and each account's equity."""
+    from alphaloop.home import LabHome
+    from arena.season import arena_status
+
+    result = arena_status(LabHome.resolve())
+    if as_json:
+        _emit(result)
+        return
+    typer.echo(f"last committed day: {result['last_committed'] or 'none'}")
+    for name, figures in result["accounts"].items():
+        typer.echo(f"  {name:<13} {figures['day']}  equity {figures['equity']:,.2f}")
+
+
+@ledger_app.command("verify")
+def verify(as_json: JsonOption = False) -> None:
+    """Re-derive cash and positions from the fills; report differences, duplicates, gaps."""
+    from alphaloop.home import LabHome
+    from arena.ledger import Ledger
+
+    home = LabHome.resolve()
+    if not home.ledger_db.exists():
+        result: dict[str, Any] = {
+            "ok": True, "accounts": [], "days_checked": 0, "fills_checked": 0, "issues": [],
+            "ledger": str(home.ledger_db), "note": "no ledger yet",
+        }  # fmt: skip
+    else:
+        with Ledger(home.ledger_db) as ledger:
+            result = ledger.verify().to_dict()
+        result["ledger"] = str(home.ledger_db)
+    if as_json:
+        _emit(result)
+    else:
+        typer.echo(f"ok: {str(result['ok']).lower()}")
+        for issue in result["issues"]:
+            typer.echo(f"  {issue['kind']} {issue['account']} {issue['day']}: {issue['detail']}")
+    if not result["ok"]:
+        raise typer.Exit(1)

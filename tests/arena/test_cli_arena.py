@@ -1,0 +1,102 @@
+"""Smoke runs of ``alphaloop arena run|replay|status`` and ``alphaloop ledger verify``."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import typer
+from typer.testing import CliRunner
+
+from alphaloop import cli_arena
+from alphaloop.home import LabHome
+
+SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.add_typer(cli_arena.app, name="arena")
+    app.add_typer(cli_arena.ledger_app, name="ledger")
+    return app
+
+
+def _invoke(*args: str) -> dict:
+    result = CliRunner().invoke(_app(), list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_cli_arena_run_twice_second_already_committed(lab_home: LabHome) -> None:
+    common = ("--data", SPEC, "--json", "--local", "--no-mlflow")
+    first = _invoke("arena", "run", "--date", "2023-06-01", *common)
+    assert first["date"] == "2023-06-01" and first["already_committed"] is False
+    assert set(first["accounts"]) == {"aggressive", "conservative", "synthesis"}
+    for figures in first["accounts"].values():
+        assert set(figures) >= {
+            "equity", "return", "trades", "win_rate", "max_drawdown", "sharpe", "score"
+        }  # fmt: skip
+        assert 0.0 <= figures["score"] <= 100.0
+    assert "return" in first["benchmark"] and first["regime"]["regime"]
+    assert isinstance(first["risk_events"], list)
+    assert first["report"]["markdown"].endswith("summary.md")
+    second = _invoke("arena", "run", "--date", "2023-06-01", *common)
+    assert second["already_committed"] is True
+    assert second["accounts"] == first["accounts"]
+    forced = _invoke("arena", "run", "--date", "2023-06-01", "--force", *common)
+    assert forced["already_committed"] is False
+
+
+def test_cli_arena_run_without_date_takes_last_day(lab_home: LabHome) -> None:
+    out = _invoke("arena", "run", "--data", SPEC, "--json", "--local", "--no-mlflow")
+    assert out["date"] == "2023-12-29"
+
+
+def test_cli_arena_replay_status_verify(lab_home: LabHome) -> None:
+    common = ("--data", SPEC, "--json", "--local", "--no-mlflow")
+    replay = _invoke(
+        "arena", "replay", "--start", "2023-06-01", "--end", "2023-06-05",
+        "--evolve-weekday", "4", "--population", "8", "--window", "60", *common,
+    )  # fmt: skip
+    assert replay["days"] == 3 and replay["ran"] == 3 and replay["skipped"] == 0
+    assert [e["as_of"] for e in replay["evolutions"]] == ["2023-06-02"]
+    assert replay["last_committed"] == "2023-06-05"
+    again = _invoke(
+        "arena", "replay", "--start", "2023-06-01", "--end", "2023-06-06",
+        "--evolve-weekday", "-1", *common,
+    )  # fmt: skip
+    assert again["skipped"] == 3 and again["ran"] == 1  # resumable: only the new day runs
+    status = _invoke("arena", "status", "--json")
+    assert status["last_committed"] == "2023-06-06"
+    assert set(status["accounts"]) == {"aggressive", "conservative", "synthesis"}
+    verify = _invoke("ledger", "verify", "--json")
+    assert verify["ok"] is True and verify["days_checked"] == 12
+
+
+def test_cli_ledger_verify_tampered_reports_difference(lab_home: LabHome) -> None:
+    _invoke("arena", "run", "--date", "2023-06-01", "--data", SPEC, "--json", "--local",
+            "--no-mlflow")  # fmt: skip
+    conn = sqlite3.connect(str(lab_home.ledger_db))
+    conn.execute("UPDATE equity SET cash = cash + 100, equity = equity + 100")
+    conn.commit()
+    conn.close()
+    result = CliRunner().invoke(_app(), ["ledger", "verify", "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert payload["ok"] is False
+    assert any(issue["kind"] == "cash_mismatch" for issue in payload["issues"])
+
+
+def test_cli_arena_bad_date_is_user_error(lab_home: LabHome) -> None:
+    from alphaloop.errors import AlphaLoopError
+
+    result = CliRunner().invoke(
+        _app(), ["arena", "run", "--date", "2023-13-01", "--data", SPEC, "--local"]
+    )
+    assert isinstance(result.exception, AlphaLoopError)
+    result = CliRunner().invoke(
+        _app(), ["arena", "run", "--date", "2023-06-03", "--data", SPEC, "--local", "--no-mlflow"]
+    )
+    assert isinstance(result.exception, AlphaLoopError) and "not a trading day" in str(
+        result.exception
+    )
