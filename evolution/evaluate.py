@@ -112,6 +112,8 @@ def make_windows(panel: Panel, window: int, warmup: int = 60) -> Windows:
 
 @dataclass(frozen=True, slots=True)
 class WindowResult:
+    """One window's statistics (:data:`STAT_KEYS`) and daily returns of the equity curve."""
+
     stats: Mapping[str, float]
     daily_returns: np.ndarray
 

@@ -5,10 +5,17 @@
 :class:`BacktestResult` (pandas equity curve, trade table, metrics).
 ``run_strategy(panel, "sma-cross", {"fast": 10, "slow": 50}, config)`` does the same for a
 reference strategy. The fill assumptions are in ``docs/fill_assumptions.md``.
+
+``run_backtest_arrays`` is the one code path underneath: the same kernel call and metrics,
+returned as arrays (:class:`ArrayBacktest`) without pandas objects, for callers that run
+thousands of backtests (fitness evaluation). Those callers build a :class:`PreparedPanel`
+once per panel (:func:`prepare_panel`: market-rule arrays, contiguous read-only price copies)
+and pass it as ``prepared=``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,13 +34,17 @@ from simulators.backtest_nb import (
     simulate_nb,
 )
 from simulators.bars import Panel
-from simulators.market_rules import MARKET_NAMES, get_market_rules
+from simulators.market_rules import MARKET_NAMES, RuleArrays, get_market_rules
 from simulators.metrics import compute_metrics, periods_per_year
 
 __all__ = [
+    "ArrayBacktest",
     "BacktestConfig",
     "BacktestResult",
+    "PreparedPanel",
+    "prepare_panel",
     "run_backtest",
+    "run_backtest_arrays",
     "run_strategy",
 ]
 
@@ -162,6 +173,12 @@ def _grid(value: StopInput, shape: tuple[int, int], name: str, default: float) -
     if value is None:
         return np.full(shape, default)
     array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 0:
+        # A scalar is checked once, not once per cell (fitness runs thousands of these).
+        scalar = float(array)
+        if scalar < 0:
+            raise ConfigError(f"{name}: values must be >= 0 (NaN = no stop), got min {scalar}")
+        return np.full(shape, scalar)
     if array.ndim == 1 and array.shape[0] == shape[0] and shape[1] != shape[0]:
         array = array[:, None]
     try:
@@ -170,9 +187,9 @@ def _grid(value: StopInput, shape: tuple[int, int], name: str, default: float) -
         raise ConfigError(
             f"{name}: expected a scalar or an array of shape {shape}, got {array.shape}"
         ) from None
-    finite = out[~np.isnan(out)]
-    if np.any(finite < 0):
-        raise ConfigError(f"{name}: values must be >= 0 (NaN = no stop), got min {finite.min()}")
+    # NaN compares False, so NaN cells (no stop) never count as negative.
+    if np.any(out < 0):
+        raise ConfigError(f"{name}: values must be >= 0 (NaN = no stop), got min {np.nanmin(out)}")
     return out
 
 
@@ -183,6 +200,259 @@ def _signals(value: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray
     if array.shape != shape:
         raise ConfigError(f"{name}: expected a boolean array of shape {shape}, got {array.shape}")
     return np.ascontiguousarray(array, dtype=np.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPanel:
+    """The kernel inputs of one panel that no strategy changes, built once and reused.
+
+    Build it with :func:`prepare_panel`; pass it as ``prepared=`` to :func:`run_backtest` or
+    :func:`run_backtest_arrays` when many signal sets run on the same panel (a population), so
+    the market's rule arrays, the contiguous price copies and the trading-day ids are made
+    once instead of once per backtest.
+
+    Attributes
+    ----------
+    panel:
+        The panel these arrays were made from (backtests check they get this very panel).
+    market:
+        The resolved market whose rules the arrays hold.
+    rules_key:
+        The configuration fields the rule arrays depend on (market, commission overrides,
+        ST symbols); a backtest whose configuration differs in one of them is refused.
+    open, high, low, close, tradable:
+        C-contiguous ``(T, N)`` copies of the panel's arrays (float64 / bool).
+    close_filled:
+        ``close`` with NaN as 0 (the value of positions in assets without a price yet).
+    rules:
+        The market's rule arrays, C-contiguous.
+    periods:
+        Bars per year (see :func:`simulators.metrics.periods_per_year`).
+    """
+
+    panel: Panel
+    market: str
+    rules_key: tuple[object, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    tradable: np.ndarray
+    close_filled: np.ndarray
+    rules: RuleArrays
+    periods: float
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayBacktest:
+    """What :func:`run_backtest_arrays` produced: arrays only, no pandas objects.
+
+    Attributes
+    ----------
+    equity:
+        ``(T,)`` equity at each bar close.
+    trades:
+        Trade records of :data:`simulators.backtest_nb.TRADE_DTYPE`, sorted by entry bar,
+        then column (the order of :attr:`BacktestResult.trades`); an open trade has
+        ``exit_idx`` -1 and is marked at the last close.
+    positions:
+        ``(T, N)`` size held per asset at each bar close.
+    metrics:
+        See :mod:`simulators.metrics`.
+    config:
+        The configuration used (with the market resolved).
+    """
+
+    equity: np.ndarray
+    trades: np.ndarray
+    positions: np.ndarray
+    metrics: dict[str, float]
+    config: BacktestConfig
+
+
+def _resolve_market(panel: Panel, config: BacktestConfig) -> BacktestConfig:
+    market = config.market or (panel.market if panel.market in MARKET_NAMES else "none")
+    if config.market == market:
+        return config
+    return config.model_copy(update={"market": market})
+
+
+def _rules_key(config: BacktestConfig) -> tuple[object, ...]:
+    return (
+        config.market,
+        config.commission_rate,
+        config.commission_min,
+        config.commission_fixed,
+        config.st_symbols,
+    )
+
+
+def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> PreparedPanel:
+    """Return the strategy-independent kernel inputs of ``panel`` under ``config``'s market.
+
+    Only the market and the commission/ST settings of ``config`` matter here; cash, fill,
+    sizing and slippage may differ between the backtests that share the result.
+
+    Raises
+    ------
+    ConfigError
+        If the panel has no bars or the market is unknown.
+    """
+    cfg = _resolve_market(panel, config or BacktestConfig())
+    if panel.n_bars == 0:
+        raise ConfigError(f"panel {panel.source or ''!r}: no bars to backtest")
+    market = str(cfg.market)
+    raw = get_market_rules(
+        market,
+        commission_rate=cfg.commission_rate,
+        commission_min=cfg.commission_min,
+        commission_fixed=cfg.commission_fixed,
+        st_symbols=cfg.st_symbols,
+    ).arrays(panel)
+    rules = dataclasses.replace(
+        raw,
+        lot_size=_frozen(raw.lot_size, np.float64),
+        limit_up=_frozen(raw.limit_up, np.float64),
+        limit_down=_frozen(raw.limit_down, np.float64),
+        stamp_duty=_frozen(raw.stamp_duty, np.float64),
+        day_id=_frozen(raw.day_id, np.int64),
+        t_plus_one=bool(raw.t_plus_one),
+        commission_rate=float(raw.commission_rate),
+        commission_min=float(raw.commission_min),
+        commission_fixed=float(raw.commission_fixed),
+    )
+    close = _frozen(panel.close, np.float64)
+    return PreparedPanel(
+        panel=panel,
+        market=market,
+        rules_key=_rules_key(cfg),
+        open=_frozen(panel.open, np.float64),
+        high=_frozen(panel.high, np.float64),
+        low=_frozen(panel.low, np.float64),
+        close=close,
+        tradable=_frozen(panel.tradable, np.bool_),
+        close_filled=_frozen(np.nan_to_num(close), np.float64),
+        rules=rules,
+        periods=periods_per_year(panel.freq, market),
+    )
+
+
+def _frozen(array: np.ndarray, dtype: type) -> np.ndarray:
+    # A private contiguous copy, read-only: it is shared by every backtest of the panel and
+    # must not change under them (nor follow later edits of the panel's own arrays).
+    out: np.ndarray = np.array(array, dtype=dtype, order="C", copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def run_backtest_arrays(
+    panel: Panel,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    *,
+    config: BacktestConfig | None = None,
+    sl_stop: StopInput = None,
+    tp_stop: StopInput = None,
+    tsl_stop: StopInput = None,
+    time_stop: StopInput = None,
+    size: StopInput = None,
+    prepared: PreparedPanel | None = None,
+) -> ArrayBacktest:
+    """Run long-only signals through the exact bar backtester; return arrays only.
+
+    The same backtest as :func:`run_backtest` (which wraps this function) without building
+    any pandas object: use it where thousands of backtests run (fitness evaluation).
+
+    Parameters
+    ----------
+    panel, entries, exits, config, sl_stop, tp_stop, tsl_stop, time_stop, size:
+        As in :func:`run_backtest`.
+    prepared:
+        :func:`prepare_panel` of this very ``panel`` under the same market settings; built
+        here when omitted.
+
+    Raises
+    ------
+    ConfigError
+        If an array has the wrong shape, a stop is negative, or ``prepared`` belongs to
+        another panel or other market settings.
+    """
+    cfg = _resolve_market(panel, config or BacktestConfig())
+    if prepared is None:
+        prepared = prepare_panel(panel, cfg)
+    elif prepared.panel is not panel:
+        raise ConfigError("run_backtest_arrays: prepared= was built for another panel")
+    elif prepared.rules_key != _rules_key(cfg):
+        raise ConfigError(
+            f"run_backtest_arrays: prepared= holds the rules of {prepared.rules_key}, "
+            f"the configuration asks for {_rules_key(cfg)} (market, commission rate, "
+            "minimum, fixed, ST symbols)"
+        )
+    shape = (panel.n_bars, panel.n_assets)
+    entry_arr = _signals(entries, shape, "entries")
+    exit_arr = _signals(exits, shape, "exits")
+    if size is not None:
+        sizing = SIZING_FRACTION
+        fraction = _grid(size, shape, "size", 0.0)
+    elif cfg.sizing == "fraction":
+        sizing = SIZING_FRACTION
+        fraction = np.full(shape, cfg.fraction)
+    else:
+        sizing = SIZING_ALL_IN
+        fraction = np.ones(shape)
+    max_positions = cfg.max_positions if cfg.max_positions is not None else panel.n_assets
+    rules = prepared.rules
+    equity, _cash, positions, records = simulate_nb(
+        prepared.open,
+        prepared.high,
+        prepared.low,
+        prepared.close,
+        prepared.tradable,
+        entry_arr,
+        exit_arr,
+        cfg.fill == "close",
+        float(cfg.cash),
+        sizing,
+        fraction,
+        int(max_positions),
+        _grid(sl_stop, shape, "sl_stop", np.nan),
+        _grid(tp_stop, shape, "tp_stop", np.nan),
+        _grid(tsl_stop, shape, "tsl_stop", np.nan),
+        _grid(time_stop, shape, "time_stop", np.nan),
+        rules.lot_size,
+        rules.limit_up,
+        rules.limit_down,
+        rules.stamp_duty,
+        rules.day_id,
+        rules.t_plus_one,
+        rules.commission_rate,
+        rules.commission_min,
+        rules.commission_fixed,
+        float(cfg.slippage),
+        int(entry_arr.sum()),
+    )
+    # Chronological by entry, then column: the order a reader expects and parity tests use
+    # (a column enters at most once per bar, so the order is total).
+    trades = records[np.lexsort((records["column"], records["entry_idx"]))]
+    closed = trades["exit_idx"] >= 0
+    trade_size = np.ascontiguousarray(trades["size"])
+    traded = float(
+        (trade_size * trades["entry_price"]).sum()
+        + (trade_size * trades["exit_price"])[closed].sum()
+    )
+    position_value = (positions * prepared.close_filled).sum(axis=1)
+    metrics = compute_metrics(
+        equity,
+        init_cash=float(cfg.cash),
+        trade_pnl=np.ascontiguousarray(trades["pnl"]),
+        trade_closed=closed,
+        traded_value=traded,
+        position_value=position_value,
+        periods=prepared.periods,
+    )
+    return ArrayBacktest(
+        equity=equity, trades=trades, positions=positions, metrics=metrics, config=cfg
+    )
 
 
 def run_backtest(
@@ -198,6 +468,7 @@ def run_backtest(
     size: StopInput = None,
     strategy: str = "",
     params: Mapping[str, float | int] | None = None,
+    prepared: PreparedPanel | None = None,
 ) -> BacktestResult:
     """Run long-only signals through the exact bar backtester.
 
@@ -218,100 +489,46 @@ def run_backtest(
     size:
         Fraction of equity per entry (scalar or ``(T, N)``, read at the signal bar); when
         given, it replaces the configured sizing (``sizing="fraction"``).
+    prepared:
+        Optional :func:`prepare_panel` of this panel (see :func:`run_backtest_arrays`).
 
     Raises
     ------
     ConfigError
         If an array has the wrong shape or a stop is negative.
     """
-    cfg = config or BacktestConfig()
-    market = cfg.market or (panel.market if panel.market in MARKET_NAMES else "none")
-    cfg = cfg.model_copy(update={"market": market})
-    if panel.n_bars == 0:
-        raise ConfigError(f"panel {panel.source or ''!r}: no bars to backtest")
-    shape = (panel.n_bars, panel.n_assets)
-    entry_arr = _signals(entries, shape, "entries")
-    exit_arr = _signals(exits, shape, "exits")
-    rules = get_market_rules(
-        market,
-        commission_rate=cfg.commission_rate,
-        commission_min=cfg.commission_min,
-        commission_fixed=cfg.commission_fixed,
-        st_symbols=cfg.st_symbols,
-    ).arrays(panel)
-    if size is not None:
-        sizing = SIZING_FRACTION
-        fraction = _grid(size, shape, "size", 0.0)
-    elif cfg.sizing == "fraction":
-        sizing = SIZING_FRACTION
-        fraction = np.full(shape, cfg.fraction)
-    else:
-        sizing = SIZING_ALL_IN
-        fraction = np.ones(shape)
-    max_positions = cfg.max_positions if cfg.max_positions is not None else panel.n_assets
-    equity, _cash, positions, records = simulate_nb(
-        np.ascontiguousarray(panel.open, dtype=np.float64),
-        np.ascontiguousarray(panel.high, dtype=np.float64),
-        np.ascontiguousarray(panel.low, dtype=np.float64),
-        np.ascontiguousarray(panel.close, dtype=np.float64),
-        np.ascontiguousarray(panel.tradable, dtype=np.bool_),
-        entry_arr,
-        exit_arr,
-        cfg.fill == "close",
-        float(cfg.cash),
-        sizing,
-        fraction,
-        int(max_positions),
-        _grid(sl_stop, shape, "sl_stop", np.nan),
-        _grid(tp_stop, shape, "tp_stop", np.nan),
-        _grid(tsl_stop, shape, "tsl_stop", np.nan),
-        _grid(time_stop, shape, "time_stop", np.nan),
-        np.ascontiguousarray(rules.lot_size, dtype=np.float64),
-        np.ascontiguousarray(rules.limit_up, dtype=np.float64),
-        np.ascontiguousarray(rules.limit_down, dtype=np.float64),
-        np.ascontiguousarray(rules.stamp_duty, dtype=np.float64),
-        np.ascontiguousarray(rules.day_id, dtype=np.int64),
-        bool(rules.t_plus_one),
-        float(rules.commission_rate),
-        float(rules.commission_min),
-        float(rules.commission_fixed),
-        float(cfg.slippage),
-        int(entry_arr.sum()),
+    # One code path: the array backtest, wrapped in pandas objects for readers.
+    result = run_backtest_arrays(
+        panel,
+        entries,
+        exits,
+        config=config,
+        sl_stop=sl_stop,
+        tp_stop=tp_stop,
+        tsl_stop=tsl_stop,
+        time_stop=time_stop,
+        size=size,
+        prepared=prepared,
     )
     index = panel.index
-    trades = _trade_frame(records, panel)
-    closed = trades["exit_idx"].to_numpy() >= 0
-    traded = float(
-        (trades["size"] * trades["entry_price"]).sum()
-        + (trades["size"] * trades["exit_price"])[closed].sum()
-    )
-    position_value = (positions * np.nan_to_num(panel.close)).sum(axis=1)
-    metrics = compute_metrics(
-        equity,
-        init_cash=float(cfg.cash),
-        trade_pnl=trades["pnl"].to_numpy(),
-        trade_closed=closed,
-        traded_value=traded,
-        position_value=position_value,
-        periods=periods_per_year(panel.freq, market),
-    )
     return BacktestResult(
-        equity=pd.Series(equity, index=index, name="equity"),
-        trades=trades,
-        positions=pd.DataFrame(positions, index=index, columns=list(panel.symbols)),
-        metrics=metrics,
-        config=cfg,
+        equity=pd.Series(result.equity, index=index, name="equity"),
+        trades=_trade_frame(result.trades, panel),
+        positions=pd.DataFrame(result.positions, index=index, columns=list(panel.symbols)),
+        metrics=result.metrics,
+        config=result.config,
         strategy=strategy,
         params=dict(params or {}),
     )
 
 
 def _trade_frame(records: np.ndarray, panel: Panel) -> pd.DataFrame:
+    """Return the trade table of records already sorted by entry bar, then column."""
     entry_idx = records["entry_idx"].astype(np.int64)
     exit_idx = records["exit_idx"].astype(np.int64)
     index = panel.index
     exit_times = pd.DatetimeIndex([index[k] if k >= 0 else pd.NaT for k in exit_idx], tz=index.tz)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "symbol": [panel.symbols[c] for c in records["column"]],
             "column": records["column"].astype(np.int64),
@@ -327,8 +544,6 @@ def _trade_frame(records: np.ndarray, panel: Panel) -> pd.DataFrame:
             "exit_reason": [EXIT_REASON_NAMES[r] for r in records["exit_reason"]],
         }
     )
-    # Chronological by entry, then column: the order a reader expects and parity tests use.
-    return frame.sort_values(["entry_idx", "column"], kind="stable").reset_index(drop=True)
 
 
 def run_strategy(
