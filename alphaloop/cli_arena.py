@@ -13,9 +13,6 @@ process (same ledger, no Ray). All state is under the lab home: ``ledger.sqlite`
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -24,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from alphaloop.errors import ConfigError
+from alphaloop.jsonout import emit
 
 app = typer.Typer(
     help="The daily arena: paper accounts, debate, risk governor, ledger.", no_args_is_help=True
@@ -38,20 +36,6 @@ LocalOption = Annotated[
     bool, typer.Option("--local", help="Run the accounts in this process instead of Ray actors.")
 ]
 NoMlflowOption = Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")]
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _emit(payload: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(payload), allow_nan=False, default=str) + "\n")
 
 
 def _parse_day(text: str, option: str) -> date:
@@ -118,7 +102,7 @@ def run(
 
         summary["mlflow_run_id"] = log_arena_day(home, summary, data_spec=market.spec)
     if as_json:
-        _emit(summary)
+        emit(summary)
         return
     state = "already committed" if summary["already_committed"] else "committed"
     typer.echo(f"{summary['date']}: {state}")
@@ -200,7 +184,7 @@ def replay(
                 evolve=evolve, on_day=on_day,
             )  # fmt: skip
     if as_json:
-        _emit(result)
+        emit(result)
         return
     typer.echo(
         f"replayed {result['start']}..{result['end']}: {result['ran']} day(s) run, "
@@ -216,7 +200,7 @@ def status(as_json: JsonOption = False) -> None:
 
     result = arena_status(LabHome.resolve())
     if as_json:
-        _emit(result)
+        emit(result)
         return
     typer.echo(f"last committed day: {result['last_committed'] or 'none'}")
     for name, figures in result["accounts"].items():
@@ -240,7 +224,7 @@ def verify(as_json: JsonOption = False) -> None:
             result = ledger.verify().to_dict()
         result["ledger"] = str(home.ledger_db)
     if as_json:
-        _emit(result)
+        emit(result)
     else:
         typer.echo(f"ok: {str(result['ok']).lower()}")
         for issue in result["issues"]:

@@ -10,7 +10,6 @@ with ``passed`` and ``reasons``), ``mlflow_experiment_id`` and ``mlflow_parent_r
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -20,25 +19,11 @@ from typing import Annotated, Any
 import typer
 
 from alphaloop.errors import ConfigError, GenomeError
+from alphaloop.jsonout import clean, emit
 
 pool_app = typer.Typer(help="Inspect and export the gene pool.", no_args_is_help=True)
 
 CATALOG_SCHEMA_VERSION = 1
-
-
-def _clean(value: Any) -> Any:
-    """Return ``value`` with NaN/inf replaced by None, recursively (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
-def _emit(payload: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(payload), allow_nan=False, default=str) + "\n")
 
 
 def evolve(
@@ -124,7 +109,7 @@ def evolve(
     finally:
         session.close()
     if json_output:
-        _emit(result)
+        emit(result)
         return
     _print_summary(result)
 
@@ -183,7 +168,7 @@ def pool_list(
     with _store() as store:
         rows = store.list_genomes(status)
     if json_output:
-        _emit(rows)
+        emit(rows)
         return
     from rich.console import Console
     from rich.table import Table
@@ -218,7 +203,7 @@ def pool_show(
     record["genome"] = json.loads(record.pop("genome_json"))
     record["lineage"] = lineage
     if json_output:
-        _emit(record)
+        emit(record)
         return
     from rich.console import Console
 
@@ -282,7 +267,7 @@ def pool_export(
     for name, payload in files.items():
         target = out / name
         temporary = target.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(_clean(payload), indent=2, allow_nan=False, default=str))
+        temporary.write_text(json.dumps(clean(payload), indent=2, allow_nan=False, default=str))
         os.replace(temporary, target)
     typer.echo(
         f"wrote {len(genomes)} strategies and {len(generations)} generations to {out}", err=True
