@@ -29,6 +29,15 @@ SPEC = "synthetic:seed=17,assets=5,start=2022-01-01,end=2023-12-31"
 DAY = "2023-06-01"
 
 
+AGENT_PORT_FLAGS = (
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "runtime-env-agent-port",
+    "metrics-export-port",
+    "ray-client-server-port",
+)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -69,6 +78,9 @@ def test_ray_job_submit_arena_run_same_ledger_as_local(tmp_path: Path) -> None:
             _ray_bin(), "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
             "--include-dashboard=true", "--dashboard-host=127.0.0.1",
             f"--dashboard-port={dashboard}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
+            # Every agent port of its own: another Ray on this machine (the suite's shared
+            # cluster) holds the defaults, and a clash leaves the head without a job agent.
+            *(f"--{name}={_free_port()}" for name in AGENT_PORT_FLAGS),
         ],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
