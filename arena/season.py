@@ -18,16 +18,17 @@ import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.bootstrap import ArenaGenome, arena_genomes
-from arena.broker import BrokerRules
+from arena.broker import BrokerRules, execute_parent, start_day, submit_order
 from arena.cycle import (
     AccountBook,
     AccountDayResult,
@@ -48,7 +49,9 @@ __all__ = [
     "Accounts",
     "ArenaData",
     "LocalAccounts",
+    "account_score",
     "arena_status",
+    "build_report_input",
     "load_arena_data",
     "replay_season",
     "run_arena_day",
@@ -191,13 +194,16 @@ def _summary(
             curve = [e.equity / scale for e in history]
             result = results.get(name)
             n_fills = len(ledger.fills(name, day))
-            accounts[name] = account_metrics(
+            figures = account_metrics(
                 curve,
                 config.starting_capital,
                 0 if result is None else result.wins,
                 0 if result is None else result.losses,
                 n_fills,
             )
+            # The daily report's score, so the JSON and the report agree.
+            figures["score"] = account_score(figures)
+            accounts[name] = figures
     risk = _read_rows(
         path,
         "SELECT account, at, order_id, rule, reason, value, limit_value FROM risk_events "
@@ -248,54 +254,396 @@ def run_arena_day(
     summary = _summary(home, day, market, config, already, results)
     report: dict[str, str | None] = {"markdown": None, "html": None}
     if write_report:
-        report = write_day_outputs(home, day, summary)
+        report = write_day_outputs(home, day, summary, data=data, market=market)
     summary["report"] = report
     return summary
 
 
 # --------------------------------------------------------------------------- outputs
-def write_day_outputs(
-    home: LabHome, day: date, summary: Mapping[str, Any]
-) -> dict[str, str | None]:
-    """Write ``runs/<date>/``: ``summary.md``, ``report.html``, ``summary.json`` and Parquet.
+# The report's "typical" daily trade count is the mean over this many committed days before D.
+TYPICAL_TRADES_DAYS = 20
+# Market-volatility change into D: realised volatility of the equal-weight index over the last
+# VOL_SHORT_DAYS returns against the VOL_LONG_DAYS returns before them.
+VOL_SHORT_DAYS = 5
+VOL_LONG_DAYS = 20
+# A win rate is undefined on a day without a closing sell; the score then counts it as neutral.
+NEUTRAL_WIN_RATE = 0.5
 
-    The Parquet files (orders, fills, equity, decisions) are read back from the ledger, so a
-    re-run of a committed day rewrites the same files.
+
+def write_day_outputs(
+    home: LabHome,
+    day: date,
+    summary: Mapping[str, Any],
+    *,
+    data: ArenaData,
+    market: DayMarket | None = None,
+) -> dict[str, str | None]:
+    """Write ``runs/<date>/``: the daily report (:mod:`reports.daily`) and ``summary.json``.
+
+    The report (``summary.md``, ``report.html`` and the orders/fills/equity/decisions Parquet)
+    is built from the ledger by :func:`build_report_input`, so a re-run of a committed day
+    rewrites the same files. ``data`` and ``market`` are the arena's market and the day's
+    execution bars (both needed for the benchmark and the execution shortfall); ``market``
+    is rebuilt from ``data`` when it has no minute bars but ``data`` has.
     """
-    folder = home.runs / day.isoformat()
+    from reports.daily import run_dir_for, write_daily_report
+
+    folder = run_dir_for(home, day)
     folder.mkdir(parents=True, exist_ok=True)
-    iso = day.isoformat()
-    for table in ("orders", "fills", "equity", "decisions", "positions", "risk_events"):
-        rows = _read_rows(home.ledger_db, f"SELECT * FROM {table} WHERE day=?", (iso,))
-        frame = pd.DataFrame(rows)
-        frame.to_parquet(folder / f"{table}.parquet", index=False)
-    lines = [
-        f"# Arena day {iso}",
-        "",
-        f"Regime: {(summary.get('regime') or {}).get('regime', 'unknown')}; "
-        f"benchmark return {summary['benchmark']['return']:.4%}",
-        "",
-        "| account | equity | return | trades | win rate | max drawdown | Sharpe | score |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, figures in summary["accounts"].items():
-        win = figures["win_rate"]
-        lines.append(
-            f"| {name} | {figures['equity']:,.2f} | {figures['return']:.4%} | "
-            f"{figures['trades']} | {'-' if win is None else f'{win:.0%}'} | "
-            f"{figures['max_drawdown']:.2%} | {figures['sharpe']:.2f} | {figures['score']:.1f} |"
-        )
-    lines += ["", f"Risk events: {len(summary['risk_events'])}", ""]
-    for event in summary["risk_events"][:50]:
-        lines.append(f"- {event['account']} {event['rule']}: {event['reason']}")
-    markdown = "\n".join(lines) + "\n"
-    md_path = folder / "summary.md"
-    html_path = folder / "report.html"
-    _atomic_write(md_path, markdown)
-    body = "".join(f"<p>{line}</p>" if line else "" for line in lines)
-    _atomic_write(html_path, f"<!doctype html><html><body>{body}</body></html>\n")
+    if market is None or (not market.intraday and data.synthetic is not None):
+        market = day_market(data.daily, day, data.minute_bars(day))
+    report_input = build_report_input(home, data, market, summary)
+    paths = write_daily_report(folder, report_input)
+    # Beyond the report's four tables: the day's positions and risk events, as before.
+    for table in ("positions", "risk_events"):
+        _frame(home, table, day).to_parquet(folder / f"{table}.parquet", index=False)
     _atomic_write(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str))
-    return {"markdown": str(md_path), "html": str(html_path)}
+    return {"markdown": str(paths.summary_md), "html": str(paths.report_html)}
+
+
+def _frame(home: LabHome, table: str, day: date) -> pd.DataFrame:
+    rows = _read_rows(home.ledger_db, f"SELECT * FROM {table} WHERE day=?", (day.isoformat(),))
+    return pd.DataFrame(rows)
+
+
+def _benchmark_history(daily: Panel, first: date, day: date) -> pd.Series:
+    """Equal-weight index of the daily closes (base 100 the day before ``first``) up to ``day``.
+
+    Each day's index return is the mean close-to-close return of the names quoted on both
+    days, the same figure as :func:`arena.cycle.benchmark_return`.
+    """
+    days = trading_days(daily)
+    start = max(0, day_index(daily, first) - 1)
+    stop = day_index(daily, day)
+    levels = [100.0]
+    for index in range(start + 1, stop + 1):
+        before = daily.close[index - 1]
+        after = daily.close[index]
+        ok = np.isfinite(before) & np.isfinite(after) & (before > 0) & (after > 0)
+        move = float(np.mean(after[ok] / before[ok] - 1.0)) if ok.any() else 0.0
+        levels.append(levels[-1] * (1.0 + move))
+    return pd.Series(levels, index=pd.Index(days[start : stop + 1]), dtype=np.float64)
+
+
+def _volatility_change(daily: Panel, day: date) -> float | None:
+    """Relative change of the equal-weight index's realised volatility into ``day``."""
+    stop = day_index(daily, day)
+    start = stop - VOL_SHORT_DAYS - VOL_LONG_DAYS
+    if start < 0:
+        return None
+    closes = daily.close[start : stop + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moves = closes[1:] / closes[:-1] - 1.0
+    index = np.array([np.nanmean(row) if np.isfinite(row).any() else 0.0 for row in moves])
+    long_vol = float(np.std(index[:VOL_LONG_DAYS], ddof=1))
+    short_vol = float(np.std(index[VOL_LONG_DAYS:], ddof=1))
+    if not (long_vol > 0 and math.isfinite(short_vol)):
+        return None
+    return short_vol / long_vol - 1.0
+
+
+def _shortfall_bps(fills: Sequence[Any], arrival: Mapping[str, float], qdigits: int) -> float:
+    """Execution shortfall of ``fills`` against ``arrival`` prices, bps of arrival value.
+
+    Positive = a cost: buys above and sells below the arrival price. Prices only: commissions
+    and taxes are the same whichever schedule trades, so they are left out.
+    """
+    cost = value = 0.0
+    for fill in fills:
+        reference = arrival.get(fill.symbol)
+        if reference is None or not reference > 0:
+            continue
+        quantity = fill.quantity / 10.0**qdigits
+        sign = 1.0 if fill.side == "buy" else -1.0
+        cost += sign * (float(fill.price) - reference) * quantity
+        value += reference * quantity
+    return 1e4 * cost / value if value > 0 else 0.0
+
+
+def _twap_fills(
+    ledger: Ledger,
+    account: str,
+    day: date,
+    orders: Sequence[Mapping[str, Any]],
+    market: DayMarket,
+    rules: BrokerRules,
+    freeze_time: pd.Timestamp | None,
+) -> list[Any]:
+    """Re-run the day's parent orders with the TWAP schedule; return the fills it would get.
+
+    The books restart from the close before ``day`` and the orders go in their ledger order,
+    on the same bars (buys cut at the circuit breaker's freeze, as :class:`AccountBook` does),
+    so with a TWAP policy this gives the ledger's fills exactly.
+    """
+    state = start_day(ledger.restore_state(account, before=day), day)
+    fills: list[Any] = []
+    for row in orders:
+        bars = market.bars.get(row["symbol"], ())
+        if row["side"] == "buy" and freeze_time is not None:
+            bars = tuple(b for b in bars if pd.Timestamp(b.at) < freeze_time)
+        if not bars:
+            continue
+        state, order, _ = submit_order(
+            state, symbol=row["symbol"], side=row["side"], quantity=int(row["quantity"]),
+            day=day, at=market.open_time, decision_id=row["decision_id"],
+        )  # fmt: skip
+        outcome = execute_parent(
+            state,
+            order,
+            bars,
+            rules,
+            sigma=market.sigma.get(row["symbol"], 0.0),
+            schedule=None,
+            n_steps=None if market.intraday else 1,
+        )
+        state = outcome.state
+        fills.extend(outcome.fills)
+    return fills
+
+
+def _freeze_time(home: LabHome, account: str, day: date) -> pd.Timestamp | None:
+    rows = _read_rows(
+        home.ledger_db,
+        "SELECT at FROM risk_events WHERE account=? AND day=? AND reason LIKE 'freeze:%' "
+        "ORDER BY seq LIMIT 1",
+        (account, day.isoformat()),
+    )
+    return pd.Timestamp(rows[0]["at"]) if rows else None
+
+
+def _genome_for(decision: Mapping[str, Any], symbol: str) -> str:
+    for target in decision.get("targets") or ():
+        if isinstance(target, Mapping) and target.get("symbol") == symbol:
+            return str(target.get("genome_id") or "-")
+    # A name sold out of the book is in no target of the day: no genome asked for it.
+    return "- (exit)"
+
+
+def _trades(
+    home: LabHome,
+    ledger: Ledger,
+    account: str,
+    day: date,
+    market: DayMarket,
+    fills: Sequence[Any],
+    digits: tuple[int, int],
+) -> tuple[Any, ...]:
+    """Return the day's orders that filled as :class:`reports.daily.TradeRecord` objects.
+
+    A buy is an open trade marked at the close of ``day``; a sell closes (part of) a holding:
+    its entry price is the holding's average cost at the previous close and its entry time
+    the last buy fill of the name before ``day``. PnL is net of the order's fees.
+    """
+    from reports.daily import TradeRecord
+
+    money_digits, qdigits = digits
+    money = 10.0**money_digits
+    iso = day.isoformat()
+    orders = _read_rows(
+        home.ledger_db,
+        "SELECT order_id, symbol, side, filled, commission, taxes, decision_id FROM orders "
+        "WHERE account=? AND day=? AND filled > 0 ORDER BY seq",
+        (account, iso),
+    )
+    held_before = {
+        row["symbol"]: row
+        for row in _read_rows(
+            home.ledger_db,
+            "SELECT symbol, quantity, cost_basis FROM positions WHERE account=? AND "
+            "day=(SELECT MAX(day) FROM positions WHERE account=? AND day<?)",
+            (account, account, iso),
+        )
+    }
+    records = []
+    for row in orders:
+        own = [f for f in fills if f.order_id == row["order_id"]]
+        if not own:
+            continue
+        quantity = sum(f.quantity for f in own) / 10.0**qdigits
+        price = sum(float(f.price) * f.quantity for f in own) / sum(f.quantity for f in own)
+        fees = (int(row["commission"]) + int(row["taxes"])) / money
+        decision = ledger.decision(account, row["decision_id"]) if row["decision_id"] else None
+        decision = decision or {}
+        symbol = row["symbol"]
+        if row["side"] == "buy":
+            mark = market.close.get(symbol, price)
+            records.append(
+                TradeRecord(
+                    account=account,
+                    symbol=symbol,
+                    side="buy",
+                    quantity=quantity,
+                    entry_time=own[0].at,
+                    exit_time=None,
+                    entry_price=price,
+                    exit_price=None,
+                    pnl=(mark - price) * quantity - fees,
+                    genome_id=_genome_for(decision, symbol),
+                    decision=decision,
+                )
+            )
+            continue
+        before = held_before.get(symbol)
+        cost = price
+        if before is not None and int(before["quantity"]) > 0:
+            cost = (int(before["cost_basis"]) / money) / (int(before["quantity"]) / 10.0**qdigits)
+        bought = _read_rows(
+            home.ledger_db,
+            "SELECT MAX(at) AS at FROM fills WHERE account=? AND symbol=? AND side='buy' AND day<?",
+            (account, symbol, iso),
+        )
+        entry_time = (
+            datetime.fromisoformat(bought[0]["at"]) if bought and bought[0]["at"] else own[0].at
+        )
+        records.append(
+            TradeRecord(
+                account=account,
+                symbol=symbol,
+                side="sell",
+                quantity=quantity,
+                entry_time=entry_time,
+                exit_time=own[-1].at,
+                entry_price=cost,
+                exit_price=price,
+                pnl=(price - cost) * quantity - fees,
+                genome_id=_genome_for(decision, symbol),
+                decision=decision,
+            )
+        )
+    return tuple(records)
+
+
+def account_score(figures: Mapping[str, Any]) -> float:
+    """Return :func:`reports.daily.score_account` of an account's ``arena run`` figures.
+
+    A day without a closing sell has no win rate; it counts as :data:`NEUTRAL_WIN_RATE`.
+    """
+    from reports.daily import score_account
+
+    win = figures.get("win_rate")
+    return score_account(
+        float(figures["return"]),
+        float(figures["sharpe"]),
+        float(figures["max_drawdown"]),
+        NEUTRAL_WIN_RATE if win is None else float(win),
+    )
+
+
+def build_report_input(
+    home: LabHome, data: ArenaData, market: DayMarket, summary: Mapping[str, Any]
+) -> Any:
+    """Build the :class:`reports.daily.DailyReportInput` of a committed day from the ledger.
+
+    * equity history: each account's close equity of every committed day up to ``D``, the
+      starting capital standing as the close of the trading day before the first one (the
+      same curve :func:`arena.cycle.account_metrics` scores);
+    * benchmark: the equal-weight index of the data's daily closes over the same days;
+    * ``slippage_bps``: the account's fill shortfall against the **arrival price = the open
+      of the day's first execution bar** (first minute bar; the daily bar's open on
+      daily-only data), so the overnight gap, which no schedule can change, is not counted;
+    * ``twap_slippage_bps``: that shortfall minus the one the same parent orders would have
+      had under TWAP (:func:`_twap_fills`); it is 0 when the policy is TWAP;
+    * ``typical_trades``: mean fills per committed day over the last
+      :data:`TYPICAL_TRADES_DAYS` days before ``D`` (0 without history).
+    """
+    from reports.daily import AccountDay, DailyReportInput
+
+    day = date.fromisoformat(str(summary["date"]))
+    iso = day.isoformat()
+    rules = data.rules()
+    arrival = {symbol: float(bars[0].open) for symbol, bars in market.bars.items() if bars}
+    accounts = []
+    with Ledger(home.ledger_db) as ledger:
+        first = day
+        for name in PERSONA_NAMES:
+            days = [d for d, _ in ledger.equity_history(name) if d <= day]
+            if days:
+                first = min(first, days[0])
+        all_days = trading_days(data.daily)
+        before_first = all_days[max(0, all_days.index(first) - 1)]
+        for name in PERSONA_NAMES:
+            figures = summary["accounts"][name]
+            meta = _read_rows(
+                home.ledger_db,
+                "SELECT money_digits, quantity_digits, initial_cash FROM accounts WHERE account=?",
+                (name,),
+            )[0]
+            money = 10.0 ** int(meta["money_digits"])
+            qdigits = int(meta["quantity_digits"])
+            history = [(d, e.equity / money) for d, e in ledger.equity_history(name) if d <= day]
+            equity_history = pd.Series(
+                [int(meta["initial_cash"]) / money, *(e for _, e in history)],
+                index=pd.Index([before_first, *(d for d, _ in history)]),
+                dtype=np.float64,
+            )
+            fills = ledger.fills(name, day)
+            orders = _read_rows(
+                home.ledger_db,
+                "SELECT symbol, side, quantity, decision_id FROM orders WHERE account=? AND "
+                "day=? ORDER BY seq",
+                (name, iso),
+            )
+            slippage = _shortfall_bps(fills, arrival, qdigits)
+            twap = _twap_fills(
+                ledger, name, day, orders, market, rules, _freeze_time(home, name, day)
+            )
+            counts = _read_rows(
+                home.ledger_db,
+                "SELECT n_fills FROM days WHERE account=? AND day<? ORDER BY day DESC LIMIT ?",
+                (name, iso, TYPICAL_TRADES_DAYS),
+            )
+            typical = float(np.mean([r["n_fills"] for r in counts])) if counts else 0.0
+            equity_now = float(equity_history.iloc[-1])
+            positions = {
+                row["symbol"]: int(row["value"]) / money / equity_now
+                for row in _read_rows(
+                    home.ledger_db,
+                    "SELECT symbol, value FROM positions WHERE account=? AND day=?",
+                    (name, iso),
+                )
+                if equity_now > 0
+            }
+            win = figures["win_rate"]
+            accounts.append(
+                AccountDay(
+                    name=name,
+                    equity_history=equity_history,
+                    day_return=float(figures["return"]),
+                    trades_today=int(figures["trades"]),
+                    win_rate=NEUTRAL_WIN_RATE if win is None else float(win),
+                    max_drawdown=float(figures["max_drawdown"]),
+                    sharpe=float(figures["sharpe"]),
+                    score=float(figures["score"]),
+                    positions=positions,
+                    typical_trades=typical,
+                    slippage_bps=slippage,
+                    twap_slippage_bps=slippage - _shortfall_bps(twap, arrival, qdigits),
+                    trades=_trades(
+                        home,
+                        ledger,
+                        name,
+                        day,
+                        market,
+                        fills,
+                        (int(meta["money_digits"]), qdigits),
+                    ),
+                )
+            )
+    regime = dict(summary.get("regime") or {"regime": "unknown"})
+    risk_events = tuple(dict(event) for event in summary.get("risk_events", ()))
+    return DailyReportInput(
+        date=day,
+        accounts=tuple(accounts),
+        benchmark_history=_benchmark_history(data.daily, first, day),
+        benchmark_return=float(summary["benchmark"]["return"]),
+        regime=regime,
+        risk_events=risk_events,
+        orders=_frame(home, "orders", day),
+        fills=_frame(home, "fills", day),
+        decisions=_frame(home, "decisions", day),
+        equity=_frame(home, "equity", day),
+        volatility_change=_volatility_change(data.daily, day),
+    )
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -4,7 +4,8 @@ One run per trading day in the experiment ``alphaloop-arena`` of the lab's store
 store as the evolution: ``$ALPHALOOP_MLFLOW_URI`` or ``sqlite:///<lab home>/mlflow.db``): the
 run is named by the date, has the data spec and regime as parameters, every account figure
 as a metric ``<account>.<figure>``, the benchmark return, the number of risk events, and the
-day's ``runs/<date>/`` folder (report, Parquet) as artifacts.
+day's ``runs/<date>/`` folder as artifacts under ``report/`` (``summary.md``, the
+self-contained ``report.html``, ``summary.json`` and the Parquet tables).
 """
 
 from __future__ import annotations

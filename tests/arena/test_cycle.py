@@ -142,7 +142,11 @@ def test_cycle_day_writes_report_and_parquet(tmp_path: Path, data: ArenaData) ->
     finally:
         accounts.close()
     folder = home.runs / "2023-06-01"
-    assert Path(summary["report"]["markdown"]).read_text().startswith("# Arena day 2023-06-01")
+    assert (
+        Path(summary["report"]["markdown"])
+        .read_text()
+        .startswith("# AlphaLoop arena: daily report 2023-06-01")
+    )
     assert (folder / "fills.parquet").exists() and (folder / "decisions.parquet").exists()
     assert set(summary["accounts"]) == {"aggressive", "conservative", "synthesis"}
 

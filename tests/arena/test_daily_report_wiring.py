@@ -1,0 +1,141 @@
+"""``alphaloop arena run`` writes the full daily report of :mod:`reports.daily`."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import typer
+from typer.testing import CliRunner
+
+from alphaloop import cli_arena
+from alphaloop.home import LabHome
+from arena.cycle import day_market
+from arena.ledger import Ledger
+from arena.personas import PERSONA_NAMES, load_arena_config
+from arena.season import (
+    LocalAccounts,
+    _shortfall_bps,
+    account_score,
+    build_report_input,
+    load_arena_data,
+    run_arena_day,
+)
+from reports.daily import score_account
+
+SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
+COMMON = ("--data", SPEC, "--json", "--local", "--no-mlflow")
+
+
+def _run(*args: str) -> dict:
+    app = typer.Typer()
+    app.add_typer(cli_arena.app, name="arena")
+    result = CliRunner().invoke(app, ["arena", "run", *args, *COMMON], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _section(markdown: str, title: str) -> str:
+    match = re.search(rf"^#+ {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    assert match, f"no section {title!r}"
+    return match.group(1)
+
+
+def test_arena_run_daily_report_written_with_every_section(lab_home: LabHome) -> None:
+    _run("--date", "2023-06-01")
+    out = _run("--date", "2023-06-02")
+    folder = lab_home.runs / "2023-06-02"
+    assert Path(out["report"]["markdown"]) == folder / "summary.md"
+    assert Path(out["report"]["html"]) == folder / "report.html"
+    for name in ("orders", "fills", "equity", "decisions"):
+        frame = pd.read_parquet(folder / f"{name}.parquet")
+        assert len(frame) > 0 and set(frame["day"]) == {"2023-06-02"}
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""src\s*=\s*["']?https?:""", html, re.I)
+    assert "data:image/png;base64," in html
+    markdown = (folder / "summary.md").read_text(encoding="utf-8")
+    table = _section(markdown, "Accounts against the benchmark")
+    for name in (*PERSONA_NAMES, "benchmark"):
+        assert re.search(rf"^\| {name} \|", table, re.M), name
+    for title in ("Best trade", "Worst trade"):
+        trade = _section(markdown, title)
+        assert "Decision chain:" in trade and "**targets**" in trade
+    assert "## Lessons" in markdown and "## Tomorrow's adjustments" in markdown
+    assert json.loads((folder / "summary.json").read_text())["accounts"] == out["accounts"]
+
+
+def test_arena_run_json_scores_equal_score_account(lab_home: LabHome) -> None:
+    out = _run("--date", "2023-06-01")
+    markdown = Path(out["report"]["markdown"]).read_text(encoding="utf-8")
+    for name, figures in out["accounts"].items():
+        win = figures["win_rate"]
+        expected = score_account(
+            figures["return"], figures["sharpe"], figures["max_drawdown"],
+            0.5 if win is None else win,
+        )  # fmt: skip
+        assert figures["score"] == expected == account_score(figures)
+        assert re.search(rf"^\| {name} \|.*\| {expected:.1f} \|", markdown, re.M), name
+
+
+def _quantity_digits(home: LabHome, account: str) -> int:
+    conn = sqlite3.connect(str(home.ledger_db))
+    try:
+        row = conn.execute(
+            "SELECT quantity_digits FROM accounts WHERE account=?", (account,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return int(row[0])
+
+
+def test_report_input_twap_policy_zero_twap_gap_and_ledger_figures(lab_home: LabHome) -> None:
+    out = _run("--date", "2023-06-01")
+    data = load_arena_data(SPEC, lab_home)
+    day = date(2023, 6, 1)
+    market = day_market(data.daily, day, data.minute_bars(day))
+    report = build_report_input(lab_home, data, market, out)
+    arrival = {symbol: bars[0].open for symbol, bars in market.bars.items()}
+    traded = 0
+    with Ledger(lab_home.ledger_db) as ledger:
+        for account in report.accounts:
+            fills = ledger.fills(account.name, day)
+            assert account.trades_today == len(fills)
+            # No policy is registered: the arena slices by TWAP, so the counterfactual is itself.
+            assert account.twap_slippage_bps == 0.0
+            digits = _quantity_digits(lab_home, account.name)
+            assert account.slippage_bps == _shortfall_bps(fills, arrival, digits)
+            assert account.typical_trades == 0.0  # first day: no history
+            equity = out["accounts"][account.name]["equity"]
+            assert float(account.equity_history.iloc[-1]) == equity
+            assert len({t.symbol for t in account.trades}) == len({f.symbol for f in fills})
+            traded += bool(fills)
+    assert traded and any(a.slippage_bps != 0.0 for a in report.accounts if a.trades_today)
+    bench = report.benchmark_history
+    assert bench.index[-1] == day
+    assert abs(bench.iloc[-1] / bench.iloc[-2] - 1.0 - out["benchmark"]["return"]) < 1e-12
+
+
+def test_report_input_front_loaded_policy_differs_from_twap(lab_home: LabHome) -> None:
+    config = load_arena_config()
+    data = load_arena_data(SPEC, lab_home)
+    day = date(2023, 6, 1)
+    # Everything remaining at every step: the whole order goes in the first slice.
+    accounts = LocalAccounts(lab_home, config, data.rules(), lambda observation: 1.0)
+    try:
+        summary = run_arena_day(accounts, data, day, home=lab_home, config=config)
+    finally:
+        accounts.close()
+    market = day_market(data.daily, day, data.minute_bars(day))
+    report = build_report_input(lab_home, data, market, summary)
+    traded = [a for a in report.accounts if a.trades_today]
+    assert traded and all(a.twap_slippage_bps != 0.0 for a in traded)
+    assert all(a.twap_slippage_bps == 0.0 for a in report.accounts if not a.trades_today)
+    markdown = Path(summary["report"]["markdown"]).read_text(encoding="utf-8")
+    for account in traded:
+        assert f"{account.twap_slippage_bps:+.1f}" in _section(
+            markdown, "Execution shortfall against TWAP"
+        )
