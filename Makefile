@@ -21,11 +21,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed
 
+# The main job: evolve the gene pool, then run today's arena (the data's last trading day).
 run: install
 	$(BIN)/alphaloop --home "$(HOME_DIR)" data check synthetic
 	$(BIN)/alphaloop --home "$(HOME_DIR)" evolve --data synthetic --generations 5 \
 		--population 32 --seed 7 --workers 2
-	$(BIN)/alphaloop --home "$(HOME_DIR)" pool list --status champion
+	$(BIN)/alphaloop --home "$(HOME_DIR)" arena run --data synthetic
+	$(BIN)/alphaloop --home "$(HOME_DIR)" ledger verify
 
 lint: install
 	$(BIN)/ruff check .

@@ -43,30 +43,16 @@ def _root(
 
 
 def _register() -> None:
-    # TODO(lead): make these plain imports once every module exists.
-    import importlib
+    from alphaloop import cli_arena, cli_backtest, cli_data, cli_evolve, cli_rl
 
-    def optional(name: str):  # type: ignore[no-untyped-def]
-        try:
-            return importlib.import_module(f"alphaloop.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"alphaloop.{name}":
-                raise
-            return None
-
-    if (cli_data := optional("cli_data")) is not None:
-        app.add_typer(cli_data.app, name="data")
-    if (cli_backtest := optional("cli_backtest")) is not None:
-        app.command("backtest")(cli_backtest.backtest)
-    if (cli_evolve := optional("cli_evolve")) is not None:
-        app.command("evolve")(cli_evolve.evolve)
-        app.add_typer(cli_evolve.pool_app, name="pool")
-        app.command("ui")(cli_evolve.ui)
-    if (cli_arena := optional("cli_arena")) is not None:
-        app.add_typer(cli_arena.app, name="arena")
-        app.add_typer(cli_arena.ledger_app, name="ledger")
-    if (cli_rl := optional("cli_rl")) is not None:
-        app.add_typer(cli_rl.app, name="rl")
+    app.add_typer(cli_data.app, name="data")
+    app.command("backtest")(cli_backtest.backtest)
+    app.command("evolve")(cli_evolve.evolve)
+    app.add_typer(cli_evolve.pool_app, name="pool")
+    app.command("ui")(cli_evolve.ui)
+    app.add_typer(cli_arena.app, name="arena")
+    app.add_typer(cli_arena.ledger_app, name="ledger")
+    app.add_typer(cli_rl.app, name="rl")
 
 
 _register()
