@@ -238,7 +238,8 @@ def test_population_streamed_or_skipped_equity_same_metrics() -> None:
 
 
 def test_population_small_grid_final_values_match_vectorbt() -> None:
-    vbt = pytest.importorskip("vectorbt")
+    import vectorbt as vbt
+
     open_, _, _, close = _walk(1200, seed=6)
     pairs = sma_cross_grid([3, 5, 10], [8, 20, 30])
     result = simulate_sma_cross_population(close, open_, pairs)
