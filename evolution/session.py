@@ -481,7 +481,8 @@ class EvolutionSession:
             self._track(tracker, session_id, generation, stats, ranked, verdicts)
         return {"generation": generation, **stats}, next_population
 
-    def _genome(self, genome_id: str) -> Genome:
+    def genome(self, genome_id: str) -> Genome:
+        """Return a stored genome of the pool by id."""
         record = self.store.genome(genome_id)
         if record is not None:
             return Genome.from_json(record["genome_json"])
@@ -595,7 +596,7 @@ class EvolutionSession:
         champions = []
         if history:
             last = history[-1]["generation"]
-            judged = {v["genome_id"]: v for v in self._verdicts(session_id, last)}
+            judged = {v["genome_id"]: v for v in self.store.verdicts(session_id, last)}
             ids = list(judged) + [gid for gid in sorted(self.champions) if gid not in judged]
             for gid in ids:
                 record = self.store.genome(gid)
@@ -635,21 +636,6 @@ class EvolutionSession:
             "mlflow_experiment_id": session.get("mlflow_experiment_id"),
             "mlflow_parent_run_id": session.get("mlflow_parent_run_id"),
         }
-
-    def _verdicts(self, session_id: str, generation: int) -> list[dict[str, Any]]:
-        rows = self.store._connection.execute(
-            "SELECT genome_id, passed, reasons_json FROM verdicts WHERE session_id=? AND "
-            "generation=? ORDER BY genome_id",
-            (session_id, generation),
-        ).fetchall()
-        return [
-            {
-                "genome_id": r["genome_id"],
-                "passed": bool(r["passed"]),
-                "reasons": json.loads(r["reasons_json"]),
-            }
-            for r in rows
-        ]
 
 
 def _max_drawdown(evaluation: Evaluation) -> float:

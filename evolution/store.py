@@ -330,6 +330,22 @@ class GenePoolStore:
         ).fetchall()
         return [{"generation": int(r["generation"]), **json.loads(r["stats_json"])} for r in rows]
 
+    def verdicts(self, session_id: str, generation: int) -> list[dict[str, Any]]:
+        """Return the gate verdicts of one generation (ordered by genome id)."""
+        rows = self._connection.execute(
+            "SELECT genome_id, passed, reasons_json FROM verdicts WHERE session_id=? AND "
+            "generation=? ORDER BY genome_id",
+            (session_id, generation),
+        ).fetchall()
+        return [
+            {
+                "genome_id": r["genome_id"],
+                "passed": bool(r["passed"]),
+                "reasons": json.loads(r["reasons_json"]),
+            }
+            for r in rows
+        ]
+
     def population(self, session_id: str, generation: int) -> list[dict[str, Any]]:
         """Return the members of one generation (ordered by genome id) with their genome JSON."""
         rows = self._connection.execute(

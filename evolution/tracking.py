@@ -130,12 +130,6 @@ class EvolutionTracker:
         self.client.set_terminated(run_id, "FINISHED")
         return run_id
 
-    def log_session_files(self, files: Sequence[Path]) -> None:
-        if self.parent_run_id is None:
-            return
-        for file in files:
-            self.client.log_artifact(self.parent_run_id, str(file))
-
     def finish(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status)

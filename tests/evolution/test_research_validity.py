@@ -54,7 +54,7 @@ def _evolve(root: Path, panel, seed: int, generations: int, config: SessionConfi
     try:
         result = session.run(generations)
         best_id = max(session.evaluations, key=lambda gid: session.evaluations[gid].score)
-        return result, session.evaluations[best_id], session._genome(best_id)
+        return result, session.evaluations[best_id], session.genome(best_id)
     finally:
         session.close()
 

@@ -77,6 +77,8 @@ def test_store_commit_generation_then_query_everything(tmp_path: Path) -> None:
     assert shown is not None and shown["parents"] == ["aaa1", "bbb2"]
     assert {s["window"] for s in shown["stats"]} == {"live", "year_ago"}
     assert store.genome("aaa1")["verdicts"][0]["passed"] is True
+    assert store.verdicts("s1", 1) == [{"genome_id": "aaa1", "passed": True, "reasons": ["ok"]}]
+    assert store.verdicts("s1", 0) == []
     assert {r["genome_id"] for r in store.lineage("ccc3")} == {"ccc3", "aaa1", "bbb2"}
     assert [m["genome_id"] for m in store.population("s1", 1)] == ["aaa1", "ccc3"]
 
