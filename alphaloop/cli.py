@@ -43,7 +43,7 @@ def _root(
 
 
 def _register() -> None:
-    from alphaloop import cli_arena, cli_backtest, cli_data, cli_evolve, cli_rl
+    from alphaloop import cli_arena, cli_backtest, cli_data, cli_evolve, cli_report, cli_rl
 
     app.add_typer(cli_data.app, name="data")
     app.command("backtest")(cli_backtest.backtest)
@@ -53,6 +53,7 @@ def _register() -> None:
     app.add_typer(cli_arena.app, name="arena")
     app.add_typer(cli_arena.ledger_app, name="ledger")
     app.add_typer(cli_rl.app, name="rl")
+    app.add_typer(cli_report.app, name="report")
 
 
 _register()

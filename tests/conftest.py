@@ -48,3 +48,47 @@ def ray_cluster() -> Iterator[None]:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+# The arena season the report tests read: June 2023 replayed on a small synthetic market with
+# two weekly evolutions. Built once per test session; each module gets its own copy.
+REPORT_SEASON_SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
+REPORT_SEASON_EVOLVE_DAYS = ("2023-06-02", "2023-06-16")
+
+
+@pytest.fixture(scope="session")
+def report_season_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the report season once (see :data:`REPORT_SEASON_SPEC`); return its folder."""
+    from datetime import date
+
+    from arena.personas import load_arena_config
+    from arena.season import LocalAccounts, load_arena_data, replay_season, weekly_evolution
+
+    built = tmp_path_factory.mktemp("report-season")
+    home = LabHome(built).ensure()
+    config = load_arena_config()
+    data = load_arena_data(REPORT_SEASON_SPEC, home)
+    evolve = weekly_evolution(home, data, generations=2, population=8, window=60)
+    days = {date.fromisoformat(d) for d in REPORT_SEASON_EVOLVE_DAYS}
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        replay_season(
+            accounts, data, date(2023, 6, 1), date(2023, 6, 30), home=home, config=config,
+            evolve=lambda day: evolve(day) if day in days else {},
+            write_report=False,
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    return built
+
+
+@pytest.fixture(scope="module")
+def report_season_home(
+    report_season_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> LabHome:
+    """A private copy of the report season's lab home."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("season-copy") / "home"
+    shutil.copytree(report_season_template, copy)
+    return LabHome(copy)

@@ -1,0 +1,1144 @@
+"""The weekly evolution report, and what the weekly and monthly reports share.
+
+``alphaloop report weekly [--week YYYY-Www]`` calls :func:`write_weekly_report`, which reads
+the gene-pool store and the arena ledger of the lab home (read-only), and writes under
+``<lab home>/reports/weekly/<YYYY-Www>/``::
+
+    report.md      the Markdown summary (charts named, not embedded)
+    report.html    the same report as one self-contained page (PNG charts as data: URIs)
+    summary.json   the headline figures (the ``--json`` object without the paths)
+
+then logs the three files to MLflow (experiment ``alphaloop-reports``, one run per report,
+driver side). The week's contents:
+
+* **evolution**: the gene-pool sessions whose ``as_of`` day falls in the week. *Born*: the
+  genomes whose lineage row (their first appearance in the store) belongs to one of those
+  sessions, counted by operator (``random`` founders included). *Culled*: distinct genomes
+  with a ``culled`` member row in them. *Ranking*: the last session's last generation by
+  score. *Fitness trend*: best and median score of every generation of the week's sessions.
+  *Lineage*: the ancestry (back to the founders) of the week's champions, drawn as a tree; the
+  three best-ranked genomes when the week has no champion. *Promoted/demoted*: gate verdicts of
+  the week with their reasons, and every change of a genome's status between two consecutive
+  member rows (sessions ordered by ``as_of``) whose later row is in the week, ranked
+  ``culled < alive < champion``.
+* **accounts** (each account of the ledger over its committed days in the week): return from
+  the last close before the week (the initial cash before the first day) to the week's last
+  close; trades = filled parent orders; win rate = share of the week's round trips
+  (:func:`reports.biases.round_trips`) with a positive P&L; max drawdown and annualised Sharpe
+  (252 days, ddof=1) of that equity curve; the benchmark is the equal-weight index of the
+  market's daily closes over the same days (the arena's benchmark), when market data is given.
+* **lessons**: :class:`reports.lessons.Lesson` values over the week's days with the
+  thresholds of :class:`reports.lessons.LessonConfig`: ``over_trading`` (a day's trades above
+  ``over_trading_ratio`` x the mean of up to 20 earlier committed days), ``high_vol_loss`` (a
+  losing day in a regime of ``high_vol_regimes``; the regime is the one the day's decisions
+  perceived), ``concentration`` (a position above ``max_position_weight`` of equity at the
+  week's last close).
+
+A week with no gene-pool session and no committed arena day raises
+:class:`ReportDataMissing` (the CLI exits 2); a week with only one of them says in its report
+what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alphaloop.errors import AlphaLoopError, ConfigError
+from alphaloop.home import LabHome
+from reports.biases import RoundTrip, round_trips
+from reports.html import (
+    Block,
+    BulletTree,
+    Image,
+    Paragraph,
+    Section,
+    Table,
+    atomic_write_text,
+    figure_to_data_uri,
+    new_figure,
+    render_html,
+    render_markdown,
+)
+from reports.lessons import Lesson, LessonConfig
+from simulators.metrics import max_drawdown
+
+__all__ = [
+    "REPORTS_EXPERIMENT",
+    "LedgerView",
+    "Period",
+    "PoolView",
+    "ReportDataMissing",
+    "ReportFiles",
+    "account_figures",
+    "benchmark_history",
+    "closes_frame",
+    "jsonable",
+    "log_report",
+    "month_of",
+    "parse_month",
+    "parse_week",
+    "period_lessons",
+    "week_of",
+    "write_report_files",
+    "write_weekly_report",
+]
+
+REPORTS_EXPERIMENT = "alphaloop-reports"
+PERIODS_PER_YEAR = 252.0
+# The "usual" daily trade count of a day is the mean over this many earlier committed days.
+TYPICAL_DAYS = 20
+TOP_RANKED = 10
+MAX_LINEAGE_NODES = 60
+_STATUS_RANK = {"culled": 0, "alive": 1, "champion": 2}
+_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class ReportDataMissing(AlphaLoopError, LookupError):
+    """The period has nothing to report (names the period and what is missing)."""
+
+
+# --------------------------------------------------------------------------- periods
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Period:
+    """A calendar week (ISO) or month: its label and first and last day (inclusive)."""
+
+    kind: str
+    label: str
+    start: date
+    end: date
+
+    def contains(self, day: date) -> bool:
+        """Return whether ``day`` is in the period."""
+        return self.start <= day <= self.end
+
+    def describe(self) -> str:
+        """Return ``"week 2023-W22 (2023-05-29..2023-06-04)"``."""
+        return f"{self.kind} {self.label} ({self.start.isoformat()}..{self.end.isoformat()})"
+
+
+def week_of(day: date) -> Period:
+    """Return the ISO week (Monday to Sunday) holding ``day``."""
+    year, week, weekday = day.isocalendar()
+    start = day - timedelta(days=weekday - 1)
+    return Period(kind="week", label=f"{year}-W{week:02d}", start=start, end=start + timedelta(6))
+
+
+def parse_week(text: str) -> Period:
+    """Parse ``YYYY-Www`` (ISO week, e.g. ``2023-W22``).
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` is not an ISO week that exists.
+    """
+    match = _WEEK.match(text.strip())
+    if match is None:
+        raise ConfigError(f"--week {text!r}: expected an ISO week YYYY-Www, e.g. 2023-W22")
+    try:
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise ConfigError(f"--week {text!r}: year {match[1]} has no ISO week {match[2]}") from None
+    return week_of(monday)
+
+
+def month_of(day: date) -> Period:
+    """Return the calendar month holding ``day``."""
+    start = day.replace(day=1)
+    following = (start + timedelta(days=32)).replace(day=1)
+    return Period(
+        kind="month",
+        label=f"{start.year:04d}-{start.month:02d}",
+        start=start,
+        end=following - timedelta(days=1),
+    )
+
+
+def parse_month(text: str) -> Period:
+    """Parse ``YYYY-MM`` (e.g. ``2023-06``).
+
+    Raises
+    ------
+    ConfigError
+        If ``text`` is not a month ``YYYY-MM`` with ``MM`` in 01..12.
+    """
+    match = _MONTH.match(text.strip())
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
+        raise ConfigError(f"--month {text!r}: expected a month YYYY-MM, e.g. 2023-06")
+    return month_of(date(int(match[1]), int(match[2]), 1))
+
+
+# --------------------------------------------------------------------------- reading
+@contextmanager
+def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    connection.row_factory = sqlite3.Row
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _frame(connection: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    rows = connection.execute(sql, tuple(params)).fetchall()
+    if not rows:
+        names = [column[0] for column in connection.execute(sql, tuple(params)).description]
+        return pd.DataFrame(columns=names)
+    return pd.DataFrame([dict(row) for row in rows])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerView:
+    """The arena ledger's rows a report needs, read once (money still in minor units)."""
+
+    path: Path
+    accounts: pd.DataFrame
+    equity: pd.DataFrame
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    positions: pd.DataFrame
+    decisions: dict[tuple[str, str], dict[str, Any]]
+
+    @classmethod
+    def load(cls, path: Path) -> LedgerView:
+        """Read the ledger at ``path`` (an empty view when the file does not exist)."""
+        if not path.exists():
+            empty = pd.DataFrame()
+            return cls(
+                path=path, accounts=empty, equity=empty, orders=empty, fills=empty,
+                positions=empty, decisions={},
+            )  # fmt: skip
+        with _read_only(path) as connection:
+            decisions = {
+                (row["account"], row["decision_id"]): json.loads(row["payload"])
+                for row in connection.execute("SELECT account, decision_id, payload FROM decisions")
+            }
+            return cls(
+                path=path,
+                accounts=_frame(connection, "SELECT * FROM accounts ORDER BY account"),
+                equity=_frame(
+                    connection,
+                    "SELECT e.* FROM equity e JOIN days d USING (account, day) "
+                    "ORDER BY e.account, e.day",
+                ),
+                orders=_frame(connection, "SELECT * FROM orders ORDER BY account, seq"),
+                fills=_frame(connection, "SELECT * FROM fills ORDER BY account, seq"),
+                positions=_frame(connection, "SELECT * FROM positions ORDER BY account, day"),
+                decisions=decisions,
+            )
+
+    def account_names(self) -> list[str]:
+        """Return the registered accounts, sorted."""
+        return [] if self.accounts.empty else sorted(self.accounts["account"].astype(str))
+
+    def digits(self) -> dict[str, tuple[int, int]]:
+        """Return ``account -> (money_digits, quantity_digits)``."""
+        return {
+            str(row.account): (int(row.money_digits), int(row.quantity_digits))
+            for row in self.accounts.itertuples(index=False)
+        }
+
+    def money(self, account: str) -> float:
+        """Return the minor units per money unit of ``account``."""
+        return 10.0 ** self.digits()[account][0]
+
+    def days(self, period: Period | None = None) -> list[date]:
+        """Return the committed days (of any account), in order; only the period's if given."""
+        if self.equity.empty:
+            return []
+        days = sorted({date.fromisoformat(str(day)) for day in self.equity["day"]})
+        return [day for day in days if period is None or period.contains(day)]
+
+    def decision(self, account: str, decision_id: Any) -> dict[str, Any] | None:
+        """Return the stored decision chain ``decision_id`` of ``account`` (or ``None``)."""
+        if decision_id is None or (isinstance(decision_id, float) and math.isnan(decision_id)):
+            return None
+        return self.decisions.get((account, str(decision_id)))
+
+    def trades_per_day(self, account: str) -> dict[date, int]:
+        """Return ``day -> filled parent orders`` for every committed day of ``account``."""
+        if self.equity.empty:
+            return {}
+        days = self.equity.loc[self.equity["account"] == account, "day"].astype(str)
+        counts = dict.fromkeys((date.fromisoformat(day) for day in days), 0)
+        if not self.orders.empty:
+            mine = self.orders[(self.orders["account"] == account) & (self.orders["filled"] > 0)]
+            for day, count in mine.groupby("day").size().items():
+                parsed = date.fromisoformat(str(day))
+                if parsed in counts:
+                    counts[parsed] = int(count)
+        return counts
+
+    def round_trips(self) -> list[RoundTrip]:
+        """Return every round trip of the ledger (:func:`reports.biases.round_trips`)."""
+        return round_trips(self.fills, self.digits())
+
+    def regimes(self) -> dict[date, str]:
+        """Return the regime label each committed day's decisions perceived."""
+        out: dict[date, str] = {}
+        for payload in self.decisions.values():
+            regime = (payload.get("perception") or {}).get("regime") or {}
+            label = regime.get("regime") or regime.get("label")
+            day = payload.get("day")
+            if isinstance(label, str) and isinstance(day, str):
+                out.setdefault(date.fromisoformat(day), label)
+        return out
+
+
+def closes_frame(panel: Any) -> pd.DataFrame:
+    """Return a :class:`simulators.bars.Panel`'s closes indexed by trading day."""
+    from arena.cycle import trading_days
+
+    return pd.DataFrame(
+        np.asarray(panel.close, dtype=np.float64),
+        index=pd.Index(trading_days(panel)),
+        columns=list(panel.symbols),
+    )
+
+
+def benchmark_history(closes: pd.DataFrame, days: Sequence[date]) -> pd.Series | None:
+    """Return the equal-weight index (100 at the close before ``days[0]``) over ``days``.
+
+    Each day's move is the mean close-to-close return of the names quoted on both days
+    (the arena's benchmark). ``None`` when a day is not in ``closes``.
+    """
+    if not days:
+        return None
+    position = {day: index for index, day in enumerate(closes.index)}
+    if any(day not in position for day in days) or position[days[0]] == 0:
+        return None
+    values = closes.to_numpy(dtype=np.float64)
+    first = position[days[0]]
+    index = [closes.index[first - 1]]
+    levels = [100.0]
+    for day in days:
+        row = position[day]
+        before, after = values[row - 1], values[row]
+        ok = np.isfinite(before) & np.isfinite(after) & (before > 0) & (after > 0)
+        move = float(np.mean(after[ok] / before[ok] - 1.0)) if ok.any() else 0.0
+        index.append(day)
+        levels.append(levels[-1] * (1.0 + move))
+    return pd.Series(levels, index=pd.Index(index), dtype=np.float64)
+
+
+def _sharpe(curve: np.ndarray) -> float:
+    if curve.size < 3:
+        return 0.0
+    returns = curve[1:] / curve[:-1] - 1.0
+    spread = float(np.std(returns, ddof=1))
+    return float(np.mean(returns)) / spread * math.sqrt(PERIODS_PER_YEAR) if spread > 0 else 0.0
+
+
+def account_figures(
+    view: LedgerView,
+    account: str,
+    period: Period,
+    trips: Sequence[RoundTrip],
+    bench: pd.Series | None,
+) -> dict[str, Any] | None:
+    """Return an account's figures over the period (module docstring), ``None`` without days.
+
+    The result holds ``equity`` (a Series, start point included) besides the JSON figures.
+    """
+    mine = view.equity[view.equity["account"] == account]
+    days = [date.fromisoformat(str(day)) for day in mine["day"]]
+    money = view.money(account)
+    values = mine["equity"].to_numpy(dtype=np.float64) / money
+    inside = [k for k, day in enumerate(days) if period.contains(day)]
+    if not inside:
+        return None
+    first = inside[0]
+    initial = float(
+        view.accounts.loc[view.accounts["account"] == account, "initial_cash"].iloc[0] / money
+    )
+    start_value = values[first - 1] if first > 0 else initial
+    start_day = days[first - 1] if first > 0 else period.start - timedelta(days=1)
+    curve = np.array([start_value, *(values[k] for k in inside)], dtype=np.float64)
+    equity = pd.Series(curve, index=pd.Index([start_day, *(days[k] for k in inside)]))
+    closed = [trip for trip in trips if trip.account == account]
+    counts = view.trades_per_day(account)
+    total = float(curve[-1] / curve[0] - 1.0) if curve[0] > 0 else 0.0
+    bench_return = None if bench is None else float(bench.iloc[-1] / bench.iloc[0] - 1.0)
+    return {
+        "equity": equity,
+        "start_equity": float(curve[0]),
+        "end_equity": float(curve[-1]),
+        "days": len(inside),
+        "return": total,
+        "trades": int(sum(counts.get(days[k], 0) for k in inside)),
+        "round_trips": len(closed),
+        "win_rate": (sum(trip.pnl > 0 for trip in closed) / len(closed)) if closed else None,
+        "max_drawdown": max_drawdown(curve),
+        "sharpe": _sharpe(curve),
+        "pnl": float(sum(trip.pnl for trip in closed)),
+        "vs_benchmark": None if bench_return is None else total - bench_return,
+    }
+
+
+# --------------------------------------------------------------------------- gene pool
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PoolView:
+    """Read-only queries on the gene-pool store (schema of :mod:`evolution.store`)."""
+
+    path: Path
+
+    def sessions(self, period: Period | None = None) -> list[dict[str, Any]]:
+        """Return the sessions (by ``as_of`` then creation), only the period's if given."""
+        if not self.path.exists():
+            return []
+        with _read_only(self.path) as connection:
+            rows = connection.execute(
+                "SELECT session_id, as_of, created_at, data_spec FROM sessions "
+                "ORDER BY substr(as_of, 1, 10), created_at, session_id"
+            ).fetchall()
+        out = [dict(row) for row in rows]
+        for row in out:
+            row["day"] = date.fromisoformat(str(row["as_of"])[:10])
+        return [row for row in out if period is None or period.contains(row["day"])]
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run one read-only query; return its rows as dicts."""
+        if not self.path.exists():
+            return []
+        with _read_only(self.path) as connection:
+            return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
+
+    def births(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """Return the genomes first recorded in these sessions, counted by operator."""
+        marks = ",".join("?" * len(session_ids))
+        rows = self.query(
+            f"SELECT operator, COUNT(*) AS n FROM lineage WHERE session_id IN ({marks}) "
+            "GROUP BY operator ORDER BY operator",
+            session_ids,
+        )
+        return {str(row["operator"]): int(row["n"]) for row in rows}
+
+    def culled(self, session_ids: Sequence[str]) -> list[str]:
+        """Return the distinct genomes with a culled member row in these sessions."""
+        marks = ",".join("?" * len(session_ids))
+        rows = self.query(
+            f"SELECT DISTINCT genome_id FROM members WHERE session_id IN ({marks}) "
+            "AND status='culled' ORDER BY genome_id",
+            session_ids,
+        )
+        return [str(row["genome_id"]) for row in rows]
+
+    def generations(self, session_id: str) -> list[dict[str, Any]]:
+        """Return the session's generation statistics, in order."""
+        rows = self.query(
+            "SELECT generation, stats_json FROM generations WHERE session_id=? ORDER BY generation",
+            (session_id,),
+        )
+        return [{"generation": int(r["generation"]), **json.loads(r["stats_json"])} for r in rows]
+
+    def population(self, session_id: str, generation: int) -> list[dict[str, Any]]:
+        """Return one generation's members with genome, lineage and score, best first."""
+        return self.query(
+            "SELECT m.genome_id, m.score, m.status, g.description, g.style, g.genome_json, "
+            "l.operator, l.parents_json FROM members m JOIN genomes g USING (genome_id) "
+            "JOIN lineage l USING (genome_id) WHERE m.session_id=? AND m.generation=? "
+            "ORDER BY m.score DESC, m.genome_id",
+            (session_id, generation),
+        )
+
+    def final_population(self, session_id: str) -> list[dict[str, Any]]:
+        """Return the population of the session's last committed generation."""
+        stats = self.generations(session_id)
+        return self.population(session_id, stats[-1]["generation"]) if stats else []
+
+    def lineage_nodes(self, roots: Sequence[str]) -> list[dict[str, Any]]:
+        """Return the ancestry of ``roots`` (breadth first, at most ``MAX_LINEAGE_NODES``)."""
+        seen: dict[str, dict[str, Any]] = {}
+        frontier = [(root, 0) for root in roots]
+        while frontier and len(seen) < MAX_LINEAGE_NODES:
+            genome_id, depth = frontier.pop(0)
+            if genome_id in seen:
+                continue
+            rows = self.query(
+                "SELECT genome_id, parents_json, operator, generation FROM lineage "
+                "WHERE genome_id=?",
+                (genome_id,),
+            )
+            if not rows:
+                continue
+            parents = [str(p) for p in json.loads(rows[0]["parents_json"])]
+            seen[genome_id] = {
+                "genome_id": genome_id,
+                "parents": parents,
+                "operator": str(rows[0]["operator"]),
+                "depth": depth,
+            }
+            frontier.extend((parent, depth + 1) for parent in parents)
+        return list(seen.values())
+
+
+# --------------------------------------------------------------------------- lessons
+def period_lessons(
+    view: LedgerView, period: Period, config: LessonConfig | None = None
+) -> list[Lesson]:
+    """Return the period's lessons (module docstring), by account then day."""
+    config = config or LessonConfig()
+    regimes = view.regimes()
+    found: list[Lesson] = []
+    for account in view.account_names():
+        counts = view.trades_per_day(account)
+        ordered = sorted(counts)
+        mine = view.equity[view.equity["account"] == account]
+        money = view.money(account)
+        equity = {
+            date.fromisoformat(str(row.day)): float(row.equity) / money
+            for row in mine.itertuples(index=False)
+        }
+        initial = float(
+            view.accounts.loc[view.accounts["account"] == account, "initial_cash"].iloc[0]
+        )
+        previous = initial / money
+        for position, day in enumerate(ordered):
+            value = equity[day]
+            day_return = value / previous - 1.0 if previous > 0 else 0.0
+            previous = value
+            if not period.contains(day):
+                continue
+            history = [counts[d] for d in ordered[max(0, position - TYPICAL_DAYS) : position]]
+            usual = float(np.mean(history)) if history else 0.0
+            if usual > 0 and counts[day] > config.over_trading_ratio * usual:
+                found.append(
+                    Lesson(
+                        kind="over_trading",
+                        account=account,
+                        detail=f"{day.isoformat()}: {account} traded {counts[day]} times against "
+                        f"a usual {usual:.3g} (limit {config.over_trading_ratio:g}x)",
+                        figures={
+                            "day": day.isoformat(),
+                            "trades": float(counts[day]),
+                            "typical_trades": usual,
+                        },
+                    )
+                )
+            label = regimes.get(day, "unknown")
+            if label in config.high_vol_regimes and day_return < -config.high_vol_min_loss:
+                found.append(
+                    Lesson(
+                        kind="high_vol_loss",
+                        account=account,
+                        detail=f"{day.isoformat()}: {account} lost {-day_return:.2%} in a "
+                        f"{label} regime",
+                        figures={"day": day.isoformat(), "day_return": day_return, "regime": label},
+                    )
+                )
+        inside = [day for day in ordered if period.contains(day)]
+        if inside and not view.positions.empty:
+            last = inside[-1].isoformat()
+            held = view.positions[
+                (view.positions["account"] == account) & (view.positions["day"] == last)
+            ]
+            if not held.empty and equity[inside[-1]] > 0:
+                weights = held["value"].to_numpy(dtype=np.float64) / money / equity[inside[-1]]
+                top = int(np.argmax(weights))
+                if weights[top] > config.max_position_weight:
+                    symbol = str(held["symbol"].iloc[top])
+                    found.append(
+                        Lesson(
+                            kind="concentration",
+                            account=account,
+                            detail=f"{last}: {account} holds {symbol} at {weights[top]:.1%} of "
+                            f"equity (threshold {config.max_position_weight:.0%})",
+                            figures={"symbol": symbol, "weight": float(weights[top])},
+                        )
+                    )
+    return found
+
+
+# --------------------------------------------------------------------------- charts
+def _color(position: int) -> str:
+    return _COLORS[position % len(_COLORS)]
+
+
+def _plot_dates(index: pd.Index) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime([str(value) for value in index]))
+
+
+def equity_chart(curves: Mapping[str, pd.Series], bench: pd.Series | None, title: str) -> str:
+    """Return a PNG data URI of equity curves (rebased to 100) against the benchmark."""
+    figure = new_figure()
+    axes = figure.add_subplot()
+    for position, (name, curve) in enumerate(curves.items()):
+        axes.plot(
+            _plot_dates(curve.index),
+            100.0 * curve.to_numpy() / float(curve.iloc[0]),
+            label=name,
+            color=_color(position),
+            marker="o",
+            markersize=3,
+        )
+    if bench is not None:
+        axes.plot(
+            _plot_dates(bench.index),
+            100.0 * bench.to_numpy() / float(bench.iloc[0]),
+            label="benchmark",
+            color="#222222",
+            linestyle="--",
+        )
+    axes.set_title(title)
+    axes.set_ylabel("value (start = 100)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=9)
+    figure.autofmt_xdate()
+    return figure_to_data_uri(figure)
+
+
+def _trend_chart(points: Sequence[dict[str, Any]]) -> str:
+    figure = new_figure()
+    axes = figure.add_subplot()
+    steps = np.arange(len(points))
+    axes.plot(steps, [p["best"] for p in points], marker="o", label="best", color=_color(0))
+    axes.plot(steps, [p["median"] for p in points], marker="s", label="median", color=_color(1))
+    axes.set_xticks(steps, [f"{p['as_of']}\ng{p['generation']}" for p in points], fontsize=7)
+    axes.set_ylabel("score")
+    axes.set_title("Fitness per generation (session as-of day, generation)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=9)
+    return figure_to_data_uri(figure)
+
+
+def _lineage_chart(nodes: Sequence[dict[str, Any]], roots: Sequence[str]) -> str:
+    depth_max = max(node["depth"] for node in nodes)
+    by_depth: dict[int, list[str]] = defaultdict(list)
+    for node in nodes:
+        by_depth[node["depth"]].append(node["genome_id"])
+    place: dict[str, tuple[float, float]] = {}
+    for depth, ids in by_depth.items():
+        for rank, genome_id in enumerate(sorted(ids)):
+            place[genome_id] = (float(depth_max - depth), rank - (len(ids) - 1) / 2.0)
+    height = max(3.0, 0.45 * max(len(ids) for ids in by_depth.values()) + 1.5)
+    figure = new_figure(width=10.0, height=height)
+    axes = figure.add_subplot()
+    operators = sorted({node["operator"] for node in nodes})
+    colors = {operator: _color(k) for k, operator in enumerate(operators)}
+    for node in nodes:
+        x, y = place[node["genome_id"]]
+        for parent in node["parents"]:
+            if parent in place:
+                px, py = place[parent]
+                axes.plot([px, x], [py, y], color="#999999", linewidth=0.8, zorder=1)
+    for node in nodes:
+        x, y = place[node["genome_id"]]
+        is_root = node["genome_id"] in roots
+        axes.scatter(
+            [x], [y], s=140 if is_root else 60, color=colors[node["operator"]], zorder=2,
+            edgecolors="black" if is_root else "none",
+        )  # fmt: skip
+        axes.annotate(
+            node["genome_id"][:8], (x, y), textcoords="offset points", xytext=(0, 7),
+            ha="center", fontsize=7,
+        )  # fmt: skip
+    for operator in operators:
+        axes.scatter([], [], color=colors[operator], label=operator)
+    axes.set_xticks(
+        range(depth_max + 1),
+        [f"-{depth_max - k}" if k < depth_max else "0" for k in range(depth_max + 1)],
+    )
+    axes.set_xlabel("generations of ancestry (0 = the genome shown, circled)")
+    axes.set_yticks([])
+    axes.set_title("Lineage (parents on the left, colour = operator of birth)")
+    axes.legend(loc="best", fontsize=8)
+    return figure_to_data_uri(figure)
+
+
+# --------------------------------------------------------------------------- output
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportFiles:
+    """The files of one written report."""
+
+    folder: Path
+    markdown: Path
+    html: Path
+    summary: Path
+
+
+def _no_charts(sections: Sequence[Section]) -> list[Section]:
+    return [
+        Section(
+            title=section.title,
+            blocks=tuple(block for block in section.blocks if not isinstance(block, Image)),
+            level=section.level,
+        )
+        for section in sections
+    ]
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` as JSON-ready data (dates as ISO text, NaN and inf as ``None``)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    return value
+
+
+def write_report_files(
+    folder: Path, title: str, sections: Sequence[Section], headline: Mapping[str, Any]
+) -> ReportFiles:
+    """Write ``report.md``, ``report.html`` and ``summary.json`` atomically under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(
+        folder=folder,
+        markdown=folder / "report.md",
+        html=folder / "report.html",
+        summary=folder / "summary.json",
+    )
+    atomic_write_text(files.summary, json.dumps(jsonable(headline), indent=2, sort_keys=True))
+    atomic_write_text(files.markdown, render_markdown(title, _no_charts(sections)))
+    atomic_write_text(files.html, render_html(title, sections))
+    return files
+
+
+def log_report(
+    home: LabHome, kind: str, period: Period, files: ReportFiles, metrics: Mapping[str, Any]
+) -> str:
+    """Log a written report to MLflow (experiment ``alphaloop-reports``); return the run id.
+
+    The run is named ``<kind>-<label>``; its numeric headline figures are metrics and the
+    report's files are artifacts under ``report/``.
+    """
+    from mlflow.entities import Metric, Param
+
+    from evolution.tracking import client_for, experiment_id
+
+    client = client_for(home)
+    experiment = experiment_id(client, REPORTS_EXPERIMENT, home)
+    run = client.create_run(
+        experiment,
+        run_name=f"{kind}-{period.label}",
+        tags={"alphaloop.kind": f"report-{kind}", "alphaloop.period": period.label},
+    )
+    run_id = str(run.info.run_id)
+    stamp = int(time.time() * 1000)
+    numbers = [
+        Metric(str(key), float(value), stamp, 0)
+        for key, value in sorted(metrics.items())
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    ]
+    params = [
+        Param("kind", kind),
+        Param("period", period.label),
+        Param("start", period.start.isoformat()),
+        Param("end", period.end.isoformat()),
+    ]
+    try:
+        client.log_batch(run_id, metrics=numbers, params=params)
+        for path in (files.markdown, files.html, files.summary):
+            client.log_artifact(run_id, str(path), artifact_path="report")
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def _percent(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2%}" if signed else f"{value:.2%}"
+
+
+def accounts_section(
+    view: LedgerView, period: Period, trips: Sequence[RoundTrip], closes: pd.DataFrame | None
+) -> tuple[Section, dict[str, Any], float | None]:
+    """Return the accounts' section (table and equity chart), their figures, the benchmark."""
+    days = view.days(period)
+    bench = None if closes is None else benchmark_history(closes, days)
+    bench_return = None if bench is None else float(bench.iloc[-1] / bench.iloc[0] - 1.0)
+    figures: dict[str, Any] = {}
+    rows = []
+    for account in view.account_names():
+        found = account_figures(view, account, period, trips, bench)
+        if found is None:
+            continue
+        figures[account] = found
+        rows.append(
+            (
+                account,
+                _percent(found["return"], signed=True),
+                str(found["trades"]),
+                str(found["round_trips"]),
+                _percent(found["win_rate"]),
+                _percent(found["max_drawdown"]),
+                f"{found['sharpe']:.2f}",
+                _percent(found["vs_benchmark"], signed=True),
+                f"{found['end_equity']:,.2f}",
+            )
+        )
+    if not rows:
+        section = Section(
+            title="The accounts",
+            blocks=(
+                Paragraph(
+                    text=f"No arena day was committed in {period.describe()} (ledger {view.path})."
+                ),
+            ),
+        )
+        return section, figures, bench_return
+    headers = ("account", "return", "trades", "round trips", "win rate", "max drawdown",
+               "Sharpe", "vs benchmark", "equity")  # fmt: skip
+    blocks: list[Block] = [
+        Table(headers=headers, rows=tuple(rows), numeric=frozenset(range(1, 9))),
+        Paragraph(
+            text=(
+                f"{len(days)} committed day(s). Benchmark (equal-weight index of the market): "
+                f"{_percent(bench_return, signed=True)}. Trades are filled parent orders; the "
+                "win rate is over the round trips closed in the period; Sharpe is annualised."
+            ),
+            note=True,
+        ),
+        Image(
+            data_uri=equity_chart(
+                {name: values["equity"] for name, values in figures.items()},
+                bench,
+                f"Equity over {period.label} (rebased to 100)",
+            ),
+            caption="Equity of the accounts against the benchmark",
+        ),
+    ]
+    return Section(title="The accounts", blocks=tuple(blocks)), figures, bench_return
+
+
+def lessons_section(lessons: Sequence[Lesson], period: Period) -> Section:
+    """Return the lessons as a table (or a sentence when none fired)."""
+    if not lessons:
+        return Section(
+            title="Lessons",
+            blocks=(Paragraph(text=f"No lesson detector fired in {period.kind} {period.label}."),),
+        )
+    rows = tuple((lesson.kind, lesson.account, lesson.detail) for lesson in lessons)
+    return Section(
+        title="Lessons", blocks=(Table(headers=("lesson", "account", "detail"), rows=rows),)
+    )
+
+
+# --------------------------------------------------------------------------- evolution
+def _status_changes(pool: PoolView, week_ids: set[str]) -> list[dict[str, Any]]:
+    marks = ",".join("?" * len(week_ids))
+    rows = pool.query(
+        "SELECT m.genome_id, m.session_id, m.generation, m.status, s.as_of, s.created_at "
+        "FROM members m JOIN sessions s USING (session_id) WHERE m.genome_id IN "
+        f"(SELECT genome_id FROM members WHERE session_id IN ({marks})) "
+        "ORDER BY m.genome_id, substr(s.as_of, 1, 10), s.created_at, m.generation",
+        sorted(week_ids),
+    )
+    changes = []
+    previous: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        before = previous.get(row["genome_id"])
+        previous[row["genome_id"]] = row
+        if before is None or row["session_id"] not in week_ids:
+            continue
+        if before["status"] != row["status"]:
+            changes.append(
+                {
+                    "genome_id": row["genome_id"],
+                    "from": before["status"],
+                    "to": row["status"],
+                    "as_of": str(row["as_of"])[:10],
+                    "generation": int(row["generation"]),
+                    "direction": "promoted"
+                    if _STATUS_RANK[row["status"]] > _STATUS_RANK[before["status"]]
+                    else "demoted",
+                }
+            )
+    return changes
+
+
+def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], dict[str, Any]]:
+    """Return the week's evolution sections and their headline figures."""
+    sessions = pool.sessions(period)
+    if not sessions:
+        text = f"No gene-pool session has an as-of day in {period.describe()} ({pool.path})."
+        return [Section(title="Evolution", blocks=(Paragraph(text=text),))], {"sessions": 0}
+    ids = [str(s["session_id"]) for s in sessions]
+    births = pool.births(ids)
+    culled = pool.culled(ids)
+    points = []
+    for session in sessions:
+        for stats in pool.generations(str(session["session_id"])):
+            points.append(
+                {
+                    "as_of": session["day"].isoformat(),
+                    "generation": stats["generation"],
+                    "best": float(stats["best_score"]),
+                    "median": float(stats["median_score"]),
+                }
+            )
+    ranking = pool.final_population(ids[-1])[:TOP_RANKED]
+    marks = ",".join("?" * len(ids))
+    champions = [
+        str(row["genome_id"])
+        for row in pool.query(
+            f"SELECT DISTINCT genome_id FROM members WHERE session_id IN ({marks}) AND "
+            "status='champion' ORDER BY genome_id",
+            ids,
+        )
+    ]
+    verdicts = pool.query(
+        "SELECT v.genome_id, v.passed, v.reasons_json, v.generation, s.as_of FROM verdicts v "
+        f"JOIN sessions s USING (session_id) WHERE v.session_id IN ({marks}) "
+        "ORDER BY substr(s.as_of, 1, 10), v.generation, v.genome_id",
+        ids,
+    )
+    changes = _status_changes(pool, set(ids))
+    sessions_text = ", ".join(
+        f"{s['day'].isoformat()} ({str(s['session_id'])[:8]})" for s in sessions
+    )
+    born_total = sum(births.values())
+    blocks: list[Block] = [
+        Paragraph(
+            text=f"{len(sessions)} session(s) as of a day in the week: {sessions_text}. "
+            f"{born_total} genome(s) born, {len(culled)} culled, {len(champions)} champion(s)."
+        ),
+        Table(
+            headers=("operator", "born"),
+            rows=tuple((operator, str(count)) for operator, count in births.items()),
+            numeric=frozenset({1}),
+        ),
+    ]
+    sections = [Section(title="Evolution: born and culled", blocks=tuple(blocks))]
+    sections.append(
+        Section(
+            title="Ranking",
+            blocks=(
+                Paragraph(
+                    text=f"The last session's last generation ({sessions[-1]['day'].isoformat()}),"
+                    " best score first."
+                ),
+                Table(
+                    headers=("genome", "score", "status", "style", "operator", "description"),
+                    rows=tuple(
+                        (
+                            str(row["genome_id"]),
+                            f"{float(row['score']):.1f}",
+                            str(row["status"]),
+                            str(row["style"]),
+                            str(row["operator"]),
+                            str(row["description"]),
+                        )
+                        for row in ranking
+                    ),
+                    numeric=frozenset({1}),
+                ),
+            ),
+        )
+    )
+    trend_rows = tuple(
+        (p["as_of"], str(p["generation"]), f"{p['best']:.1f}", f"{p['median']:.1f}") for p in points
+    )
+    sections.append(
+        Section(
+            title="Fitness trend",
+            blocks=(
+                Table(
+                    headers=("session as of", "generation", "best", "median"),
+                    rows=trend_rows,
+                    numeric=frozenset({1, 2, 3}),
+                ),
+                Image(data_uri=_trend_chart(points), caption="Best and median score"),
+            ),
+        )
+    )
+    roots = champions[:3] or [str(row["genome_id"]) for row in ranking[:3]]
+    nodes = pool.lineage_nodes(roots)
+    lineage_blocks: list[Block] = [
+        Paragraph(
+            text=(
+                "Champions of the week: " + ", ".join(champions)
+                if champions
+                else "No champion this week: the lineage of the three best-ranked genomes."
+            )
+        ),
+        BulletTree(
+            value={
+                node["genome_id"]: f"{node['operator']} of {', '.join(node['parents']) or '-'}"
+                for node in nodes
+            }
+        ),
+    ]
+    if nodes:
+        lineage_blocks.append(
+            Image(data_uri=_lineage_chart(nodes, roots), caption="Lineage of the week's leaders")
+        )
+    sections.append(Section(title="Lineage", blocks=tuple(lineage_blocks)))
+    verdict_rows = tuple(
+        (
+            str(v["genome_id"]),
+            str(v["as_of"])[:10],
+            str(v["generation"]),
+            "passed" if v["passed"] else "held back",
+            "; ".join(json.loads(v["reasons_json"])),
+        )
+        for v in verdicts
+    )
+    change_rows = tuple(
+        (c["genome_id"], c["as_of"], str(c["generation"]), f"{c['from']} -> {c['to']}",
+         c["direction"])
+        for c in changes
+    )  # fmt: skip
+    promoted = sorted(
+        {str(v["genome_id"]) for v in verdicts if v["passed"]}
+        | {c["genome_id"] for c in changes if c["direction"] == "promoted"}
+    )
+    demoted = sorted({c["genome_id"] for c in changes if c["direction"] == "demoted"})
+    gate_blocks: list[Block] = [
+        Paragraph(
+            text=f"Promoted: {', '.join(promoted) or 'none'}. "
+            f"Demoted: {', '.join(demoted) or 'none'}."
+        ),
+        Table(headers=("genome", "as of", "generation", "gate", "reasons"), rows=verdict_rows)
+        if verdict_rows
+        else Paragraph(text="No gate verdict this week."),
+        Table(headers=("genome", "as of", "generation", "status", "change"), rows=change_rows)
+        if change_rows
+        else Paragraph(text="No status change this week."),
+    ]
+    sections.append(Section(title="Promoted and demoted", blocks=tuple(gate_blocks)))
+    headline = {
+        "sessions": len(sessions),
+        "session_ids": ids,
+        "births": births,
+        "born": born_total,
+        "culled": len(culled),
+        "champions": champions,
+        "promoted": promoted,
+        "demoted": demoted,
+        "best_score": max((p["best"] for p in points), default=None),
+        "ranking": [
+            {
+                "genome_id": str(r["genome_id"]),
+                "score": float(r["score"]),
+                "status": str(r["status"]),
+                "description": str(r["description"]),
+            }
+            for r in ranking
+        ],
+    }
+    return sections, headline
+
+
+# --------------------------------------------------------------------------- weekly
+def default_week(home: LabHome, today: date | None = None) -> Period:
+    """Return the ISO week of the last committed arena day, else of ``today``."""
+    days = LedgerView.load(home.ledger_db).days()
+    return week_of(days[-1] if days else (today or date.today()))
+
+
+def report_folder(home: LabHome, period: Period) -> Path:
+    """Return ``reports/weekly/<YYYY-Www>`` or ``reports/monthly/<YYYY-MM>`` of the home."""
+    kind = "weekly" if period.kind == "week" else "monthly"
+    return home.reports / kind / period.label
+
+
+def _metrics(headline: Mapping[str, Any]) -> dict[str, float]:
+    metrics: dict[str, float] = {}
+    for key in ("sessions", "born", "culled", "best_score", "benchmark_return"):
+        value = headline.get(key)
+        if isinstance(value, int | float):
+            metrics[key] = float(value)
+    for account, figures in (headline.get("accounts") or {}).items():
+        for key, value in figures.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                metrics[f"{account}.{key}"] = float(value)
+    return metrics
+
+
+def write_weekly_report(
+    home: LabHome,
+    period: Period,
+    *,
+    closes: pd.DataFrame | None = None,
+    lesson_config: LessonConfig | None = None,
+    track: bool = True,
+) -> dict[str, Any]:
+    """Write the week's report (module docstring) and return its ``--json`` object.
+
+    Parameters
+    ----------
+    home:
+        The lab home (its gene pool, ledger and ``reports/`` folder).
+    period:
+        The ISO week (:func:`parse_week`, :func:`week_of`).
+    closes:
+        Daily closes of the arena's market (:func:`closes_frame`) for the benchmark; the
+        benchmark is ``n/a`` when ``None``.
+    lesson_config:
+        Lesson thresholds; the defaults when ``None``.
+    track:
+        Log the report to MLflow (``mlflow_run_id`` is ``None`` when ``False``).
+
+    Raises
+    ------
+    ReportDataMissing
+        If the week has no gene-pool session and no committed arena day.
+    """
+    view = LedgerView.load(home.ledger_db)
+    pool = PoolView(path=home.gene_pool_db)
+    if not view.days(period) and not pool.sessions(period):
+        raise ReportDataMissing(
+            f"no data for {period.describe()}: no committed arena day in {home.ledger_db} "
+            f"and no gene-pool session as of a day in it in {home.gene_pool_db}"
+        )
+    trips = [
+        trip for trip in view.round_trips() if period.contains(trip.exit_time.date())
+    ] if not view.fills.empty else []  # fmt: skip
+    evolution, evolution_headline = evolution_sections(pool, period)
+    accounts, figures, bench_return = accounts_section(view, period, trips, closes)
+    lessons = period_lessons(view, period, lesson_config)
+    sections = [*evolution, accounts, lessons_section(lessons, period)]
+    accounts_json = {
+        name: {key: value for key, value in values.items() if key != "equity"}
+        for name, values in figures.items()
+    }
+    headline: dict[str, Any] = {
+        "kind": "weekly",
+        "period": period.label,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        **evolution_headline,
+        "arena_days": [day.isoformat() for day in view.days(period)],
+        "accounts": accounts_json,
+        "benchmark_return": bench_return,
+        "lessons": [
+            {"kind": lesson.kind, "account": lesson.account, "detail": lesson.detail}
+            for lesson in lessons
+        ],
+    }
+    title = f"AlphaLoop weekly report {period.label} ({period.start}..{period.end})"
+    files = write_report_files(report_folder(home, period), title, sections, headline)
+    run_id = log_report(home, "weekly", period, files, _metrics(headline)) if track else None
+    return {
+        **jsonable(headline),
+        "markdown": str(files.markdown),
+        "html": str(files.html),
+        "summary": str(files.summary),
+        "mlflow_run_id": run_id,
+    }

@@ -1,0 +1,266 @@
+"""The monthly report: round trips, biases on hand-built cases, trades and direction on a season."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter, deque
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from alphaloop.errors import ConfigError
+from alphaloop.home import LabHome
+from arena.ledger import Ledger
+from evolution.store import GenePoolStore
+from reports.biases import (
+    BiasConfig,
+    BuyRecord,
+    RoundTripError,
+    chasing,
+    disposition,
+    over_trading,
+    round_trips,
+)
+from reports.monthly import gene_values, select_trades, write_monthly_report
+from reports.weekly import ReportDataMissing, closes_frame, parse_month
+
+SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
+T0 = datetime(2023, 6, 1, 10, 0, tzinfo=UTC)
+
+
+def _fills(rows: list[tuple]) -> pd.DataFrame:
+    """Fill rows (side, symbol, quantity, price, fees, hours after T0, order id), 2 digits."""
+    records = []
+    for seq, (side, symbol, quantity, price, fees, hours, order) in enumerate(rows, start=1):
+        records.append(
+            {
+                "account": "acct", "seq": seq, "fill_id": f"F{seq}", "order_id": order,
+                "at": (T0 + timedelta(hours=hours)).isoformat(), "symbol": symbol,
+                "side": side, "quantity": quantity, "notional": round(quantity * price * 100),
+                "commission": fees, "taxes": 0,
+            }
+        )  # fmt: skip
+    return pd.DataFrame(records)
+
+
+DIGITS = {"acct": (2, 0)}
+
+
+def test_round_trips_fifo_pnl_fees_and_holding_time() -> None:
+    fills = _fills(
+        [
+            ("buy", "AAA", 100, 10.0, 500, 0, "O1"),
+            ("buy", "AAA", 100, 12.0, 200, 24, "O2"),
+            ("sell", "AAA", 150, 13.0, 300, 72, "O3"),
+            ("sell", "AAA", 50, 9.0, 100, 96, "O4"),
+        ]
+    )
+    first, second = round_trips(fills, DIGITS)
+    # 150 sold at 13 against 100 @ 10 and 50 @ 12; fees 3 + 5 + half of 2.
+    assert first.pnl == pytest.approx(150 * 13 - (100 * 10 + 50 * 12) - 3 - 5 - 1)
+    assert first.entry_price == pytest.approx((100 * 10 + 50 * 12) / 150)
+    assert first.holding_days == pytest.approx((100 * 3 + 50 * 2) / 150)
+    assert first.entry_order_ids == ("O1", "O2") and first.exit_order_id == "O3"
+    # The rest of the 12.0 lot: 50 @ 12 sold at 9, fees 1 + the other half of 2.
+    assert second.pnl == pytest.approx(50 * 9 - 50 * 12 - 1 - 1)
+    assert second.holding_days == pytest.approx(3.0) and second.entry_order_ids == ("O2",)
+    oversold = _fills([("buy", "AAA", 10, 10.0, 0, 0, "O1"), ("sell", "AAA", 20, 11.0, 0, 1, "O2")])
+    with pytest.raises(RoundTripError, match="AAA"):
+        round_trips(oversold, DIGITS)
+
+
+def test_disposition_losers_held_longer_detected_with_figures() -> None:
+    fills = _fills(
+        [
+            ("buy", "WIN", 10, 10.0, 0, 0, "B1"),
+            ("sell", "WIN", 10, 11.0, 0, 24, "S1"),  # winner held 1 day
+            ("buy", "LOS", 10, 10.0, 0, 0, "B2"),
+            ("sell", "LOS", 10, 9.0, 0, 96, "S2"),  # loser held 4 days
+        ]
+    )
+    found = disposition("acct", round_trips(fills, DIGITS))
+    assert found.detected and (found.winners, found.losers) == (1, 1)
+    assert found.mean_hold_winners == pytest.approx(1.0)
+    assert found.mean_hold_losers == pytest.approx(4.0) and found.ratio == pytest.approx(4.0)
+    reverse = _fills(
+        [
+            ("buy", "WIN", 10, 10.0, 0, 0, "B1"),
+            ("sell", "WIN", 10, 11.0, 0, 96, "S1"),
+            ("buy", "LOS", 10, 10.0, 0, 0, "B2"),
+            ("sell", "LOS", 10, 9.0, 0, 24, "S2"),
+        ]
+    )
+    assert not disposition("acct", round_trips(reverse, DIGITS)).detected
+
+
+def test_chasing_buy_after_strong_rise_detected_and_outcomes_compared() -> None:
+    days = [date(2023, 6, 1) + timedelta(days=k) for k in range(12)]
+    hot = [10, 10, 10, 10.5, 11, 11.5, 12, 12, 11, 10.8, 10.8, 10.8]
+    calm = [20.0] * 7 + [20, 20.5, 21, 21, 21]
+    closes = pd.DataFrame({"HOT": hot, "CALM": calm}, index=pd.Index(days), dtype=float)
+    config = BiasConfig(chase_lookback_days=5, chase_threshold=0.05, chase_outcome_days=3)
+    buys = [
+        BuyRecord(account="acct", symbol="HOT", day=days[7], price=12.0, order_id="B1"),
+        BuyRecord(account="acct", symbol="CALM", day=days[7], price=20.0, order_id="B2"),
+        BuyRecord(account="acct", symbol="HOT", day=days[2], price=10.0, order_id="B3"),
+    ]
+    found = chasing("acct", buys, closes, config)
+    # HOT rose 12 / 10 - 1 = 20% over the 5 days before day 7; CALM was flat.
+    assert found.chasing_orders == ("B1",) and found.assessed_buys == 2  # B3: no history
+    assert found.mean_prior_move_chasing == pytest.approx(0.2)
+    assert found.mean_outcome_chasing == pytest.approx(10.8 / 12.0 - 1.0)
+    assert found.mean_outcome_other == pytest.approx(21.0 / 20.0 - 1.0)
+    assert found.detected
+    winning = [BuyRecord(account="acct", symbol="HOT", day=days[5], price=11.0, order_id="B4")]
+    assert not chasing("acct", winning, closes, BiasConfig(chase_threshold=0.01)).detected
+
+
+def test_over_trading_counts_days_above_ratio_of_the_mean() -> None:
+    counts = {date(2023, 6, d): n for d, n in zip(range(1, 8), [1, 1, 1, 1, 6, 7, 1], strict=True)}
+    found = over_trading(
+        "acct", counts, BiasConfig(over_trading_ratio=1.5, over_trading_min_days=2)
+    )
+    assert found.mean_per_day == pytest.approx(18 / 7)
+    assert found.over_days == (date(2023, 6, 5), date(2023, 6, 6)) and found.detected
+    calm = over_trading("acct", dict.fromkeys(counts, 2))
+    assert calm.over_days == () and not calm.detected
+
+
+def test_gene_values_flatten_kinds_and_skip_non_numbers() -> None:
+    genome = {
+        "schema_version": 1, "style": "trend", "combine": "and",
+        "entry": [{"kind": "rsi_level", "window": 14, "threshold": 30.0},
+                  {"kind": "rsi_level", "window": 6, "threshold": 40.0}],
+        "exits": {"stop_loss": 0.05, "take_profit": None, "opposite_signal": True},
+        "sizing": {"kind": "vol_target", "target": 0.2, "max_positions": 5},
+    }  # fmt: skip
+    assert gene_values(genome) == {
+        "entry.rsi_level.threshold": 35.0,
+        "entry.rsi_level.window": 10.0,
+        "exits.stop_loss": 0.05,
+        "sizing.vol_target.max_positions": 5.0,
+        "sizing.vol_target.target": 0.2,
+    }
+
+
+@pytest.fixture(scope="module")
+def season(report_season_home: LabHome) -> tuple[LabHome, dict]:
+    from arena.season import load_arena_data
+
+    home = report_season_home
+    closes = closes_frame(load_arena_data(SPEC, home).daily)
+    return home, write_monthly_report(home, parse_month("2023-06"), closes=closes, track=False)
+
+
+def _recomputed_pnl(ledger: Ledger, account: str, symbol: str, exit_order: str) -> float:
+    """FIFO P&L of one sell order, replayed here from the ledger's fills (money units)."""
+    lots: deque[list[float]] = deque()  # [quantity, cost per unit incl. fees]
+    fills = [f for f in ledger.fills(account) if f.symbol == symbol]
+    pnl = 0.0
+    for fill in fills:
+        fees = (fill.commission + fill.taxes) / 100.0
+        if fill.side == "buy":
+            lots.append([fill.quantity, (fill.notional / 100.0 + fees) / fill.quantity])
+            continue
+        left = fill.quantity
+        proceeds = fill.notional / 100.0 - fees
+        cost = 0.0
+        while left:
+            take = min(left, lots[0][0])
+            cost += take * lots[0][1]
+            lots[0][0] -= take
+            left -= take
+            if lots[0][0] == 0:
+                lots.popleft()
+        if fill.order_id == exit_order:
+            pnl += proceeds - cost
+    return pnl
+
+
+def test_monthly_top_and_bottom_trades_recomputed_from_fills(season) -> None:
+    home, out = season
+    assert out["round_trips"] >= 10
+    top, bottom = out["top_trades"], out["bottom_trades"]
+    assert len(top) == len(bottom) == 5
+    assert [t["pnl"] for t in top] == sorted((t["pnl"] for t in top), reverse=True)
+    assert [t["pnl"] for t in bottom] == sorted(t["pnl"] for t in bottom)
+    assert top[0]["pnl"] >= top[-1]["pnl"] > bottom[-1]["pnl"] >= bottom[0]["pnl"]
+    connection = sqlite3.connect(home.ledger_db)
+    assert {row[0] for row in connection.execute("SELECT money_digits FROM accounts")} == {2}
+    with Ledger(home.ledger_db) as ledger:
+        for trade in (top[0], bottom[0]):
+            expected = _recomputed_pnl(
+                ledger, trade["account"], trade["symbol"], trade["exit_order_id"]
+            )
+            assert trade["pnl"] == pytest.approx(expected, rel=1e-9, abs=1e-6)
+            decision_id = connection.execute(
+                "SELECT decision_id FROM orders WHERE account=? AND order_id=?",
+                (trade["account"], trade["exit_order_id"]),
+            ).fetchone()[0]
+            assert trade["exit_decision"] == ledger.decision(trade["account"], decision_id)
+            assert trade["exit_decision"], "the decision chain is stored with the order"
+    connection.close()
+    markdown = Path(out["markdown"]).read_text()
+    assert (
+        "Decision chain of the exit" in markdown and "## Principles the month suggests" in markdown
+    )
+
+
+def test_monthly_direction_matches_store_final_generations(season) -> None:
+    home, out = season
+    with GenePoolStore(home.gene_pool_db) as store:
+        for row in out["direction"]:
+            sid = row["session_id"]
+            last = store.generation_stats(sid)[-1]["generation"]
+            population = store.population(sid, last)
+            survivors = [m for m in population if m["status"] != "culled"]
+            group = survivors or population
+            styles = Counter(json.loads(m["genome_json"])["style"] for m in group)
+            assert row["styles"] == pytest.approx({k: v / len(group) for k, v in styles.items()})
+            assert row["survivors"] == len(survivors) and row["population"] == len(population)
+            assert row["operators"] == dict(Counter(m["operator"] for m in survivors))
+    assert [row["as_of"] for row in out["direction"]] == ["2023-06-02", "2023-06-16"]
+
+
+def test_monthly_biases_and_principles_consistent(season) -> None:
+    _, out = season
+    assert set(out["biases"]) == {"aggressive", "conservative", "synthesis"}
+    detected = [
+        (account, name)
+        for account, found in out["biases"].items()
+        for name, figures in found.items()
+        if figures and figures["detected"]
+    ]
+    words = {"over_trading": "trade at most", "chasing": "do not buy", "disposition": "cut losers"}
+    for account, name in detected:
+        assert any(rule.startswith(f"{account}: {words[name]}") for rule in out["principles"])
+    assert out["principles"]
+    html = Path(out["html"]).read_text()
+    assert "http://" not in html and "https://" not in html
+    assert html.count('src="data:image/png;base64,') >= 4
+
+
+def test_parse_month_bad_format_and_empty_month(lab_home: LabHome) -> None:
+    for text in ("2023-13", "2023-6", "June", "2023-00"):
+        with pytest.raises(ConfigError, match="--month"):
+            parse_month(text)
+    with pytest.raises(ReportDataMissing, match="2020-01"):
+        write_monthly_report(lab_home, parse_month("2020-01"), track=False)
+
+
+def test_select_trades_breaks_ties_deterministically() -> None:
+    fills = _fills(
+        [
+            ("buy", "AAA", 10, 10.0, 0, 0, "B1"),
+            ("sell", "AAA", 5, 11.0, 0, 1, "S1"),
+            ("sell", "AAA", 5, 11.0, 0, 2, "S2"),
+        ]
+    )
+    trips = round_trips(fills, DIGITS)
+    best, worst = select_trades(list(reversed(trips)), count=1)
+    assert best[0].exit_order_id == "S1" and worst[0].exit_order_id == "S1"
+    assert Decimal(str(best[0].pnl)) == Decimal("5.0")
