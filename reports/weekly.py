@@ -45,7 +45,6 @@ import json
 import math
 import re
 import sqlite3
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -74,6 +73,7 @@ from reports.html import (
     render_markdown,
 )
 from reports.lessons import Lesson, LessonConfig
+from reports.tracking import REPORTS_EXPERIMENT, log_report
 from simulators.metrics import max_drawdown
 
 __all__ = [
@@ -97,7 +97,6 @@ __all__ = [
     "write_weekly_report",
 ]
 
-REPORTS_EXPERIMENT = "alphaloop-reports"
 PERIODS_PER_YEAR = 252.0
 # The "usual" daily trade count of a day is the mean over this many earlier committed days.
 TYPICAL_DAYS = 20
@@ -712,51 +711,6 @@ def write_report_files(
     atomic_write_text(files.markdown, render_markdown(title, _no_charts(sections)))
     atomic_write_text(files.html, render_html(title, sections))
     return files
-
-
-def log_report(
-    home: LabHome, kind: str, period: Period, files: ReportFiles, metrics: Mapping[str, Any]
-) -> str:
-    """Log a written report to MLflow (experiment ``alphaloop-reports``); return the run id.
-
-    The run is named ``<kind>-<label>``; its numeric headline figures are metrics and the
-    report's files are artifacts under ``report/``.
-    """
-    from mlflow.entities import Metric, Param
-
-    from evolution.tracking import client_for, experiment_id
-
-    client = client_for(home)
-    experiment = experiment_id(client, REPORTS_EXPERIMENT, home)
-    run = client.create_run(
-        experiment,
-        run_name=f"{kind}-{period.label}",
-        tags={"alphaloop.kind": f"report-{kind}", "alphaloop.period": period.label},
-    )
-    run_id = str(run.info.run_id)
-    stamp = int(time.time() * 1000)
-    numbers = [
-        Metric(str(key), float(value), stamp, 0)
-        for key, value in sorted(metrics.items())
-        if isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    ]
-    params = [
-        Param("kind", kind),
-        Param("period", period.label),
-        Param("start", period.start.isoformat()),
-        Param("end", period.end.isoformat()),
-    ]
-    try:
-        client.log_batch(run_id, metrics=numbers, params=params)
-        for path in (files.markdown, files.html, files.summary):
-            client.log_artifact(run_id, str(path), artifact_path="report")
-        client.set_terminated(run_id, "FINISHED")
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    return run_id
 
 
 def _percent(value: float | None, signed: bool = False) -> str:
