@@ -45,6 +45,9 @@ REJECT_REASONS: tuple[str, ...] = (
     "end_of_day",  # the parent order's day ended before it was filled
     "risk_veto",  # the risk governor refused it
     "cancelled_by_user",  # the account cancelled it
+    "halted",  # an exchange-wide halt (market circuit breaker) covered the bar
+    "stale_data",  # the feed was stale: no order is placed on a stale price
+    "broker_fault",  # the broker rejected or timed out the child order (retried, then manual)
 )
 
 
