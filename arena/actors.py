@@ -99,9 +99,11 @@ class AccountActor:
         """Return the current cash and positions (plain values)."""
         return self.book.cash_and_positions()
 
-    def run_day(self, plan: AccountPlan, market: DayMarket, force: bool) -> AccountDayResult:
+    def run_day(
+        self, plan: AccountPlan, market: DayMarket, force: bool, conditions: Any = None
+    ) -> AccountDayResult:
         """Trade and commit the day (idempotent: a committed day is only reported)."""
-        return self.book.run_day(plan, market, force=force)
+        return self.book.run_day(plan, market, force=force, conditions=conditions)
 
     def pid(self) -> int:
         """Return the worker's process id (tests kill it)."""

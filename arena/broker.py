@@ -28,7 +28,9 @@ A parent order is sliced through the day by :func:`execute_parent`: the day's ba
 into ``n_steps`` decision steps; at each step a schedule (TWAP by default; any object with
 ``schedule_fraction(observation) -> float``, a plain callable, or a sequence of fractions of
 the total) decides how much of the remaining quantity to work over the step's bars; what is
-left at the end of the day expires.
+left at the end of the day expires. :class:`ParentExecution` is the same logic fed one bar at a
+time (``execute_parent`` is a loop over it), so that the arena's day can interleave every
+parent minute by minute and block a bar for one order (:mod:`arena.intraday`).
 
 The market rules come from :mod:`simulators.market_rules` through :meth:`BrokerRules.from_market`
 (an adapter: those models compile to whole-panel arrays for the backtest kernel; the broker
@@ -50,6 +52,7 @@ from arena.events import (
     Event,
     FillEvent,
     OrderAccepted,
+    OrderCancelled,
     OrderExpired,
     OrderFilled,
     OrderPartiallyFilled,
@@ -90,6 +93,7 @@ __all__ = [
     "ExecutionContext",
     "ExecutionResult",
     "InvariantViolation",
+    "ParentExecution",
     "Position",
     "ScheduleFraction",
     "TwapSchedule",
@@ -727,7 +731,9 @@ def _sell_lot(order: Order, rules: BrokerRules) -> int:
     return rules.lot_units if order.quantity % rules.lot_units == 0 else 1
 
 
-def _admission_reason(state: AccountState, order: Order, bar: Bar, rules: BrokerRules) -> str:
+def _admission_reason(
+    state: AccountState, order: Order, bar: Bar, rules: BrokerRules, *, check_cash: bool = True
+) -> str:
     if not bar.tradable:
         return "suspended"
     if order.side == "sell":
@@ -749,7 +755,7 @@ def _admission_reason(state: AccountState, order: Order, bar: Bar, rules: Broker
     )
     if probe.reason in ("limit_up", "limit_down"):
         return probe.reason
-    if order.side == "buy":
+    if order.side == "buy" and check_cash:
         price = price_from_float(bar.open, rules.units.price_digits)
         value = notional_minor(order.quantity, price, rules.units)
         if value + rules.commission_for(value) > state.cash:
@@ -866,8 +872,10 @@ def _fill_on_bar(
     )
 
 
-def _admit(state: AccountState, order: Order, bar: Bar, rules: BrokerRules) -> tuple[Order, Event]:
-    reason = _admission_reason(state, order, bar, rules)
+def _admit(
+    state: AccountState, order: Order, bar: Bar, rules: BrokerRules, *, check_cash: bool = True
+) -> tuple[Order, Event]:
+    reason = _admission_reason(state, order, bar, rules, check_cash=check_cash)
     if reason:
         rejected = transition(order, OrderStatus.REJECTED, reason=reason)
         return rejected, OrderRejected(
@@ -1042,6 +1050,279 @@ def _fraction_of(
     return min(max(share, 0.0), 1.0)
 
 
+class ParentExecution:
+    """One parent order worked bar by bar: the per-step logic of :func:`execute_parent`.
+
+    The schedule's horizon is fixed when the stepper is built (``n_bars`` bars cut into
+    ``n_steps`` groups, as :func:`execute_parent` cuts them); the bars themselves arrive one
+    at a time through :meth:`on_bar`, so nothing of a later bar can reach an earlier
+    decision. At the first bar of each step the schedule decides the step's child quantity;
+    each bar of the step fills what it can of it. A bar may be *blocked* for this order
+    (frozen, halted, stale, a broker fault): it fills nothing, exactly as a bar that hit its
+    participation cap, and the unfilled child rolls to the next bar of the step and then,
+    through the remaining quantity, to the next step. :meth:`finish` expires what is left.
+
+    Parameters
+    ----------
+    order:
+        A ``new`` or working order.
+    n_bars:
+        Bars of the order's horizon (the rest of its day).
+    rules, sigma, schedule, n_steps, observe:
+        As in :func:`execute_parent`.
+    arrival_price:
+        The shortfall reference; ``None`` takes the open of the first tradable bar seen.
+    where:
+        Name used in error messages.
+    """
+
+    def __init__(
+        self,
+        order: Order,
+        n_bars: int,
+        rules: BrokerRules,
+        *,
+        sigma: float = 0.0,
+        schedule: ScheduleLike = None,
+        n_steps: int | None = None,
+        observe: Callable[[ExecutionContext], np.ndarray] | None = None,
+        arrival_price: float | None = None,
+        where: str = "ParentExecution",
+    ) -> None:
+        if n_bars < 1:
+            raise ValueError(f"{where}: no bars for order {order.order_id}")
+        fractions: list[float] | None = None
+        if (
+            schedule is not None
+            and not callable(schedule)
+            and not isinstance(schedule, ScheduleFraction)
+        ):
+            fractions = [float(x) for x in schedule]
+            if not fractions or any(not (math.isfinite(x) and x >= 0) for x in fractions):
+                raise ValueError(f"{where}: fractions must be >= 0, got {fractions}")
+            if sum(fractions) > 1.0 + 1e-9:
+                raise ValueError(f"{where}: fractions sum to {sum(fractions)} > 1")
+            if n_steps is not None and n_steps != len(fractions):
+                raise ValueError(f"{where}: {len(fractions)} fractions for {n_steps} steps")
+            n_steps = len(fractions)
+        steps = min(n_steps or DEFAULT_STEPS, n_bars)
+        if steps < 1:
+            raise ValueError(f"{where}: n_steps must be >= 1, got {n_steps}")
+        if fractions is not None and steps < len(fractions):
+            # Fewer bars than fractions: fold the tail into the last step.
+            fractions = [*fractions[: steps - 1], sum(fractions[steps - 1 :])]
+        self.order = order
+        self.rules = rules
+        self.sigma = sigma
+        self.n_bars = n_bars
+        self.n_steps = steps
+        self._schedule = None if fractions is not None else schedule
+        self._fractions = fractions
+        self._observe = observe or default_observation
+        # Step k starts at bar _starts[k] (np.array_split's layout, without the arrays).
+        size, extra = divmod(n_bars, steps)
+        starts, position = [], 0
+        for k in range(steps):
+            starts.append(position)
+            position += size + (1 if k < extra else 0)
+        self._step_at = {start: k for k, start in enumerate(starts)}
+        self._arrival = arrival_price
+        self._history: list[Bar] = []
+        self._cumulative = 0.0
+        self._done = False
+        self.position = 0
+        self.step = -1
+        self.child = 0
+        self.handed_off = 0
+        self.last_reason = "end_of_day"
+        self.events: list[Event] = []
+        self.lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
+
+    @property
+    def remaining(self) -> int:
+        """Return what is left to work (not filled, not handed to a manual order)."""
+        return self.order.quantity - self.order.filled - self.handed_off
+
+    @property
+    def working(self) -> bool:
+        """Return whether the order may still fill (admitted, not terminal, bars left)."""
+        return self.order.is_working and not self._done and self.position < self.n_bars
+
+    def admit(self, state: AccountState, bar: Bar, *, check_cash: bool = True) -> AccountState:
+        """Admit a ``new`` order on its arrival ``bar`` (see the module docstring).
+
+        ``check_cash=False`` leaves a buy's cash to each fill (an interleaved day, where the
+        day's sells pay for its buys as they fill). Returns the books moved to the order's
+        day; a rejection ends the order (``OrderRejected`` in :attr:`events`).
+        """
+        _check_pair(state, self.order, bar)
+        books = start_day(state, self.order.day)
+        if self.order.status == OrderStatus.NEW:
+            self.order, event = _admit(books, self.order, bar, self.rules, check_cash=check_cash)
+            self.events.append(event)
+        elif not self.order.is_working:
+            raise InvalidTransition(
+                f"order {self.order.order_id} is {self.order.status}: it cannot execute"
+            )
+        return books
+
+    def prepare(self, bar: Bar) -> bool:
+        """Open the next bar: at a step's first bar, decide the step's child quantity.
+
+        Returns whether a new child order starts on this bar (a step with something to do).
+        """
+        if not self.working:
+            return False
+        if self._arrival is None and bar.tradable:
+            self._arrival = bar.open
+        step = self._step_at.get(self.position)
+        if step is None:
+            return False
+        self.step = step
+        remaining = self.remaining
+        if remaining <= 0:
+            self.child = 0
+            self._done = True
+            return False
+        lot = self.lot
+        if step == self.n_steps - 1:
+            child = remaining
+        elif self._fractions is not None:
+            self._cumulative += self._fractions[step]
+            target = round(self._cumulative * self.order.quantity / lot) * lot
+            child = min(max(target - self.order.filled - self.handed_off, 0), remaining)
+        else:
+            if self._schedule is None:
+                share = 1.0 / (self.n_steps - step)
+            else:
+                arrival = math.nan if self._arrival is None else self._arrival
+                history = tuple(self._history)
+                last = next((b.close for b in reversed(history) if b.tradable), arrival)
+                context = ExecutionContext(
+                    step=step,
+                    n_steps=self.n_steps,
+                    quantity=self.order.quantity,
+                    remaining=remaining,
+                    side=self.order.side,
+                    arrival_price=arrival,
+                    last_price=last,
+                    history=history,
+                    half_spread_bps=self.rules.half_spread_bps,
+                    sigma=self.sigma,
+                )
+                share = _fraction_of(self._schedule, self._observe(context))  # type: ignore[arg-type]
+            child = min(round(share * remaining / lot) * lot, remaining)
+        self.child = child
+        return child > 0
+
+    def work(
+        self, state: AccountState, bar: Bar, *, blocked: str | None = None
+    ) -> tuple[AccountState, list[Event]]:
+        """Fill what this bar allows of the open child (nothing when ``blocked``).
+
+        ``blocked`` is the reason code of a bar this order may not trade on; it becomes the
+        expiry reason if the order ends unfilled. Returns the books and the fill events.
+        """
+        fills: list[Event] = []
+        if self.working and self.child > 0:
+            _check_pair(state, self.order, bar)
+            if blocked:
+                self.last_reason = blocked
+            else:
+                state, self.order, fills, filled, reason = _fill_on_bar(
+                    state, self.order, bar, self.rules, want=self.child, sigma=self.sigma
+                )
+                self.events.extend(fills)
+                self.child -= filled
+                if reason != "ok":
+                    self.last_reason = reason
+        self._history.append(bar)
+        self.position += 1
+        return state, fills
+
+    def on_bar(
+        self, state: AccountState, bar: Bar, *, blocked: str | None = None
+    ) -> tuple[AccountState, list[Event]]:
+        """Return :meth:`prepare` then :meth:`work` on ``bar``."""
+        self.prepare(bar)
+        return self.work(state, bar, blocked=blocked)
+
+    def add_child(self, quantity: int) -> int:
+        """Add ``quantity`` to the open child (a re-sent copy); return what was added."""
+        added = max(min(quantity, self.remaining - self.child), 0)
+        self.child += added
+        return added
+
+    def drop_child(self, reason: str) -> int:
+        """Drop the open child (it rolls to the next step); return its quantity."""
+        dropped, self.child = self.child, 0
+        if dropped:
+            self.last_reason = reason
+        return dropped
+
+    def hand_off(self, reason: str) -> int:
+        """Hand the open child to a manual order (never worked again); return its quantity."""
+        quantity = self.drop_child(reason)
+        self.handed_off += quantity
+        return quantity
+
+    def cancel(self, at: datetime, reason: str) -> None:
+        """Cancel a working order now (``OrderCancelled``)."""
+        if not self.order.is_working:
+            self._done = True
+            return
+        unfilled = self.order.quantity - self.order.filled
+        self.order = transition(self.order, OrderStatus.CANCELLED, reason=reason)
+        self.events.append(
+            OrderCancelled(
+                account=self.order.account,
+                at=at,
+                order_id=self.order.order_id,
+                reason=reason,
+                unfilled=unfilled,
+            )
+        )
+        self._done = True
+        self.child = 0
+
+    def finish(self, state: AccountState, at: datetime) -> ExecutionResult:
+        """End the order's day: expire what is unfilled at ``at`` (the last bar's close)."""
+        order = self.order
+        if order.status == OrderStatus.FILLED:
+            return ExecutionResult(
+                state=state, order=order, events=tuple(self.events), status="filled", reason="ok"
+            )
+        if order.status == OrderStatus.REJECTED:
+            return ExecutionResult(
+                state=state, order=order, events=tuple(self.events), status="rejected",
+                reason=order.reason,
+            )  # fmt: skip
+        if order.status == OrderStatus.CANCELLED:
+            return ExecutionResult(
+                state=state, order=order, events=tuple(self.events), status="expired",
+                reason=order.reason,
+            )  # fmt: skip
+        unfilled = order.quantity - order.filled
+        self.order = transition(order, OrderStatus.EXPIRED, reason=self.last_reason)
+        self.events.append(
+            OrderExpired(
+                account=state.account,
+                at=at,
+                order_id=order.order_id,
+                reason=self.last_reason,
+                unfilled=unfilled,
+            )
+        )
+        self._done = True
+        return ExecutionResult(
+            state=state,
+            order=self.order,
+            events=tuple(self.events),
+            status="expired",
+            reason=self.last_reason,
+        )
+
+
 def execute_parent(
     state: AccountState,
     order: Order,
@@ -1059,7 +1340,8 @@ def execute_parent(
     child quantity (rounded half to even to whole lots); the child works through the group's
     bars, each bar filling at most its participation cap, and what it does not fill returns to
     the remaining quantity. The last step works everything left. What is still unfilled after
-    the last bar expires (``OrderExpired`` with the last blocking reason).
+    the last bar expires (``OrderExpired`` with the last blocking reason). This is a loop of
+    :class:`ParentExecution` over ``bars``.
 
     Parameters
     ----------
@@ -1093,105 +1375,25 @@ def execute_parent(
         raise ValueError(f"execute_parent: no bars for order {order.order_id}")
     for bar in bars:
         _check_pair(state, order, bar)
-    fractions: list[float] | None = None
-    if (
-        schedule is not None
-        and not callable(schedule)
-        and not isinstance(schedule, ScheduleFraction)
-    ):
-        fractions = [float(x) for x in schedule]
-        if not fractions or any(not (math.isfinite(x) and x >= 0) for x in fractions):
-            raise ValueError(f"execute_parent: fractions must be >= 0, got {fractions}")
-        if sum(fractions) > 1.0 + 1e-9:
-            raise ValueError(f"execute_parent: fractions sum to {sum(fractions)} > 1")
-        if n_steps is not None and n_steps != len(fractions):
-            raise ValueError(f"execute_parent: {len(fractions)} fractions for {n_steps} steps")
-        n_steps = len(fractions)
-    steps = min(n_steps or DEFAULT_STEPS, len(bars))
-    if steps < 1:
-        raise ValueError(f"execute_parent: n_steps must be >= 1, got {n_steps}")
-    if fractions is not None and steps < len(fractions):
-        # Fewer bars than fractions: fold the tail into the last step.
-        fractions = [*fractions[: steps - 1], sum(fractions[steps - 1 :])]
-    observe_fn = observe or default_observation
-
-    books = start_day(state, order.day)
-    events: list[Event] = []
-    if order.status == OrderStatus.NEW:
-        order, event = _admit(books, order, bars[0], rules)
-        events.append(event)
-        if order.status == OrderStatus.REJECTED:
-            return ExecutionResult(
-                state=books, order=order, events=tuple(events), status="rejected",
-                reason=order.reason,
-            )  # fmt: skip
-    elif not order.is_working:
-        raise InvalidTransition(f"order {order.order_id} is {order.status}: it cannot execute")
-
-    groups = np.array_split(np.arange(len(bars)), steps)
-    arrival = _first_price(bars)
-    last_reason = "end_of_day"
-    lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
-    cumulative = 0.0
-    for step, group in enumerate(groups):
-        remaining = order.quantity - order.filled
-        if remaining <= 0:
+    stepper = ParentExecution(
+        order,
+        len(bars),
+        rules,
+        sigma=sigma,
+        schedule=schedule,
+        n_steps=n_steps,
+        observe=observe,
+        arrival_price=_first_price(bars),
+        where="execute_parent",
+    )
+    books = stepper.admit(state, bars[0])
+    if stepper.order.status == OrderStatus.REJECTED:
+        return stepper.finish(books, bars[0].at)
+    for bar in bars:
+        if not stepper.working:
             break
-        if step == steps - 1:
-            child = remaining
-        elif fractions is not None:
-            cumulative += fractions[step]
-            target = round(cumulative * order.quantity / lot) * lot
-            child = min(max(target - order.filled, 0), remaining)
-        else:
-            if schedule is None:
-                share = 1.0 / (steps - step)
-            else:
-                start = int(group[0])
-                history = tuple(bars[:start])
-                last = next((b.close for b in reversed(history) if b.tradable), arrival)
-                context = ExecutionContext(
-                    step=step,
-                    n_steps=steps,
-                    quantity=order.quantity,
-                    remaining=remaining,
-                    side=order.side,
-                    arrival_price=arrival,
-                    last_price=last,
-                    history=history,
-                    half_spread_bps=rules.half_spread_bps,
-                    sigma=sigma,
-                )
-                share = _fraction_of(schedule, observe_fn(context))  # type: ignore[arg-type]
-            child = min(round(share * remaining / lot) * lot, remaining)
-        for position in group:
-            if child <= 0:
-                break
-            books, order, fills, filled, reason = _fill_on_bar(
-                books, order, bars[int(position)], rules, want=child, sigma=sigma
-            )
-            events.extend(fills)
-            child -= filled
-            if reason != "ok":
-                last_reason = reason
-    if order.status == OrderStatus.FILLED:
-        return ExecutionResult(
-            state=books, order=order, events=tuple(events), status="filled", reason="ok"
-        )
-    unfilled = order.quantity - order.filled
-    order = transition(order, OrderStatus.EXPIRED, reason=last_reason)
-    events.append(
-        OrderExpired(
-            account=books.account,
-            at=bars[-1].at,
-            order_id=order.order_id,
-            reason=last_reason,
-            unfilled=unfilled,
-        )
-    )
-    return ExecutionResult(
-        state=books, order=order, events=tuple(events), status="expired", reason=last_reason
-    )
+        books, _ = stepper.on_bar(books, bar)
+    return stepper.finish(books, bars[-1].at)
 
 
 def _first_price(bars: Iterable[Bar]) -> float:

@@ -20,13 +20,15 @@ logs to MLflow). A day ``D`` goes:
    :data:`MIN_TRADE_WEIGHT` of equity are skipped; sells first). The :class:`RiskGovernor`
    checks every order at the open against a running float view of the account (each approved
    order is assumed filled at the previous close for the next check); cuts and vetoes are
-   events. Then the governor watches every minute bar (:meth:`RiskGovernor.on_bar`); if the
-   circuit breaker freezes trading at minute ``m``, the buy orders only work the bars before
-   ``m`` (no new risk after the freeze) while sells work the whole day. Each order is a parent
-   order sliced by the execution policy through :func:`arena.broker.execute_parent` over the
-   day's minute bars (``generate_intraday`` on synthetic data). **Daily-only data** have no
-   minute bars: the fallback executes each parent order on the single daily bar of ``D``
-   (one step; the fill model's OHLC average price and participation cap of the daily volume).
+   events. Then every approved order is a parent order sliced by the execution policy and
+   executed minute by minute, all of them interleaved (sells first, then buys, each minute),
+   by :func:`arena.intraday.execute_day` over the day's minute bars (``generate_intraday`` on
+   synthetic data): the governor sees each minute bar as it closes; a circuit-breaker freeze
+   at minute ``m`` blocks the buys from minute ``m + 1`` on (sells go on), the daily-loss stop
+   freezes the buys and liquidates; halts, stale feeds and broker faults come in through
+   :class:`arena.intraday.DayConditions`. **Daily-only data** have no minute bars: the
+   fallback executes each parent order on the single daily bar of ``D`` (one step; the fill
+   model's OHLC average price and participation cap of the daily volume).
 3. Close: mark to market at the closes of ``D`` and write the day in one ledger transaction
    (orders, fills, positions, equity, the decision chain every order points to, the risk
    events). A committed day is never applied twice; ``force`` replaces the last day.
@@ -55,14 +57,13 @@ from arena.broker import (
     Bar,
     BrokerRules,
     bars_from_panel,
-    execute_parent,
     mark_to_market,
     open_account,
     start_day,
-    submit_order,
 )
 from arena.debate import DebateRecord, RegimeStats, TargetPosition, run_debate
 from arena.events import FillEvent, RiskVeto
+from arena.intraday import ChildOrder, DayConditions, Incident, ManualOrder, execute_day
 from arena.ledger import (
     DayAlreadyCommitted,
     DecisionRecord,
@@ -101,6 +102,7 @@ __all__ = [
     "benchmark_return",
     "day_index",
     "day_market",
+    "liquidation_id",
     "plan_day",
     "read_genome",
     "trading_days",
@@ -476,6 +478,35 @@ class AccountDayResult:
     risk_events: tuple[RiskVeto, ...] = ()
     decision: Mapping[str, Any] = field(default_factory=dict)
     equity_snapshot: EquitySnapshot | None = None
+    intraday_equity: tuple[tuple[datetime, float], ...] = ()
+    incidents: tuple[Incident, ...] = ()
+    manual_orders: tuple[ManualOrder, ...] = ()
+    fill_keys: Mapping[str, str] = field(default_factory=dict)
+    child_orders: tuple[ChildOrder, ...] = ()
+    stale_fill_ids: tuple[str, ...] = ()
+    liquidation_order_ids: tuple[str, ...] = ()
+
+
+def liquidation_id(decision_id: str) -> str:
+    """Return the decision id of the daily-loss stop's sells of the day of ``decision_id``."""
+    return f"{decision_id}-liquidation"
+
+
+def _liquidation_decision(plan: AccountPlan, result: AccountDayResult) -> DecisionRecord:
+    stops = [e for e in result.risk_events if e.rule == "daily_loss"]
+    payload = {
+        "account": plan.account,
+        "day": plan.day.isoformat(),
+        "decision": "liquidate",
+        "why": "daily-loss stop: the marked equity fell beyond the max daily loss",
+        "plan_decision_id": plan.decision_id,
+        "risk_events": [
+            {"at": e.at.isoformat(), "reason": e.reason, "value": e.value, "limit": e.limit}
+            for e in stops
+        ],
+        "orders": list(result.liquidation_order_ids),
+    }
+    return DecisionRecord(decision_id=liquidation_id(plan.decision_id), payload=payload)
 
 
 def _to_veto(event: RiskEvent) -> RiskVeto:
@@ -573,18 +604,29 @@ class AccountBook:
         }
 
     def run_day(
-        self, plan: AccountPlan, market: DayMarket, *, force: bool = False
+        self,
+        plan: AccountPlan,
+        market: DayMarket,
+        *,
+        force: bool = False,
+        conditions: DayConditions | None = None,
     ) -> AccountDayResult:
         """Trade ``plan`` on ``market`` and commit the day (see the module docstring).
 
         A committed day is left alone (``already_committed``) unless ``force``, which
         recomputes it from the books before it and replaces it in one transaction.
+        ``conditions`` are the day's halts, feed and broker faults and protections
+        (:class:`arena.intraday.DayConditions`; ``None``: the daily arena, no faults, every
+        protection on).
         """
         day = plan.day
         if self.is_committed(day) and not force:
             return self._committed_result(day)
         start = self.ledger.restore_state(self.account, before=day) if force else self.state
-        result, state = self._trade(start, plan, market)
+        result, state = self._trade(start, plan, market, conditions)
+        decisions = [DecisionRecord(decision_id=plan.decision_id, payload=plan.decision)]
+        if result.liquidation_order_ids:
+            decisions.append(_liquidation_decision(plan, result))
         write = self.ledger.replace_day if force else self.ledger.commit_day
         assert result.equity_snapshot is not None
         try:
@@ -595,7 +637,7 @@ class AccountBook:
                 fills=result.fills,
                 positions=result.positions,
                 equity=result.equity_snapshot,
-                decisions=(DecisionRecord(decision_id=plan.decision_id, payload=plan.decision),),
+                decisions=tuple(decisions),
                 risk_events=result.risk_events,
             )
         except DayAlreadyCommitted:
@@ -616,20 +658,26 @@ class AccountBook:
         )  # fmt: skip
 
     def _trade(
-        self, state: AccountState, plan: AccountPlan, market: DayMarket
+        self,
+        state: AccountState,
+        plan: AccountPlan,
+        market: DayMarket,
+        conditions: DayConditions | None = None,
     ) -> tuple[AccountDayResult, AccountState]:
         day = plan.day
         units = state.units
         qdigits = units.quantity_digits
         lot = self.rules.lot_units
         state = start_day(state, day)
-        governor = RiskGovernor(self.config.risk, self.account)
-        governor.start_day(dict(market.prev_close))
-        governor.tighten_for_regime(plan.regime, market.open_time)
+        conditions = conditions or DayConditions()
         opening = mark_to_market(
             state, {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
         )
         equity0 = money_to_float(opening.equity, units.money_digits)
+        governor = RiskGovernor(self.config.risk, self.account)
+        governor.start_day(dict(market.prev_close), start_equity=equity0 if equity0 > 0 else None)
+        if conditions.protections.high_vol_tighten:
+            governor.tighten_for_regime(conditions.force_regime or plan.regime, market.open_time)
         history = self._history_before(day)
         peak = max(
             [money_to_float(e.equity, units.money_digits) for _, e in history]
@@ -700,44 +748,24 @@ class AccountBook:
             if held[symbol] <= 1e-12:
                 held.pop(symbol)
 
-        # The circuit breaker watches every bar of the day.
-        watched = sorted(set(held) | {p.symbol for p in state.positions})
-        for snapshot_bar in market.snapshots:
-            governor.on_bar(snapshot_bar, snapshot_bar.time, positions=watched)
-        freeze = governor.freeze
-
-        policy = self.schedule
-        orders: list[Order] = []
-        fills: list[FillEvent] = []
-        wins = losses = 0
-        for symbol, side, quantity in approved:
-            bars = market.bars[symbol]
-            if side == "buy" and freeze is not None:
-                bars = tuple(b for b in bars if pd.Timestamp(b.at) < freeze.freeze_time)
-                if not bars:
-                    continue
-            state, order, _ = submit_order(
-                state, symbol=symbol, side=side, quantity=quantity, day=day,  # type: ignore[arg-type]
-                at=market.open_time, decision_id=plan.decision_id,
-            )  # fmt: skip
-            realised = state.realised_pnl
-            outcome = execute_parent(
-                state,
-                order,
-                bars,
-                self.rules,
-                sigma=market.sigma.get(symbol, 0.0),
-                schedule=policy,
-                n_steps=None if market.intraday else 1,
-            )
-            state = outcome.state
-            orders.append(outcome.order)
-            fills.extend(outcome.fills)
-            if side == "sell" and outcome.order.filled > 0:
-                gained = state.realised_pnl - realised - outcome.order.commission
-                gained -= outcome.order.taxes
-                wins += gained > 0
-                losses += gained <= 0
+        # Every parent order works minute by minute, interleaved, with the intraday
+        # protections (arena.intraday): the breaker and the daily-loss stop act causally.
+        outcome = execute_day(
+            state,
+            approved,  # type: ignore[arg-type]
+            market,
+            self.rules,
+            decision_id=plan.decision_id,
+            liquidation_decision_id=liquidation_id(plan.decision_id),
+            schedule=self.schedule,
+            governor=governor,
+            conditions=conditions,
+            watched=sorted(set(held) | {p.symbol for p in state.positions}),
+        )
+        state = outcome.state
+        orders = list(outcome.orders)
+        fills = list(outcome.fills)
+        wins, losses = outcome.wins, outcome.losses
         valuation = mark_to_market(state, market.close)
         positions_snap, equity_snap = snapshots_from(state, valuation)
         result = AccountDayResult(
@@ -755,6 +783,13 @@ class AccountBook:
             risk_events=tuple(_to_veto(e) for e in governor.events),
             decision=plan.decision,
             equity_snapshot=equity_snap,
+            intraday_equity=outcome.intraday_equity,
+            incidents=outcome.incidents,
+            manual_orders=outcome.manual_orders,
+            fill_keys=dict(outcome.fill_keys),
+            child_orders=outcome.child_orders,
+            stale_fill_ids=outcome.stale_fill_ids,
+            liquidation_order_ids=outcome.liquidation_order_ids,
         )
         return result, state
 

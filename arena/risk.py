@@ -15,6 +15,9 @@ down in ``docs/risk_governor.md``; in short:
   ``check`` call at or after the trigger bar; the governor records the trigger time, the freeze
   time and flags a freeze later than ``freeze_latency_minutes``.
 * A veto is final: an order id once vetoed is vetoed again whatever the conditions later.
+* Daily-loss stop (intraday, :meth:`RiskGovernor.on_equity`): the marked equity more than
+  ``max_daily_loss`` below the day's start equity trips a ``daily_loss`` trigger and freeze;
+  the intraday executor then blocks buys and liquidates.
 
 A figure equal to its limit is allowed; the limit trips only strictly beyond it.
 """
@@ -390,7 +393,9 @@ class RiskGovernor:
         "_factor",
         "_freeze",
         "_limits",
+        "_loss_stop",
         "_reference",
+        "_start_equity",
         "_vetoed",
     )
 
@@ -405,6 +410,8 @@ class RiskGovernor:
         self._events: list[RiskEvent] = []
         self._vetoed: set[str] = set()
         self._freeze: FreezeState | None = None
+        self._loss_stop: FreezeState | None = None
+        self._start_equity: float | None = None
         self._reference: dict[str, float] = {}
 
     # ------------------------------------------------------------------ read-only views
@@ -438,15 +445,33 @@ class RiskGovernor:
         """Return whether new orders are frozen."""
         return self._freeze is not None
 
-    # ------------------------------------------------------------------ the day
-    def start_day(self, reference_prices: Mapping[str, float]) -> None:
-        """Begin a session: clear the freeze and any tightening, set the previous closes.
+    @property
+    def start_equity(self) -> float | None:
+        """Return the day's start equity given to :meth:`start_day` (``None``: not given)."""
+        return self._start_equity
 
-        ``reference_prices`` are the previous closes the intraday drops are measured from.
-        Vetoed order ids are kept: a veto is final across days.
+    @property
+    def loss_stop(self) -> FreezeState | None:
+        """Return the daily-loss stop of the day (rule ``daily_loss``), or ``None``."""
+        return self._loss_stop
+
+    # ------------------------------------------------------------------ the day
+    def start_day(
+        self, reference_prices: Mapping[str, float], *, start_equity: float | None = None
+    ) -> None:
+        """Begin a session: clear the freezes and any tightening, set the previous closes.
+
+        ``reference_prices`` are the previous closes the intraday drops are measured from;
+        ``start_equity`` is the account's equity at the previous close, the reference of the
+        daily-loss stop (:meth:`on_equity`). Vetoed order ids are kept: a veto is final
+        across days.
         """
         self._reference = {str(s): _price(reference_prices, s) for s in reference_prices}
+        if start_equity is not None and _finite(start_equity, "start_equity") <= 0:
+            raise ValueError(f"start_equity must be > 0, got {start_equity!r}")
+        self._start_equity = None if start_equity is None else float(start_equity)
         self._freeze = None
+        self._loss_stop = None
         self._active = self._limits
         self._factor = 1.0
 
@@ -483,6 +508,64 @@ class RiskGovernor:
         if regime == "high_vol":
             return self.tighten(self._limits.high_vol_tighten_factor, now, "high-volatility regime")
         return self._active
+
+    # ------------------------------------------------------------------ daily-loss stop
+    def on_equity(self, equity: float, now: datetime | str) -> tuple[RiskEvent, ...]:
+        """Watch the account's marked equity: stop the day beyond ``max_daily_loss``.
+
+        Called at every minute close with the equity marked at that minute's prices. When
+        ``equity / start_equity - 1`` falls strictly below ``-max_daily_loss`` (the *active*
+        limit, so a high-volatility day stops sooner), the stop trips once for the day: a
+        ``trigger`` and a ``freeze`` event (rule ``daily_loss``) at ``now``. From then on the
+        caller blocks new buys and liquidates (see ``docs/risk_governor.md``). Returns the new
+        events (empty when nothing tripped or the stop already tripped).
+
+        Raises
+        ------
+        RuntimeError
+            If :meth:`start_day` was not given a ``start_equity``.
+        """
+        if self._start_equity is None:
+            raise RuntimeError("RiskGovernor.on_equity before start_day(start_equity=...)")
+        if self._loss_stop is not None:
+            return ()
+        stamp = _timestamp(now, "now")
+        move = _finite(equity, "equity") / self._start_equity - 1.0
+        limit = self._active.max_daily_loss
+        if not -move > limit:
+            return ()
+        self._loss_stop = FreezeState(
+            rule="daily_loss",
+            symbol=None,
+            value=move,
+            threshold=limit,
+            trigger_time=stamp,
+            freeze_time=stamp,
+        )
+        new = (
+            RiskEvent(
+                kind="trigger",
+                rule="daily_loss",
+                time=stamp,
+                account=self._account,
+                message=f"account down {-move:.2%} since the previous close "
+                f"(limit {limit:.2%}): stop the day",
+                value=move,
+                limit=-limit,
+            ),
+            RiskEvent(
+                kind="freeze",
+                rule="daily_loss",
+                time=stamp,
+                account=self._account,
+                message=f"new buys frozen and positions liquidated from {stamp.isoformat()} "
+                "(daily-loss stop)",
+                value=0.0,
+                limit=float(self._active.freeze_latency_minutes),
+            ),
+        )
+        self._events.extend(new)
+        return new
 
     # ------------------------------------------------------------------ circuit breaker
     def on_bar(

@@ -28,7 +28,7 @@ import pandas as pd
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.bootstrap import ArenaGenome, arena_genomes
-from arena.broker import BrokerRules, execute_parent, start_day, submit_order
+from arena.broker import BrokerRules, start_day
 from arena.cycle import (
     AccountBook,
     AccountDayResult,
@@ -38,9 +38,11 @@ from arena.cycle import (
     benchmark_return,
     day_index,
     day_market,
+    liquidation_id,
     plan_day,
     trading_days,
 )
+from arena.intraday import FixedProtections, execute_day
 from arena.ledger import Ledger
 from arena.personas import PERSONA_NAMES, ArenaConfig
 from simulators.bars import Panel
@@ -367,48 +369,61 @@ def _twap_fills(
     orders: Sequence[Mapping[str, Any]],
     market: DayMarket,
     rules: BrokerRules,
-    freeze_time: pd.Timestamp | None,
+    fixed: FixedProtections,
 ) -> list[Any]:
     """Re-run the day's parent orders with the TWAP schedule; return the fills it would get.
 
-    The books restart from the close before ``day`` and the orders go in their ledger order,
-    on the same bars (buys cut at the circuit breaker's freeze, as :class:`AccountBook` does),
-    so with a TWAP policy this gives the ledger's fills exactly.
+    The same executor as the account's day (:func:`arena.intraday.execute_day`): the books
+    restart from the close before ``day``, the planned orders go in at the open in their
+    ledger order, and the protections that acted that day are taken as they happened
+    (``fixed``: the breaker's freeze time, the daily-loss stop's time and its liquidation
+    orders), so with a TWAP policy this gives the ledger's fills exactly.
     """
     state = start_day(ledger.restore_state(account, before=day), day)
-    fills: list[Any] = []
-    for row in orders:
-        bars = market.bars.get(row["symbol"], ())
-        if row["side"] == "buy" and freeze_time is not None:
-            bars = tuple(b for b in bars if pd.Timestamp(b.at) < freeze_time)
-        if not bars:
-            continue
-        state, order, _ = submit_order(
-            state, symbol=row["symbol"], side=row["side"], quantity=int(row["quantity"]),
-            day=day, at=market.open_time, decision_id=row["decision_id"],
-        )  # fmt: skip
-        outcome = execute_parent(
-            state,
-            order,
-            bars,
-            rules,
-            sigma=market.sigma.get(row["symbol"], 0.0),
-            schedule=None,
-            n_steps=None if market.intraday else 1,
-        )
-        state = outcome.state
-        fills.extend(outcome.fills)
-    return fills
+    planned = [
+        (str(row["symbol"]), str(row["side"]), int(row["quantity"]))
+        for row in orders
+        if not str(row["decision_id"] or "").endswith(_LIQUIDATION_SUFFIX)
+        and row["symbol"] in market.bars
+    ]
+    decision = next((str(row["decision_id"]) for row in orders if row["decision_id"]), None)
+    outcome = execute_day(
+        state,
+        planned,  # type: ignore[arg-type]
+        market,
+        rules,
+        decision_id=decision,
+        schedule=None,
+        fixed=fixed,
+    )
+    return list(outcome.fills)
 
 
-def _freeze_time(home: LabHome, account: str, day: date) -> pd.Timestamp | None:
+_LIQUIDATION_SUFFIX = liquidation_id("")
+
+
+def _fixed_protections(
+    home: LabHome, account: str, day: date, orders: Sequence[Mapping[str, Any]]
+) -> FixedProtections:
+    """Return the protections that acted on ``account``'s ``day``, from its ledger rows."""
     rows = _read_rows(
         home.ledger_db,
-        "SELECT at FROM risk_events WHERE account=? AND day=? AND reason LIKE 'freeze:%' "
-        "ORDER BY seq LIMIT 1",
+        "SELECT at, rule FROM risk_events WHERE account=? AND day=? AND reason LIKE 'freeze:%' "
+        "ORDER BY seq",
         (account, day.isoformat()),
     )
-    return pd.Timestamp(rows[0]["at"]) if rows else None
+    breaker = next((r["at"] for r in rows if r["rule"] != "daily_loss"), None)
+    stop = next((r["at"] for r in rows if r["rule"] == "daily_loss"), None)
+    liquidations = tuple(
+        (str(row["symbol"]), int(row["quantity"]))
+        for row in orders
+        if str(row["decision_id"] or "").endswith(_LIQUIDATION_SUFFIX)
+    )
+    return FixedProtections(
+        buy_freeze_at=None if breaker is None else pd.Timestamp(breaker).to_pydatetime(),
+        stop_at=None if stop is None else pd.Timestamp(stop).to_pydatetime(),
+        liquidations=liquidations,
+    )
 
 
 def _genome_for(decision: Mapping[str, Any], symbol: str) -> str:
@@ -585,8 +600,9 @@ def build_report_input(
             )
             slippage = _shortfall_bps(fills, arrival, qdigits)
             twap = _twap_fills(
-                ledger, name, day, orders, market, rules, _freeze_time(home, name, day)
-            )
+                ledger, name, day, orders, market, rules,
+                _fixed_protections(home, name, day, orders),
+            )  # fmt: skip
             counts = _read_rows(
                 home.ledger_db,
                 "SELECT n_fills FROM days WHERE account=? AND day<? ORDER BY day DESC LIMIT ?",
