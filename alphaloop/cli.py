@@ -43,7 +43,15 @@ def _root(
 
 
 def _register() -> None:
-    from alphaloop import cli_arena, cli_backtest, cli_data, cli_evolve, cli_report, cli_rl
+    from alphaloop import (
+        cli_arena,
+        cli_backtest,
+        cli_data,
+        cli_evolve,
+        cli_report,
+        cli_rl,
+        cli_stress,
+    )
 
     app.add_typer(cli_data.app, name="data")
     app.command("backtest")(cli_backtest.backtest)
@@ -54,6 +62,7 @@ def _register() -> None:
     app.add_typer(cli_arena.ledger_app, name="ledger")
     app.add_typer(cli_rl.app, name="rl")
     app.add_typer(cli_report.app, name="report")
+    app.add_typer(cli_stress.app, name="stress")
 
 
 _register()

@@ -10,6 +10,7 @@ self-contained ``report.html``, ``summary.json`` and the Parquet tables).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from alphaloop.home import LabHome
 
-__all__ = ["ARENA_EXPERIMENT", "log_arena_day"]
+__all__ = ["ARENA_EXPERIMENT", "log_arena_day", "log_stress_run"]
 
 ARENA_EXPERIMENT = "alphaloop-arena"
 
@@ -64,6 +65,67 @@ def log_arena_day(home: LabHome, summary: Mapping[str, Any], *, data_spec: str) 
         markdown = report.get("markdown")
         if markdown:
             client.log_artifacts(run_id, str(Path(markdown).parent), artifact_path="report")
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
+def log_stress_run(home: LabHome, result: Mapping[str, Any], folder: Path) -> str:
+    """Log the replay as one MLflow run in :data:`STRESS_EXPERIMENT`; return its id.
+
+    Params: the scenario names, seed, size and config hashes; metrics: ``passed``, per
+    scenario ``<name>.passed`` and ``<name>.<check>`` (1/0), per account
+    ``<name>.<account>.loss|max_drawdown|exposure_at_start``; artifacts: the report, the
+    result and the manual-order files.
+    """
+    from mlflow.entities import Metric, Param
+
+    from arena.stress import STRESS_EXPERIMENT
+    from evolution.tracking import client_for, experiment_id
+
+    client = client_for(home)
+    experiment = experiment_id(client, STRESS_EXPERIMENT, home)
+    names = [s["name"] for s in result["scenarios"]]
+    run = client.create_run(
+        experiment, run_name=f"stress-{result['date']}", tags={"stress.date": str(result["date"])}
+    )
+    run_id = str(run.info.run_id)
+    params = {
+        "scenarios": ",".join(names),
+        "seed": result["seed"],
+        "size": result["size"],
+        "config_hash": result["config_hash"],
+        "arena_config_hash": result["arena_config_hash"],
+    }
+    values: dict[str, float] = {"passed": float(bool(result["passed"]))}
+    for scenario in result["scenarios"]:
+        prefix = scenario["name"]
+        values[f"{prefix}.passed"] = float(scenario["passed"])
+        for check in scenario["checks"]:
+            values[f"{prefix}.{check['name']}"] = float(check["passed"])
+        for account, figures in scenario["accounts"].items():
+            for key in ("loss", "max_drawdown", "exposure_at_start"):
+                values[f"{prefix}.{account}.{key}"] = float(figures[key])
+    try:
+        stamp = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[
+                Metric(k, v, stamp, 0)
+                for k, v in sorted(values.items())
+                if math.isfinite(v)  # MLflow stores NaN/inf poorly
+            ],
+            params=[Param(k, str(v)[:6000]) for k, v in sorted(params.items())],
+        )
+        for name in ("report.md", "report.html", "result.json"):
+            if (folder / name).exists():
+                client.log_artifact(run_id, str(folder / name), artifact_path="report")
+        if (folder / "manual_orders").exists():
+            client.log_artifacts(
+                run_id, str(folder / "manual_orders"), artifact_path="manual_orders"
+            )
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")

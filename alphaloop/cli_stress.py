@@ -1,0 +1,111 @@
+"""``alphaloop stress list|replay``: the weekly stress-test replay (``arena/stress.py``).
+
+``stress replay --json`` prints one object: ``date``, ``seed``, ``size``, ``config_hash``,
+``passed``, ``scenarios`` (each ``name``, ``passed``, ``checks`` (``name``, ``passed``,
+``detail``), ``accounts`` (per account ``loss``, ``max_drawdown``, ``exposure_at_start``,
+``seeded``), ``report`` (path of the HTML report)), ``report`` (``markdown``, ``html``) and
+``mlflow_run_id``. The exit status is 1 when any check failed, 2 on a user mistake (an unknown
+scenario). The replay runs in its own sandbox under ``<lab home>/stress/<date>/`` and never
+writes the arena's ledger or gene pool.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from alphaloop.jsonout import emit
+
+app = typer.Typer(
+    help="Weekly stress-test replay: named crises and injected faults through the accounts.",
+    no_args_is_help=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@app.command("list")
+def list_command(as_json: JsonOption = False) -> None:
+    """List the scenarios, the facts each is built on and the checks that apply."""
+    from simulators.scenarios import list_scenarios
+
+    scenarios = [info.to_dict() for info in list_scenarios()]
+    if as_json:
+        emit({"scenarios": scenarios})
+        return
+    for info in scenarios:
+        typer.echo(f"{info['name']:<26} {info['title']}")
+        typer.echo(f"{'':<26} checks: {', '.join(info['checks'])}")  # type: ignore[arg-type]
+
+
+@app.command("replay")
+def replay_command(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="Scenario to replay (repeat the option for several)."),
+    ] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every scenario.")] = False,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Real daily bars for cn-crash-2015 (CSV/Parquet data spec)."),
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option("--size", help="small or full (default: configs/stress.yaml).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Root seed.")] = None,
+    as_json: JsonOption = False,
+    no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
+) -> None:
+    """Replay scenarios through the accounts in a sandbox; exit 1 when a check fails."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alphaloop.errors import ConfigError
+    from alphaloop.home import LabHome
+    from arena.stress import replay
+    from simulators.scenarios import SCENARIOS
+
+    names = list(SCENARIOS) if replay_all else list(scenario or [])
+    if not names:
+        raise ConfigError(
+            f"stress replay: name a --scenario (one of {', '.join(SCENARIOS)}) or pass --all"
+        )
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise ConfigError(
+            f"unknown stress scenario(s) {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(SCENARIOS)}"
+        )
+    if size is not None and size not in ("small", "full"):
+        raise ConfigError(f"--size {size!r}: expected small or full")
+    home = LabHome.resolve().ensure()
+    progress = Progress(
+        TextColumn("stress"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} {task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=as_json,
+    )
+    with progress:
+        task = progress.add_task("stress", total=len(names), note="")
+
+        def done(name: str) -> None:
+            progress.advance(task)
+            progress.update(task, note=name)
+
+        result = replay(
+            names, home=home, data_spec=data, seed=seed, size=size, track=not no_mlflow,
+            on_scenario=done,
+        )  # fmt: skip
+    if as_json:
+        emit(result)
+    else:
+        for entry in result["scenarios"]:
+            typer.echo(f"{entry['name']}: {'PASS' if entry['passed'] else 'FAIL'}")
+            for check in entry["checks"]:
+                typer.echo(f"  {'ok  ' if check['passed'] else 'FAIL'} {check['name']}")
+        typer.echo(f"report: {result['report']['html']}")
+    if not result["passed"]:
+        raise typer.Exit(1)

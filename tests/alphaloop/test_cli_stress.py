@@ -1,0 +1,101 @@
+"""``alphaloop stress list|replay``: the JSON contract and the exit statuses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from alphaloop import cli, cli_stress
+from alphaloop.home import LabHome
+from simulators.scenarios import SCENARIOS
+
+
+def _app() -> typer.Typer:
+    # Registered here as the lead registers it in alphaloop/cli.py (``stress``).
+    root = typer.Typer()
+    root.add_typer(cli_stress.app, name="stress")
+
+    @root.callback()
+    def _root() -> None:
+        pass
+
+    return root
+
+
+def _invoke(*args: str) -> Any:
+    return CliRunner().invoke(_app(), ["stress", *args])
+
+
+def test_cli_stress_list_json_names_every_scenario_with_facts_and_checks() -> None:
+    result = _invoke("list", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [s["name"] for s in payload["scenarios"]] == list(SCENARIOS)
+    for scenario in payload["scenarios"]:
+        assert scenario["facts"] and scenario["checks"] and scenario["market"] in ("cn", "us")
+
+
+def test_cli_stress_replay_json_contract_and_exit_zero(lab_home: LabHome) -> None:
+    result = _invoke(
+        "replay", "--scenario", "black-swan-gap", "--size", "small", "--json", "--no-mlflow"
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["passed"] is True and payload["mlflow_run_id"] is None
+    (scenario,) = payload["scenarios"]
+    assert {"name", "passed", "checks", "accounts", "report"} <= set(scenario)
+    assert scenario["name"] == "black-swan-gap"
+    for check in scenario["checks"]:
+        assert set(check) == {"name", "passed", "detail"}
+        assert isinstance(check["detail"], dict)
+    for figures in scenario["accounts"].values():
+        assert {"loss", "max_drawdown"} <= set(figures)
+    assert scenario["report"].startswith(str(lab_home.stress))
+    assert scenario["report"].endswith("report.html")
+
+
+def test_cli_stress_replay_failed_check_exits_one(
+    lab_home: LabHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import arena.stress
+    from arena.intraday import Protections
+
+    real = arena.stress.replay
+
+    def without_tightening(*args: Any, **kwargs: Any) -> Any:
+        # The protection-off path goes through the Python API; the CLI never exposes it.
+        return real(*args, protections=Protections(high_vol_tighten=False), **kwargs)
+
+    monkeypatch.setattr(arena.stress, "replay", without_tightening)
+    result = _invoke(
+        "replay", "--scenario", "high-vol-day", "--size", "small", "--json", "--no-mlflow"
+    )
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    assert payload["passed"] is False
+    checks = {c["name"]: c["passed"] for c in payload["scenarios"][0]["checks"]}
+    assert checks["governor_tightened"] is False
+
+
+def test_cli_stress_replay_unknown_scenario_exits_two(
+    lab_home: LabHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Through the console entry point, which turns a user mistake into exit status 2.
+    monkeypatch.setattr(cli, "app", _app())
+    monkeypatch.setattr(sys, "argv", ["alphaloop", "stress", "replay", "--scenario", "nope"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert "nope" in error and "cn-crash-2015" in error
+
+
+def test_cli_stress_replay_without_a_scenario_is_a_user_error(lab_home: LabHome) -> None:
+    result = _invoke("replay", "--json")
+    assert result.exit_code != 0
+    assert "--all" in str(result.exception)
