@@ -182,7 +182,9 @@ def genotype_distance(first: Genome, second: Genome) -> float:
     genes_a, genes_b = numeric_genes(first), numeric_genes(second)
     paths = set(genes_a) | set(genes_b)
     total = 0.0
-    for path in paths:
+    # Sorted: a set's order depends on the process's string-hash seed, and a float sum's last
+    # bits on the order, so the same genomes would give a different diversity on another worker.
+    for path in sorted(paths):
         a, b = genes_a.get(path), genes_b.get(path)
         if a is None or b is None or _bounds_key(first, path) != _bounds_key(second, path):
             total += 1.0
