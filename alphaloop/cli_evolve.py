@@ -4,7 +4,9 @@
 ``best_score``, ``median_score``, ``diversity``, ``births`` by operator, ``culled``,
 ``promoted``, ...), ``champions`` (the final generation's gate candidates and the session's
 champions, each with ``id``, ``description``, ``live`` and ``year_ago`` statistics and ``gate``
-with ``passed`` and ``reasons``), ``mlflow_experiment_id`` and ``mlflow_parent_run_id``.
+with ``passed`` and ``reasons``), ``mlflow_experiment_id``, ``mlflow_parent_run_id`` and
+``nodes_used`` (the sorted Ray node ids that evaluated genomes in this session; empty with
+``--workers 0``).
 """
 
 from __future__ import annotations
@@ -143,6 +145,9 @@ def _print_summary(result: dict[str, Any]) -> None:
     console.print(
         f"MLflow experiment {result['mlflow_experiment_id']}, run {result['mlflow_parent_run_id']}"
     )
+    if result.get("nodes_used"):
+        nodes = ", ".join(node[:12] for node in result["nodes_used"])
+        console.print(f"evaluated on {len(result['nodes_used'])} Ray node(s): {nodes}")
 
 
 def _store() -> Any:

@@ -40,7 +40,7 @@ from evolution.fitness import FitnessConfig
 from evolution.gate import GateConfig, GateFigures, judge
 from evolution.refine import RefineConfig, refine, refine_seed
 from evolution.stats import deflated_sharpe, probability_of_backtest_overfitting, sharpe_per_period
-from evolution.store import GenePoolStore, MemberRecord, VerdictRecord
+from evolution.store import GenePoolStore, MemberRecord, PlacementRecord, VerdictRecord
 from genome.genes import Genome
 
 
@@ -169,6 +169,8 @@ class EvolutionSession:
         self.champions: dict[str, Evaluation] = {}
         self.champion_genomes: dict[str, Genome] = {}
         self.eval_seconds = 0.0
+        # Where the current generation's evaluations ran (recorded with the generation).
+        self.placement = PlacementRecord(nodes=(), worker_processes=0)
 
     # ------------------------------------------------------------------ plumbing
     def _evaluator_pool(self) -> Any:
@@ -200,12 +202,24 @@ class EvolutionSession:
         self.store.close()
 
     def _evaluate(self, genomes: list[Genome]) -> None:
+        self.placement = PlacementRecord(nodes=(), worker_processes=0)
         todo = [g for g in genomes if g.id not in self.evaluations]
         if not todo:
             return
+        pool = self._evaluator_pool()
+        ray_pool = self.workers > 0
+        if ray_pool:
+            # The pool accumulates over its lifetime; fresh sets make the record per generation.
+            pool.nodes_used = set()
+            pool.pids_used = set()
         started = time.perf_counter()
-        results = self._evaluator_pool().evaluate(todo)
+        results = pool.evaluate(todo)
         self.eval_seconds += time.perf_counter() - started
+        if ray_pool:
+            self.placement = PlacementRecord(
+                nodes=tuple(sorted(set(pool.nodes_used))),
+                worker_processes=len(set(pool.pids_used)),
+            )
         # Count trials in a fixed order so the counter never depends on completion order.
         for genome in sorted(todo, key=lambda g: g.id):
             evaluation = results[genome.id]
@@ -476,6 +490,7 @@ class EvolutionSession:
             members=members,
             stats={**stats, "state": state},
             verdicts=verdicts,
+            placement=self.placement,
         )
         if tracker is not None:
             self._track(tracker, session_id, generation, stats, ranked, verdicts)
@@ -547,7 +562,13 @@ class EvolutionSession:
             tracker.log_generation(
                 session_id=session_id,
                 generation=generation,
-                params={"generation": generation, "population": len(ranked)},
+                params={
+                    "generation": generation,
+                    "population": len(ranked),
+                    # Comma-separated and sorted: equal sets compare equal in the MLflow UI.
+                    "nodes_used": ",".join(self.placement.nodes),
+                    "worker_processes": self.placement.worker_processes,
+                },
                 metrics=metrics,
                 artifacts={
                     "champions.json": [
@@ -593,6 +614,8 @@ class EvolutionSession:
             }
             for g in history
         ]
+        placements = self.store.placements(session_id)
+        nodes_used = sorted({node for p in placements.values() for node in p.nodes})
         champions = []
         if history:
             last = history[-1]["generation"]
@@ -635,6 +658,7 @@ class EvolutionSession:
             "champions": champions,
             "mlflow_experiment_id": session.get("mlflow_experiment_id"),
             "mlflow_parent_run_id": session.get("mlflow_parent_run_id"),
+            "nodes_used": nodes_used,
         }
 
 

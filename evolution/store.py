@@ -3,7 +3,9 @@
 Tables: ``sessions``, ``genomes`` (content-addressed, the JSON form), ``lineage`` (parents,
 operator, generation of birth), ``members`` (who was in the population of each generation,
 with its score and status), ``window_stats`` (per genome, generation and window), ``generations``
-(per-generation statistics), ``verdicts`` (promotion-gate verdicts with their reasons).
+(per-generation statistics), ``verdicts`` (promotion-gate verdicts with their reasons),
+``generation_nodes`` (the Ray node ids and worker processes that evaluated each generation; a
+table of its own, created when missing, so stores written before it still open).
 
 A generation is committed in ONE transaction (:meth:`GenePoolStore.commit_generation`): a crash
 mid-write leaves the previous generation as the last committed one, and ``--resume`` continues
@@ -89,6 +91,13 @@ CREATE TABLE IF NOT EXISTS verdicts (
     figures_json TEXT NOT NULL,
     PRIMARY KEY (session_id, generation, genome_id)
 );
+CREATE TABLE IF NOT EXISTS generation_nodes (
+    session_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    nodes_json TEXT NOT NULL,
+    worker_processes INTEGER NOT NULL,
+    PRIMARY KEY (session_id, generation)
+);
 """
 
 
@@ -112,6 +121,28 @@ class MemberRecord:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"member status must be one of {STATUSES}, got {self.status!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacementRecord:
+    """Where one generation's evaluations ran.
+
+    Parameters
+    ----------
+    nodes:
+        The Ray node ids that evaluated genomes (empty without Ray).
+    worker_processes:
+        How many distinct worker processes evaluated genomes (0 without Ray).
+    """
+
+    nodes: tuple[str, ...]
+    worker_processes: int
+
+    def __post_init__(self) -> None:
+        if self.worker_processes < 0:
+            raise ValueError(f"worker_processes must be >= 0, got {self.worker_processes}")
+        if list(self.nodes) != sorted(set(self.nodes)):
+            raise ValueError(f"nodes must be sorted and distinct, got {self.nodes!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,8 +271,12 @@ class GenePoolStore:
         members: Sequence[MemberRecord],
         stats: Mapping[str, Any],
         verdicts: Sequence[VerdictRecord] = (),
+        placement: PlacementRecord | None = None,
     ) -> None:
-        """Write one whole generation atomically; a generation is committed at most once."""
+        """Write one whole generation atomically; a generation is committed at most once.
+
+        ``placement`` (where the evaluations ran) is written in the same transaction.
+        """
         last = self.last_generation(session_id)
         expected = 0 if last is None else last + 1
         if generation != expected:
@@ -322,6 +357,35 @@ class GenePoolStore:
                 "VALUES (?,?,?,?)",
                 (session_id, generation, time.time(), json.dumps(dict(stats), sort_keys=True)),
             )
+            if placement is not None:
+                db.execute(
+                    "INSERT INTO generation_nodes(session_id, generation, nodes_json, "
+                    "worker_processes) VALUES (?,?,?,?)",
+                    (
+                        session_id,
+                        generation,
+                        json.dumps(list(placement.nodes)),
+                        placement.worker_processes,
+                    ),
+                )
+
+    def placements(self, session_id: str) -> dict[int, PlacementRecord]:
+        """Return where each generation of a session was evaluated, by generation.
+
+        Generations committed before placements were recorded are absent.
+        """
+        rows = self._connection.execute(
+            "SELECT generation, nodes_json, worker_processes FROM generation_nodes "
+            "WHERE session_id=? ORDER BY generation",
+            (session_id,),
+        ).fetchall()
+        return {
+            int(r["generation"]): PlacementRecord(
+                nodes=tuple(json.loads(r["nodes_json"])),
+                worker_processes=int(r["worker_processes"]),
+            )
+            for r in rows
+        }
 
     def generation_stats(self, session_id: str) -> list[dict[str, Any]]:
         rows = self._connection.execute(
