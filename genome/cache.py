@@ -56,6 +56,10 @@ class IndicatorCache:
     def __contains__(self, key: object) -> bool:
         return key in self._entries
 
+    def keys(self) -> list[CacheKey]:
+        """Return the cached keys, least recently used first."""
+        return list(self._entries)
+
     @property
     def nbytes(self) -> int:
         """Return the memory held by cached arrays."""

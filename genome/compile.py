@@ -30,7 +30,7 @@ import numpy as np
 
 from alphaloop.errors import GenomeError
 from genome.bounds import REGIMES
-from genome.cache import IndicatorCache
+from genome.cache import CacheKey, IndicatorCache
 from genome.genes import (
     ATRPct,
     ATRTrailing,
@@ -51,7 +51,7 @@ from genome.genes import (
 )
 from genome.primitives import shift
 from genome.random import numeric_genes
-from genome.regime import REGIME_CODES
+from genome.regime import REGIME_CODES, RegimeSpec
 from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
 from simulators.bars import Panel
 from simulators.metrics import periods_per_year as _periods_per_year
@@ -182,6 +182,63 @@ def combine_signals(
         else:
             joined |= signal
     return joined
+
+
+def condition_indicator_keys(condition: Condition) -> tuple[CacheKey, ...]:
+    """Return the :class:`~genome.cache.IndicatorCache` keys a condition's signal reads.
+
+    It mirrors :func:`_compute_signal` (a test compiles genomes on a fresh cache and compares),
+    so a scheduler can tell which genomes share indicators without computing anything.
+    """
+    if isinstance(condition, PriceVsMA):
+        return ((condition.ma, "close", condition.window),)
+    if isinstance(condition, MACross):
+        return ((condition.ma, "close", condition.fast), (condition.ma, "close", condition.slow))
+    if isinstance(condition, RSILevel):
+        return (("rsi", condition.window),)
+    if isinstance(condition, BollingerTouch):
+        return (("sma", "close", condition.window), ("std", "close", condition.window))
+    if isinstance(condition, DonchianBreakout):
+        name = "max_high" if condition.side == "high" else "min_low"
+        return (("prev", name, condition.window),)
+    if isinstance(condition, Momentum):
+        return (("roc", condition.window),)
+    if isinstance(condition, VolumeSurge):
+        return (("prev", "sma_volume", condition.window),)
+    if isinstance(condition, ATRPct):
+        return (("atr_pct", condition.window),)
+    if isinstance(condition, RVPercentile):
+        return (
+            ("rv_pct", condition.window, condition.lookback),
+            ("rv", condition.window),
+            ("log_returns",),
+        )
+    raise GenomeError(f"entry: unknown condition type {type(condition).__name__}")
+
+
+def indicator_keys(genome: Genome) -> frozenset[CacheKey]:
+    """Return every indicator key (never a ``"signal"`` key) that compiling ``genome`` reads.
+
+    Exactly the non-signal keys a fresh :class:`~genome.cache.IndicatorCache` holds after
+    :func:`compile_genome`; used to send genomes that share indicators to the same worker.
+    """
+    keys: set[CacheKey] = set()
+    conditions = genome.entry
+    if genome.exits.opposite_signal:
+        # A mirrored breakout reads the other channel (high <-> low).
+        conditions = conditions + genome.opposite_conditions()
+    for condition in conditions:
+        keys.update(condition_indicator_keys(condition))
+    sizing = genome.sizing
+    if isinstance(sizing, VolTarget):
+        keys.update({("rv", sizing.window), ("log_returns",)})
+    elif isinstance(sizing, CappedKelly):
+        keys.update({("kelly", sizing.window), ("returns",)})
+    if len(genome.regimes) != len(REGIMES):
+        keys.add(("regimes", RegimeSpec()))
+    if isinstance(genome.exits.trailing, ATRTrailing):
+        keys.add(("atr_pct", genome.exits.trailing.window))
+    return frozenset(keys)
 
 
 # --------------------------------------------------------------------------- sizing
