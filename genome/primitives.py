@@ -119,45 +119,49 @@ def ema(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - nu
 
 
 @njit(cache=True)
-def rolling_max(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
-    """Return the highest value of the last ``window`` bars (the current one included)."""
+def _rolling_extreme(
+    values: np.ndarray, window: int, sign: float
+) -> np.ndarray:  # pragma: no cover - numba
+    # Monotonic deque per column: O(T) instead of O(T x window). The result is one of the
+    # window's own values, so it is bit-identical to a scan. ``sign`` = 1 for max, -1 for min.
     n_bars, n_assets = values.shape
     out = np.full((n_bars, n_assets), np.nan)
+    columns = np.ascontiguousarray(values.T)  # walk each column contiguously
+    queue = np.empty(max(n_bars, 1), dtype=np.int64)
     for col in range(n_assets):
-        for t in range(window - 1, n_bars):
-            best = -np.inf
-            ok = True
-            for k in range(t - window + 1, t + 1):
-                value = values[k, col]
-                if not np.isfinite(value):
-                    ok = False
-                    break
-                if value > best:
-                    best = value
-            if ok:
-                out[t, col] = best
+        series = columns[col]
+        head = 0
+        tail = 0
+        last_bad = -1
+        for t in range(n_bars):
+            value = series[t]
+            if not np.isfinite(value):
+                last_bad = t
+                head = 0
+                tail = 0
+                continue
+            while tail > head and sign * series[queue[tail - 1]] <= sign * value:
+                tail -= 1
+            queue[tail] = t
+            tail += 1
+            while queue[head] <= t - window:
+                head += 1
+            # A non-finite value inside the window makes it undefined (NaN), as a scan would.
+            if t >= window - 1 and last_bad <= t - window:
+                out[t, col] = series[queue[head]]
     return out
+
+
+@njit(cache=True)
+def rolling_max(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the highest value of the last ``window`` bars (the current one included)."""
+    return _rolling_extreme(values, window, 1.0)
 
 
 @njit(cache=True)
 def rolling_min(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
     """Return the lowest value of the last ``window`` bars (the current one included)."""
-    n_bars, n_assets = values.shape
-    out = np.full((n_bars, n_assets), np.nan)
-    for col in range(n_assets):
-        for t in range(window - 1, n_bars):
-            best = np.inf
-            ok = True
-            for k in range(t - window + 1, t + 1):
-                value = values[k, col]
-                if not np.isfinite(value):
-                    ok = False
-                    break
-                if value < best:
-                    best = value
-            if ok:
-                out[t, col] = best
-    return out
+    return _rolling_extreme(values, window, -1.0)
 
 
 @njit(cache=True)
