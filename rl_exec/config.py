@@ -92,8 +92,8 @@ class TrainConfig(FrozenConfig):
     """Hyper-parameters of PPO and SAC (stable-baselines3, CPU)."""
 
     n_envs: int = Field(4, ge=1, le=64)
-    #: ``auto``: the expected-cost reward when the market model provides it (Almgren-Chriss),
-    #: else the realised one (replay). Evaluation always uses the realised shortfall.
+    #: ``auto``: the expected-cost reward when the market model provides it (Almgren-Chriss,
+    #: replay), else the realised one. Evaluation always uses the realised shortfall.
     reward: Literal["auto", "expected", "realised"] = "auto"
     reward_scale: float = Field(0.01, gt=0)
     learning_rate: float = Field(3e-4, gt=0, lt=1)

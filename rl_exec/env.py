@@ -23,15 +23,19 @@ Reward
     ``-(E + lambda V) / (X S0) * 1e4``.
 
     With ``reward_mode="expected"`` (training on a model that
-    :attr:`~rl_exec.models.MarketModel.provides_expected_cost`, e.g. Almgren-Chriss) the reward
-    is instead the step's *expected* cost given the state and the action: the realised cash and
-    price move are replaced by their conditional expectations, which removes the zero-mean
-    price noise ``s * inventory_after * sigma sqrt(tau) xi`` from the learning signal (on
-    Almgren-Chriss it is the term-by-term decomposition of ``E + lambda V``: spread and
-    temporary impact of the child order, permanent impact on the inventory left, risk term).
-    The expected episode return is unchanged, so the optimal policy is the same. The
-    ``info`` entries (``shortfall_bps``, ``risk_bps``, ``objective_bps``) are always the
-    realised ones: evaluation never reads the training reward.
+    :attr:`~rl_exec.models.MarketModel.provides_expected_cost`) the reward is instead the
+    step's *expected* cost given the state and the action: the realised cash and price move are
+    replaced by their noise-free counterparts, which removes the zero-mean price noise from the
+    learning signal. On Almgren-Chriss it is the term-by-term decomposition of ``E + lambda V``
+    (spread and temporary impact of the child order, permanent impact on the inventory left,
+    risk term), the noise removed being ``s * inventory_after * sigma sqrt(tau) xi``. On the
+    replay market each fill is priced against its own bar's reference price (spread +
+    square-root impact as filled, clipped to the bar's range) and the quantity left at the end
+    pays ``unfilled_penalty_bps``: the moves of the reference prices, zero-mean on a driftless
+    market for an order that cannot see the future, are what is removed. The expected episode
+    return is unchanged, so the optimal policy is the same. The ``info`` entries
+    (``shortfall_bps``, ``risk_bps``, ``objective_bps``) are always the realised ones:
+    evaluation never reads the training reward.
 """
 
 from __future__ import annotations

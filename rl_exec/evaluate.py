@@ -20,7 +20,11 @@ class EvaluationResult:
     """Implementation shortfall statistics of one policy (basis points of arrival value).
 
     ``objective`` is the mean of shortfall plus the risk term over the episodes, i.e. minus
-    the mean episode return, the mean-variance objective in the same units for every policy.
+    the mean episode return of the realised reward, the mean-variance objective in the same
+    units for every policy. ``reward_costs_bps`` is minus each episode's return as the
+    environment rewarded it: the same as ``objectives_bps`` for a ``realised`` environment,
+    the noise-free cost for an ``expected`` one (a low-variance estimate of the same mean).
+    ``unfilled_shares`` is the share of each parent order left unfilled at the end.
     """
 
     policy: str
@@ -33,6 +37,8 @@ class EvaluationResult:
     objective: float
     shortfalls_bps: np.ndarray = field(repr=False)
     risks_bps: np.ndarray = field(repr=False)
+    reward_costs_bps: np.ndarray = field(repr=False)
+    unfilled_shares: np.ndarray = field(repr=False)
 
     @property
     def objectives_bps(self) -> np.ndarray:
@@ -59,15 +65,29 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
     return [int(value) for value in state]
 
 
-def run_episode(env: ExecutionEnv, policy: ExecutionPolicy, seed: int) -> tuple[float, float]:
-    """Run one episode; return ``(shortfall_bps, risk_bps)``."""
-    observation, _ = env.reset(seed=seed)
+def run_episode(
+    env: ExecutionEnv, policy: ExecutionPolicy, seed: int
+) -> tuple[float, float, float, float]:
+    """Run one episode; return ``(shortfall_bps, risk_bps, reward_cost_bps, unfilled_share)``.
+
+    ``reward_cost_bps`` is minus the episode's return as the environment rewards it (see
+    :class:`EvaluationResult`); the other three are realised figures.
+    """
+    observation, info = env.reset(seed=seed)
+    quantity = float(info.get("quantity", 1.0)) or 1.0
+    total = 0.0
     while True:
         share = float(policy.schedule_fraction(observation))
         action = np.array([min(max(share, 0.0), 1.0)], dtype=np.float32)
-        observation, _, terminated, truncated, info = env.step(action)
+        observation, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
         if terminated or truncated:
-            return float(info["shortfall_bps"]), float(info["risk_bps"])
+            return (
+                float(info["shortfall_bps"]),
+                float(info["risk_bps"]),
+                -total,
+                float(info.get("unfilled", 0.0)) / quantity,
+            )
 
 
 def evaluate_policy(
@@ -109,6 +129,8 @@ def evaluate_policy(
         objective=float((shortfalls + risks).mean()),
         shortfalls_bps=shortfalls,
         risks_bps=risks,
+        reward_costs_bps=outcomes[:, 2],
+        unfilled_shares=outcomes[:, 3],
     )
 
 
@@ -124,10 +146,24 @@ def paired_gap_pct(candidate: EvaluationResult, reference: EvaluationResult) -> 
             "paired_gap_pct needs results of the same episodes (same seed and count), got "
             f"{candidate.episodes}@{candidate.seed} and {reference.episodes}@{reference.seed}"
         )
-    a, b = candidate.objectives_bps, reference.objectives_bps
+    return paired_change_pct(candidate.objectives_bps, reference.objectives_bps)
+
+
+def paired_change_pct(candidate: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Return ``mean(candidate) / mean(reference) - 1`` in % and its standard error in %.
+
+    The two arrays are paired samples (episode ``i`` of both ran on the same path and day);
+    the error is the delta-method standard error of the ratio of means, i.e. that of
+    ``mean(a - ratio * b) / mean(b)``, which keeps only the noise the pairing does not cancel.
+    """
+    a = np.asarray(candidate, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"paired_change_pct needs two 1-D arrays of the same length, got {a.shape}, {b.shape}"
+        )
     mean_b = float(b.mean())
     ratio = float(a.mean()) / mean_b
-    # Linearise the ratio of means: its error is that of mean(a - ratio * b) / mean(b).
     residual = a - ratio * b
     n = len(a)
     error = float(residual.std(ddof=1) / np.sqrt(n) / abs(mean_b)) if n > 1 else 0.0

@@ -75,9 +75,12 @@ class StepFill:
         Variance of the price change of the step, in dollars squared per share squared; the
         risk term of the reward is ``lambda * step_variance * inventory_after ** 2``.
     expected_cash, expected_move:
-        Expectations of ``cash`` and of the mid's change over the step, given the market
-        before the step and the child order (the permanent impact without the zero-mean price
-        noise); ``None`` when the model cannot say (then only the realised reward exists).
+        Noise-free counterparts of ``cash`` and of the mid's change over the step: what the
+        step costs once the zero-mean price noise is taken out (Almgren-Chriss: the
+        conditional expectations given the market before the step and the child order;
+        replay: the cash with each bar's own reference price moved to the mid before the
+        step, so that only the spread, impact and cap of the fills remain); ``None`` when the
+        model cannot say (then only the realised reward exists).
     """
 
     filled: float
@@ -215,6 +218,14 @@ class ReplayModel:
     bucket's bars (what a bar leaves unfilled rolls to the next bar of the bucket; what the
     bucket leaves unfilled returns to the parent order).
 
+    The noise-free cost of a step (``StepFill.expected_cash``, read by the ``expected``
+    training reward) prices every fill against its own bar's reference price (the OHLC average
+    the fill model starts from) instead of the mid before the step: what is left is the
+    step's spread, square-root impact and (at the end) the participation-cap shortfall, with
+    the price path between bars taken out. The path is zero-mean noise for an order that
+    cannot see the future on a driftless market; with a drift the realised reward is the one
+    that sees it (``train.reward: realised``).
+
     Parameters
     ----------
     days:
@@ -228,8 +239,10 @@ class ReplayModel:
         Market rules for the fill model (``config`` values win when they are set).
     """
 
-    # The fills depend on the bars' own prices: no noise-free expectation to offer.
-    provides_expected_cost = False
+    # The cost of a fill against its own bar's reference price (spread + impact, clipped to the
+    # bar's range) is known once the bar is; the move of the reference prices from bar to bar
+    # is the zero-mean noise (on a driftless market) that the expected reward leaves out.
+    provides_expected_cost = True
 
     def __init__(
         self,
@@ -272,6 +285,7 @@ class ReplayModel:
         self.minute_profile = minute_profile
         self.step_profile = np.array([minute_profile[b].sum() for b in self.buckets])
         self._day = days[0]
+        self._bars = _bar_rows(days[0])
         self._step = 0
         self._mid = float(days[0].open[0])
 
@@ -290,6 +304,7 @@ class ReplayModel:
     def start(self, rng: np.random.Generator) -> EpisodeStart:
         """Pick a day, size the parent order and return it at the day's first open."""
         self._day = self.days[int(rng.integers(len(self.days)))]
+        self._bars = _bar_rows(self._day)
         self._step = 0
         self._mid = float(self._day.open[0])
         quantity = self.config.order_pct_adv * self._day.average_daily_volume
@@ -312,6 +327,9 @@ class ReplayModel:
         left = quantity
         filled = 0.0
         cash = 0.0
+        # Cash of the fills with each bar's reference price replaced by the mid before the
+        # step: ``filled * mid + sum filled_b * (price_b - reference_b)``.
+        cost_vs_bars = 0.0
         for position, bar in enumerate(bucket):
             if left <= 0:
                 break
@@ -319,12 +337,13 @@ class ReplayModel:
             if ask < self.params.lot_size:
                 # Too small to be a lot on its own: try the rest in one go.
                 ask = left
+            open_, high, low, close, volume = self._bars[bar]
             quote = BarQuote(
-                open=float(day.open[bar]),
-                high=float(day.high[bar]),
-                low=float(day.low[bar]),
-                close=float(day.close[bar]),
-                volume=float(day.volume[bar]),
+                open=open_,
+                high=high,
+                low=low,
+                close=close,
+                volume=volume,
                 prev_close=day.prev_close,
             )
             fill = fill_child_order(
@@ -337,15 +356,38 @@ class ReplayModel:
             filled += fill.filled
             cash += fill.notional
             left -= fill.filled
+            if fill.filled > 0:
+                cost_vs_bars += fill.notional - fill.filled * bar_reference_price(quote)
         expected_volume = day.average_daily_volume * self.step_profile[self._step]
         realised = float(day.volume[bucket].sum())
         ratio = realised / expected_volume if expected_volume > 0 else 1.0
         step_variance = (sigma_step * self._mid) ** 2
+        expected_cash = filled * self._mid + cost_vs_bars
         self._mid = float(day.close[bucket[-1]])
         self._step += 1
         return StepFill(
-            filled=filled, cash=cash, view=self._view(ratio), step_variance=step_variance
+            filled=filled,
+            cash=cash,
+            view=self._view(ratio),
+            step_variance=step_variance,
+            expected_cash=expected_cash,
+            expected_move=0.0,
         )
+
+
+def bar_reference_price(quote: BarQuote) -> float:
+    """Return the price a fill on ``quote`` starts from before costs (the OHLC average).
+
+    The same reference as :func:`simulators.fill_model.fill_child_order`: a fill's cost
+    against its bar is ``price - bar_reference_price(quote)`` (times the side's sign).
+    """
+    return (quote.open + quote.high + quote.low + quote.close) / 4.0
+
+
+def _bar_rows(day: ReplayDay) -> list[tuple[float, float, float, float, float]]:
+    # Python floats once per episode: indexing NumPy arrays bar by bar is the slow part.
+    columns = (day.open, day.high, day.low, day.close, day.volume)
+    return list(zip(*(column.tolist() for column in columns), strict=True))
 
 
 def replay_days_from_panels(

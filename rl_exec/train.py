@@ -146,8 +146,10 @@ def resolve_reward_mode(requested: str, model: MarketModel) -> RewardMode:
     """Return the training reward for ``train.reward`` (``auto``/``expected``/``realised``).
 
     ``auto`` picks the expected-cost reward when the model provides expected costs (the
-    Almgren-Chriss market: the price noise then leaves the learning signal) and the realised
-    one otherwise; asking for ``expected`` on a model without it is a :class:`ConfigError`.
+    Almgren-Chriss and replay markets: the price noise then leaves the learning signal) and the
+    realised one otherwise; asking for ``expected`` on a model without it is a
+    :class:`ConfigError`. On a replay market with a drift the expected reward does not see the
+    drift (it prices fills against their own bars): train with ``realised`` there.
     """
     provides = bool(getattr(model, "provides_expected_cost", False))
     if requested == "auto":

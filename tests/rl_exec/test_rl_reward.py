@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -13,10 +15,16 @@ from rl_exec.baselines import (
     mean_variance,
     twap_holdings,
 )
-from rl_exec.config import AcConfig
+from rl_exec.config import AcConfig, ReplayConfig
 from rl_exec.env import DiscreteExecutionEnv, ExecutionEnv
 from rl_exec.evaluate import evaluate_policy, paired_gap_pct
-from rl_exec.models import AlmgrenChrissModel, ReplayModel
+from rl_exec.models import (
+    AlmgrenChrissModel,
+    EpisodeStart,
+    ReplayDay,
+    ReplayModel,
+    StepFill,
+)
 from rl_exec.policy import AcPolicy, TwapPolicy
 from rl_exec.train import resolve_reward_mode
 
@@ -94,21 +102,126 @@ def test_reward_expected_is_realised_mean_for_state_dependent_policy() -> None:
     assert np.std(expected) < 0.2 * np.std(realised)
 
 
-def test_reward_expected_on_replay_model_rejected(replay_model: ReplayModel) -> None:
+class _NoExpectationModel:
+    """A market that reports realised fills only (no noise-free cost)."""
+
+    provides_expected_cost = False
+
+    def __init__(self) -> None:
+        self._inner = AlmgrenChrissModel(SMALL)
+        self.n_steps = SMALL.n_steps
+        self.risk_aversion = SMALL.risk_aversion
+        self.unfilled_penalty_bps = 0.0
+
+    def start(self, rng: np.random.Generator) -> EpisodeStart:
+        return self._inner.start(rng)
+
+    def execute(self, quantity: float) -> StepFill:
+        fill = self._inner.execute(quantity)
+        return StepFill(
+            filled=fill.filled, cash=fill.cash, view=fill.view, step_variance=fill.step_variance
+        )
+
+
+def test_reward_expected_on_model_without_expectation_rejected() -> None:
     with pytest.raises(ValueError, match="expected costs"):
-        ExecutionEnv(replay_model, reward_mode="expected")
+        ExecutionEnv(_NoExpectationModel(), reward_mode="expected")
     with pytest.raises(ValueError, match="expected costs"):
-        DiscreteExecutionEnv(replay_model, reward_mode="expected")
+        DiscreteExecutionEnv(_NoExpectationModel(), reward_mode="expected")
     with pytest.raises(ValueError, match="reward_mode"):
         ExecutionEnv(AlmgrenChrissModel(SMALL), reward_mode="noisy")  # type: ignore[arg-type]
 
 
-def test_reward_mode_auto_expected_for_ac_realised_for_replay(replay_model: ReplayModel) -> None:
+def test_reward_mode_auto_expected_where_model_provides_it(replay_model: ReplayModel) -> None:
     assert resolve_reward_mode("auto", AlmgrenChrissModel(SMALL)) == "expected"
-    assert resolve_reward_mode("auto", replay_model) == "realised"
+    assert resolve_reward_mode("auto", replay_model) == "expected"
+    assert resolve_reward_mode("auto", _NoExpectationModel()) == "realised"
     assert resolve_reward_mode("realised", AlmgrenChrissModel(SMALL)) == "realised"
     with pytest.raises(ConfigError, match=r"train\.reward"):
-        resolve_reward_mode("expected", replay_model)
+        resolve_reward_mode("expected", _NoExpectationModel())
+
+
+def _flat_day(n_bars: int, volume: float, half_range: float = 0.01) -> ReplayDay:
+    """A day whose reference price never moves: 20 at every bar, range 20 +- half_range."""
+    price = np.full(n_bars, 20.0)
+    return ReplayDay(
+        open=price,
+        high=price * (1 + half_range),
+        low=price * (1 - half_range),
+        close=price,
+        volume=np.full(n_bars, volume),
+        prev_close=20.0,
+        average_daily_volume=volume * n_bars,
+        daily_volatility=0.02,
+    )
+
+
+def _run_shares(env: ExecutionEnv, share: float, seed: int) -> tuple[float, dict]:
+    env.reset(seed=seed)
+    total, done, info = 0.0, False, {}
+    while not done:
+        _, reward, done, _, info = env.step(np.array([share], dtype=np.float32))
+        total += reward
+    return total, info
+
+
+def test_reward_expected_replay_flat_day_equals_analytic_spread_and_impact() -> None:
+    # 60 bars of 10,000 shares, an order of 1% of the day sent whole in the first of 6 steps:
+    # its 10 bars fill 600 each (under the cap of 1,000), at
+    # 20 * (1 + half-spread + k sigma sqrt(600 / 10,000)), inside the bar's +-1% range.
+    config = ReplayConfig(n_steps=6, order_pct_adv=0.01, participation_cap=0.1)
+    model = ReplayModel([_flat_day(60, 10_000.0)], config)
+    expected_env = ExecutionEnv(model, reward_mode="expected")
+    episode_return, info = _run_shares(expected_env, 1.0, seed=0)
+    per_bar = 0.01 * 10_000 * 60 / 10
+    cost_bps = (
+        config.half_spread_bps + config.impact_coefficient * 0.02 * np.sqrt(per_bar / 10_000) * 1e4
+    )
+    assert info["unfilled"] == 0
+    assert episode_return == pytest.approx(-cost_bps, rel=1e-9)
+    # Nothing moves: the realised shortfall is the same cost.
+    assert info["shortfall_bps"] == pytest.approx(cost_bps, rel=1e-9)
+
+
+def test_reward_expected_replay_unfilled_pays_penalty_on_flat_day() -> None:
+    # An order of 20% of the day with a 10% cap: half of it cannot be filled, whatever the
+    # schedule; the expected return is the bar costs of the half filled plus the penalty.
+    config = ReplayConfig(
+        n_steps=4, order_pct_adv=0.2, participation_cap=0.1, unfilled_penalty_bps=50.0
+    )
+    model = ReplayModel([_flat_day(40, 1_000.0, half_range=0.05)], config)
+    episode_return, info = _run_shares(ExecutionEnv(model, reward_mode="expected"), 1.0, seed=0)
+    assert info["unfilled"] == pytest.approx(0.5 * 0.2 * 40_000)
+    at_cap_bps = config.half_spread_bps + config.impact_coefficient * 0.02 * np.sqrt(0.1) * 1e4
+    assert episode_return == pytest.approx(-(0.5 * at_cap_bps + 0.5 * 50.0), rel=1e-9)
+    assert info["shortfall_bps"] == pytest.approx(-episode_return, rel=1e-9)
+
+
+def test_reward_expected_replay_is_realised_mean_without_path_noise(
+    replay_days: Callable[..., list[ReplayDay]],
+) -> None:
+    # Random-walk days: the realised shortfall carries the moves of the bars' prices, the
+    # expected reward does not; over many episodes they agree on average. The pool is larger
+    # than the episode count so that the episodes' days are (nearly) independent draws.
+    config = ReplayConfig(n_steps=6, order_pct_adv=0.1, participation_cap=0.1)
+    model = ReplayModel(replay_days(11, 1200), config)
+    realised_env = ExecutionEnv(model)
+    expected_env = ExecutionEnv(
+        ReplayModel(model.days, config, profile=model.minute_profile), reward_mode="expected"
+    )
+    realised, expected = [], []
+    for seed in range(400):
+        share = 0.6 if seed % 2 else 0.25
+        realised.append(-_run_shares(realised_env, share, seed)[0])
+        expected.append(-_run_shares(expected_env, share, seed)[0])
+    difference = np.asarray(realised) - np.asarray(expected)
+    standard_error = difference.std(ddof=1) / np.sqrt(len(difference))
+    assert abs(difference.mean()) < 4 * standard_error
+    assert np.std(expected) < 0.2 * np.std(realised)
+    # The evaluation figures are the realised ones whatever the training reward.
+    assert _run_shares(expected_env, 0.4, 5)[1]["shortfall_bps"] == pytest.approx(
+        -_run_shares(realised_env, 0.4, 5)[0]
+    )
 
 
 def test_paired_gap_same_policy_zero_and_twap_gap_matches_objectives() -> None:

@@ -124,19 +124,29 @@ def test_train_sac_and_discrete_ppo_run_and_load(tmp_path: Path) -> None:
     )
 
 
-def test_train_replay_model_factory_tiny_run(tmp_path: Path, replay_model: ReplayModel) -> None:
+def test_train_replay_model_factory_tiny_run_expected_reward_deterministic(
+    tmp_path: Path, replay_model: ReplayModel
+) -> None:
     env_config = EnvConfig(model="replay", replay=replay_model.config)
-    result = train_policy(
-        "ppo",
-        env_config,
-        TRAIN.model_copy(update={"ppo_n_steps": 64, "ppo_batch_size": 64, "n_envs": 2}),
-        timesteps=128,
-        seed=0,
-        out=tmp_path / "replay",
-        model_factory=lambda: ReplayModel(replay_model.days, replay_model.config),
-        log_mlflow=False,
-    )
-    assert result.metadata["env"] == "replay" and result.path.is_file()
+    tiny = TRAIN.model_copy(update={"ppo_n_steps": 64, "ppo_batch_size": 64, "n_envs": 2})
+    paths = []
+    for name in ("replay", "again"):
+        result = train_policy(
+            "ppo",
+            env_config,
+            tiny,
+            timesteps=128,
+            seed=0,
+            out=tmp_path / name,
+            model_factory=lambda: ReplayModel(replay_model.days, replay_model.config),
+            log_mlflow=False,
+        )
+        assert result.metadata["env"] == "replay" and result.path.is_file()
+        # train.reward=auto: the replay market prices fills against their own bars.
+        assert result.metadata["reward_mode"] == "expected"
+        paths.append(result.path)
+    first, again = (_params(path) for path in paths)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
 
 
 def test_train_sac_discrete_rejected(tmp_path: Path) -> None:
