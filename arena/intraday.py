@@ -512,6 +512,25 @@ class _Day:
         )
         self.incident(at, "manual_order", order.symbol, reason)
 
+    def _record(
+        self, child: _Child, order: Order, quantity: int, at: datetime, outcome: str, stale: bool
+    ) -> None:
+        """Keep one send of a child order (what the stress checks read)."""
+        self.children.append(
+            ChildOrder(
+                key=child.key,
+                order_id=order.order_id,
+                symbol=order.symbol,
+                side=order.side,
+                step=child.step,
+                attempt=child.attempt,
+                quantity=quantity,
+                at=at,
+                outcome=outcome,
+                stale=stale,
+            )
+        )
+
     def _send(self, parent: _Parent, at: datetime, stale: bool) -> str | None:
         child, stepper = parent.child, parent.stepper
         assert child is not None
@@ -524,20 +543,7 @@ class _Day:
             elif draw < faults.reject_rate + faults.timeout_rate:
                 outcome = "timeout"
         order = stepper.order
-        self.children.append(
-            ChildOrder(
-                key=child.key,
-                order_id=order.order_id,
-                symbol=order.symbol,
-                side=order.side,
-                step=child.step,
-                attempt=child.attempt,
-                quantity=stepper.child,
-                at=at,
-                outcome=outcome,
-                stale=stale,
-            )
-        )
+        self._record(child, order, stepper.child, at, outcome, stale)
         if outcome == "ok":
             child.state = "live"
             return None
@@ -601,21 +607,7 @@ class _Day:
             draw = _draw(child.key, child.attempt, self.faults.seed, "send")
             if draw >= self.faults.reject_rate + self.faults.timeout_rate:
                 added = stepper.add_child(child.sent)
-                order = stepper.order
-                self.children.append(
-                    ChildOrder(
-                        key=child.key,
-                        order_id=order.order_id,
-                        symbol=order.symbol,
-                        side=order.side,
-                        step=child.step,
-                        attempt=child.attempt,
-                        quantity=added,
-                        at=at,
-                        outcome="resent_duplicate",
-                        stale=stale,
-                    )
-                )
+                self._record(child, stepper.order, added, at, "resent_duplicate", stale)
                 child.state = "live"
                 return None
             return self._fail(parent, at)
