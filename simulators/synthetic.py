@@ -33,6 +33,14 @@ in ``docs/synthetic_market.md``):
   the days ``s+1 .. s+EDGE_HOLD`` gets an extra log drift of
   ``edge_strength * EDGE_DAILY_DRIFT * vol_scale`` (a new breakout restarts the count). The
   drift of day ``t`` depends only on closes up to ``t-1``: no look-ahead.
+* **Edge that stops paying** (``edge_until=YYYY-MM-DD``, with ``edge=breakout`` only). The
+  edge drift term of every trading day strictly after ``edge_until`` is multiplied by 0; the
+  breakout detection keeps running on the realised closes but pays nothing. So days up to and
+  including ``edge_until`` are bit-identical to the ``edge=breakout`` market of the same spec,
+  and from the day after on every day's log-return (before the ``cn`` limit clip, which is the
+  same in both) is bit-identical to the ``edge=none`` market's; only the price level carries
+  what the edge earned before. A trading day is the session date of a bar (on ``crypto`` the
+  UTC day the bar covers, the day before its 00:00 stamp).
 
 Randomness: one root ``SeedSequence(spec.seed)``; child ``(0,)`` feeds the daily market
 (one grandchild per random array, so a shorter ``end`` gives a bit-identical prefix of a
@@ -159,6 +167,11 @@ class SyntheticSpec:
         ``none`` or ``breakout``: the planted edge (see the module docstring).
     edge_strength:
         Scale of the planted edge, ``>= 0``.
+    edge_until:
+        ``None`` (the edge pays on every day) or an ISO date ``YYYY-MM-DD``: the planted edge
+        pays nothing on trading days strictly after it (see the module docstring). Needs
+        ``edge=breakout``. Left out of :meth:`to_spec_string` when ``None``, so specs without
+        it keep their spec string and their data.
     """
 
     seed: int = 7
@@ -169,6 +182,7 @@ class SyntheticSpec:
     drift: float = 1.0
     edge: str = "none"
     edge_strength: float = 1.0
+    edge_until: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -203,6 +217,21 @@ class SyntheticSpec:
             if not math.isfinite(value) or value < 0:
                 raise _spec_error(key, value, "a finite number >= 0")
             object.__setattr__(self, key, float(value))
+        if self.edge_until is not None:
+            try:
+                until = date.fromisoformat(str(self.edge_until))
+            except ValueError:
+                raise _spec_error(
+                    "edge_until", self.edge_until, "a date YYYY-MM-DD (or no edge_until)"
+                ) from None
+            if self.edge == "none":
+                raise _spec_error(
+                    "edge_until",
+                    self.edge_until,
+                    f"no edge_until with edge=none (edge_until needs edge="
+                    f"{', '.join(e for e in EDGES if e != 'none')})",
+                )
+            object.__setattr__(self, "edge_until", until.isoformat())
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> SyntheticSpec:
@@ -259,8 +288,16 @@ class SyntheticSpec:
         return cls.from_options(options)
 
     def to_spec_string(self) -> str:
-        """Return the canonical ``synthetic:seed=...,...`` string (every key, fixed order)."""
-        parts = [f"{f.name}={getattr(self, f.name)!s}" for f in fields(self)]
+        """Return the canonical ``synthetic:seed=...,...`` string (every key, fixed order).
+
+        An optional key that is unset (``edge_until=None``) is left out, so the strings of
+        specs that do not use it are the same as before it existed.
+        """
+        parts = [
+            f"{f.name}={getattr(self, f.name)!s}"
+            for f in fields(self)
+            if getattr(self, f.name) is not None
+        ]
         return "synthetic:" + ",".join(parts)
 
 
@@ -386,13 +423,18 @@ def breakout_edge_returns(
     lookback: int = EDGE_LOOKBACK,
     hold: int = EDGE_HOLD,
     bounds: tuple[float, float] | None = None,
+    paid_days: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add the planted breakout drift to daily log-returns, day by day without look-ahead.
 
     Day ``s`` is a breakout when its log close is strictly above the maximum of the
     ``lookback`` log closes before it. Each of the days ``s+1 .. s+hold`` gets ``per_day``
     added to its log-return; a new breakout restarts the count. The drift of day ``t`` is
-    decided from closes up to ``t-1`` only.
+    decided from closes up to ``t-1`` only. With ``paid_days=k`` only days ``0 .. k-1`` can
+    receive the drift: from day ``k`` on the breakout detection keeps running on the realised
+    closes but the drift term is multiplied by 0, so those days' log-returns are exactly
+    ``base_log_returns`` (clipped to ``bounds``) and days before ``k`` are bit-identical to the
+    result without ``paid_days``.
 
     Parameters
     ----------
@@ -406,12 +448,14 @@ def breakout_edge_returns(
         Donchian window (in closes) and how many days the drift lasts.
     bounds:
         Optional ``(low, high)`` clip of each day's log-return (price limits).
+    paid_days:
+        How many leading days the edge pays on (``None``: all of them).
 
     Returns
     -------
     log_returns, active:
         The ``(T, N)`` log-returns with the edge and the ``(T, N)`` bool mask of the days
-        that received the drift.
+        that received the drift (always ``False`` from day ``paid_days`` on).
     """
     n_bars, n_assets = base_log_returns.shape
     returns = np.empty((n_bars, n_assets))
@@ -419,21 +463,36 @@ def breakout_edge_returns(
     active = np.zeros((n_bars, n_assets), dtype=bool)
     remaining = np.zeros(n_assets, dtype=np.int64)
     previous = np.asarray(log_price0, dtype=float)
+    paid = n_bars if paid_days is None else max(0, int(paid_days))
     for t in range(n_bars):
         if t - 1 >= lookback:
             prior_high = log_close[t - 1 - lookback : t - 1].max(axis=0)
             remaining = np.where(log_close[t - 1] > prior_high, hold, remaining)
         on = remaining > 0
-        day = base_log_returns[t] + per_day * on
+        if t < paid:
+            day = base_log_returns[t] + per_day * on
+            active[t] = on
+        else:
+            # The edge has stopped paying: the no-edge return itself (not base + 0.0 * on).
+            day = base_log_returns[t].astype(float, copy=True)
         if bounds is not None:
             day = np.clip(day, bounds[0], bounds[1])
         returns[t] = day
         # The same sequential sum as np.cumsum over [log_price0, returns...].
         previous = previous + day
         log_close[t] = previous
-        active[t] = on
         remaining = remaining - on
     return returns, active
+
+
+def _paid_days(spec: SyntheticSpec, index: pd.DatetimeIndex) -> int | None:
+    """Number of leading bars whose session date is on or before ``spec.edge_until``."""
+    if spec.edge_until is None:
+        return None
+    # A bar's session date: the local date a minute before its close stamp (crypto: the UTC
+    # day the bar covers), as in generate_intraday.
+    sessions = (index.tz_localize(None) - pd.Timedelta(minutes=1)).normalize()
+    return int(np.searchsorted(sessions, pd.Timestamp(spec.edge_until), side="right"))
 
 
 def generate_daily(spec: SyntheticSpec) -> Panel:
@@ -494,7 +553,9 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
     bounds = (math.log(1.0 - _CN_LIMIT), math.log(1.0 + _CN_LIMIT)) if spec.market == "cn" else None
     if spec.edge == "breakout":
         per_day = spec.edge_strength * EDGE_DAILY_DRIFT * vol_scale
-        returns, _ = breakout_edge_returns(base, log_price0, per_day, bounds=bounds)
+        returns, _ = breakout_edge_returns(
+            base, log_price0, per_day, bounds=bounds, paid_days=_paid_days(spec, index)
+        )
     else:
         returns = base if bounds is None else np.clip(base, bounds[0], bounds[1])
 

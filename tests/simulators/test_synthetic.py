@@ -86,7 +86,8 @@ def test_spec_unknown_key_raises_naming_key_and_allowed_keys() -> None:
         SyntheticSpec.from_options({"sead": "7"})
     message = str(caught.value)
     assert "'sead'" in message
-    for key in ("seed", "assets", "start", "end", "market", "drift", "edge", "edge_strength"):
+    keys = ("seed", "assets", "start", "end", "market", "drift", "edge", "edge_strength")
+    for key in (*keys, "edge_until"):
         assert key in message
 
 
@@ -401,3 +402,207 @@ def test_generate_intraday_non_tradable_asset_gets_flat_zero_volume_minutes() ->
     assert not minute.tradable[:, 2].any() and minute.tradable[:, :2].all()
     assert np.all(minute.close[:, 2] == daily.close[5, 2])
     assert np.all(minute.volume[:, 2] == 0)
+
+
+# --------------------------------------------------------------------------- edge_until
+UNTIL = "2019-12-31"  # inside SHORT: about a year paid, a year not
+
+
+def _paid_bars(panel: Panel, until: str) -> int:
+    """Bars whose session date is on or before ``until`` (crypto: the day before the stamp)."""
+    sessions = (panel.index.tz_localize(None) - pd.Timedelta(minutes=1)).normalize()
+    return int((sessions <= pd.Timestamp(until)).sum())
+
+
+def _markets(seed: int, assets: int, market: str, until: str, **dates: str) -> dict[str, Panel]:
+    common = {"seed": seed, "assets": assets, "market": market, **dates}
+    return {
+        "until": generate_daily(SyntheticSpec(edge="breakout", edge_until=until, **common)),
+        "breakout": generate_daily(SyntheticSpec(edge="breakout", **common)),
+        "none": generate_daily(SyntheticSpec(**common)),
+    }
+
+
+@pytest.mark.parametrize("market", ["none", "cn", "crypto"])
+def test_edge_until_days_up_to_date_match_breakout_and_after_match_no_edge(market: str) -> None:
+    panels = _markets(5, 6, market, UNTIL, **SHORT)
+    until, breakout, none = panels["until"], panels["breakout"], panels["none"]
+    k = _paid_bars(until, UNTIL)
+    assert 200 < k < until.n_bars - 200
+    # Up to and including edge_until: bit-identical to the plain edge=breakout market.
+    assert _same_bytes(until.slice_bars(0, k), breakout.slice_bars(0, k))
+    assert not np.array_equal(until.close[k:], breakout.close[k:])
+    # After it: the no-edge market's log-returns (only the price level differs) and, since
+    # volume depends on the return alone, the no-edge market's volumes to the bit.
+    extra = _log_returns(until) - _log_returns(none)  # extra[t - 1] is day t's
+    assert np.allclose(extra[k - 1 :], 0.0, rtol=0, atol=1e-12)
+    assert np.array_equal(until.volume[k:], none.volume[k:])
+    # On breakout-following days the drift is there before the date and gone after it.
+    per_day = EDGE_DAILY_DRIFT * (2.0 if market == "crypto" else 1.0)
+    after = _post_breakout_mask(until.close, EDGE_LOOKBACK, EDGE_HOLD)[1:]
+    day = np.arange(1, until.n_bars)[:, None]
+    before_date, after_date = after & (day < k), after & (day >= k)
+    assert before_date.sum() > 200 and after_date.sum() > 200
+    assert np.allclose(extra[after_date], 0.0, rtol=0, atol=1e-12)
+    if market != "cn":  # on cn the +/-10% limit clips a few edged days
+        assert np.allclose(extra[before_date], per_day, rtol=0, atol=1e-12)
+    assert np.median(extra[before_date]) == pytest.approx(per_day, abs=1e-12)
+
+
+def test_edge_until_none_after_date_days_still_carry_drift() -> None:
+    # The control of the check above: without edge_until the same days do get the drift,
+    # so "the drift is gone after the date" can fail.
+    panels = _markets(5, 6, "none", UNTIL, **SHORT)
+    breakout, none = panels["breakout"], panels["none"]
+    k = _paid_bars(breakout, UNTIL)
+    extra = _log_returns(breakout) - _log_returns(none)
+    after = _post_breakout_mask(breakout.close, EDGE_LOOKBACK, EDGE_HOLD)[1:]
+    after_date = after & (np.arange(1, breakout.n_bars)[:, None] >= k)
+    assert after_date.sum() > 200
+    assert np.allclose(extra[after_date], EDGE_DAILY_DRIFT, rtol=0, atol=1e-12)
+    assert not np.allclose(extra[k - 1 :], 0.0, rtol=0, atol=1e-12)
+
+
+def test_edge_until_post_breakout_mean_return_positive_before_and_no_edge_after() -> None:
+    # 20 assets x 6 years, the edge stops paying after 3: mean next-day log-return of the days
+    # that follow a breakout (within EDGE_HOLD days), each market's signals from its own closes.
+    cut = "2018-12-31"
+    panels = _markets(7, 20, "none", cut, start="2016-01-01", end="2021-12-31")
+    k = _paid_bars(panels["until"], cut)
+    means: dict[str, tuple[float, float]] = {}
+    sizes: dict[str, float] = {}
+    for name, panel in panels.items():
+        returns = _log_returns(panel)
+        after = _post_breakout_mask(panel.close, EDGE_LOOKBACK, EDGE_HOLD)[1:]
+        day = np.arange(1, panel.n_bars)[:, None]
+        pre, post = returns[after & (day < k)], returns[after & (day >= k)]
+        means[name] = (float(pre.mean()), float(post.mean()))
+        sizes[name] = float(post.std() / np.sqrt(post.size))
+    # Measured: until (0.00186, 0.00021), breakout (0.00186, 0.00170), none (0.00037, 0.00021).
+    assert means["until"][0] > 0.5 * EDGE_DAILY_DRIFT, means
+    assert means["until"][0] - means["none"][0] > 0.5 * EDGE_DAILY_DRIFT, means
+    assert abs(means["until"][1] - means["none"][1]) < min(0.1 * EDGE_DAILY_DRIFT, sizes["none"])
+    # Control: the plain breakout market keeps paying after the date.
+    assert means["breakout"][1] - means["none"][1] > 0.5 * EDGE_DAILY_DRIFT, means
+
+
+@pytest.mark.parametrize(("until", "same_as"), [("2018-06-30", "none"), ("2020-12-31", "breakout")])
+def test_edge_until_outside_the_dates_gives_the_no_edge_or_the_breakout_market(
+    until: str, same_as: str
+) -> None:
+    panels = _markets(5, 4, "none", until, **SHORT)
+    assert _same_bytes(panels["until"], panels[same_as])
+
+
+def test_edge_until_intraday_bars_aggregate_to_the_daily_bar() -> None:
+    spec = SyntheticSpec(seed=8, assets=4, market="us", edge="breakout", edge_until=UNTIL, **SHORT)
+    daily = generate_daily(spec)
+    for day in (_paid_bars(daily, UNTIL) - 1, _paid_bars(daily, UNTIL)):
+        minute = generate_intraday(spec, daily, day)
+        assert np.array_equal(minute.close[-1], daily.close[day])
+        assert np.array_equal(minute.high.max(axis=0), daily.high[day])
+        assert np.array_equal(minute.volume.sum(axis=0), daily.volume[day])
+
+
+def test_edge_until_spec_string_round_trip_is_canonical() -> None:
+    text = "synthetic:edge=breakout,edge_until=2025-06-30"
+    spec = SyntheticSpec.from_spec_string(text)
+    assert spec == SyntheticSpec(edge="breakout", edge_until="2025-06-30")
+    canonical = spec.to_spec_string()
+    assert canonical.endswith(",edge=breakout,edge_strength=1.0,edge_until=2025-06-30")
+    assert SyntheticSpec.from_spec_string(canonical) == spec
+    assert SyntheticSpec.from_spec_string(canonical).to_spec_string() == canonical
+    restored = pickle.loads(pickle.dumps(spec))
+    assert restored == spec and hash(restored) == hash(spec)
+
+
+def test_edge_until_unset_keeps_spec_strings_and_data_hashes() -> None:
+    # Values from before edge_until existed: existing seeds keep their exact data.
+    assert SyntheticSpec().to_spec_string() == (
+        "synthetic:seed=7,assets=20,start=2015-01-01,end=2025-12-31,market=none,drift=1.0,"
+        "edge=none,edge_strength=1.0"
+    )
+    pinned = [
+        (SyntheticSpec(), "c39ccebee84f04c2"),
+        (
+            SyntheticSpec(seed=3, assets=5, market="cn", edge="breakout", **SHORT),
+            "b8e6c881d9a9647e",
+        ),
+        (
+            SyntheticSpec(seed=2, assets=4, market="crypto", edge="breakout", **SHORT),
+            "98dc983c8eb89877",
+        ),
+    ]
+    for spec, digest in pinned:
+        assert spec.edge_until is None
+        assert generate_daily(spec).data_hash() == digest, spec
+
+
+def test_edge_until_different_dates_give_different_source_and_data_hash() -> None:
+    common = {"seed": 5, "assets": 4, "edge": "breakout", **SHORT}
+    panels = [
+        generate_daily(SyntheticSpec(**common)),
+        generate_daily(SyntheticSpec(edge_until="2019-12-31", **common)),
+        generate_daily(SyntheticSpec(edge_until="2020-06-30", **common)),
+    ]
+    assert len({panel.source for panel in panels}) == 3
+    assert len({panel.data_hash() for panel in panels}) == 3
+    assert "edge_until=2019-12-31" in panels[1].source
+
+
+@pytest.mark.parametrize("value", ["2025-13-01", "June 30", "", "2025-06-31"])
+def test_edge_until_bad_date_raises_naming_key_and_allowed(value: str) -> None:
+    with pytest.raises(DataSpecError) as caught:
+        SyntheticSpec.from_options({"edge": "breakout", "edge_until": value})
+    message = str(caught.value)
+    assert f"edge_until={value!r}" in message and "YYYY-MM-DD" in message
+
+
+def test_edge_until_with_edge_none_raises_naming_key_and_allowed() -> None:
+    with pytest.raises(DataSpecError) as caught:
+        SyntheticSpec.from_spec_string("synthetic:edge=none,edge_until=2025-06-30")
+    message = str(caught.value)
+    assert "edge_until='2025-06-30'" in message and "edge=breakout" in message
+    with pytest.raises(DataSpecError, match="edge_until"):
+        SyntheticSpec(edge_until="2025-06-30")
+
+
+def test_edge_until_paid_days_keeps_the_prefix_and_returns_the_base_after() -> None:
+    rng = np.random.default_rng(1)
+    base = rng.normal(0.0005, 0.02, size=(400, 6))
+    log_price0 = np.log(rng.uniform(10, 100, 6))
+    full, full_active = breakout_edge_returns(base, log_price0, 0.004)
+    cut, cut_active = breakout_edge_returns(base, log_price0, 0.004, paid_days=250)
+    assert np.array_equal(cut[:250], full[:250])
+    assert np.array_equal(cut_active[:250], full_active[:250])
+    assert np.array_equal(cut[250:], base[250:])
+    assert not cut_active[250:].any() and full_active[250:].any()
+
+
+@pytest.mark.parametrize("market", ["none", "cn", "crypto"])
+def test_edge_until_boundary_last_paid_day_is_the_date_itself(market: str) -> None:
+    # Put edge_until on a day t whose drift is on for some asset on both t and t+1, so a one-day
+    # shift either way changes the data.
+    common = {"seed": 5, "assets": 4, "market": market, **SHORT}
+    breakout = generate_daily(SyntheticSpec(edge="breakout", **common))
+    none = generate_daily(SyntheticSpec(**common))
+    per_day = EDGE_DAILY_DRIFT * (2.0 if market == "crypto" else 1.0)
+    on = np.isclose(_log_returns(breakout) - _log_returns(none), per_day, rtol=0, atol=1e-12)
+    both = np.flatnonzero((on[1:] & on[:-1]).any(axis=1))
+    t = int(both[len(both) // 2]) + 1  # bar t (returns index t-1) and bar t+1 both on
+    asset = int(np.flatnonzero(on[t - 1] & on[t])[0])
+    stamp = breakout.index[t].tz_localize(None) - pd.Timedelta(minutes=1)
+    until = stamp.date().isoformat()
+    panel = generate_daily(SyntheticSpec(edge="breakout", edge_until=until, **common))
+    extra = _log_returns(panel) - _log_returns(none)
+    assert extra[t - 1, asset] == pytest.approx(per_day, abs=1e-12)  # day t: paid
+    assert extra[t, asset] == pytest.approx(0.0, abs=1e-12)  # day t+1: not paid
+
+
+def test_edge_until_on_a_weekend_stops_after_the_last_weekday_session() -> None:
+    common = {"seed": 5, "assets": 4, "edge": "breakout", **SHORT}
+    friday = generate_daily(SyntheticSpec(edge_until="2019-12-27", **common))
+    for weekend in ("2019-12-28", "2019-12-29"):
+        assert _same_bytes(generate_daily(SyntheticSpec(edge_until=weekend, **common)), friday)
+    monday = generate_daily(SyntheticSpec(edge_until="2019-12-30", **common))
+    assert monday.data_hash() != friday.data_hash()
