@@ -2,16 +2,18 @@
 
 One file (the arena puts it at ``LabHome.ledger_db``) holds every account's books:
 
-========== ===========================================================================
-accounts   name, book units, T+1 flag, initial cash
-days       the committed (account, day) pairs: a day is in the ledger iff its row is
-orders     every order of the day in its final state, with its decision id
-fills      every fill (``fill_id`` is the primary key: a duplicate raises)
-positions  end-of-day snapshot of each holding with its mark price and value
-equity     end-of-day cash, market value, equity, realised PnL, fees and taxes
-decisions  the decision chains (JSON) the orders point to
-risk       the risk governor's events of the day
-========== ===========================================================================
+=========== ==========================================================================
+accounts    name, book units, T+1 flag, initial cash
+days        the committed (account, day) pairs: a day is in the ledger iff its row is;
+            ``attributed`` says whether its P&L was attributed to genomes
+orders      every order of the day in its final state, with its decision id and genomes
+fills       every fill (``fill_id`` is the primary key: a duplicate raises), with genomes
+positions   end-of-day snapshot of each holding with its mark price, value and genomes
+equity      end-of-day cash, market value, equity, realised PnL, fees and taxes
+decisions   the decision chains (JSON) the orders point to
+risk        the risk governor's events of the day
+attribution the day's P&L of each account per genome, minor units
+=========== ==========================================================================
 
 A day is written by :meth:`Ledger.commit_day` in one ``BEGIN IMMEDIATE ... COMMIT``: any
 error rolls it back and leaves the file as it was. The books are never read back from the
@@ -19,20 +21,44 @@ snapshots: :meth:`Ledger.restore_state` replays the committed fills (crash-only 
 same code path at start-up and after a crash) and refuses to start if the replay disagrees
 with the last snapshot. :meth:`Ledger.verify` replays every day and reports each difference,
 duplicate or gap. The money policy is in ``docs/ledger.md``.
+
+**Schema versions.** ``meta.schema_version`` is the file's version. Opening a file walks the
+migrations from its version up to :data:`SCHEMA_VERSION` in the same transaction that creates
+the tables (a new file is created at version 1 and walks the same steps, so a new and a
+migrated file have one schema); the version is written last. A file of a newer version than
+this code refuses to open. Version 2 adds the ``genomes`` columns (JSON ``{genome_id:
+share}``, ``'{}'`` on rows migrated from version 1 or without a genome), ``days.attributed``
+(0 on migrated days) and the ``attribution`` table.
+
+**Attribution** (:func:`attribute_day`, the only implementation). For each symbol held at the
+previous close, held at today's close or traded today, the day's P&L in minor units is::
+
+    value at today's close - value at the previous close (0 if not held)
+    - buy notional - buy commission - buy taxes + sell notional - sell commission - sell taxes
+
+Cash changes only by fills, so these sum over the symbols to ``equity(D) - equity(D-1)``
+exactly (checked: :class:`arena.broker.InvariantViolation` otherwise). A symbol's P&L is
+split among genomes by the shares of today's target for the symbol when a target names it,
+otherwise by the shares stored with the previous close's position (it is being exited on
+their behalf), otherwise it goes to :data:`UNATTRIBUTED`. The split is in integer minor
+units by the largest-remainder method (:func:`split_minor`), so the parts sum exactly.
+Orders, fills and closing positions of a symbol carry the same shares.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from arena.broker import (
     AccountState,
@@ -43,24 +69,33 @@ from arena.broker import (
     start_day,
 )
 from arena.events import FillEvent, OrderFilled, OrderPartiallyFilled, RiskVeto
-from arena.money import MoneyUnits, notional_minor
+from arena.money import MoneyUnits, money_to_float, notional_minor
 from arena.orders import DuplicateFill, FillSequenceError, Order
 
 __all__ = [
     "SCHEMA_VERSION",
+    "UNATTRIBUTED",
     "DayAlreadyCommitted",
+    "DayAttribution",
+    "DayClose",
     "DecisionRecord",
     "EquitySnapshot",
+    "GenomeAttribution",
+    "GenomeShares",
     "Ledger",
     "LedgerCorrupted",
     "LedgerError",
     "PositionSnapshot",
+    "SymbolPnl",
     "VerifyIssue",
     "VerifyReport",
+    "attribute_day",
     "snapshots_from",
+    "split_minor",
+    "validate_shares",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -162,8 +197,32 @@ CREATE TABLE IF NOT EXISTS risk_events (
     PRIMARY KEY (account, day, seq)
 );
 """
+# Version k of the file is version k - 1 plus _MIGRATIONS[k]. _SCHEMA above is version 1 and
+# is never edited: new files are created at version 1 and migrated like old ones.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE orders ADD COLUMN genomes TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE fills ADD COLUMN genomes TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE positions ADD COLUMN genomes TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE days ADD COLUMN attributed INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE attribution (
+            account TEXT NOT NULL REFERENCES accounts (account),
+            day TEXT NOT NULL,
+            genome_id TEXT NOT NULL,
+            pnl INTEGER NOT NULL,
+            PRIMARY KEY (account, day, genome_id)
+        )""",
+    ),
+}
 # Children first: the order rows of a day are deleted after the fills that point to them.
-_DAY_TABLES = ("fills", "orders", "positions", "equity", "decisions", "risk_events", "days")
+_DAY_TABLES = (
+    "fills", "orders", "positions", "equity", "decisions", "risk_events", "attribution", "days"
+)  # fmt: skip
+# Where a symbol's P&L goes when no target and no previous position names a genome.
+UNATTRIBUTED = "unattributed"
+# (genome_id, share) pairs: shares > 0 summing to 1, sorted by genome id.
+GenomeShares = tuple[tuple[str, float], ...]
+_SHARES_TOLERANCE = 1e-9
 
 
 class LedgerError(RuntimeError):
@@ -261,13 +320,267 @@ class DecisionRecord:
         return json.dumps(self.payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
+# --------------------------------------------------------------------------- attribution
+def validate_shares(shares: Sequence[Sequence[Any]], where: str = "shares") -> GenomeShares:
+    """Return ``shares`` as canonical ``(genome_id, share)`` tuples, or raise ``ValueError``.
+
+    Shares must be finite and > 0, genome ids non-empty and unique, sorted by genome id, and
+    the shares must sum to 1 within 1e-9. Empty shares (no genome) are allowed.
+    """
+    pairs: list[tuple[str, float]] = []
+    for item in shares:
+        if len(item) != 2:
+            raise ValueError(f"{where}: expected (genome_id, share) pairs, got {item!r}")
+        genome_id, share = item
+        if not isinstance(genome_id, str) or not genome_id:
+            raise ValueError(f"{where}: genome id must be a non-empty string, got {genome_id!r}")
+        if isinstance(share, bool) or not isinstance(share, int | float):
+            raise ValueError(f"{where}: share of {genome_id} must be a number, got {share!r}")
+        if not (math.isfinite(share) and share > 0):
+            raise ValueError(f"{where}: share of {genome_id} must be finite and > 0, got {share}")
+        pairs.append((genome_id, float(share)))
+    ids = [g for g, _ in pairs]
+    if ids != sorted(set(ids)):
+        raise ValueError(f"{where}: genome ids must be unique and sorted, got {ids}")
+    if pairs and abs(math.fsum(s for _, s in pairs) - 1.0) > _SHARES_TOLERANCE:
+        raise ValueError(f"{where}: shares must sum to 1, got {math.fsum(s for _, s in pairs)}")
+    return tuple(pairs)
+
+
+def split_minor(amount: int, shares: GenomeShares) -> tuple[tuple[str, int], ...]:
+    """Split ``amount`` minor units among genomes by ``shares``; the parts sum to it exactly.
+
+    Largest remainder on the magnitude: each genome gets the floor of ``|amount| x share /
+    sum(shares)`` (exact rational arithmetic on the binary shares), and the units left over go
+    one each to the largest fractional remainders, ties to the smaller genome id; the sign of
+    ``amount`` is then applied to every part (a loss is split exactly like the same gain).
+    Without shares the whole amount goes to :data:`UNATTRIBUTED`.
+
+    Returns
+    -------
+    tuple of (genome_id, part)
+        In the order of ``shares`` (sorted by genome id).
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"split_minor: amount must be an int of minor units, got {amount!r}")
+    shares = validate_shares(shares)
+    if not shares:
+        return ((UNATTRIBUTED, amount),)
+    magnitude = abs(amount)
+    weights = [Fraction(share) for _, share in shares]
+    total = sum(weights, Fraction(0))
+    quotas = [magnitude * weight / total for weight in weights]
+    parts = [q.numerator // q.denominator for q in quotas]
+    left = magnitude - sum(parts)
+    ranked = sorted(range(len(shares)), key=lambda k: (parts[k] - quotas[k], shares[k][0]))
+    for k in ranked[:left]:
+        parts[k] += 1
+    sign = -1 if amount < 0 else 1
+    ids = [genome_id for genome_id, _ in shares]
+    return tuple((genome_id, sign * part) for genome_id, part in zip(ids, parts, strict=True))
+
+
+def _shares_json(shares: GenomeShares) -> str:
+    return json.dumps(dict(shares), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _shares_from_json(text: str, where: str) -> GenomeShares:
+    try:
+        loaded = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: genomes {text!r} is not JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{where}: genomes {text!r} is not a JSON object")
+    return validate_shares(sorted(loaded.items()), where)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayClose:
+    """An account's books at a committed close, as the ledger stored them.
+
+    ``day`` is ``None`` before the first committed day (the opening books: the initial cash
+    only). ``genomes`` are the stored shares of each position (``symbol -> shares``; a
+    position migrated from schema 1 has none).
+    """
+
+    day: date | None
+    cash: int
+    equity: int
+    positions: tuple[PositionSnapshot, ...] = ()
+    genomes: tuple[tuple[str, GenomeShares], ...] = ()
+
+    def shares_of(self, symbol: str) -> GenomeShares:
+        """Return the stored shares of the position in ``symbol`` (``()`` if none)."""
+        return dict(self.genomes).get(symbol, ())
+
+
+AttributionBasis = Literal["target", "position", "unattributed"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SymbolPnl:
+    """One symbol's P&L of the day and its split among genomes (minor units).
+
+    ``basis`` says where the shares came from: today's ``target``, the previous close's
+    ``position``, or none (``unattributed``: the whole P&L goes to :data:`UNATTRIBUTED`).
+    """
+
+    symbol: str
+    pnl: int
+    basis: AttributionBasis
+    shares: GenomeShares
+    parts: tuple[tuple[str, int], ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shares", validate_shares(self.shares, f"{self.symbol} shares"))
+        if (self.basis == "unattributed") != (not self.shares):
+            raise ValueError(f"{self.symbol}: basis {self.basis} with shares {self.shares}")
+        if sum(part for _, part in self.parts) != self.pnl:
+            raise InvariantViolation(
+                f"{self.symbol}: genome parts {self.parts} do not sum to its P&L {self.pnl}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayAttribution:
+    """An account's day P&L per symbol and per genome (:func:`attribute_day`).
+
+    The symbols' P&L sums exactly to ``equity - previous_equity`` (checked here).
+    """
+
+    previous_equity: int
+    equity: int
+    symbols: tuple[SymbolPnl, ...]
+
+    def __post_init__(self) -> None:
+        names = [s.symbol for s in self.symbols]
+        if names != sorted(set(names)):
+            raise ValueError(f"DayAttribution: symbols must be unique and sorted, got {names}")
+        total = sum(s.pnl for s in self.symbols)
+        if total != self.equity - self.previous_equity:
+            raise InvariantViolation(
+                f"DayAttribution: symbol P&L sums to {total}, the equity moved by "
+                f"{self.equity - self.previous_equity}"
+            )
+
+    @property
+    def pnl(self) -> int:
+        """Return the account's day P&L (``equity - previous_equity``), minor units."""
+        return self.equity - self.previous_equity
+
+    def by_genome(self) -> tuple[tuple[str, int], ...]:
+        """Return ``(genome_id, pnl)`` summed over the symbols, sorted by genome id."""
+        totals: dict[str, int] = {}
+        for symbol in self.symbols:
+            for genome_id, part in symbol.parts:
+                totals[genome_id] = totals.get(genome_id, 0) + part
+        return tuple(sorted(totals.items()))
+
+    def shares_of(self, symbol: str) -> GenomeShares:
+        """Return the shares ``symbol``'s orders, fills and position carry (``()`` if none)."""
+        for item in self.symbols:
+            if item.symbol == symbol:
+                return item.shares
+        return ()
+
+    def target_shares(self) -> dict[str, GenomeShares]:
+        """Return the shares taken from today's targets, by symbol."""
+        return {s.symbol: s.shares for s in self.symbols if s.basis == "target"}
+
+
+def attribute_day(
+    *,
+    previous: DayClose,
+    orders: Sequence[Order],
+    fills: Sequence[FillEvent],
+    positions: Sequence[PositionSnapshot],
+    equity: EquitySnapshot,
+    targets: Mapping[str, GenomeShares],
+) -> DayAttribution:
+    """Attribute an account's day P&L to symbols and genomes (the rule of the module docstring).
+
+    Parameters
+    ----------
+    previous:
+        The books at the previous close (:meth:`Ledger.close_before`).
+    orders:
+        The day's orders (their symbols get shares even when nothing filled).
+    fills, positions, equity:
+        The day's fills and closing snapshots (:func:`snapshots_from`).
+    targets:
+        Today's target shares by symbol (``TargetPosition.shares``).
+
+    Raises
+    ------
+    InvariantViolation
+        If the cash did not change by the fills alone, or the position values do not sum to
+        the market value (the symbols' P&L would not add up to the equity change).
+    """
+    flows: dict[str, int] = {}
+    for fill in fills:
+        signed = fill.notional if fill.side == "sell" else -fill.notional
+        flows[fill.symbol] = flows.get(fill.symbol, 0) + signed - fill.commission - fill.taxes
+    if previous.cash + sum(flows.values()) != equity.cash:
+        raise InvariantViolation(
+            f"attribute_day: previous cash {previous.cash} + fill cash flows "
+            f"{sum(flows.values())} != closing cash {equity.cash}: cash moved outside the fills"
+        )
+    closing = {p.symbol: p.value for p in positions}
+    opening = {p.symbol: p.value for p in previous.positions}
+    if sum(closing.values()) != equity.market_value:
+        raise InvariantViolation(
+            f"attribute_day: position values sum to {sum(closing.values())}, the market value "
+            f"is {equity.market_value}"
+        )
+    symbols = set(closing) | set(opening) | set(flows) | {o.symbol for o in orders}
+    rows = []
+    for symbol in sorted(symbols):
+        pnl = closing.get(symbol, 0) - opening.get(symbol, 0) + flows.get(symbol, 0)
+        basis: AttributionBasis
+        shares = validate_shares(targets.get(symbol, ()), f"target {symbol}")
+        if shares:
+            basis = "target"
+        elif previous.shares_of(symbol):
+            basis, shares = "position", previous.shares_of(symbol)
+        else:
+            basis = "unattributed"
+        rows.append(
+            SymbolPnl(
+                symbol=symbol, pnl=pnl, basis=basis, shares=shares,
+                parts=split_minor(pnl, shares),
+            )
+        )  # fmt: skip
+    return DayAttribution(
+        previous_equity=previous.equity, equity=equity.equity, symbols=tuple(rows)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenomeAttribution:
+    """One committed ``attribution`` row: ``genome_id``'s share of ``account``'s ``day`` P&L.
+
+    ``pnl`` is in minor units of the account currency (``money_digits`` places).
+    """
+
+    account: str
+    day: date
+    genome_id: str
+    pnl: int
+    money_digits: int
+
+    @property
+    def pnl_float(self) -> float:
+        """Return the P&L in currency units as a float (reports and research only)."""
+        return money_to_float(self.pnl, self.money_digits)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyIssue:
     """One thing :meth:`Ledger.verify` found wrong.
 
     ``kind`` is one of ``cash_mismatch``, ``position_mismatch``, ``totals_mismatch``,
     ``snapshot_inconsistent``, ``fill_inconsistent``, ``order_mismatch``, ``duplicate_fill``,
-    ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``.
+    ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``, ``attribution_mismatch``.
     """
 
     kind: str
@@ -287,12 +600,17 @@ class VerifyIssue:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyReport:
-    """Result of :meth:`Ledger.verify`: ``ok`` iff no issue was found."""
+    """Result of :meth:`Ledger.verify`: ``ok`` iff no issue was found.
+
+    ``days_unattributed`` counts the committed days without a genome attribution (days
+    migrated from schema 1, or committed without one): they are not an issue.
+    """
 
     accounts: tuple[str, ...]
     days_checked: int
     fills_checked: int
     issues: tuple[VerifyIssue, ...] = field(default_factory=tuple)
+    days_unattributed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -306,6 +624,7 @@ class VerifyReport:
             "accounts": list(self.accounts),
             "days_checked": self.days_checked,
             "fills_checked": self.fills_checked,
+            "days_unattributed": self.days_unattributed,
             "issues": [issue.to_dict() for issue in self.issues],
         }
 
@@ -349,21 +668,39 @@ class Ledger:
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute("PRAGMA synchronous = FULL")
         with self._transaction():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
-            row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'")
-            found = row.fetchone()
-            if found is None:
-                self._conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(found["value"]) != SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        # Inside the opening transaction: a crash mid-migration leaves the old version intact.
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
+        found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if found is None:
+            # A new file: the statements above created version 1.
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+            version = 1
+        else:
+            try:
+                version = int(found["value"])
+            except ValueError:
+                version = -1
+            if not 1 <= version <= SCHEMA_VERSION:
                 raise LedgerError(
                     f"{self.path}: ledger schema version {found['value']}, this code reads "
-                    f"version {SCHEMA_VERSION}"
+                    f"versions 1 to {SCHEMA_VERSION} (a newer AlphaLoop wrote this file?)"
                 )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                self._conn.execute(statement)
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
+            )
+
+    def schema_version(self) -> int:
+        """Return the file's schema version (:data:`SCHEMA_VERSION` once opened)."""
+        row = self._query("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(row[0]["value"])
 
     # ------------------------------------------------------------------ plumbing
     def close(self) -> None:
@@ -487,6 +824,7 @@ class Ledger:
         equity: EquitySnapshot,
         decisions: Sequence[DecisionRecord] = (),
         risk_events: Sequence[RiskVeto] = (),
+        attribution: DayAttribution | None = None,
     ) -> None:
         """Write one day of ``account`` in one transaction (all of it or nothing).
 
@@ -504,6 +842,10 @@ class Ledger:
             The decision chains the orders point to.
         risk_events:
             The risk governor's vetoes of the day.
+        attribution:
+            The day's P&L per genome (:func:`attribute_day` from :meth:`close_before`); its
+            rows and the shares of every order, fill and position are written with the day.
+            ``None``: the day is committed unattributed (no rows, ``'{}'`` shares).
 
         Raises
         ------
@@ -512,8 +854,10 @@ class Ledger:
         DuplicateFill
             If a fill id is already in the ledger (the transaction is rolled back).
         LedgerError
-            On records of another account or day, a day before the last committed one, or
-            fill/order numbers that do not continue the ledger's.
+            On records of another account or day, a day before the last committed one,
+            fill/order numbers that do not continue the ledger's, or an attribution that is
+            not the one :func:`attribute_day` gives for the stored previous close and the
+            day's records.
         """
         with self._transaction() as conn:
             if self._day_row(conn, account, day):
@@ -521,8 +865,9 @@ class Ledger:
                     f"{self.path}: {account} {day.isoformat()} is already committed"
                 )
             self._write_day(
-                conn, account, day, orders, fills, positions, equity, decisions, risk_events
-            )
+                conn, account, day, orders, fills, positions, equity, decisions, risk_events,
+                attribution,
+            )  # fmt: skip
 
     def replace_day(
         self,
@@ -535,12 +880,16 @@ class Ledger:
         equity: EquitySnapshot,
         decisions: Sequence[DecisionRecord] = (),
         risk_events: Sequence[RiskVeto] = (),
+        attribution: DayAttribution | None = None,
     ) -> None:
         """Delete and rewrite ``account``'s ``day`` in one transaction (``--force``).
 
         Only the last committed day (or a new day) can be replaced: a day in the middle would
         leave the later days built on books that no longer exist. Compute the new day from
         :meth:`restore_state` with ``before=day``.
+
+        The day's attribution rows are replaced with it (``attribution`` as in
+        :meth:`commit_day`).
 
         Raises
         ------
@@ -565,8 +914,9 @@ class Ledger:
                     (account, day.isoformat()),
                 )
             self._write_day(
-                conn, account, day, orders, fills, positions, equity, decisions, risk_events
-            )
+                conn, account, day, orders, fills, positions, equity, decisions, risk_events,
+                attribution,
+            )  # fmt: skip
 
     @staticmethod
     def _day_row(conn: sqlite3.Connection, account: str, day: date) -> bool:
@@ -586,6 +936,7 @@ class Ledger:
         equity: EquitySnapshot,
         decisions: Sequence[DecisionRecord],
         risk_events: Sequence[RiskVeto],
+        attribution: DayAttribution | None,
     ) -> None:
         where = f"{self.path}: {account} {day.isoformat()}"
         if conn.execute("SELECT 1 FROM accounts WHERE account = ?", (account,)).fetchone() is None:
@@ -601,17 +952,33 @@ class Ledger:
                 raise LedgerError(f"{where}: fill {fill.fill_id} is {fill.account} {fill.day}")
         self._check_numbers(conn, where, "orders", account, [o.seq for o in orders])
         self._check_numbers(conn, where, "fills", account, [f.fill_seq for f in fills])
+        if attribution is not None:
+            expected = attribute_day(
+                previous=self._close_before(conn, account, day),
+                orders=orders, fills=fills, positions=positions, equity=equity,
+                targets=attribution.target_shares(),
+            )  # fmt: skip
+            if expected != attribution:
+                raise LedgerError(
+                    f"{where}: the attribution does not follow from the stored previous close "
+                    f"and the day's records (P&L {attribution.pnl} per genome "
+                    f"{attribution.by_genome()}, expected {expected.pnl} per genome "
+                    f"{expected.by_genome()})"
+                )
+
+        def genomes(symbol: str) -> str:
+            return _shares_json(() if attribution is None else attribution.shares_of(symbol))
 
         iso = day.isoformat()
         conn.executemany(
             "INSERT INTO orders (account, order_id, seq, day, symbol, side, quantity, filled, "
-            "status, reason, filled_notional, commission, taxes, decision_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "status, reason, filled_notional, commission, taxes, decision_id, genomes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     account, o.order_id, o.seq, iso, o.symbol, o.side, o.quantity, o.filled,
                     str(o.status), o.reason, o.filled_notional, o.commission, o.taxes,
-                    o.decision_id,
+                    o.decision_id, genomes(o.symbol),
                 )
                 for o in orders
             ],
@@ -619,13 +986,13 @@ class Ledger:
         try:
             conn.executemany(
                 "INSERT INTO fills (fill_id, account, seq, order_id, day, at, symbol, side, "
-                "quantity, price, notional, commission, taxes, remaining) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "quantity, price, notional, commission, taxes, remaining, genomes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         f.fill_id, account, f.fill_seq, f.order_id, iso, f.at.isoformat(),
                         f.symbol, f.side, f.quantity, str(f.price), f.notional, f.commission,
-                        f.taxes, f.remaining,
+                        f.taxes, f.remaining, genomes(f.symbol),
                     )
                     for f in fills
                 ],
@@ -636,10 +1003,10 @@ class Ledger:
             raise LedgerError(f"{where}: a fill does not fit the ledger ({exc})") from exc
         conn.executemany(
             "INSERT INTO positions (account, day, symbol, quantity, sellable, cost_basis, "
-            "price, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "price, value, genomes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (account, iso, p.symbol, p.quantity, p.sellable, p.cost_basis, str(p.price),
-                 p.value)
+                 p.value, genomes(p.symbol))
                 for p in positions
             ],
         )  # fmt: skip
@@ -664,11 +1031,19 @@ class Ledger:
                 for k, r in enumerate(risk_events)
             ],
         )  # fmt: skip
+        if attribution is not None:
+            conn.executemany(
+                "INSERT INTO attribution (account, day, genome_id, pnl) VALUES (?, ?, ?, ?)",
+                [(account, iso, genome_id, pnl) for genome_id, pnl in attribution.by_genome()],
+            )
         conn.execute(
-            "INSERT INTO days (account, day, committed_at, n_orders, n_fills) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (account, iso, datetime.now(UTC).isoformat(), len(orders), len(fills)),
-        )
+            "INSERT INTO days (account, day, committed_at, n_orders, n_fills, attributed) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                account, iso, datetime.now(UTC).isoformat(), len(orders), len(fills),
+                int(attribution is not None),
+            ),
+        )  # fmt: skip
 
     @staticmethod
     def _check_numbers(
@@ -707,6 +1082,128 @@ class Ledger:
             (account, decision_id),
         )
         return None if not rows else dict(json.loads(rows[0]["payload"]))
+
+    def close_before(self, account: str, day: date) -> DayClose:
+        """Return ``account``'s books at the last committed close before ``day``.
+
+        The opening books (initial cash, no position, ``day=None``) before the first committed
+        day. The previous close of a day to attribute (:func:`attribute_day`), also when the
+        day itself is being replaced.
+        """
+        return self._close_before(self._conn, account, day)
+
+    def _close_before(self, conn: sqlite3.Connection, account: str, day: date) -> DayClose:
+        last = conn.execute(
+            "SELECT MAX(day) FROM days WHERE account = ? AND day < ?",
+            (account, day.isoformat()),
+        ).fetchone()[0]
+        if last is None:
+            opening = self.opening_state(account)
+            return DayClose(day=None, cash=opening.cash, equity=opening.cash)
+        snap = conn.execute(
+            "SELECT * FROM equity WHERE account = ? AND day = ?", (account, last)
+        ).fetchone()
+        if snap is None:
+            raise LedgerCorrupted(f"{self.path}: {account} {last} has no equity snapshot")
+        rows = conn.execute(
+            "SELECT * FROM positions WHERE account = ? AND day = ? ORDER BY symbol",
+            (account, last),
+        ).fetchall()
+        where = f"{self.path}: {account} {last}"
+        return DayClose(
+            day=date.fromisoformat(last),
+            cash=int(snap["cash"]),
+            equity=int(snap["equity"]),
+            positions=tuple(_position_from_row(r) for r in rows),
+            genomes=tuple(
+                (r["symbol"], _shares_from_json(r["genomes"], f"{where} {r['symbol']}"))
+                for r in rows
+            ),
+        )
+
+    def attribution(
+        self,
+        account: str | None = None,
+        *,
+        genome_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[GenomeAttribution]:
+        """Return the committed per-genome day P&L rows, by (account, day, genome id).
+
+        Parameters
+        ----------
+        account, genome_id:
+            Only this account / this genome (every one when ``None``).
+        start, end:
+            Only the days in ``[start, end]`` (both included; open when ``None``).
+        """
+        sql = (
+            "SELECT a.account, a.day, a.genome_id, a.pnl, c.money_digits FROM attribution a "
+            "JOIN accounts c ON c.account = a.account WHERE 1 = 1"
+        )
+        params: list[Any] = []
+        for clause, value in (
+            (" AND a.account = ?", account),
+            (" AND a.genome_id = ?", genome_id),
+            (" AND a.day >= ?", None if start is None else start.isoformat()),
+            (" AND a.day <= ?", None if end is None else end.isoformat()),
+        ):
+            if value is not None:
+                sql += clause
+                params.append(value)
+        rows = self._query(sql + " ORDER BY a.account, a.day, a.genome_id", params)
+        return [
+            GenomeAttribution(
+                account=r["account"],
+                day=date.fromisoformat(r["day"]),
+                genome_id=r["genome_id"],
+                pnl=int(r["pnl"]),
+                money_digits=int(r["money_digits"]),
+            )
+            for r in rows
+        ]
+
+    def is_attributed(self, account: str, day: date) -> bool:
+        """Return whether ``account``'s committed ``day`` has a genome attribution."""
+        rows = self._query(
+            "SELECT attributed FROM days WHERE account = ? AND day = ?",
+            (account, day.isoformat()),
+        )
+        return bool(rows) and bool(rows[0]["attributed"])
+
+    def order_genomes(self, account: str, day: date | None = None) -> dict[str, GenomeShares]:
+        """Return each order's genome shares by order id (``()`` for none), of one ``day``."""
+        return self._genomes("orders", "order_id", account, day)
+
+    def fill_genomes(self, account: str, day: date | None = None) -> dict[str, GenomeShares]:
+        """Return each fill's genome shares by fill id (``()`` for none), of one ``day``."""
+        return self._genomes("fills", "fill_id", account, day)
+
+    def position_genomes(self, account: str, day: date) -> dict[str, GenomeShares]:
+        """Return the genome shares of each position at ``day``'s close, by symbol."""
+        return self._genomes("positions", "symbol", account, day)
+
+    def positions(self, account: str, day: date) -> list[PositionSnapshot]:
+        """Return the position snapshots of ``account`` at ``day``'s close, by symbol."""
+        rows = self._query(
+            "SELECT * FROM positions WHERE account = ? AND day = ? ORDER BY symbol",
+            (account, day.isoformat()),
+        )
+        return [_position_from_row(r) for r in rows]
+
+    def _genomes(
+        self, table: str, key: str, account: str, day: date | None
+    ) -> dict[str, GenomeShares]:
+        sql = f"SELECT {key} AS key, genomes FROM {table} WHERE account = ?"
+        params: list[Any] = [account]
+        if day is not None:
+            sql += " AND day = ?"
+            params.append(day.isoformat())
+        return {
+            r["key"]: _shares_from_json(r["genomes"], f"{self.path}: {table} {r['key']}")
+            for r in self._query(sql + " ORDER BY day, " + key, params)
+        }
 
     # ------------------------------------------------------------------ recovery
     def restore_state(self, account: str, *, before: date | None = None) -> AccountState:
@@ -866,6 +1363,7 @@ class Ledger:
         """
         issues: list[VerifyIssue] = []
         days_checked = 0
+        days_unattributed = 0
         fills_checked = 0
         accounts = self.accounts()
         for row in self._query(
@@ -885,8 +1383,14 @@ class Ledger:
             days = self.committed_days(account)
             issues.extend(_calendar_gaps(account, days, calendar))
             state = self.opening_state(account)
+            previous_equity: int | None = state.cash
             for day in days:
                 days_checked += 1
+                found, attributed, previous_equity = self._verify_attribution(
+                    account, day, previous_equity
+                )
+                issues.extend(found)
+                days_unattributed += not attributed
                 rows = self._query(
                     "SELECT * FROM fills WHERE account = ? AND day = ? ORDER BY seq, rowid",
                     (account, day.isoformat()),
@@ -922,7 +1426,59 @@ class Ledger:
             days_checked=days_checked,
             fills_checked=fills_checked,
             issues=tuple(issues),
+            days_unattributed=days_unattributed,
         )
+
+    def _verify_attribution(
+        self, account: str, day: date, previous_equity: int | None
+    ) -> tuple[list[VerifyIssue], bool, int | None]:
+        """Check ``day``'s attribution; return the issues, whether it is attributed, its equity.
+
+        A day without the ``attributed`` mark (migrated from schema 1, or committed without an
+        attribution) is not an issue as long as it has no attribution rows either.
+        """
+        iso = day.isoformat()
+
+        def issue(detail: str) -> VerifyIssue:
+            return VerifyIssue(kind="attribution_mismatch", account=account, day=day, detail=detail)
+
+        issues: list[VerifyIssue] = []
+        flag = self._query(
+            "SELECT attributed FROM days WHERE account = ? AND day = ?", (account, iso)
+        )
+        attributed = bool(flag) and bool(flag[0]["attributed"])
+        rows = self._query(
+            "SELECT genome_id, pnl FROM attribution WHERE account = ? AND day = ?", (account, iso)
+        )
+        snap = self._query(
+            "SELECT equity FROM equity WHERE account = ? AND day = ?", (account, iso)
+        )
+        equity = int(snap[0]["equity"]) if snap else None
+        if not attributed:
+            if rows:
+                issues.append(issue(f"{len(rows)} attribution rows on a day marked unattributed"))
+        elif equity is not None and previous_equity is not None:
+            total = sum(int(r["pnl"]) for r in rows)
+            if total != equity - previous_equity:
+                issues.append(
+                    issue(
+                        f"attribution rows sum to {total}, the equity moved by "
+                        f"{equity - previous_equity} ({previous_equity} -> {equity})"
+                    )
+                )
+        for table, key in (("orders", "order_id"), ("fills", "fill_id"), ("positions", "symbol")):
+            for r in self._query(
+                f"SELECT {key} AS key, genomes FROM {table} WHERE account = ? AND day = ?",
+                (account, iso),
+            ):
+                try:
+                    shares = _shares_from_json(r["genomes"], f"{table} {r['key']}")
+                except ValueError as exc:
+                    issues.append(issue(str(exc)))
+                    continue
+                if shares and not attributed:
+                    issues.append(issue(f"{table} {r['key']} has genomes on an unattributed day"))
+        return issues, attributed, equity
 
     def _verify_numbers(self, account: str) -> list[VerifyIssue]:
         issues = []
@@ -987,6 +1543,17 @@ class Ledger:
             for r in rows
             if (int(r["filled"]), int(r["filled_notional"])) != (int(r["fq"]), int(r["fn"]))
         ]
+
+
+def _position_from_row(row: sqlite3.Row) -> PositionSnapshot:
+    return PositionSnapshot(
+        symbol=row["symbol"],
+        quantity=int(row["quantity"]),
+        sellable=int(row["sellable"]),
+        cost_basis=int(row["cost_basis"]),
+        price=Decimal(row["price"]),
+        value=int(row["value"]),
+    )
 
 
 def _equity_from_row(row: sqlite3.Row) -> EquitySnapshot:

@@ -357,3 +357,18 @@ def test_snapshot_with_wrong_value_reports_inconsistent(ledger: Ledger) -> None:
     ledger.commit_day("aggressive", CALENDAR[0], **record)  # type: ignore[arg-type]
     kinds = {i.kind for i in ledger.verify().issues}
     assert "snapshot_inconsistent" in kinds
+
+
+def test_verify_days_committed_without_attribution_counted_not_failed(ledger: Ledger) -> None:
+    _run(ledger, 2)  # commit_day without attribution=
+    report = ledger.verify(CALENDAR[:2])
+    assert report.ok and report.days_unattributed == 2
+    assert report.to_dict()["days_unattributed"] == 2
+    assert ledger.attribution() == []
+    with sqlite3.connect(ledger.path) as conn:
+        conn.execute(
+            "INSERT INTO attribution (account, day, genome_id, pnl) VALUES (?, ?, 'g', 5)",
+            ("aggressive", CALENDAR[1].isoformat()),
+        )
+    issues = ledger.verify().issues
+    assert [(i.kind, i.day) for i in issues] == [("attribution_mismatch", CALENDAR[1])]
