@@ -12,7 +12,9 @@ logs to MLflow). A day ``D`` goes:
    feed the debate's quant view. Each persona picks genomes with
    :func:`arena.personas.select_genomes`; its budget is ``risk_budget x regime weight``,
    shared equally by its genomes (a genome's weights are scaled to sum at most 1), each name
-   capped at the risk limit's weight, only the ``max_positions`` largest kept. The synthesis
+   capped at the risk limit's weight, only the ``max_positions`` largest kept; each target's
+   ``sources`` are the genomes whose sleeves asked for the name, with their shares of its
+   weight (the largest is its ``genome_id``). The synthesis
    account debates the aggressive targets (:func:`arena.debate.run_debate`); the judge's
    verdict scales them, and the result is scaled by the synthesis / aggressive risk budgets.
 2. :meth:`AccountBook.run_day` (one per account, in its actor): orders are the differences
@@ -29,9 +31,12 @@ logs to MLflow). A day ``D`` goes:
    :class:`arena.intraday.DayConditions`. **Daily-only data** have no minute bars: the
    fallback executes each parent order on the single daily bar of ``D`` (one step; the fill
    model's OHLC average price and participation cap of the daily volume).
-3. Close: mark to market at the closes of ``D`` and write the day in one ledger transaction
-   (orders, fills, positions, equity, the decision chain every order points to, the risk
-   events). A committed day is never applied twice; ``force`` replaces the last day.
+3. Close: mark to market at the closes of ``D``, attribute the day's P&L to the genomes
+   (:func:`arena.ledger.attribute_day`: each name's P&L goes to the genomes of its target's
+   ``sources``, else to the holders at the previous close) and write the day in one ledger
+   transaction (orders, fills and positions with their genome shares, equity, the decision
+   chain every order points to, the risk events, the attribution). A committed day is never
+   applied twice; ``force`` replaces the last day, its attribution with it.
 
 Same genomes, config and data give the same ledger, bit for bit (no clock, no randomness).
 """
@@ -42,7 +47,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -66,10 +71,12 @@ from arena.events import FillEvent, RiskVeto
 from arena.intraday import ChildOrder, DayConditions, Incident, ManualOrder, execute_day
 from arena.ledger import (
     DayAlreadyCommitted,
+    DayAttribution,
     DecisionRecord,
     EquitySnapshot,
     Ledger,
     PositionSnapshot,
+    attribute_day,
     snapshots_from,
 )
 from arena.money import (
@@ -257,6 +264,7 @@ def _blend(
     sleeve = budget / len(chosen)
     totals: dict[str, float] = {}
     best: dict[str, tuple[float, str, str]] = {}
+    parts: dict[str, dict[str, float]] = {}
     for genome_id in chosen:
         reading = readings[genome_id]
         gross = sum(reading.weights.values())
@@ -264,14 +272,27 @@ def _blend(
         for symbol, weight in sorted(reading.weights.items()):
             part = sleeve * weight * scale
             totals[symbol] = totals.get(symbol, 0.0) + part
+            if part > 0:
+                by_genome = parts.setdefault(symbol, {})
+                by_genome[genome_id] = by_genome.get(genome_id, 0.0) + part
             if symbol not in best or part > best[symbol][0]:
                 best[symbol] = (part, genome_id, reading.style)
     ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
     kept = [(s, min(w, max_weight)) for s, w in ranked[: persona.max_positions] if w > 0]
     return tuple(
-        TargetPosition(symbol=s, weight=w, genome_id=best[s][1], style=best[s][2])
+        TargetPosition(
+            symbol=s, weight=w, genome_id=best[s][1], style=best[s][2],
+            sources=_sources(parts[s]),
+        )
         for s, w in sorted(kept)
-    )
+    )  # fmt: skip
+
+
+def _sources(parts: Mapping[str, float]) -> tuple[tuple[str, float], ...]:
+    # Each sleeve's part of the name over their sum: the cap on the name's weight scales
+    # every part alike, so the shares are those of the uncapped weight.
+    total = math.fsum(parts.values())
+    return tuple((genome_id, part / total) for genome_id, part in sorted(parts.items()))
 
 
 def plan_day(
@@ -375,6 +396,7 @@ def _target_dict(target: TargetPosition) -> dict[str, Any]:
         "weight": target.weight,
         "genome_id": target.genome_id,
         "style": target.style,
+        "sources": dict(target.sources),
     }
 
 
@@ -462,7 +484,12 @@ def benchmark_return(market: DayMarket) -> float:
 # --------------------------------------------------------------------------- one account
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountDayResult:
-    """One account's committed day (what the ledger got, plus figures for the report)."""
+    """One account's committed day (what the ledger got, plus figures for the report).
+
+    ``attribution`` is the day's P&L per symbol and genome as committed
+    (:func:`arena.ledger.attribute_day`); ``None`` on an ``already_committed`` result (read
+    the committed rows with :meth:`arena.ledger.Ledger.attribution`).
+    """
 
     account: str
     day: date
@@ -485,6 +512,7 @@ class AccountDayResult:
     child_orders: tuple[ChildOrder, ...] = ()
     stale_fill_ids: tuple[str, ...] = ()
     liquidation_order_ids: tuple[str, ...] = ()
+    attribution: DayAttribution | None = None
 
 
 def liquidation_id(decision_id: str) -> str:
@@ -624,11 +652,22 @@ class AccountBook:
             return self._committed_result(day)
         start = self.ledger.restore_state(self.account, before=day) if force else self.state
         result, state = self._trade(start, plan, market, conditions)
+        equity = result.equity_snapshot
+        assert equity is not None
+        # Who asked for each name: today's targets, else the holders at the previous close.
+        attribution = attribute_day(
+            previous=self.ledger.close_before(self.account, day),
+            orders=result.orders,
+            fills=result.fills,
+            positions=result.positions,
+            equity=equity,
+            targets={t.symbol: t.shares for t in plan.targets},
+        )
+        result = replace(result, attribution=attribution)
         decisions = [DecisionRecord(decision_id=plan.decision_id, payload=plan.decision)]
         if result.liquidation_order_ids:
             decisions.append(_liquidation_decision(plan, result))
         write = self.ledger.replace_day if force else self.ledger.commit_day
-        assert result.equity_snapshot is not None
         try:
             write(
                 self.account,
@@ -636,9 +675,10 @@ class AccountBook:
                 orders=result.orders,
                 fills=result.fills,
                 positions=result.positions,
-                equity=result.equity_snapshot,
+                equity=equity,
                 decisions=tuple(decisions),
                 risk_events=result.risk_events,
+                attribution=attribution,
             )
         except DayAlreadyCommitted:
             # Another process committed it meanwhile: the ledger's day wins.

@@ -34,7 +34,8 @@
    otherwise                                                   execute  ``s * (1 - risk)``
    ==========================================================  =======  =====================
 
-   A reduced proposal is scaled by ``max(1 - risk, min_scale)``; a dropped one by 0.
+   A reduced proposal is scaled by ``max(1 - risk, min_scale)``; a dropped one by 0. A scaled
+   target keeps its genome ``sources``, so the day's P&L can still be attributed to them.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
+from arena.ledger import GenomeShares, validate_shares
 from arena.perceive import Perception
 
 __all__ = [
@@ -96,6 +98,10 @@ class TargetPosition:
     """One target of a proposal: ``weight`` of equity in ``symbol`` because of ``genome_id``.
 
     ``signal`` is the genome's signal strength behind the target (``1.0`` a plain entry).
+    ``genome_id`` is the largest contributor; ``sources`` are all the genomes whose sleeves
+    asked for the name, each with its share of the weight (``(genome_id, share)``, shares
+    > 0 summing to 1, sorted by genome id; :func:`arena.ledger.validate_shares`). A target
+    built without sources stands for ``genome_id`` alone (:attr:`shares`).
     """
 
     symbol: str
@@ -103,6 +109,7 @@ class TargetPosition:
     genome_id: str
     style: str
     signal: float = 1.0
+    sources: GenomeShares = ()
 
     def __post_init__(self) -> None:
         for name in ("weight", "signal"):
@@ -114,15 +121,29 @@ class TargetPosition:
             object.__setattr__(self, name, float(value))
         if not self.symbol or not self.genome_id:
             raise ValueError("a target needs a symbol and a genome id")
+        # Lists after a JSON round trip (DebateRecord.from_dict) become the canonical tuples.
+        sources = validate_shares(self.sources, f"target {self.symbol} sources")
+        if sources and self.genome_id not in dict(sources):
+            raise ValueError(
+                f"target {self.symbol}: genome {self.genome_id} is not among its sources "
+                f"{[g for g, _ in sources]}"
+            )
+        object.__setattr__(self, "sources", sources)
+
+    @property
+    def shares(self) -> GenomeShares:
+        """Return the genome shares of the target (``((genome_id, 1.0),)`` without sources)."""
+        return self.sources or ((self.genome_id, 1.0),)
 
     def scaled(self, factor: float) -> TargetPosition:
-        """Return the target with its weight multiplied by ``factor``."""
+        """Return the target with its weight multiplied by ``factor`` (same sources)."""
         return TargetPosition(
             symbol=self.symbol,
             weight=self.weight * factor,
             genome_id=self.genome_id,
             style=self.style,
             signal=self.signal,
+            sources=self.sources,
         )
 
 

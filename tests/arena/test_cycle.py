@@ -11,7 +11,7 @@ import pytest
 from alphaloop.home import LabHome
 from arena.bootstrap import BOOTSTRAP_GENOMES, arena_genomes, bootstrap_genomes
 from arena.cycle import day_market, plan_day, trading_days
-from arena.ledger import Ledger
+from arena.ledger import UNATTRIBUTED, Ledger
 from arena.personas import load_arena_config
 from arena.season import ArenaData, LocalAccounts, load_arena_data, run_arena_day, season_days
 
@@ -189,3 +189,42 @@ def test_bootstrap_used_when_no_champion(lab_home: LabHome) -> None:
     assert {g.genome.id for g in chosen} == {g.id for g in BOOTSTRAP_GENOMES.values()}
     assert not lab_home.gene_pool_db.exists()
     assert {g.genome.style for g in chosen} == {"trend", "breakout", "mean_reversion", "defensive"}
+
+
+def test_cycle_plan_two_genomes_one_name_sources_share_the_weight(data: ArenaData) -> None:
+    day = date(2023, 6, 1)
+    config = load_arena_config()
+    equities = {"aggressive": 1e6, "conservative": 1e6, "synthesis": 1e6}
+    plan = plan_day(data.daily, day, bootstrap_genomes(), config, equities)
+    targets = [t for p in plan.accounts.values() for t in p.targets]
+    assert any(len(t.sources) >= 2 for t in targets), "the case needs a shared name"
+    for target in targets:
+        assert target.sources and abs(sum(s for _, s in target.sources) - 1.0) <= 1e-9
+        assert [g for g, _ in target.sources] == sorted(g for g, _ in target.sources)
+        largest = max(s for _, s in target.sources)
+        assert dict(target.sources)[target.genome_id] == largest
+    for name, account in plan.accounts.items():
+        payload = {t["symbol"]: t["sources"] for t in account.decision["targets"]}
+        assert payload == {t.symbol: dict(t.sources) for t in account.targets}, name
+    aggressive = {t.symbol: t.sources for t in plan.accounts["aggressive"].targets}
+    for target in plan.accounts["synthesis"].targets:  # scaled by the debate and the budgets
+        assert target.sources == aggressive[target.symbol]
+
+
+def test_cycle_season_attribution_sums_to_each_day_equity_change(
+    tmp_path: Path, data: ArenaData
+) -> None:
+    home = LabHome(tmp_path / "g").ensure()
+    days = season_days(data, START, END)
+    _run(home, data, days)
+    with Ledger(home.ledger_db) as ledger:
+        report = ledger.verify(calendar=days)
+        assert report.ok and report.days_unattributed == 0
+        for account in ledger.accounts():
+            equities = [ledger.opening_state(account).cash]
+            equities += [e.equity for _, e in ledger.equity_history(account)]
+            for k, day in enumerate(ledger.committed_days(account)):
+                rows = ledger.attribution(account, start=day, end=day)
+                assert sum(r.pnl for r in rows) == equities[k + 1] - equities[k]
+        genomes = {r.genome_id for r in ledger.attribution()}
+    assert genomes and UNATTRIBUTED not in genomes  # every name traded was asked for
