@@ -163,13 +163,19 @@ def _store() -> Any:
 @pool_app.command("list")
 def pool_list(
     status: Annotated[
-        str | None, typer.Option("--status", help="alive, culled or champion.")
+        str | None,
+        typer.Option(
+            "--status",
+            help="alive, culled, candidate, probation, champion, demoted or retired.",
+        ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the genomes of the gene pool."""
-    if status is not None and status not in ("alive", "culled", "champion"):
-        raise ConfigError(f"--status {status!r}: allowed values are alive, culled, champion")
+    from evolution.store import STATUSES
+
+    if status is not None and status not in STATUSES:
+        raise ConfigError(f"--status {status!r}: allowed values are {', '.join(STATUSES)}")
     with _store() as store:
         rows = store.list_genomes(status)
     if json_output:
@@ -225,6 +231,180 @@ def pool_show(
     for verdict in record["verdicts"]:
         mark = "passed" if verdict["passed"] else "failed"
         console.print(f"gate gen {verdict['generation']}: {mark}: {'; '.join(verdict['reasons'])}")
+    if record["paused"]:
+        console.print("[bold]paused[/bold]: does not trade until `alphaloop pool resume`")
+    for move in record["transitions"]:
+        change = (
+            f"{move['from_status']} -> {move['to_status']}"
+            if move["kind"] == "status"
+            else move["kind"]
+        )
+        console.print(f"{move['at']} {change} by {move['actor']}: {move['reason']}")
+
+
+# --------------------------------------------------------------------------- lifecycle acts
+ByOption = Annotated[str | None, typer.Option("--by", help="Who acts (default: the login name).")]
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    if by is not None and not by.strip():
+        raise ConfigError("--by: needs a name")
+    if by:
+        return by.strip()
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "user"
+
+
+def _act(genome_id: str, verb: str, allowed: tuple[str, ...], make: Any) -> dict[str, Any]:
+    """Apply a user's act on one genome (exact id or unique prefix); one error line otherwise."""
+    from evolution.store import TransitionError
+
+    with _store() as store:
+        record = store.genome(genome_id)
+        if record is None:
+            raise GenomeError(f"pool {verb} {genome_id}: no single genome with that id or prefix")
+        gid, status, paused = record["genome_id"], record["status"], record["paused"]
+        if status not in allowed:
+            raise GenomeError(
+                f"pool {verb} {gid}: the genome is {status}; {verb} applies to "
+                f"{' or '.join(allowed)} genomes"
+                + (" (it never passed the promotion gate)" if verb == "approve" else "")
+            )
+        move = make(gid, status, paused)
+        try:
+            store.transition(move)
+        except TransitionError as exc:
+            raise GenomeError(f"pool {verb} {gid}: {exc}") from None
+        after = store.status_of(gid)
+    assert after is not None
+    return {
+        "genome_id": gid,
+        "act": verb,
+        "from_status": status,
+        "status": after[0],
+        "paused": after[1],
+        "actor": move.actor,
+        "reason": move.reason,
+    }
+
+
+def _report_act(result: dict[str, Any], json_output: bool) -> None:
+    if json_output:
+        emit(result)
+        return
+    flag = " (paused)" if result["paused"] else ""
+    typer.echo(
+        f"{result['genome_id']}: {result['from_status']} -> {result['status']}{flag} "
+        f"by {result['actor']}: {result['reason']}"
+    )
+
+
+@pool_app.command("approve")
+def pool_approve(
+    genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (stored).")] = "approved",
+    by: ByOption = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Approve a gate candidate: it starts probation on paper."""
+    from evolution.store import TransitionRecord
+
+    result = _act(
+        genome_id,
+        "approve",
+        ("candidate",),
+        lambda gid, status, _paused: TransitionRecord(
+            genome_id=gid,
+            from_status=status,
+            to_status="probation",
+            actor=_actor(by),
+            reason=reason,
+        ),
+    )
+    _report_act(result, json_output)
+
+
+@pool_app.command("reject")
+def pool_reject(
+    genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (stored; required).")],
+    by: ByOption = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Reject a gate candidate: it is retired and never trades."""
+    from evolution.store import TransitionRecord
+
+    if not reason.strip():
+        raise ConfigError("--reason: needs a reason")
+    result = _act(
+        genome_id,
+        "reject",
+        ("candidate",),
+        lambda gid, status, _paused: TransitionRecord(
+            genome_id=gid,
+            from_status=status,
+            to_status="retired",
+            actor=_actor(by),
+            reason=f"rejected: {reason}",
+        ),
+    )
+    _report_act(result, json_output)
+
+
+@pool_app.command("pause")
+def pool_pause(
+    genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (stored).")] = "paused by a user",
+    by: ByOption = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Take a genome out of trading (it stays in the pool) until `pool resume`."""
+    from evolution.store import LIVING, TransitionRecord
+
+    result = _act(
+        genome_id,
+        "pause",
+        LIVING,
+        lambda gid, status, _paused: TransitionRecord(
+            genome_id=gid,
+            from_status=status,
+            to_status=status,
+            kind="pause",
+            actor=_actor(by),
+            reason=reason,
+        ),
+    )
+    _report_act(result, json_output)
+
+
+@pool_app.command("resume")
+def pool_resume(
+    genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (stored).")] = "resumed by a user",
+    by: ByOption = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Put a paused genome back into trading."""
+    from evolution.store import LIVING, TransitionRecord
+
+    result = _act(
+        genome_id,
+        "resume",
+        LIVING,
+        lambda gid, status, _paused: TransitionRecord(
+            genome_id=gid,
+            from_status=status,
+            to_status=status,
+            kind="resume",
+            actor=_actor(by),
+            reason=reason,
+        ),
+    )
+    _report_act(result, json_output)
 
 
 @pool_app.command("export")
@@ -250,6 +430,8 @@ def pool_export(
                     "born_generation": record["born_generation"],
                     "stats": record["stats"],
                     "verdicts": record["verdicts"],
+                    "paused": record["paused"],
+                    "transitions": record["transitions"],
                 }
             )
         generations = []

@@ -120,8 +120,13 @@ def step(
     generation: int,
     config: EvolutionConfig,
     rng: np.random.Generator,
+    banned: frozenset[str] = frozenset(),
 ) -> GenerationOutcome:
-    """Cull, select and breed: return the outcome of ``generation`` and the next population."""
+    """Cull, select and breed: return the outcome of ``generation`` and the next population.
+
+    ``banned`` genomes (demoted or retired by their paper record or a user) are culled
+    whatever they score, and never born again into the next population.
+    """
     updated = []
     for member in population:
         score = evaluations[member.id].score
@@ -137,7 +142,9 @@ def step(
         )
     ranked = rank(updated, evaluations)
     culled = frozenset(
-        m.id for m in ranked if cull_reasons(evaluations[m.id], m.low_score_streak, config)
+        m.id
+        for m in ranked
+        if m.id in banned or cull_reasons(evaluations[m.id], m.low_score_streak, config)
     )
     alive = [m for m in ranked if m.id not in culled]
     n_survivors = min(len(alive), max(config.elite, int(config.population * config.survivor_share)))
@@ -148,7 +155,7 @@ def step(
     else:
         survivors = alive[:n_survivors]
     next_members: list[Member] = list(survivors)
-    seen = {m.id for m in next_members}
+    seen = {m.id for m in next_members} | set(banned)
     births: Counter[str] = Counter()
     pool = survivors if len(survivors) >= 2 else ranked
     pool_scores = [evaluations[m.id].score for m in pool]

@@ -6,6 +6,10 @@ seen):
 * **live**: the last ``W`` bars up to ``D``;
 * **year_ago**: ``W`` bars ending at the last bar whose close is at or before ``D - 365 days``.
 
+An evolution session hands this module the bars up to ``D = as_of - holdout`` only: the last
+``holdout`` bars before the as-of date are scored by :class:`HoldoutEvaluator` alone, for the
+promotion gate's out-of-sample figures, so fitness, Optuna and selection never see them.
+
 Indicators are computed once on the whole history up to ``D`` (they need their warm-up, and
 the history before a window is the past, never the future). A genome's signals are then
 compiled only on the bars from just before the year-ago window to ``D``: compilation combines
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,8 +90,12 @@ def truncate_to(panel: Panel, as_of: str | pd.Timestamp) -> Panel:
     return panel.truncate_after(_as_of_timestamp(panel, as_of))
 
 
-def make_windows(panel: Panel, window: int, warmup: int = 60) -> Windows:
+def make_windows(
+    panel: Panel, window: int, warmup: int = 60, *, label: str | None = None
+) -> Windows:
     """Return the live and year-ago windows of a panel already truncated at ``D``.
+
+    ``label`` names the date in the error (default ``--as-of D``).
 
     Raises
     ------
@@ -103,7 +112,8 @@ def make_windows(panel: Panel, window: int, warmup: int = 60) -> Windows:
     if live[0] < 0 or year_ago[0] < warmup:
         first = panel.index[0].date()
         raise ConfigError(
-            f"--as-of {as_of.date()}: the data start {first} leave {year_ago[0]} bars before the "
+            f"{label or f'--as-of {as_of.date()}'}: the data start {first} leave {year_ago[0]} "
+            "bars before the "
             f"year-ago window of {window} bars; need at least {warmup} (use a later --as-of, "
             "a smaller --window or longer data)"
         )
@@ -271,10 +281,11 @@ class GenomeEvaluator:
         window: int = 250,
         fitness: FitnessConfig | None = None,
         costs: CostConfig | None = None,
+        label: str | None = None,
     ) -> None:
         self.panel = panel
         self.fitness_config = fitness or FitnessConfig(window=window)
-        self.windows = make_windows(panel, window)
+        self.windows = make_windows(panel, window, label=label)
         self.cache = IndicatorCache(panel)
         self.backtest_config = fitness_backtest_config(panel, costs or CostConfig())
         self._views = {name: panel.slice_bars(*self.windows.bounds(name)) for name in WINDOW_NAMES}
@@ -305,25 +316,99 @@ class GenomeEvaluator:
         results: dict[str, WindowResult] = {}
         for name, view in self._views.items():
             start, stop = (bar - self.compile_start for bar in self.windows.bounds(name))
-            result = run_backtest_arrays(
-                view,
-                compiled.entries[start:stop],
-                compiled.exits[start:stop],
-                config=config,
-                sl_stop=compiled.sl_stop,
-                tp_stop=compiled.tp_stop,
-                tsl_stop=_slice(compiled.tsl_stop, start, stop),
-                time_stop=compiled.time_stop,
-                size=compiled.size[start:stop],
-                prepared=self._prepared[name],
+            results[name] = _window_result(
+                view, compiled, start, stop, config, self._prepared[name]
             )
-            equity = result.equity
-            returns = np.diff(equity) / equity[:-1] if equity.size > 1 else np.zeros(0)
-            stats = {key: float(result.metrics.get(key, 0.0)) for key in STAT_KEYS}
-            results[name] = WindowResult(stats=stats, daily_returns=returns)
         fitness = combine(results["live"].stats, results["year_ago"].stats, self.fitness_config)
         return Evaluation(genome_id=genome.id, windows=results, fitness=fitness)
 
     def evaluate_many(self, genomes: Iterable[Genome]) -> dict[str, Evaluation]:
         """Evaluate genomes; results keyed by genome id (never by order)."""
         return {genome.id: self.evaluate(genome) for genome in genomes}
+
+
+def split_holdout(panel: Panel, holdout: int) -> Panel:
+    """Return the bars fitness may see: ``panel`` without its last ``holdout`` bars.
+
+    Raises
+    ------
+    ConfigError
+        When the panel has no more bars than the holdout.
+    """
+    if holdout < 0:
+        raise ConfigError(f"holdout must be >= 0 bars, got {holdout}")
+    if panel.n_bars <= holdout:
+        raise ConfigError(
+            f"holdout of {holdout} bars leaves nothing to evolve on: the data have "
+            f"{panel.n_bars} bars up to the as-of date"
+        )
+    return panel.slice_bars(0, panel.n_bars - holdout)
+
+
+class HoldoutEvaluator:
+    """Backtests genomes on the holdout: the last ``holdout`` bars up to the as-of date.
+
+    The same rules and costs as :class:`GenomeEvaluator`; indicators come from the whole
+    history up to the as-of date (the past of each holdout bar), the backtest starts flat at
+    the holdout's first bar. Only the promotion gate reads these figures.
+
+    Parameters
+    ----------
+    panel:
+        Bars up to the as-of date (holdout included).
+    holdout:
+        Bars in the holdout (``>= 2``).
+    costs:
+        Cost settings.
+    """
+
+    def __init__(self, panel: Panel, *, holdout: int, costs: CostConfig | None = None) -> None:
+        if not 2 <= holdout < panel.n_bars:
+            raise ConfigError(
+                f"holdout of {holdout} bars needs 2 .. {panel.n_bars - 1} bars of data"
+            )
+        self.panel = panel
+        self.start = panel.n_bars - holdout
+        self.cache = IndicatorCache(panel)
+        self.backtest_config = fitness_backtest_config(panel, costs or CostConfig())
+        self.view = panel.slice_bars(self.start, panel.n_bars)
+        self.prepared = prepare_panel(self.view, self.backtest_config)
+        self.compile_start = max(0, self.start - COMPILE_LOOKBACK)
+        self._compile_cache: IndicatorCache = (
+            RowWindowCache(self.cache, self.compile_start) if self.compile_start else self.cache
+        )
+        self._configs: dict[int, BacktestConfig] = {}
+
+    def evaluate(self, genome: Genome) -> WindowResult:
+        """Return the genome's statistics and daily returns on the holdout."""
+        compiled = compile_genome(genome, self._compile_cache.panel, self._compile_cache)
+        config = self._configs.get(compiled.max_positions)
+        if config is None:
+            config = self.backtest_config.model_copy(
+                update={"max_positions": compiled.max_positions}
+            )
+            self._configs[compiled.max_positions] = config
+        offset = self.start - self.compile_start
+        return _window_result(self.view, compiled, offset, offset + self.view.n_bars, config,
+                              self.prepared)  # fmt: skip
+
+
+def _window_result(
+    view: Panel, compiled: Any, start: int, stop: int, config: BacktestConfig, prepared: Any
+) -> WindowResult:
+    result = run_backtest_arrays(
+        view,
+        compiled.entries[start:stop],
+        compiled.exits[start:stop],
+        config=config,
+        sl_stop=compiled.sl_stop,
+        tp_stop=compiled.tp_stop,
+        tsl_stop=_slice(compiled.tsl_stop, start, stop),
+        time_stop=compiled.time_stop,
+        size=compiled.size[start:stop],
+        prepared=prepared,
+    )
+    equity = result.equity
+    returns = np.diff(equity) / equity[:-1] if equity.size > 1 else np.zeros(0)
+    stats = {key: float(result.metrics.get(key, 0.0)) for key in STAT_KEYS}
+    return WindowResult(stats=stats, daily_returns=returns)

@@ -1,8 +1,13 @@
 """The promotion gate (champion/challenger): what a genome must show before it may trade.
 
-In-sample is the **year-ago** window (where Optuna refines the numbers) and out-of-sample is the
-**live** window. A genome passes only when every rule holds; the verdict keeps one line per rule
-that failed, with the figures, so a user can see exactly why a strategy was kept out.
+In-sample is the two fitness windows (live and year-ago: the weaker profit factor of the two
+must clear the in-sample bar) and out-of-sample is the **holdout**: the last ``holdout`` trading
+days before the as-of date, which fitness, Optuna and selection never see
+(:class:`evolution.evaluate.HoldoutEvaluator`). Trades are closed round trips after costs over
+the windows and the holdout. A genome passes only when every rule holds; the verdict keeps one
+line per rule that failed, with the figures, so a user can see exactly why a strategy was kept
+out. Passing makes a genome a *candidate*, not a champion: it must still earn promotion on
+paper (:mod:`evolution.lifecycle`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class GateFigures:
     champion_correlation: float
     n_trades: int
     deflated_sharpe: float
+    holdout_return: float = 0.0  # for the record; no rule reads it
+    holdout_sharpe: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in self.__slots__}

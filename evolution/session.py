@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,29 @@ from evolution.engine import (
     initial_population,
     step,
 )
-from evolution.evaluate import CostConfig, Evaluation, GenomeEvaluator, truncate_to
+from evolution.evaluate import (
+    CostConfig,
+    Evaluation,
+    GenomeEvaluator,
+    HoldoutEvaluator,
+    WindowResult,
+    split_holdout,
+    truncate_to,
+)
 from evolution.fitness import FitnessConfig
 from evolution.gate import GateConfig, GateFigures, judge
+from evolution.lifecycle import PromotionConfig
 from evolution.refine import RefineConfig, refine, refine_seed
 from evolution.stats import deflated_sharpe, probability_of_backtest_overfitting, sharpe_per_period
-from evolution.store import GenePoolStore, MemberRecord, PlacementRecord, VerdictRecord
+from evolution.store import (
+    LIFECYCLE,
+    GenePoolStore,
+    MemberRecord,
+    PlacementRecord,
+    TransitionRecord,
+    TrialRecord,
+    VerdictRecord,
+)
 from genome.genes import Genome
 
 
@@ -52,8 +69,12 @@ class SessionConfig(FrozenConfig):
     costs: CostConfig = CostConfig()
     gate: GateConfig = GateConfig()
     refine: RefineConfig = RefineConfig()
+    promotion: PromotionConfig = PromotionConfig()
     gate_top: int = Field(3, ge=0, le=1000, description="top genomes judged by the gate")
     pbo_splits: int = Field(8, ge=2, le=16)
+    holdout: int = Field(
+        60, ge=10, le=1000, description="trading days before the as-of date fitness never sees"
+    )
 
 
 def load_session_config(
@@ -64,23 +85,29 @@ def load_session_config(
 
 @dataclass
 class TrialCounter:
-    """The session's cumulative trials and the spread of their per-period Sharpe ratios."""
+    """The pool's trials: every genome it ever evaluated, and their per-period Sharpe ratios.
+
+    Built from the store's trial registry (:meth:`GenePoolStore.trial_sharpes`) when a session
+    opens and extended by the session's new genomes, each counted once, ever. The variance is
+    computed with ``math.fsum`` over the Sharpe ratios, so it does not depend on the order they
+    were added in: a resumed session sees the same figures as an uninterrupted one. Trials
+    migrated from schema 1 count in ``n`` without a Sharpe ratio.
+    """
 
     n: int = 0
-    total: float = 0.0
-    total_sq: float = 0.0
+    sharpes: list[float] = field(default_factory=list)
 
     def add(self, sharpe: float) -> None:
         self.n += 1
-        self.total += sharpe
-        self.total_sq += sharpe * sharpe
+        self.sharpes.append(float(sharpe))
 
     @property
     def variance(self) -> float:
-        if self.n < 2:
+        values = self.sharpes
+        if len(values) < 2:
             return 0.0
-        mean = self.total / self.n
-        return max(0.0, (self.total_sq - self.n * mean * mean) / (self.n - 1))
+        mean = math.fsum(values) / len(values)
+        return max(0.0, math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _returns(evaluation: Evaluation) -> np.ndarray:
@@ -148,27 +175,43 @@ class EvolutionSession:
         track: bool = True,
     ) -> None:
         self.home = home.ensure()
-        self.panel = truncate_to(panel, as_of)
-        if self.panel.n_bars == 0:
+        full = truncate_to(panel, as_of)
+        if full.n_bars == 0:
             raise ConfigError(f"--as-of {as_of}: no bars at or before that date in {data_spec}")
+        # Fitness, Optuna and selection see the bars up to as_of - holdout only.
+        self.panel = split_holdout(full, config.holdout)
         self.data_spec = data_spec
         self.as_of = str(pd.Timestamp(as_of).date())
         self.seed = seed
         self.config = config
         self.workers = workers
         self.track = track
-        self.data_hash = self.panel.data_hash()
+        self.data_hash = full.data_hash()
         self.config_hash = config.stable_hash()
         self.store = GenePoolStore(home.gene_pool_db)
+        fitness_end = self.panel.index[-1].date()
         self.local = GenomeEvaluator(
-            self.panel, window=config.fitness.window, fitness=config.fitness, costs=config.costs
-        )
+            self.panel, window=config.fitness.window, fitness=config.fitness, costs=config.costs,
+            label=f"--as-of {self.as_of} (fitness windows end {fitness_end}, before the "
+            f"{config.holdout}-day holdout)",
+        )  # fmt: skip
+        self.holdout = HoldoutEvaluator(full, holdout=config.holdout, costs=config.costs)
+        self._holdout_results: dict[str, WindowResult] = {}
         self._pool: Any = None
         self.evaluations: dict[str, Evaluation] = {}
-        self.trials = TrialCounter()
+        # The trial registry as committed, plus this generation's new trials (committed with it).
+        registered, sharpes = self.store.trial_sharpes()
+        self.trials = TrialCounter(n=registered, sharpes=sharpes)
+        self._registered = self.store.trial_ids()
+        self._pending_trials: list[TrialRecord] = []
+        # Genomes that trade or wait to (candidates, probation, champions): the gate's
+        # correlation rule compares with them, and they face the gate no more.
         self.champions: dict[str, Evaluation] = {}
         self.champion_genomes: dict[str, Genome] = {}
         self.eval_seconds = 0.0
+        self._current = 0
+        self._evaluated = 0  # backtest evaluations of the session (the generation statistics)
+        self._counted: set[str] = set()  # genomes the session has evaluated, across restarts
         # Where the current generation's evaluations ran (recorded with the generation).
         self.placement = PlacementRecord(nodes=(), worker_processes=0)
 
@@ -215,6 +258,9 @@ class EvolutionSession:
         started = time.perf_counter()
         results = pool.evaluate(todo)
         self.eval_seconds += time.perf_counter() - started
+        # A genome re-evaluated after a resume was already counted by the run before the crash.
+        self._evaluated += sum(1 for g in todo if g.id not in self._counted)
+        self._counted.update(g.id for g in todo)
         if ray_pool:
             self.placement = PlacementRecord(
                 nodes=tuple(sorted(set(pool.nodes_used))),
@@ -224,7 +270,18 @@ class EvolutionSession:
         for genome in sorted(todo, key=lambda g: g.id):
             evaluation = results[genome.id]
             self.evaluations[genome.id] = evaluation
-            self.trials.add(sharpe_per_period(_returns(evaluation)))
+            self._register(evaluation)
+
+    def _register(self, evaluation: Evaluation) -> None:
+        """Count ``evaluation``'s genome as a trial unless the pool ever evaluated it before."""
+        if evaluation.genome_id in self._registered:
+            return
+        sharpe = sharpe_per_period(_returns(evaluation))
+        self._registered.add(evaluation.genome_id)
+        self.trials.add(sharpe)
+        self._pending_trials.append(
+            TrialRecord(genome_id=evaluation.genome_id, sharpe=sharpe, generation=self._current)
+        )
 
     # ------------------------------------------------------------------ the run
     def run(
@@ -257,6 +314,7 @@ class EvolutionSession:
                 parent_run_id=session.get("mlflow_parent_run_id"),
             )
             self.store.set_mlflow_ids(session_id, tracker.experiment_id, parent)
+            self._log_missing(tracker, session_id)
         summaries = []
         try:
             for generation in range(start, generations):
@@ -280,6 +338,7 @@ class EvolutionSession:
             if found is not None:
                 return self._restore(found)
         session_id = uuid.uuid4().hex
+        start = self._start_state()
         self.store.create_session(
             session_id=session_id,
             seed=self.seed,
@@ -289,38 +348,104 @@ class EvolutionSession:
             data_hash=self.data_hash,
             data_spec=self.data_spec,
             code_version=__version__,
+            start=start,
         )
-        return (
-            session_id,
-            0,
-            initial_population(self.config.evolution, generation_rng(self.seed, 0)),
+        return session_id, 0, self._from_start(start)
+
+    def _start_state(self) -> dict[str, Any]:
+        """Return where a new session starts: the pool's living population, or founders.
+
+        One living pool: the best ``population`` genomes of the pool's living statuses
+        (alive, candidate, probation, champion; by last score, then id) carry over with their
+        lineage and low-score streaks; founders (generation 0's seeded random genomes) fill
+        the places left, so an empty pool starts from founders alone. The genomes that trade
+        or wait to (candidates, probation, champions) are remembered for the gate's
+        correlation rule. The state is stored with the session, so a session killed before
+        its first generation resumes from exactly the same start.
+        """
+        size = self.config.evolution.population
+        living = self.store.living()
+        population = [
+            {
+                "genome": json.loads(row["genome_json"]),
+                "parents": list(row["parents"]),
+                "operator": row["operator"],
+                "born": row["born_generation"],
+                "low_score_streak": row["low_score_streak"],
+            }
+            for row in living[:size]
+        ]
+        present = {row["genome_id"] for row in living[:size]}
+        for founder in initial_population(self.config.evolution, generation_rng(self.seed, 0)):
+            if len(population) >= size:
+                break
+            if founder.id not in present and self.store.status_of(founder.id) is None:
+                population.append(_member_to_state(founder))
+                present.add(founder.id)
+        trading = sorted(
+            (row for row in living if row["status"] in LIFECYCLE),
+            key=lambda row: row["genome_id"],
         )
+        return {
+            "population": population,
+            "trading": [json.loads(row["genome_json"]) for row in trading],
+        }
+
+    def _from_start(self, start: Mapping[str, Any]) -> list[Member]:
+        self._set_champions([Genome.from_json(json.dumps(g)) for g in start["trading"]])
+        return [_member_from_state(state) for state in start["population"]]
+
+    def _set_champions(self, genomes: list[Genome]) -> None:
+        # Their returns are needed for the correlation rule: evaluate them here (pure).
+        results = self.local.evaluate_many(genomes) if genomes else {}
+        self.champions = {g.id: results[g.id] for g in genomes}
+        self.champion_genomes = {g.id: g for g in genomes}
 
     def _restore(self, session_id: str) -> tuple[str, int, list[Member]]:
         last = self.store.last_generation(session_id)
         if last is None:
-            population = initial_population(self.config.evolution, generation_rng(self.seed, 0))
-            return session_id, 0, population
+            session = self.store.session(session_id) or {}
+            start = json.loads(session.get("start_json") or "null")
+            if start is None:  # a schema-1 session: it started from founders
+                start = {
+                    "population": [
+                        _member_to_state(m)
+                        for m in initial_population(
+                            self.config.evolution, generation_rng(self.seed, 0)
+                        )
+                    ],
+                    "trading": [],
+                }
+            return session_id, 0, self._from_start(start)
         state = self.store.generation_stats(session_id)[-1]["state"]
-        self.trials = TrialCounter(**state["trials"])
         population = [_member_from_state(s) for s in state["next_population"]]
-        champions = [Genome.from_json(json.dumps(g)) for g in state["champions"]]
-        if champions:
-            # Champions' returns are needed for the correlation rule: re-evaluate (pure).
-            results = self.local.evaluate_many(champions)
-            self.champions = {g.id: results[g.id] for g in champions}
-            self.champion_genomes = {g.id: g for g in champions}
+        # What the session evaluated before the crash: every member of its populations, and
+        # the Optuna children it evaluated while refining (they wait in the next population).
+        self._counted = self.store.session_genome_ids(session_id) | {
+            m.id for m in population if m.operator == "optuna" and m.born == last + 1
+        }
+        self._set_champions([Genome.from_json(json.dumps(g)) for g in state["champions"]])
         return session_id, last + 1, population
 
     def _generation(
         self, session_id: str, generation: int, population: list[Member], tracker: Any
     ) -> tuple[dict[str, Any], list[Member]]:
         started = time.perf_counter()
-        evals_before = self.trials.n
+        self._current = generation
+        self._pending_trials = []
+        evals_before = self._evaluated
         self._evaluate([m.genome for m in population])
         evaluations = self.evaluations
         rng = generation_rng(self.seed, generation + 1)
-        outcome = step(population, evaluations, generation, self.config.evolution, rng)
+        banned = frozenset(
+            m.id
+            for m in population
+            if (found := self.store.status_of(m.id)) is not None
+            and found[0] in ("demoted", "retired")
+        )
+        outcome = step(
+            population, evaluations, generation, self.config.evolution, rng, banned=banned
+        )
         next_population = list(outcome.next_population)
         births = dict(outcome.births)
 
@@ -334,6 +459,8 @@ class EvolutionSession:
                 if m.id not in outcome.culled and not evaluations[m.id].fitness.overfit
             ][: refine_cfg.top]
             present = {m.id for m in next_population}
+            # This generation's offspring (carried-over genomes keep their own birth numbers).
+            newborn = present - {m.id for m in outcome.survivors}
             for index, member in enumerate(candidates):
                 result = refine(
                     member.genome,
@@ -342,8 +469,9 @@ class EvolutionSession:
                     trials=refine_cfg.trials,
                     seed=refine_seed(self.seed, generation, index),
                 )
+                self._evaluated += len(result.trial_evaluations)
                 for trial in sorted(result.trial_evaluations, key=lambda e: e.genome_id):
-                    self.trials.add(sharpe_per_period(_returns(trial)))
+                    self._register(trial)
                 refined.append(
                     {"parent": member.id, "child": result.genome.id, "accepted": result.accepted}
                 )
@@ -358,7 +486,7 @@ class EvolutionSession:
                     # Replace the newest non-immigrant offspring, keeping the population size.
                     for position in range(len(next_population) - 1, -1, -1):
                         victim = next_population[position]
-                        if victim.born == generation + 1 and victim.operator not in (
+                        if victim.id in newborn and victim.operator not in (
                             "immigrant",
                             "optuna",
                         ):
@@ -369,24 +497,30 @@ class EvolutionSession:
                             break
         births = {k: v for k, v in sorted(births.items()) if v > 0}
 
-        # Promotion gate.
+        # Promotion gate: the best genomes that do not yet trade or wait to face it; a culled
+        # or over-fit genome can never pass, and its verdict says so first (users see why the
+        # best were held back). Out-of-sample figures come from the holdout.
         ranked = list(outcome.ranked)
         pool_drawdown = float(
             np.mean([_max_drawdown(evaluations[m.id]) for m in ranked]) if ranked else 0.0
         )
         verdicts: list[VerdictRecord] = []
         promoted: list[str] = []
-        # The best genomes not yet champions face the gate; a culled or over-fit genome can never
-        # pass, and its verdict says so first (users see why the best were held back).
-        gate_candidates = [m for m in ranked if m.id not in self.champions][: self.config.gate_top]
+        transitions: list[TransitionRecord] = []
+        gate_candidates = [
+            m
+            for m in ranked
+            if m.id not in self.champions
+            and ((found := self.store.status_of(m.id)) is None or found[0] not in LIFECYCLE)
+        ][: self.config.gate_top]
         for member in gate_candidates:
             evaluation = evaluations[member.id]
-            figures = self._gate_figures(evaluation, pool_drawdown)
+            figures = self._gate_figures(member.genome, evaluation, pool_drawdown)
             verdict = judge(figures, self.config.gate)
             blockers: list[str] = []
             if member.id in outcome.culled:
                 why = cull_reasons(evaluation, member.low_score_streak, self.config.evolution)
-                blockers.append("culled: " + "; ".join(why))
+                blockers.append("culled: " + "; ".join(why or ("demoted or retired",)))
             if evaluation.fitness.overfit:
                 blockers.append(
                     f"over-fit: live score {evaluation.fitness.live_score:.1f} vs year-ago "
@@ -408,6 +542,7 @@ class EvolutionSession:
                 self.champions[member.id] = evaluation
                 self.champion_genomes[member.id] = member.genome
                 promoted.append(member.id)
+                transitions.extend(self._gate_moves(member.id, verdict.figures))
 
         # Statistics of the generation.
         scores = np.array([evaluations[m.id].score for m in ranked])
@@ -425,7 +560,7 @@ class EvolutionSession:
             pbo = float("nan")
         dsr_best = deflated_sharpe(_returns(best), self.trials.n, self.trials.variance)
         elapsed = time.perf_counter() - started
-        new_evals = self.trials.n - evals_before
+        new_evals = self._evaluated - evals_before
         stats: dict[str, Any] = {
             "best_score": float(scores.max()),
             "median_score": float(np.median(scores)),
@@ -445,17 +580,14 @@ class EvolutionSession:
             "dsr_best": dsr_best,
             "pbo": pbo,
             "n_trials": self.trials.n,
+            "new_trials": len(self._pending_trials),
             "evaluations": new_evals,
             "evaluations_per_second": new_evals / elapsed if elapsed > 0 else 0.0,
             "seconds": elapsed,
         }
         state = {
             "next_population": [_member_to_state(m) for m in next_population],
-            "trials": {
-                "n": self.trials.n,
-                "total": self.trials.total,
-                "total_sq": self.trials.total_sq,
-            },
+            "trials": {"n": self.trials.n, "variance": self.trials.variance},
             "champions": [
                 json.loads(self.champion_genomes[gid].to_json()) for gid in sorted(self.champions)
             ],
@@ -463,11 +595,8 @@ class EvolutionSession:
         members = []
         for member in ranked:
             evaluation = evaluations[member.id]
-            status = (
-                "champion"
-                if member.id in self.champions
-                else ("culled" if member.id in outcome.culled else "alive")
-            )
+            # The generation's own verdict; lifecycle statuses move only by transitions.
+            status = "culled" if member.id in outcome.culled else "alive"
             members.append(
                 MemberRecord(
                     genome_id=member.id,
@@ -491,9 +620,12 @@ class EvolutionSession:
             stats={**stats, "state": state},
             verdicts=verdicts,
             placement=self.placement,
+            trials=self._pending_trials,
+            transitions=transitions,
         )
+        self._pending_trials = []
         if tracker is not None:
-            self._track(tracker, session_id, generation, stats, ranked, verdicts)
+            self._track(tracker, session_id, generation)
         return {"generation": generation, **stats}, next_population
 
     def genome(self, genome_id: str) -> Genome:
@@ -503,34 +635,89 @@ class EvolutionSession:
             return Genome.from_json(record["genome_json"])
         raise KeyError(genome_id)
 
-    def _gate_figures(self, evaluation: Evaluation, pool_drawdown: float) -> GateFigures:
+    def _gate_figures(
+        self, genome: Genome, evaluation: Evaluation, pool_drawdown: float
+    ) -> GateFigures:
+        """Return the gate's figures: in-sample = the fitness windows, out-of-sample = holdout.
+
+        In-sample profit factor is the weaker of the two fitness windows' (it must hold in
+        both years); out-of-sample is the holdout's, which nothing upstream has seen. Trades
+        are closed round trips after costs over both windows and the holdout.
+        """
         live = evaluation.windows["live"]
+        holdout = self._holdout_results.get(genome.id)
+        if holdout is None:
+            holdout = self.holdout.evaluate(genome)
+            self._holdout_results[genome.id] = holdout
         correlations = []
         for champion in self.champions.values():
             a, b = live.daily_returns, champion.windows["live"].daily_returns
             if a.std() > 0 and b.std() > 0:
                 correlations.append(float(np.corrcoef(a, b)[0, 1]))
+        in_sample = min(
+            float(evaluation.windows["year_ago"].stats["profit_factor"]),
+            float(live.stats["profit_factor"]),
+        )
         return GateFigures(
-            profit_factor_in_sample=float(evaluation.windows["year_ago"].stats["profit_factor"]),
-            profit_factor_out_of_sample=float(live.stats["profit_factor"]),
-            max_drawdown=_max_drawdown(evaluation),
+            profit_factor_in_sample=in_sample,
+            profit_factor_out_of_sample=float(holdout.stats["profit_factor"]),
+            max_drawdown=max(_max_drawdown(evaluation), abs(holdout.stats["max_drawdown"])),
             pool_average_drawdown=pool_drawdown,
             champion_correlation=max(correlations) if correlations else 0.0,
-            n_trades=evaluation.total_trades(),
+            n_trades=evaluation.total_trades() + int(holdout.stats["n_trades"]),
             deflated_sharpe=deflated_sharpe(
                 _returns(evaluation), self.trials.n, self.trials.variance
             ),
+            holdout_return=float(holdout.stats["total_return"]),
+            holdout_sharpe=float(holdout.stats["sharpe"]),
         )
 
-    def _track(
-        self,
-        tracker: Any,
-        session_id: str,
-        generation: int,
-        stats: Mapping[str, Any],
-        ranked: list[Member],
-        verdicts: list[VerdictRecord],
-    ) -> None:
+    def _gate_moves(self, genome_id: str, figures: Mapping[str, float]) -> list[TransitionRecord]:
+        """Return the moves of a genome that passed the gate: candidate, then probation unless
+        ``promotion.require_approval`` holds it for a user's ``pool approve``."""
+        moves = [
+            TransitionRecord(
+                genome_id=genome_id,
+                from_status="alive",
+                to_status="candidate",
+                reason=f"passed the backtest gate as of {self.as_of} (holdout "
+                f"{self.config.holdout} days)",
+                figures=figures,
+            )
+        ]
+        if not self.config.promotion.require_approval:
+            moves.append(
+                TransitionRecord(
+                    genome_id=genome_id,
+                    from_status="candidate",
+                    to_status="probation",
+                    reason="probation on paper: promotion.require_approval is false",
+                    figures=figures,
+                )
+            )
+        return moves
+
+    def _track(self, tracker: Any, session_id: str, generation: int) -> None:
+        """Log a committed generation to MLflow, from the store alone.
+
+        Everything logged is read back from the gene-pool store, so the run of a generation
+        logged again after a crash (:meth:`_log_missing`) equals the one an uninterrupted
+        session logs.
+        """
+        history = [
+            h for h in self.store.generation_stats(session_id) if h["generation"] <= generation
+        ]
+        stats = {k: v for k, v in history[-1].items() if k not in ("state", "generation")}
+        state = history[-1]["state"]
+        members = sorted(
+            self.store.population(session_id, generation),
+            key=lambda m: (-m["score"], m["genome_id"]),
+        )
+        window_stats = self.store.window_stats(session_id, generation)
+        verdicts = self.store.verdicts(session_id, generation)
+        placement = self.store.placements(session_id).get(
+            generation, PlacementRecord(nodes=(), worker_processes=0)
+        )
         metrics = {
             k: float(v)
             for k, v in stats.items()
@@ -539,62 +726,77 @@ class EvolutionSession:
         for operator, count in stats["births"].items():
             metrics[f"births_{operator}"] = float(count)
         rows = []
-        for member in ranked:
-            evaluation = self.evaluations[member.id]
+        for member in members:
             row: dict[str, Any] = {
-                "genome_id": member.id,
-                "score": evaluation.score,
-                "overfit": evaluation.fitness.overfit,
-                "operator": member.operator,
-                "parents": ",".join(member.parents),
-                "born": member.born,
-                "description": member.genome.describe(),
+                "genome_id": member["genome_id"],
+                "score": member["score"],
+                "overfit": member["overfit"],
+                "operator": member["operator"],
+                "parents": ",".join(member["parents"]),
+                "born": member["born_generation"],
+                "description": member["description"],
             }
-            for window, result in evaluation.windows.items():
-                for key, value in result.stats.items():
+            for window, values in sorted(window_stats.get(member["genome_id"], {}).items()):
+                for key, value in values.items():
                     row[f"{window}_{key}"] = value
             rows.append(row)
+        champions = [Genome.from_json(json.dumps(g)) for g in state["champions"]]
         with tempfile.TemporaryDirectory() as tmp:
             population_file = Path(tmp) / "population.parquet"
             pd.DataFrame(rows).to_parquet(population_file, index=False)
             trend_file = Path(tmp) / "fitness_trend.png"
-            _plot_trend(self.store.generation_stats(session_id), trend_file)
+            _plot_trend(history, trend_file)
             tracker.log_generation(
                 session_id=session_id,
                 generation=generation,
                 params={
                     "generation": generation,
-                    "population": len(ranked),
+                    "population": len(members),
                     # Comma-separated and sorted: equal sets compare equal in the MLflow UI.
-                    "nodes_used": ",".join(self.placement.nodes),
-                    "worker_processes": self.placement.worker_processes,
+                    "nodes_used": ",".join(placement.nodes),
+                    "worker_processes": placement.worker_processes,
                 },
                 metrics=metrics,
                 artifacts={
                     "champions.json": [
                         {
-                            "id": gid,
-                            "genome": json.loads(self.champion_genomes[gid].to_json()),
-                            "description": self.champion_genomes[gid].describe(),
+                            "id": g.id,
+                            "genome": json.loads(g.to_json()),
+                            "description": g.describe(),
                         }
-                        for gid in sorted(self.champions)
+                        for g in sorted(champions, key=lambda g: g.id)
                     ],
                     "lineage.json": [
                         {
-                            "id": m.id,
-                            "parents": list(m.parents),
-                            "operator": m.operator,
-                            "born": m.born,
+                            "id": m["genome_id"],
+                            "parents": list(m["parents"]),
+                            "operator": m["operator"],
+                            "born": m["born_generation"],
                         }
-                        for m in ranked
+                        for m in members
                     ],
                     "verdicts.json": [
-                        {"id": v.genome_id, "passed": v.passed, "reasons": list(v.reasons)}
+                        {"id": v["genome_id"], "passed": v["passed"], "reasons": v["reasons"]}
                         for v in verdicts
                     ],
                 },
                 files=[population_file, trend_file],
             )
+
+    def _log_missing(self, tracker: Any, session_id: str) -> None:
+        """Log the committed generations that have no finished MLflow run (a crash between
+        the store's commit and MLflow); a half-written run of such a generation is removed."""
+        last = self.store.last_generation(session_id)
+        if last is None:
+            return
+        runs = tracker.generation_runs(session_id)
+        for generation in range(last + 1):
+            found = runs.get(generation, [])
+            if any(status == "FINISHED" for _run, status in found):
+                continue
+            for run_id, _status in found:
+                tracker.delete_run(run_id)
+            self._track(tracker, session_id, generation)
 
     def _summary(self, session_id: str) -> dict[str, Any]:
         history = self.store.generation_stats(session_id)

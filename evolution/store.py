@@ -4,8 +4,28 @@ Tables: ``sessions``, ``genomes`` (content-addressed, the JSON form), ``lineage`
 operator, generation of birth), ``members`` (who was in the population of each generation,
 with its score and status), ``window_stats`` (per genome, generation and window), ``generations``
 (per-generation statistics), ``verdicts`` (promotion-gate verdicts with their reasons),
-``generation_nodes`` (the Ray node ids and worker processes that evaluated each generation; a
-table of its own, created when missing, so stores written before it still open).
+``generation_nodes`` (the Ray node ids and worker processes that evaluated each generation),
+``trials`` (the trial registry: every genome the pool ever evaluated, across sessions and
+restarts, with its per-period Sharpe ratio; the deflated Sharpe counts these) and
+``transitions`` (every change of a genome's lifecycle status, with who, when, why and the
+figures).
+
+Statuses
+--------
+``alive`` (in the population), ``culled`` (dead), ``candidate`` (passed the backtest gate),
+``probation`` (trades in the arena on a small allocation), ``champion`` (earned promotion on
+paper), ``demoted`` (its paper record decayed; evolution culls it), ``retired`` (taken out for
+good, e.g. rejected by a user). ``paused`` is a flag beside the status: a paused genome stays in
+the pool but does not trade. The lifecycle statuses (candidate, probation, champion, demoted,
+retired) change only through a stored transition (:meth:`GenePoolStore.transition`, or the
+transitions committed with a generation); a generation's own verdict (alive or culled) is kept
+per generation in ``members`` and never overwrites a lifecycle status.
+
+Schema versions and migrations
+------------------------------
+The ``meta`` table holds the schema version. Opening a store at an older version upgrades it
+in place (:data:`MIGRATIONS`, one transaction per step, the version written last); a newer
+version than this code knows is refused untouched.
 
 A generation is committed in ONE transaction (:meth:`GenePoolStore.commit_generation`): a crash
 mid-write leaves the previous generation as the last committed one, and ``--resume`` continues
@@ -17,14 +37,35 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-STATUSES = ("alive", "culled", "champion")
+SCHEMA_VERSION = 2
+STATUSES = ("alive", "culled", "candidate", "probation", "champion", "demoted", "retired")
+# Statuses whose genomes evolution continues from (a new session starts from these).
+LIVING = ("alive", "candidate", "probation", "champion")
+# Statuses that trade in the arena (a paused genome does not).
+TRADING = ("probation", "champion")
+# Statuses set only by a stored transition, never by a generation's alive/culled verdict.
+LIFECYCLE = ("candidate", "probation", "champion", "demoted", "retired")
+# A generation's own verdict on a member (kept per generation in ``members``).
+GENERATION_STATUSES = ("alive", "culled")
+# The lifecycle's allowed moves (anything else raises); pause/resume are a flag, not a move.
+ALLOWED_TRANSITIONS: Mapping[str, tuple[str, ...]] = {
+    "alive": ("candidate", "retired"),
+    "candidate": ("probation", "retired"),
+    "probation": ("champion", "demoted", "retired"),
+    "champion": ("demoted", "retired"),
+    "culled": (),
+    "demoted": ("retired",),
+    "retired": (),
+}
+# Who may act: the lab itself, or a user command.
+SYSTEM_ACTOR = "system"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,7 +80,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     data_spec TEXT NOT NULL,
     code_version TEXT NOT NULL,
     mlflow_experiment_id TEXT,
-    mlflow_parent_run_id TEXT
+    mlflow_parent_run_id TEXT,
+    start_json TEXT
 );
 CREATE TABLE IF NOT EXISTS genomes (
     genome_id TEXT PRIMARY KEY,
@@ -48,7 +90,9 @@ CREATE TABLE IF NOT EXISTS genomes (
     style TEXT NOT NULL,
     first_session TEXT NOT NULL,
     first_generation INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('alive', 'culled', 'champion'))
+    status TEXT NOT NULL CHECK (status IN ('alive', 'culled', 'candidate', 'probation',
+                                           'champion', 'demoted', 'retired')),
+    paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))
 );
 CREATE TABLE IF NOT EXISTS lineage (
     genome_id TEXT PRIMARY KEY REFERENCES genomes(genome_id),
@@ -100,6 +144,30 @@ CREATE TABLE IF NOT EXISTS generation_nodes (
 );
 """
 
+# Tables added by schema 2 (created by the migration on older stores, by _SCHEMA on new ones).
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS trials (
+    genome_id TEXT PRIMARY KEY,
+    sharpe REAL,
+    session_id TEXT NOT NULL,
+    generation INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS transitions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    genome_id TEXT NOT NULL REFERENCES genomes(genome_id),
+    at TEXT NOT NULL,
+    from_status TEXT NOT NULL,
+    to_status TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('status', 'pause', 'resume')),
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    figures_json TEXT NOT NULL,
+    session_id TEXT,
+    day TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_genome ON transitions(genome_id, seq);
+"""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberRecord:
@@ -119,8 +187,10 @@ class MemberRecord:
     window_stats: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"member status must be one of {STATUSES}, got {self.status!r}")
+        if self.status not in GENERATION_STATUSES:
+            raise ValueError(
+                f"member status must be one of {GENERATION_STATUSES}, got {self.status!r}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +225,135 @@ class VerdictRecord:
     figures: Mapping[str, float]
 
 
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Schema 2: the lifecycle statuses and the pause flag, the trial registry, transitions.
+
+    SQLite cannot widen a CHECK constraint, so ``genomes`` is rebuilt (the documented
+    twelve-step procedure, run with foreign keys off by the caller). The trial registry is
+    back-filled with every genome a schema-1 session evaluated in a population (``members``),
+    with a NULL Sharpe: schema 1 kept only annualised window statistics, so those trials count
+    in ``n`` but not in the variance; Optuna trials that never entered a population were not
+    stored and cannot be recovered. Schema-1 champions keep their status, with a transition
+    that says where it came from.
+    """
+    db.execute(
+        "CREATE TABLE genomes_v2 (genome_id TEXT PRIMARY KEY, genome_json TEXT NOT NULL, "
+        "description TEXT NOT NULL, style TEXT NOT NULL, first_session TEXT NOT NULL, "
+        "first_generation INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN ('alive', "
+        "'culled', 'candidate', 'probation', 'champion', 'demoted', 'retired')), "
+        "paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)))"
+    )
+    db.execute(
+        "INSERT INTO genomes_v2 SELECT genome_id, genome_json, description, style, "
+        "first_session, first_generation, status, 0 FROM genomes"
+    )
+    db.execute("DROP TABLE genomes")
+    db.execute("ALTER TABLE genomes_v2 RENAME TO genomes")
+    db.execute("ALTER TABLE sessions ADD COLUMN start_json TEXT")
+    # Statement by statement: executescript would commit the migration's transaction.
+    for statement in _SCHEMA_2.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    db.execute(
+        "INSERT OR IGNORE INTO trials(genome_id, sharpe, session_id, generation) "
+        "SELECT genome_id, NULL, session_id, MIN(generation) FROM members "
+        "GROUP BY genome_id ORDER BY genome_id"
+    )
+    now = _now()
+    for row in db.execute(
+        "SELECT genome_id FROM genomes WHERE status='champion' ORDER BY genome_id"
+    ).fetchall():
+        db.execute(
+            "INSERT INTO transitions(genome_id, at, from_status, to_status, kind, actor, reason, "
+            "figures_json) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                row[0],
+                now,
+                "alive",
+                "champion",
+                "status",
+                "migration",
+                "champion under gene-pool schema 1 (promoted by the backtest gate alone)",
+                "{}",
+            ),
+        )
+
+
+# version -> the step that upgrades a store at that version to the next one.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrialRecord:
+    """One genome evaluated for the first time by the pool (an entry of the trial registry).
+
+    ``sharpe`` is the per-period Sharpe ratio of its daily returns over the fitness windows.
+    """
+
+    genome_id: str
+    sharpe: float
+    generation: int
+
+
+class TransitionError(ValueError):
+    """A lifecycle move the transition table does not allow (nothing was stored)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransitionRecord:
+    """A change of a genome's lifecycle status (``kind="status"``) or of its pause flag.
+
+    Parameters
+    ----------
+    genome_id, from_status, to_status:
+        The genome and the move; for ``pause``/``resume`` both statuses are the genome's
+        current one.
+    kind:
+        ``status``, ``pause`` or ``resume``.
+    actor:
+        :data:`SYSTEM_ACTOR` for the lab's own rules, else the user who acted.
+    reason:
+        Why, in words (the rule and its figures, or the user's reason).
+    figures:
+        The numbers the decision was made on.
+    day:
+        The arena day it was decided on, if any.
+    """
+
+    genome_id: str
+    from_status: str
+    to_status: str
+    kind: str = "status"
+    actor: str = SYSTEM_ACTOR
+    reason: str
+    figures: Mapping[str, Any] = field(default_factory=dict)
+    day: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("from_status", "to_status"):
+            if getattr(self, name) not in STATUSES:
+                raise ValueError(f"{name} must be one of {STATUSES}, got {getattr(self, name)!r}")
+        if self.kind not in ("status", "pause", "resume"):
+            raise ValueError(f"kind must be status, pause or resume, got {self.kind!r}")
+        if self.kind == "status":
+            if self.to_status not in ALLOWED_TRANSITIONS[self.from_status]:
+                raise TransitionError(
+                    f"genome {self.genome_id}: {self.from_status} -> {self.to_status} is not an "
+                    f"allowed move (from {self.from_status}: "
+                    f"{', '.join(ALLOWED_TRANSITIONS[self.from_status]) or 'none'})"
+                )
+        elif self.from_status != self.to_status:
+            raise ValueError(f"a {self.kind} does not change the status")
+        if not self.reason.strip():
+            raise ValueError("a transition needs a reason")
+        if not self.actor.strip():
+            raise ValueError("a transition needs an actor")
+
+
 class GenePoolStore:
     """SQLite-backed gene pool. Cheap to open; safe to open again after a crash."""
 
@@ -166,16 +365,58 @@ class GenePoolStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
         self._connection.executescript(_SCHEMA)
-        row = self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
+        if self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
+            # A new store: every table of the current schema, then its version.
+            self._connection.executescript(_SCHEMA_2)
             self._connection.execute(
-                "INSERT INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
+                (str(SCHEMA_VERSION),),
             )
-        elif int(row["value"]) != SCHEMA_VERSION:
+        self._upgrade()
+
+    @property
+    def schema_version(self) -> int:
+        """Return the schema version written in the store."""
+        row = self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return SCHEMA_VERSION if row is None else int(row["value"])
+
+    def _upgrade(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
             raise RuntimeError(
-                f"{self.path}: gene-pool schema {row['value']} is not {SCHEMA_VERSION}; "
-                "refusing to touch it"
+                f"{self.path}: gene-pool schema {version} is newer than this code's "
+                f"{SCHEMA_VERSION}; refusing to touch it (upgrade alphaloop)"
             )
+        while version < SCHEMA_VERSION:
+            step = MIGRATIONS[version]
+            # Rebuilding a referenced table needs foreign keys off (outside a transaction).
+            self._connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                try:
+                    # Another process may have upgraded it while we waited for the lock.
+                    if self.schema_version != version:
+                        self._connection.execute("ROLLBACK")
+                        version = self.schema_version
+                        continue
+                    step(self._connection)
+                    broken = self._connection.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"{self.path}: migration {version} -> {version + 1} broke "
+                            f"{len(broken)} foreign key(s); nothing was changed"
+                        )
+                    self._connection.execute(
+                        "UPDATE meta SET value=? WHERE key='schema'", (str(version + 1),)
+                    )
+                    self._connection.execute("COMMIT")
+                except BaseException:
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                    raise
+            finally:
+                self._connection.execute("PRAGMA foreign_keys=ON")
+            version += 1
 
     def close(self) -> None:
         self._connection.close()
@@ -209,11 +450,14 @@ class GenePoolStore:
         data_hash: str,
         data_spec: str,
         code_version: str,
+        start: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record a new session; ``start`` is the state its first generation starts from."""
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO sessions(session_id, created_at, seed, as_of, config_json, "
-                "config_hash, data_hash, data_spec, code_version) VALUES (?,?,?,?,?,?,?,?,?)",
+                "config_hash, data_hash, data_spec, code_version, start_json) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     session_id,
                     time.time(),
@@ -224,6 +468,7 @@ class GenePoolStore:
                     data_hash,
                     data_spec,
                     code_version,
+                    None if start is None else json.dumps(start, sort_keys=True),
                 ),
             )
 
@@ -272,10 +517,14 @@ class GenePoolStore:
         stats: Mapping[str, Any],
         verdicts: Sequence[VerdictRecord] = (),
         placement: PlacementRecord | None = None,
+        trials: Sequence[TrialRecord] = (),
+        transitions: Sequence[TransitionRecord] = (),
     ) -> None:
         """Write one whole generation atomically; a generation is committed at most once.
 
-        ``placement`` (where the evaluations ran) is written in the same transaction.
+        ``placement`` (where the evaluations ran), the generation's new ``trials`` (registered
+        once per genome, ever) and its lifecycle ``transitions`` (gate passes and the like,
+        applied after the members) are written in the same transaction.
         """
         last = self.last_generation(session_id)
         expected = 0 if last is None else last + 1
@@ -299,9 +548,11 @@ class GenePoolStore:
                         member.status,
                     ),
                 )
+                # A lifecycle status moves only by a transition (see the module docstring).
                 db.execute(
-                    "UPDATE genomes SET status=? WHERE genome_id=?",
-                    (member.status, member.genome_id),
+                    "UPDATE genomes SET status=? WHERE genome_id=? AND status NOT IN "
+                    f"({','.join('?' * len(LIFECYCLE))})",
+                    (member.status, member.genome_id, *LIFECYCLE),
                 )
                 db.execute(
                     "INSERT OR IGNORE INTO lineage(genome_id, parents_json, operator, session_id, "
@@ -368,6 +619,136 @@ class GenePoolStore:
                         placement.worker_processes,
                     ),
                 )
+            for trial in trials:
+                db.execute(
+                    "INSERT OR IGNORE INTO trials(genome_id, sharpe, session_id, generation) "
+                    "VALUES (?,?,?,?)",
+                    (trial.genome_id, float(trial.sharpe), session_id, trial.generation),
+                )
+            for move in transitions:
+                self._apply_transition(db, move, session_id=session_id)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _apply_transition(
+        self, db: sqlite3.Connection, move: TransitionRecord, *, session_id: str | None
+    ) -> None:
+        row = db.execute(
+            "SELECT status, paused FROM genomes WHERE genome_id=?", (move.genome_id,)
+        ).fetchone()
+        if row is None:
+            raise TransitionError(f"no genome {move.genome_id!r} in the pool")
+        if row["status"] != move.from_status:
+            raise TransitionError(
+                f"genome {move.genome_id} is {row['status']}, not {move.from_status}"
+            )
+        if move.kind == "pause" and row["paused"]:
+            raise TransitionError(f"genome {move.genome_id} is already paused")
+        if move.kind == "resume" and not row["paused"]:
+            raise TransitionError(f"genome {move.genome_id} is not paused")
+        db.execute(
+            "INSERT INTO transitions(genome_id, at, from_status, to_status, kind, actor, reason, "
+            "figures_json, session_id, day) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                move.genome_id,
+                _now(),
+                move.from_status,
+                move.to_status,
+                move.kind,
+                move.actor,
+                move.reason,
+                json.dumps(dict(move.figures), sort_keys=True, default=float),
+                session_id,
+                move.day,
+            ),
+        )
+        if move.kind == "status":
+            db.execute(
+                "UPDATE genomes SET status=? WHERE genome_id=?", (move.to_status, move.genome_id)
+            )
+        else:
+            db.execute(
+                "UPDATE genomes SET paused=? WHERE genome_id=?",
+                (int(move.kind == "pause"), move.genome_id),
+            )
+
+    def transition(self, *moves: TransitionRecord) -> None:
+        """Apply lifecycle moves in one transaction (all or none).
+
+        Raises
+        ------
+        TransitionError
+            When a genome is unknown, not in the move's ``from_status``, or the move is not
+            allowed; nothing is stored then.
+        """
+        with self._transaction() as db:
+            for move in moves:
+                self._apply_transition(db, move, session_id=None)
+
+    def transitions(self, genome_id: str | None = None) -> list[dict[str, Any]]:
+        """Return the stored lifecycle moves (of one genome, or all), oldest first."""
+        query = "SELECT * FROM transitions"
+        params: tuple[Any, ...] = ()
+        if genome_id is not None:
+            query += " WHERE genome_id=?"
+            params = (genome_id,)
+        rows = self._connection.execute(query + " ORDER BY seq", params).fetchall()
+        out = []
+        for r in rows:
+            item = dict(r)
+            item["figures"] = json.loads(item.pop("figures_json"))
+            out.append(item)
+        return out
+
+    def status_of(self, genome_id: str) -> tuple[str, bool] | None:
+        """Return ``(status, paused)`` of a genome (exact id), or ``None`` when unknown."""
+        row = self._connection.execute(
+            "SELECT status, paused FROM genomes WHERE genome_id=?", (genome_id,)
+        ).fetchone()
+        return None if row is None else (str(row["status"]), bool(row["paused"]))
+
+    def living(self) -> list[dict[str, Any]]:
+        """Return the genomes evolution continues from (:data:`LIVING`), best last score first.
+
+        Each row has the genome JSON, its lineage (parents, operator, generation of birth), its
+        status, pause flag, last score and low-score streak (from its latest population).
+        """
+        marks = ",".join("?" * len(LIVING))
+        rows = self._connection.execute(
+            "SELECT g.genome_id, g.genome_json, g.status, g.paused, l.parents_json, l.operator, "
+            "l.generation AS born, "
+            "(SELECT m.score FROM members m WHERE m.genome_id=g.genome_id "
+            " ORDER BY m.rowid DESC LIMIT 1) AS last_score, "
+            "(SELECT m.low_score_streak FROM members m WHERE m.genome_id=g.genome_id "
+            " ORDER BY m.rowid DESC LIMIT 1) AS streak "
+            f"FROM genomes g JOIN lineage l USING (genome_id) WHERE g.status IN ({marks})",
+            LIVING,
+        ).fetchall()
+        out = [
+            {
+                "genome_id": r["genome_id"],
+                "genome_json": r["genome_json"],
+                "status": r["status"],
+                "paused": bool(r["paused"]),
+                "parents": tuple(json.loads(r["parents_json"])),
+                "operator": r["operator"],
+                "born_generation": int(r["born"]),
+                "last_score": float(r["last_score"]) if r["last_score"] is not None else 0.0,
+                "low_score_streak": int(r["streak"]) if r["streak"] is not None else 0,
+            }
+            for r in rows
+        ]
+        out.sort(key=lambda r: (-r["last_score"], r["genome_id"]))
+        return out
+
+    # ------------------------------------------------------------------ trial registry
+    def trial_ids(self) -> set[str]:
+        """Return the ids of every genome the pool has ever evaluated."""
+        return {r[0] for r in self._connection.execute("SELECT genome_id FROM trials")}
+
+    def trial_sharpes(self) -> tuple[int, list[float]]:
+        """Return the number of registered trials and their known Sharpe ratios (by id)."""
+        rows = self._connection.execute("SELECT sharpe FROM trials ORDER BY genome_id").fetchall()
+        return len(rows), [float(r[0]) for r in rows if r[0] is not None]
 
     def placements(self, session_id: str) -> dict[int, PlacementRecord]:
         """Return where each generation of a session was evaluated, by generation.
@@ -393,6 +774,26 @@ class GenePoolStore:
             (session_id,),
         ).fetchall()
         return [{"generation": int(r["generation"]), **json.loads(r["stats_json"])} for r in rows]
+
+    def session_genome_ids(self, session_id: str) -> set[str]:
+        """Return the ids of every genome in any committed population of a session."""
+        return {
+            r[0]
+            for r in self._connection.execute(
+                "SELECT DISTINCT genome_id FROM members WHERE session_id=?", (session_id,)
+            )
+        }
+
+    def window_stats(self, session_id: str, generation: int) -> dict[str, dict[str, Any]]:
+        """Return ``{genome_id: {window: stats}}`` of one generation."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in self._connection.execute(
+            "SELECT genome_id, window, stats_json FROM window_stats WHERE session_id=? AND "
+            "generation=? ORDER BY genome_id, window",
+            (session_id, generation),
+        ).fetchall():
+            out.setdefault(r["genome_id"], {})[r["window"]] = json.loads(r["stats_json"])
+        return out
 
     def verdicts(self, session_id: str, generation: int) -> list[dict[str, Any]]:
         """Return the gate verdicts of one generation (ordered by genome id)."""
@@ -440,7 +841,7 @@ class GenePoolStore:
         if status is not None and status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         query = (
-            "SELECT g.genome_id, g.description, g.style, g.status, g.first_session, "
+            "SELECT g.genome_id, g.description, g.style, g.status, g.paused, g.first_session, "
             "g.first_generation, l.operator, "
             "(SELECT score FROM members m WHERE m.genome_id=g.genome_id "
             " ORDER BY m.rowid DESC LIMIT 1) AS last_score "
@@ -451,7 +852,10 @@ class GenePoolStore:
             query += " WHERE g.status=?"
             params = (status,)
         query += " ORDER BY g.genome_id"
-        return [dict(r) for r in self._connection.execute(query, params).fetchall()]
+        rows = [dict(r) for r in self._connection.execute(query, params).fetchall()]
+        for row in rows:
+            row["paused"] = bool(row["paused"])
+        return rows
 
     def genome(self, genome_id: str) -> dict[str, Any] | None:
         """Return everything stored on a genome (or ``None``); accepts a unique id prefix."""
@@ -496,6 +900,8 @@ class GenePoolStore:
                 (gid,),
             ).fetchall()
         ]
+        out["paused"] = bool(out["paused"])
+        out["transitions"] = self.transitions(gid)
         return out
 
     def lineage(self, genome_id: str) -> list[dict[str, Any]]:

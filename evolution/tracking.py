@@ -130,6 +130,26 @@ class EvolutionTracker:
         self.client.set_terminated(run_id, "FINISHED")
         return run_id
 
+    def generation_runs(self, session_id: str) -> dict[int, list[tuple[str, str]]]:
+        """Return the generation runs of a session: ``{generation: [(run_id, status)]}``."""
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`alphaloop.session_id` = '{session_id}' and "
+                "tags.`alphaloop.kind` = 'evolution-generation'"
+            ),
+            max_results=50_000,
+        )
+        out: dict[int, list[tuple[str, str]]] = {}
+        for run in runs:
+            generation = int(run.data.tags["alphaloop.generation"])
+            out.setdefault(generation, []).append((run.info.run_id, run.info.status))
+        return out
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run (a generation's run that a crash left unfinished)."""
+        self.client.delete_run(run_id)
+
     def finish(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status)

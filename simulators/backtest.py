@@ -154,7 +154,7 @@ class BacktestResult:
                 }
             )
         out: dict[str, Any] = {key: _finite(value) for key, value in self.metrics.items()}
-        out["n_trades"] = len(trades)
+        out["n_trades"] = sum(1 for trade in trades if trade["exit_reason"] != "open")
         out["strategy"] = self.strategy
         out["params"] = dict(self.params)
         out["config"] = self.config.model_dump(mode="json")

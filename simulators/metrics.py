@@ -142,7 +142,7 @@ def compute_metrics(
         "calmar": float(calmar),
         "win_rate": win_rate,
         "profit_factor": float(profit_factor),
-        "n_trades": float(len(trade_pnl)),
+        "n_trades": float(pnl.size),  # closed round trips only (an open trade has no result)
         "exposure": exposure,
         "turnover": float(turnover),
     }

@@ -146,7 +146,7 @@ def test_cli_bad_inputs_exit_2_with_a_clear_message(evolved, tmp_path) -> None:
     )
     assert early.returncode == 2 and "--as-of 2020-06-30" in early.stderr
     bad_status = _run_cli("pool", "list", "--status", "zombie", home=home)
-    assert bad_status.returncode == 2 and "alive, culled, champion" in bad_status.stderr
+    assert bad_status.returncode == 2 and "alive, culled, candidate" in bad_status.stderr
     bad_genome = tmp_path / "bad.json"
     bad_genome.write_text('{"schema_version": 1, "entry": []}')
     broken = _run_cli("backtest", "--data", DATA, "--genome", str(bad_genome), home=home)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 from alphaloop.home import LabHome
 from evolution.engine import EvolutionConfig
+from evolution.evaluate import truncate_to
+from evolution.fitness import FitnessConfig
+from evolution.gate import GateConfig
 from evolution.refine import RefineConfig
 from evolution.session import EvolutionSession, SessionConfig
 from evolution.store import GenePoolStore
@@ -176,3 +186,234 @@ def test_session_json_summary_matches_the_cli_contract(tmp_path, panel) -> None:
         assert {"id", "description", "live", "year_ago", "gate"} <= set(champion)
         assert {"passed", "reasons"} <= set(champion["gate"]) and champion["gate"]["reasons"]
         assert "sharpe" in champion["live"] and "sharpe" in champion["year_ago"]
+
+
+# --------------------------------------------------------------------------- one living pool
+# Timings: the only figures of a generation that may differ between two runs.
+TIMING_KEYS = {"seconds", "evaluations_per_second"}
+
+
+def _lax_config(population: int = 10) -> SessionConfig:
+    """A gate that lets genomes through, so verdicts and lifecycle moves are exercised."""
+    return SessionConfig(
+        evolution=EvolutionConfig(
+            population=population,
+            immigrants=2,
+            cull_min_win_rate=0.0,
+            cull_min_sharpe=-10.0,
+            cull_min_score=0.0,
+        ),
+        fitness=FitnessConfig(overfit_score_gap=100.0, overfit_sharpe=5.0),
+        refine=RefineConfig(top=1, trials=3),
+        gate=GateConfig(
+            min_trades=5,
+            min_deflated_sharpe=0.0,
+            min_profit_factor_in_sample=1.0,
+            min_profit_factor_out_of_sample=1.0,
+            max_drawdown_vs_pool=10.0,
+            max_champion_correlation=1.0,
+        ),
+    )
+
+
+def _session(home: LabHome, panel, *, config: SessionConfig, as_of: str = AS_OF, seed: int = 11,
+             track: bool = False) -> EvolutionSession:  # fmt: skip
+    return EvolutionSession(
+        home=home, panel=panel, data_spec="synthetic:seed=5", as_of=as_of, seed=seed,
+        config=config, workers=0, track=track,
+    )  # fmt: skip
+
+
+def _store_dump(home: LabHome) -> dict[str, list]:
+    """Everything the gene-pool store holds, less clocks, session ids and timings."""
+    conn = sqlite3.connect(home.gene_pool_db)
+    out: dict[str, list] = {}
+    for table, drop in {
+        "genomes": {"first_session"},
+        "lineage": {"session_id"},
+        "members": {"session_id"},
+        "window_stats": {"session_id"},
+        "generations": {"session_id", "committed_at"},
+        "verdicts": {"session_id"},
+        "trials": {"session_id"},
+        "transitions": {"at", "session_id", "seq"},
+    }.items():
+        cursor = conn.execute(f"SELECT * FROM {table}")
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for row in cursor.fetchall():
+            item = {k: v for k, v in zip(names, row, strict=True) if k not in drop}
+            if "stats_json" in item and table == "generations":
+                stats = json.loads(item["stats_json"])
+                item["stats_json"] = {k: v for k, v in stats.items() if k not in TIMING_KEYS}
+            rows.append(json.dumps(item, sort_keys=True, default=str))
+        out[table] = sorted(rows)
+    conn.close()
+    return out
+
+
+def _mlflow_dump(home: LabHome, experiment_id: str) -> list[dict]:
+    client = MlflowClient(tracking_uri=home.mlflow_uri)
+    runs = client.search_runs(
+        [experiment_id], filter_string="tags.`alphaloop.kind` = 'evolution-generation'"
+    )
+    out = []
+    for run in runs:
+        artifacts = {}
+        for name in ("champions.json", "lineage.json", "verdicts.json"):
+            path = client.download_artifacts(run.info.run_id, name)
+            artifacts[name] = json.loads(Path(path).read_text())
+        frame = pd.read_parquet(client.download_artifacts(run.info.run_id, "population.parquet"))
+        out.append(
+            {
+                "generation": run.data.tags["alphaloop.generation"],
+                "status": run.info.status,
+                "params": run.data.params,
+                "metrics": {k: v for k, v in run.data.metrics.items() if k not in TIMING_KEYS},
+                "artifacts": artifacts,
+                "population": frame.to_dict("list"),
+            }
+        )
+    return sorted(out, key=lambda r: r["generation"])
+
+
+def test_session_killed_between_store_and_mlflow_resumes_to_the_uninterrupted_result(
+    tmp_path, panel, monkeypatch
+) -> None:
+    config = _lax_config()
+    straight_home = LabHome(tmp_path / "straight")
+    straight = _session(straight_home, panel, config=config, track=True)
+    try:
+        expected = straight.run(4)
+    finally:
+        straight.close()
+    assert sum(g["promoted"] for g in expected["generations"]) > 0  # the gate did pass some
+
+    crash_home = LabHome(tmp_path / "crash")
+    original = EvolutionSession._track
+
+    def killed_after_commit(self, tracker, session_id, generation):
+        if generation == 2:
+            raise KeyboardInterrupt("killed after the store's commit, before MLflow")
+        return original(self, tracker, session_id, generation)
+
+    monkeypatch.setattr(EvolutionSession, "_track", killed_after_commit)
+    crashed = _session(crash_home, panel, config=config, track=True)
+    with pytest.raises(KeyboardInterrupt):
+        crashed.run(4)
+    crashed.close()
+    monkeypatch.setattr(EvolutionSession, "_track", original)
+    resumed = _session(crash_home, panel, config=config, track=True)
+    try:
+        result = resumed.run(4, resume=True)
+    finally:
+        resumed.close()
+    assert _store_dump(crash_home) == _store_dump(straight_home)
+    ours = _mlflow_dump(crash_home, result["mlflow_experiment_id"])
+    theirs = _mlflow_dump(straight_home, expected["mlflow_experiment_id"])
+    assert [r["generation"] for r in ours] == ["0", "1", "2", "3"]
+    # As JSON text: NaN figures (e.g. an undefined profit factor) compare equal there.
+    assert json.dumps(ours, sort_keys=True) == json.dumps(theirs, sort_keys=True)
+    # The control: the dumps do tell sessions apart (another seed differs).
+    other_home = LabHome(tmp_path / "other")
+    other = _session(other_home, panel, config=config, seed=12)
+    try:
+        other.run(4)
+    finally:
+        other.close()
+    assert _store_dump(other_home) != _store_dump(straight_home)
+
+
+def test_session_on_a_home_with_a_pool_continues_its_living_population(tmp_path, panel) -> None:
+    home = LabHome(tmp_path / "pool")
+    config = _lax_config()
+    first = _session(home, panel, config=config, as_of="2023-11-01")
+    try:
+        first.run(3)
+    finally:
+        first.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        living = [row["genome_id"] for row in store.living()]
+        trials_before = store.trial_sharpes()[0]
+    second = _session(home, panel, config=config, as_of=AS_OF, seed=99)
+    try:
+        result = second.run(1)
+    finally:
+        second.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        start = store.population(result["session_id"], 0)
+        trials_after = store.trial_sharpes()[0]
+        trading = {g["genome_id"] for g in store.list_genomes("probation")}
+    ids = {m["genome_id"] for m in start}
+    assert set(living[: config.evolution.population]) <= ids
+    # Lineage spans sessions: mutants and hybrids of the first session are carried over.
+    assert {m["operator"] for m in start} - {"random"}
+    # A genome is one trial ever: the carried population adds nothing to the registry.
+    conn = sqlite3.connect(home.gene_pool_db)
+    by_second = {
+        r[0]
+        for r in conn.execute(
+            "SELECT genome_id FROM trials WHERE session_id=?", (result["session_id"],)
+        )
+    }
+    conn.close()
+    assert by_second and not (by_second & set(living))
+    assert trials_after - trials_before == len(by_second)
+    # Probation genomes are not judged again.
+    with GenePoolStore(home.gene_pool_db) as store:
+        judged = {v["genome_id"] for v in store.verdicts(result["session_id"], 0)}
+    assert trading and not (judged & set(living) & trading)
+
+    # The control: an empty home starts from founders only.
+    fresh_home = LabHome(tmp_path / "fresh")
+    fresh = _session(fresh_home, panel, config=config, as_of=AS_OF, seed=99)
+    try:
+        fresh_result = fresh.run(1)
+    finally:
+        fresh.close()
+    with GenePoolStore(fresh_home.gene_pool_db) as store:
+        operators = {m["operator"] for m in store.population(fresh_result["session_id"], 0)}
+    assert operators == {"random"}
+
+
+def test_session_holdout_bars_never_reach_fitness_but_decide_the_gate(tmp_path, panel) -> None:
+    config = _lax_config()
+    cut = truncate_to(panel, AS_OF)
+    n = cut.n_bars
+    rng = np.random.default_rng(0)
+
+    def perturbed(first_bar: int):
+        scale = np.ones_like(cut.close)
+        scale[first_bar:] = np.exp(np.cumsum(rng.normal(0.0, 0.02, scale[first_bar:].shape), 0))
+        return replace(
+            cut,
+            open=cut.open * scale,
+            high=cut.high * scale,
+            low=cut.low * scale,
+            close=cut.close * scale,
+        )
+
+    def scores_and_gate(data, name):
+        session = _session(LabHome(tmp_path / name), data, config=config)
+        try:
+            result = session.run(2)
+        finally:
+            session.close()
+        with GenePoolStore(LabHome(tmp_path / name).gene_pool_db) as store:
+            scores = [
+                (m["genome_id"], m["score"]) for m in store.population(result["session_id"], 1)
+            ]
+            figures = [
+                store.genome(v["genome_id"])["verdicts"][-1]["figures"]
+                for v in store.verdicts(result["session_id"], 1)
+            ]
+        return scores, [f["profit_factor_out_of_sample"] for f in figures]
+
+    base_scores, base_oos = scores_and_gate(cut, "base")
+    # Only the holdout (the last 60 bars) changes: selection is identical, the gate is not.
+    held_scores, held_oos = scores_and_gate(perturbed(n - config.holdout), "holdout")
+    assert held_scores == base_scores
+    assert held_oos != base_oos
+    # The control: the same change reaching into the bars fitness sees changes the scores.
+    seen_scores, _ = scores_and_gate(perturbed(n - config.holdout - 30), "seen")
+    assert seen_scores != base_scores
