@@ -22,7 +22,9 @@ name               style            rule
 Every bootstrap genome has the fixed fitness :data:`BOOTSTRAP_FITNESS` (a neutral 50 on the
 lab's 0-100 scale): none has earned a ranking, so a persona keeps all those of its styles
 (ties broken by genome id). Champions are read from ``LabHome.gene_pool_db`` (never created
-here) with their last gene-pool score as fitness.
+here) with their last gene-pool score as fitness, and beside them the genomes on probation
+(gate candidates that trade a small allocation until their paper record decides; see
+:mod:`evolution.lifecycle`). Paused genomes never trade.
 """
 
 from __future__ import annotations
@@ -104,7 +106,12 @@ class ArenaGenome:
 
     genome: Genome
     fitness: float
-    source: str  # "champion" or "bootstrap:<name>"
+    source: str  # "champion", "probation" or "bootstrap:<name>"
+
+    @property
+    def probation(self) -> bool:
+        """Whether the genome trades on a probation allocation."""
+        return self.source == "probation"
 
     def candidate(self) -> GenomeCandidate:
         """Return the :class:`GenomeCandidate` the personas select from."""
@@ -113,6 +120,7 @@ class ArenaGenome:
             style=self.genome.style,
             regimes=tuple(self.genome.regimes),
             fitness=self.fitness,
+            probation=self.probation,
         )
 
 
@@ -124,10 +132,11 @@ def bootstrap_genomes() -> list[ArenaGenome]:
     ]
 
 
-def champion_genomes(gene_pool: str | Path) -> list[ArenaGenome]:
-    """Return the promoted (``champion``) genomes of the gene-pool file, by id.
+def champion_genomes(gene_pool: str | Path, status: str = "champion") -> list[ArenaGenome]:
+    """Return the gene pool's genomes of ``status`` (``champion`` or ``probation``), by id.
 
-    A missing file means nothing is promoted yet (the file is not created).
+    Paused genomes do not trade and are left out. A missing file means nothing is promoted yet
+    (the file is not created).
     """
     path = Path(gene_pool)
     if not path.exists():
@@ -136,17 +145,21 @@ def champion_genomes(gene_pool: str | Path) -> list[ArenaGenome]:
 
     out: list[ArenaGenome] = []
     with GenePoolStore(path) as store:
-        for row in store.list_genomes("champion"):
+        for row in store.list_genomes(status):
+            if row.get("paused"):
+                continue
             stored = store.genome(str(row["genome_id"]))
             if stored is None:
                 continue
             score = row.get("last_score")
             fitness = float(score) if score is not None else BOOTSTRAP_FITNESS
             genome = Genome.from_json(str(stored["genome_json"]))
-            out.append(ArenaGenome(genome=genome, fitness=fitness, source="champion"))
+            out.append(ArenaGenome(genome=genome, fitness=fitness, source=status))
     return out
 
 
 def arena_genomes(home: LabHome) -> list[ArenaGenome]:
-    """Return the champions of ``home``'s gene pool, or the bootstrap set when there are none."""
-    return champion_genomes(home.gene_pool_db) or bootstrap_genomes()
+    """Return what ``home``'s arena trades: its champions (the bootstrap set when there are
+    none) and its genomes on probation, paused ones left out."""
+    main = champion_genomes(home.gene_pool_db) or bootstrap_genomes()
+    return main + champion_genomes(home.gene_pool_db, "probation")

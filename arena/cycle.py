@@ -251,21 +251,42 @@ def _decision_id(account: str, day: date, payload: Mapping[str, Any]) -> str:
     return f"{account}-{day.isoformat()}-{digest}"
 
 
+def sleeves(
+    persona: PersonaConfig,
+    main: Sequence[str],
+    probation: Sequence[str],
+    regime: str,
+    config: ArenaConfig,
+) -> dict[str, float]:
+    """Return each chosen genome's sleeve: the share of equity it trades with today.
+
+    The persona's budget is ``risk_budget x regime weight``. Each probation genome gets
+    ``probation_share`` of it (all of them together at most ``max_probation_share``, shared
+    equally when more ask); the main genomes share the rest equally, or the whole budget when
+    none is on probation.
+    """
+    budget = persona.risk_budget * persona.regime_weight(regime)
+    each = 0.0
+    if probation:
+        each = min(config.probation_share, config.max_probation_share / len(probation)) * budget
+    rest = budget - each * len(probation)
+    out = {gid: rest / len(main) for gid in main}
+    out.update({gid: each for gid in probation})
+    return out
+
+
 def _blend(
     persona: PersonaConfig,
-    chosen: Sequence[str],
+    chosen: Mapping[str, float],
     readings: Mapping[str, GenomeReading],
-    regime: str,
     max_weight: float,
 ) -> tuple[TargetPosition, ...]:
     if not chosen:
         return ()
-    budget = persona.risk_budget * persona.regime_weight(regime)
-    sleeve = budget / len(chosen)
     totals: dict[str, float] = {}
     best: dict[str, tuple[float, str, str]] = {}
     parts: dict[str, dict[str, float]] = {}
-    for genome_id in chosen:
+    for genome_id, sleeve in chosen.items():
         reading = readings[genome_id]
         gross = sum(reading.weights.values())
         scale = 1.0 / gross if gross > 1.0 else 1.0
@@ -324,10 +345,17 @@ def plan_day(
     regime = perception.regime.regime
     candidates = [item.candidate() for item in genomes]
     by_id = {item.genome.id: item for item in genomes}
-    chosen = {
-        name: [c.genome_id for c in select_genomes(config.personas.get(name), candidates, regime)]
-        for name in PERSONA_NAMES
-    }
+    chosen: dict[str, dict[str, float]] = {}
+    for name in PERSONA_NAMES:
+        persona = config.personas.get(name)
+        main = [c for c in candidates if not c.probation]
+        trial = [c for c in candidates if c.probation]
+        picked = [c.genome_id for c in select_genomes(persona, main, regime)]
+        # Every eligible genome on probation trades (it needs a paper record), best first.
+        on_probation = [
+            c.genome_id for c in select_genomes(persona, trial, regime, limit=len(trial))
+        ]
+        chosen[name] = sleeves(persona, picked, on_probation, regime, config)
     needed = sorted({gid for ids in chosen.values() for gid in ids})
     cache = IndicatorCache(past)
     codes = classify_regimes(past)
@@ -339,7 +367,7 @@ def plan_day(
     }
     plans: dict[str, AccountPlan] = {}
     targets = {
-        name: _blend(config.personas.get(name), chosen[name], readings, regime, max_weight)
+        name: _blend(config.personas.get(name), chosen[name], readings, max_weight)
         for name in ("aggressive", "conservative")
     }
     for name in ("aggressive", "conservative"):
@@ -348,8 +376,13 @@ def plan_day(
             "day": day.isoformat(),
             "perception": perception_summary,
             "genomes": [
-                {"genome_id": gid, "source": by_id[gid].source, "style": by_id[gid].genome.style}
-                for gid in chosen[name]
+                {
+                    "genome_id": gid,
+                    "source": by_id[gid].source,
+                    "style": by_id[gid].genome.style,
+                    "sleeve": sleeve,
+                }
+                for gid, sleeve in chosen[name].items()
             ],
             "targets": [_target_dict(t) for t in targets[name]],
         }
@@ -378,6 +411,10 @@ def plan_day(
         synthesis_targets = tuple(t.scaled(ratio) for t in debate.targets if t.weight * ratio > 0)
         synthesis_payload["debate"] = debate.to_dict()
         synthesis_payload["budget_ratio"] = ratio
+        # The aggressive sleeves at the synthesis budget, before the judge's verdict scales them.
+        synthesis_payload["sleeves"] = {
+            gid: sleeve * ratio for gid, sleeve in chosen["aggressive"].items()
+        }
     else:
         synthesis_payload["debate"] = None
         synthesis_payload["note"] = "no aggressive proposal: nothing to debate, hold cash"

@@ -7,7 +7,10 @@ so. There is no live broker adapter to configure.
 
 A persona picks genomes with :func:`score_genome` / :func:`select_genomes`: a genome of a
 preferred style, allowed in today's regime, scores its fitness times the persona's weight of
-the regime; the best ``max_positions`` with a positive score are kept.
+the regime; the best ``max_positions`` with a positive score are kept. Genomes on probation
+(gate candidates earning promotion on paper) are chosen apart: every eligible one trades, on
+``probation_share`` of the persona's budget each (``max_probation_share`` of it at most, shared
+equally when more ask), and the champions (or the bootstrap set) share the rest.
 """
 
 from __future__ import annotations
@@ -133,6 +136,15 @@ class ArenaConfig(FrozenConfig):
     personas: Personas = Personas()
     risk: RiskLimits = RiskLimits()
     debate: DebateConfig = DebateConfig()
+    probation_share: float = Field(
+        default=0.05,
+        gt=0.0,
+        le=0.5,
+        description="share of a persona's budget each probation genome trades with",
+    )
+    max_probation_share: float = Field(
+        default=0.3, gt=0.0, le=1.0, description="most of a persona's budget probation takes"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +209,7 @@ class GenomeCandidate:
     style: str
     regimes: tuple[str, ...]
     fitness: float
+    probation: bool = False
 
 
 def score_genome(persona: PersonaConfig, candidate: GenomeCandidate, regime: str) -> float:
@@ -213,10 +226,15 @@ def score_genome(persona: PersonaConfig, candidate: GenomeCandidate, regime: str
 
 
 def select_genomes(
-    persona: PersonaConfig, candidates: Sequence[GenomeCandidate], regime: str
+    persona: PersonaConfig,
+    candidates: Sequence[GenomeCandidate],
+    regime: str,
+    *,
+    limit: int | None = None,
 ) -> list[GenomeCandidate]:
-    """Return up to ``max_positions`` eligible candidates, best score first (ties by id)."""
+    """Return up to ``limit`` (default ``max_positions``) eligible candidates, best score first
+    (ties by id)."""
     scored = [(score_genome(persona, c, regime), c) for c in candidates]
     kept = [item for item in scored if item[0] > 0.0]
     kept.sort(key=lambda item: (-item[0], item[1].genome_id))
-    return [candidate for _, candidate in kept[: persona.max_positions]]
+    return [candidate for _, candidate in kept[: persona.max_positions if limit is None else limit]]

@@ -173,3 +173,26 @@ def test_personas_get_names_the_accounts() -> None:
     ]
     with pytest.raises(KeyError, match="aggressive, conservative, synthesis"):
         personas.get("yolo")
+
+
+def test_probation_sleeves_take_a_small_share_and_champions_share_the_rest() -> None:
+    from arena.cycle import sleeves
+    from arena.personas import ArenaConfig
+
+    config = ArenaConfig()
+    persona = config.personas.aggressive
+    budget = persona.risk_budget * persona.regime_weight("bull")
+    out = sleeves(persona, ["c1", "c2"], ["p1"], "bull", config)
+    assert out["p1"] == pytest.approx(config.probation_share * budget)
+    assert out["c1"] == out["c2"] == pytest.approx((budget - out["p1"]) / 2)
+    assert sum(out.values()) == pytest.approx(budget)
+    # Many on probation share max_probation_share of the budget equally.
+    many = sleeves(persona, ["c1"], [f"p{i}" for i in range(10)], "bull", config)
+    assert sum(v for k, v in many.items() if k != "c1") == pytest.approx(
+        config.max_probation_share * budget
+    )
+    # Without probation the champions get the budget exactly as before (equal sleeves).
+    assert sleeves(persona, ["c1", "c2"], [], "bull", config) == {
+        "c1": budget / 2,
+        "c2": budget / 2,
+    }
