@@ -21,6 +21,21 @@ year. A genome is flagged **over-fit** when one window's Sharpe is at least
 ``overfit_score_gap`` points; a flagged genome loses a further ``overfit_penalty`` points.
 
 Costs and the market's rules are always on in the backtests that feed these numbers.
+
+A paper record
+--------------
+A genome that has traded in the arena (probation or champion) is scored on its paper record
+too (:func:`with_paper`): with ``n`` paper days pooled over the accounts (daily return
+``sum(pnl) / sum(allocation)``, see :mod:`evolution.feedback`),
+
+``score = (1 - w) * backtest score + w * window_score(paper)``,
+``w = paper_weight * min(1, n / paper_days)`` (``promotion.paper_weight``, default 0.5;
+``promotion.paper_days``, default 20),
+
+where ``window_score(paper)`` is the window score above computed on the paper days (days
+stand in for trades: the win rate and the profit factor are over days). So a genome that does
+well on paper is rewarded and one that loses money on paper is pushed down the ranking, more
+so as its record grows; only paper days up to the session's as-of date count.
 """
 
 from __future__ import annotations
@@ -55,6 +70,8 @@ class Fitness:
     live_score: float
     year_ago_score: float
     overfit: bool
+    paper_score: float | None = None  # the paper record's score, when one counts
+    paper_weight: float = 0.0
 
 
 def _clip01(value: float) -> float:
@@ -80,6 +97,31 @@ def window_score(stats: Mapping[str, float], config: FitnessConfig) -> float:
     )
     activity = min(1.0, n_trades / config.min_trades)
     return round(100.0 * activity * parts, 6)
+
+
+def with_paper(
+    fitness: Fitness,
+    paper: Mapping[str, float],
+    config: FitnessConfig,
+    *,
+    paper_weight: float,
+    paper_days: int,
+) -> Fitness:
+    """Return ``fitness`` blended with the score of a paper record (module docstring)."""
+    n = float(paper.get("n_trades", 0.0))
+    if n <= 0 or paper_weight <= 0:
+        return fitness
+    weight = paper_weight * min(1.0, n / paper_days)
+    paper_score = window_score(paper, config)
+    score = (1.0 - weight) * fitness.score + weight * paper_score
+    return Fitness(
+        score=round(max(0.0, min(100.0, score)), 6),
+        live_score=fitness.live_score,
+        year_ago_score=fitness.year_ago_score,
+        overfit=fitness.overfit,
+        paper_score=paper_score,
+        paper_weight=weight,
+    )
 
 
 def combine(

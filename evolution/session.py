@@ -44,9 +44,9 @@ from evolution.evaluate import (
     split_holdout,
     truncate_to,
 )
-from evolution.fitness import FitnessConfig
+from evolution.fitness import FitnessConfig, with_paper
 from evolution.gate import GateConfig, GateFigures, judge
-from evolution.lifecycle import PromotionConfig
+from evolution.lifecycle import PromotionConfig, calibrate
 from evolution.refine import RefineConfig, refine, refine_seed
 from evolution.stats import deflated_sharpe, probability_of_backtest_overfitting, sharpe_per_period
 from evolution.store import (
@@ -197,6 +197,9 @@ class EvolutionSession:
         )  # fmt: skip
         self.holdout = HoldoutEvaluator(full, holdout=config.holdout, costs=config.costs)
         self._holdout_results: dict[str, WindowResult] = {}
+        # Each genome's paper record up to the as-of date (pooled over accounts), read once:
+        # fitness blends it in (evolution.fitness.with_paper).
+        self._paper = self._paper_stats()
         self._pool: Any = None
         self.evaluations: dict[str, Evaluation] = {}
         # The trial registry as committed, plus this generation's new trials (committed with it).
@@ -269,8 +272,40 @@ class EvolutionSession:
         # Count trials in a fixed order so the counter never depends on completion order.
         for genome in sorted(todo, key=lambda g: g.id):
             evaluation = results[genome.id]
-            self.evaluations[genome.id] = evaluation
             self._register(evaluation)
+            self.evaluations[genome.id] = self._with_paper(evaluation)
+
+    def _paper_stats(self) -> dict[str, dict[str, float]]:
+        from evolution.feedback import paper_stats
+        from simulators.metrics import periods_per_year
+
+        periods = periods_per_year(self.panel.freq, self.panel.market)
+        pooled: dict[str, dict[str, list[float]]] = {}
+        for row in self.store.paper_days(until=self.as_of):
+            days = pooled.setdefault(row.genome_id, {})
+            total = days.setdefault(row.day, [0.0, 0.0])
+            total[0] += row.allocation
+            total[1] += row.pnl
+        return {
+            gid: paper_stats(
+                [p / a for _d, (a, p) in sorted(days.items())], periods_per_year=periods
+            )
+            for gid, days in pooled.items()
+        }
+
+    def _with_paper(self, evaluation: Evaluation) -> Evaluation:
+        """Return ``evaluation`` scored on its genome's paper record too (if it has one)."""
+        paper = self._paper.get(evaluation.genome_id)
+        if paper is None:
+            return evaluation
+        promotion = self.config.promotion
+        fitness = with_paper(
+            evaluation.fitness, paper, self.config.fitness,
+            paper_weight=promotion.paper_weight, paper_days=promotion.paper_days,
+        )  # fmt: skip
+        return Evaluation(
+            genome_id=evaluation.genome_id, windows=evaluation.windows, fitness=fitness
+        )
 
     def _register(self, evaluation: Evaluation) -> None:
         """Count ``evaluation``'s genome as a trial unless the pool ever evaluated it before."""
@@ -542,7 +577,10 @@ class EvolutionSession:
                 self.champions[member.id] = evaluation
                 self.champion_genomes[member.id] = member.genome
                 promoted.append(member.id)
-                transitions.extend(self._gate_moves(member.id, verdict.figures))
+                expectation = calibrate(member.id, _returns(evaluation), self.config.promotion)
+                transitions.extend(
+                    self._gate_moves(member.id, {**verdict.figures, **expectation.as_dict()})
+                )
 
         # Statistics of the generation.
         scores = np.array([evaluations[m.id].score for m in ranked])

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES = ("alive", "culled", "candidate", "probation", "champion", "demoted", "retired")
 # Statuses whose genomes evolution continues from (a new session starts from these).
 LIVING = ("alive", "candidate", "probation", "champion")
@@ -168,6 +168,30 @@ CREATE TABLE IF NOT EXISTS transitions (
 CREATE INDEX IF NOT EXISTS transitions_genome ON transitions(genome_id, seq);
 """
 
+# Tables added by schema 3: the arena's paper record of each genome, and its LiveFeedback.
+_SCHEMA_3 = """
+CREATE TABLE IF NOT EXISTS paper_days (
+    genome_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    day TEXT NOT NULL,
+    allocation REAL NOT NULL CHECK (allocation > 0),
+    pnl REAL NOT NULL,
+    shadow_return REAL NOT NULL,
+    figures_json TEXT NOT NULL,
+    PRIMARY KEY (genome_id, account, day)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    genome_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    period_start TEXT NOT NULL,
+    period_end TEXT NOT NULL,
+    days INTEGER NOT NULL,
+    record_json TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    PRIMARY KEY (genome_id, account, period_start)
+);
+"""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MemberRecord:
@@ -279,8 +303,18 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
         )
 
 
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Schema 3: the paper record (``paper_days``) and its LiveFeedback (``feedback``)."""
+    for statement in _SCHEMA_3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # version -> the step that upgrades a store at that version to the next one.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}
 
 
 def _now() -> str:
@@ -297,6 +331,27 @@ class TrialRecord:
     genome_id: str
     sharpe: float
     generation: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperDayRecord:
+    """A genome's day in one arena account: allocation, attributed P&L, the shadow return.
+
+    ``figures`` holds the review's other figures (execution cost, governor cuts, debate
+    scaling, residual, slippage, fill ratio, rejects, risk blocks, turnover).
+    """
+
+    genome_id: str
+    account: str
+    day: str
+    allocation: float
+    pnl: float
+    shadow_return: float
+    figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.allocation > 0:
+            raise ValueError(f"{self.genome_id} {self.account} {self.day}: allocation <= 0")
 
 
 class TransitionError(ValueError):
@@ -367,7 +422,7 @@ class GenePoolStore:
         self._connection.executescript(_SCHEMA)
         if self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             # A new store: every table of the current schema, then its version.
-            self._connection.executescript(_SCHEMA_2)
+            self._connection.executescript(_SCHEMA_2 + _SCHEMA_3)
             self._connection.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
@@ -739,6 +794,92 @@ class GenePoolStore:
         ]
         out.sort(key=lambda r: (-r["last_score"], r["genome_id"]))
         return out
+
+    # ------------------------------------------------------------------ paper record
+    def write_paper_days(self, rows: Sequence[PaperDayRecord]) -> None:
+        """Store genome days of the arena (one transaction; a day written again replaces)."""
+        with self._transaction() as db:
+            for row in rows:
+                db.execute(
+                    "INSERT OR REPLACE INTO paper_days(genome_id, account, day, allocation, "
+                    "pnl, shadow_return, figures_json) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        row.genome_id,
+                        row.account,
+                        row.day,
+                        float(row.allocation),
+                        float(row.pnl),
+                        float(row.shadow_return),
+                        json.dumps(dict(row.figures), sort_keys=True),
+                    ),
+                )
+
+    def paper_days(
+        self, genome_id: str | None = None, *, until: str | None = None
+    ) -> list[PaperDayRecord]:
+        """Return stored paper days (of one genome; up to ``until`` inclusive), in order."""
+        query = "SELECT * FROM paper_days WHERE 1=1"
+        params: list[Any] = []
+        if genome_id is not None:
+            query += " AND genome_id=?"
+            params.append(genome_id)
+        if until is not None:
+            query += " AND day<=?"
+            params.append(until)
+        rows = self._connection.execute(
+            query + " ORDER BY genome_id, day, account", params
+        ).fetchall()
+        return [
+            PaperDayRecord(
+                genome_id=r["genome_id"],
+                account=r["account"],
+                day=r["day"],
+                allocation=float(r["allocation"]),
+                pnl=float(r["pnl"]),
+                shadow_return=float(r["shadow_return"]),
+                figures=json.loads(r["figures_json"]),
+            )
+            for r in rows
+        ]
+
+    def write_feedback(self, records: Sequence[Any]) -> None:
+        """Store :class:`evolution.feedback.LiveFeedback` records (replacing a period's)."""
+        with self._transaction() as db:
+            for record in records:
+                db.execute(
+                    "INSERT OR REPLACE INTO feedback(genome_id, account, period_start, "
+                    "period_end, days, record_json, config_hash) VALUES (?,?,?,?,?,?,?)",
+                    (
+                        record.genome_id,
+                        record.account,
+                        record.period_start,
+                        record.period_end,
+                        record.days,
+                        json.dumps(record.to_dict(), sort_keys=True),
+                        record.config_hash,
+                    ),
+                )
+
+    def feedback(self, genome_id: str | None = None) -> list[dict[str, Any]]:
+        """Return stored LiveFeedback records as dicts, by genome, account and period."""
+        query = "SELECT record_json FROM feedback"
+        params: tuple[Any, ...] = ()
+        if genome_id is not None:
+            query += " WHERE genome_id=?"
+            params = (genome_id,)
+        rows = self._connection.execute(
+            query + " ORDER BY genome_id, account, period_start", params
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def expectation_figures(self, genome_id: str) -> dict[str, Any]:
+        """Return the figures of the genome's last move to candidate (its gate verdict)."""
+        row = self._connection.execute(
+            "SELECT figures_json FROM transitions WHERE genome_id=? AND to_status='candidate' "
+            "ORDER BY seq DESC LIMIT 1",
+            (genome_id,),
+        ).fetchone()
+        return {} if row is None else dict(json.loads(row[0]))
 
     # ------------------------------------------------------------------ trial registry
     def trial_ids(self) -> set[str]:

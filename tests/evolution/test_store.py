@@ -250,7 +250,7 @@ def test_store_written_by_schema_one_code_opens_and_upgrades(tmp_path: Path) -> 
     assert old.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("1",)
     old.close()
     with GenePoolStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 2
+        assert store.schema_version == SCHEMA_VERSION == 3
         listed = [(g["genome_id"], g["status"]) for g in store.list_genomes()]
         assert listed == [tuple(row) for row in old_genomes]
         champions = [g for g, status in listed if status == "champion"]
@@ -264,4 +264,4 @@ def test_store_written_by_schema_one_code_opens_and_upgrades(tmp_path: Path) -> 
         assert integrity == []
     # Opening again is a no-op (already at schema 2).
     with GenePoolStore(path) as store:
-        assert store.schema_version == 2 and len(store.transitions()) == len(champions)
+        assert store.schema_version == 3 and len(store.transitions()) == len(champions)
