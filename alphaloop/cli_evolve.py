@@ -26,6 +26,8 @@ from alphaloop.jsonout import clean, emit
 pool_app = typer.Typer(help="Inspect and export the gene pool.", no_args_is_help=True)
 
 CATALOG_SCHEMA_VERSION = 1
+# feedback.json: LiveFeedback records (evolution/feedback.py), one per genome, account and week.
+FEEDBACK_SCHEMA_VERSION = 1
 
 
 def evolve(
@@ -407,6 +409,46 @@ def pool_resume(
     _report_act(result, json_output)
 
 
+@pool_app.command("feedback")
+def pool_feedback(
+    genome_id: Annotated[
+        str | None, typer.Argument(help="Genome id or unique prefix (default: all).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the LiveFeedback records: each genome's paper results per account and week."""
+    with _store() as store:
+        if not store.list_genomes():
+            raise GenomeError(f"pool feedback: the gene pool at {store.path} is empty")
+        gid = None
+        if genome_id is not None:
+            record = store.genome(genome_id)
+            if record is None:
+                raise GenomeError(
+                    f"pool feedback {genome_id}: no single genome with that id or prefix"
+                )
+            gid = record["genome_id"]
+        rows = store.feedback(gid)
+    if json_output:
+        emit({"genome_id": gid, "records": rows})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"paper feedback ({len(rows)} records)")
+    for name in ("genome", "account", "period", "days", "return", "max dd", "sharpe", "slip bps",
+                 "fill", "rejects", "blocks"):  # fmt: skip
+        table.add_column(name)
+    for row in rows:
+        table.add_row(
+            row["genome_id"][:12], row["account"], f"{row['period_start']}..{row['period_end']}",
+            str(row["days"]), f"{row['total_return']:+.2%}", f"{row['max_drawdown']:.2%}",
+            f"{row['sharpe']:.2f}", f"{row['avg_slippage_bps']:.1f}", f"{row['fill_ratio']:.2f}",
+            str(row["order_reject_count"]), str(row["risk_block_count"]),
+        )  # fmt: skip
+    Console().print(table)
+
+
 @pool_app.command("export")
 def pool_export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the catalogs into.")],
@@ -438,6 +480,7 @@ def pool_export(
         for g in store.all_generations():
             g = {k: v for k, v in g.items() if k != "state"}
             generations.append(g)
+        feedback = store.feedback()
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "strategies.json": {
@@ -450,6 +493,11 @@ def pool_export(
             "schema_version": CATALOG_SCHEMA_VERSION,
             "records": generations,
         },
+        "feedback.json": {
+            "kind": "alphaloop.feedback_catalog",
+            "schema_version": FEEDBACK_SCHEMA_VERSION,
+            "records": feedback,
+        },
     }
     for name, payload in files.items():
         target = out / name
@@ -457,7 +505,9 @@ def pool_export(
         temporary.write_text(json.dumps(clean(payload), indent=2, allow_nan=False, default=str))
         os.replace(temporary, target)
     typer.echo(
-        f"wrote {len(genomes)} strategies and {len(generations)} generations to {out}", err=True
+        f"wrote {len(genomes)} strategies, {len(generations)} generations and "
+        f"{len(feedback)} feedback records to {out}",
+        err=True,
     )
 
 

@@ -687,6 +687,7 @@ def replay_season(
     evolve: Callable[[date], dict[str, Any]] | None = None,
     on_day: Callable[[dict[str, Any]], None] | None = None,
     write_report: bool = True,
+    close: Callable[[date], Any] | None = None,
 ) -> dict[str, Any]:
     """Run every trading day in ``[start, end]``, skipping committed ones; evolve weekly.
 
@@ -699,12 +700,17 @@ def replay_season(
         ``as_of day -> summary``: the weekly evolution (see :func:`weekly_evolution`).
     on_day:
         Called with each day's summary (progress).
+    close:
+        ``day -> LoopDay``: closes the loop after each day (:func:`closed_loop`): the day's
+        paper record into the gene pool, then promotions and demotions. ``None`` leaves the
+        pool alone (an open loop).
     """
     days = season_days(data, start, end)
     if not days:
         raise ConfigError(f"arena replay: no trading day of {data.spec} between {start} and {end}")
     ran = skipped = 0
     evolutions: list[dict[str, Any]] = []
+    loop_days: list[Any] = []
     for day in days:
         summary = run_arena_day(
             accounts, data, day, home=home, config=config, write_report=write_report
@@ -713,6 +719,10 @@ def replay_season(
             skipped += 1
         else:
             ran += 1
+        if close is not None:
+            loop_day = close(day)
+            loop_days.append(loop_day)
+            summary["loop"] = {"transitions": list(loop_day.transitions)}
         if on_day is not None:
             on_day(summary)
         if evolve is not None and evolve_weekday is not None and day.weekday() == evolve_weekday:
@@ -726,45 +736,95 @@ def replay_season(
         "skipped": skipped,
         "evolutions": evolutions,
         "last_committed": last[0]["day"] if last else None,
+        "loop": None if close is None else _loop_summary(loop_days),
     }
+
+
+def _loop_summary(days: Sequence[Any]) -> dict[str, Any]:
+    from arena.loop import loop_summary
+
+    return loop_summary(days)
+
+
+def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Callable[[date], Any]:
+    """Return the season's loop closer: after each day, :func:`arena.loop.close_loop`.
+
+    It reads the day's genome days (the review's records in the ledger) and applies the
+    lifecycle of ``promotion`` (``configs/evolution.yaml``'s ``promotion:`` by default).
+    """
+    from arena.loop import close_loop
+    from evolution.session import load_session_config
+    from simulators.metrics import periods_per_year
+
+    config = promotion if promotion is not None else load_session_config().promotion
+    periods = periods_per_year(data.daily.freq, data.daily.market)
+
+    def close(day: date) -> Any:
+        with Ledger(home.ledger_db) as ledger:
+            rows = ledger.genome_days(start=day, end=day)
+        return close_loop(
+            home, day, rows, config=config, periods_per_year=periods,
+            config_hash=config.stable_hash(),
+        )  # fmt: skip
+
+    return close
 
 
 def weekly_evolution(
     home: LabHome,
     data: ArenaData,
     *,
-    generations: int = 1,
+    generations: int = 5,
     population: int = 16,
     seed: int = 0,
     window: int | None = None,
+    holdout: int | None = None,
     track: bool = False,
+    config: Any = None,
 ) -> Callable[[date], dict[str, Any]]:
     """Return the season's weekly evolution: a small ``EvolutionSession`` as of the day.
 
-    The session is identified by (seed, config, data, as_of) and resumed when it exists, so a
-    season interrupted during an evolution continues it rather than starting a second one.
+    Each week continues the pool's living population (one living pool: lineage and the trial
+    registry span the weeks), with enough generations (default 5) that mutants and hybrids are
+    born and scored. The session is identified by (seed, config, data, as_of) and resumed when
+    it exists, so a season interrupted during an evolution continues it rather than starting a
+    second one. ``config`` (a ``SessionConfig``) replaces the small default configuration.
     """
 
     def evolve(day: date) -> dict[str, Any]:
         from evolution.session import EvolutionSession, load_session_config
 
-        overrides: dict[str, Any] = {
-            "evolution": {"population": population, "elite": 2, "immigrants": 2},
-            "refine": {"top": 0, "trials": 1},
-            "gate_top": 2,
-        }
-        if window is not None:
-            overrides["fitness"] = {"window": window}
-        config = load_session_config(overrides=overrides)
+        session_config = config
+        if session_config is None:
+            overrides: dict[str, Any] = {
+                "evolution": {"population": population, "elite": 2, "immigrants": 2},
+                "refine": {"top": 1, "trials": 4},
+                "gate_top": 2,
+            }
+            if window is not None:
+                overrides["fitness"] = {"window": window}
+            if holdout is not None:
+                overrides["holdout"] = holdout
+            session_config = load_session_config(overrides=overrides)
         session = EvolutionSession(
             home=home, panel=data.daily, data_spec=data.spec, as_of=day.isoformat(),
-            seed=seed, config=config, workers=0, track=track,
+            seed=seed, config=session_config, workers=0, track=track,
         )  # fmt: skip
         try:
             summary = session.run(generations, resume=True)
         finally:
             session.close()
-        return {"as_of": day.isoformat(), "session": summary.get("session_id")}
+        births: dict[str, int] = {}
+        for generation in summary.get("generations", ()):
+            for operator, count in generation.get("births", {}).items():
+                births[operator] = births.get(operator, 0) + int(count)
+        return {
+            "as_of": day.isoformat(),
+            "session": summary.get("session_id"),
+            "generations": len(summary.get("generations", ())),
+            "births": dict(sorted(births.items())),
+            "passed_gate": sum(int(g.get("promoted", 0)) for g in summary.get("generations", ())),
+        }
 
     return evolve
 

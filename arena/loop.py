@@ -1,0 +1,211 @@
+"""The loop closes through the arena: paper days flow into the gene pool and decide promotions.
+
+After each committed arena day the driver calls :func:`close_loop`:
+
+1. the day's genome days (the review stage's records in the ledger: allocation, attributed
+   P&L, the shadow backtest's return, execution figures) are copied into the gene-pool store
+   (``paper_days``), and the LiveFeedback records of the ISO week they fall in are rebuilt
+   (``feedback``; one per genome, account and week, :mod:`evolution.feedback`);
+2. every genome on probation and every champion is judged on its whole paper record so far by
+   :func:`evolution.lifecycle.decide` (promotion after the paper stage, demotion on a CUSUM
+   crossing, divergence or a drawdown budget); each move is a stored transition with its
+   reasons and figures, made by ``system`` on that day.
+
+The next day's plan reads the pool again (:func:`arena.bootstrap.arena_genomes`), so a
+demoted champion stops trading the next morning and a promoted one trades on a full sleeve.
+Only the driver writes the gene-pool store; it is plain Python (no Ray, no MLflow). Re-running a
+day rewrites the same paper days and feedback and decides nothing twice (a move applies only
+to a genome still in its ``from`` status).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from alphaloop.home import LabHome
+from evolution.feedback import DayFigures, LiveFeedback, summarise
+from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, decide
+from evolution.store import GenePoolStore, PaperDayRecord, TransitionRecord
+
+__all__ = ["LoopDay", "close_loop", "loop_summary", "paper_record", "week_of"]
+
+# The review's figures kept with each paper day (beside allocation, pnl and shadow return).
+_FIGURES = (
+    "expected_pnl",
+    "execution_cost",
+    "governor_cuts",
+    "debate_scaling",
+    "residual",
+    "avg_slippage_bps",
+    "fill_ratio",
+    "order_reject_count",
+    "risk_block_count",
+    "turnover",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoopDay:
+    """What closing the loop on one day did (for the day's and the season's summaries)."""
+
+    day: str
+    paper_days: int
+    feedback: int
+    transitions: tuple[dict[str, Any], ...]
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """Return the Monday and Sunday of ``day``'s ISO week (a feedback period)."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def _records(genome_days: Sequence[Any]) -> list[PaperDayRecord]:
+    out = []
+    for row in genome_days:
+        if not row.allocation > 0:
+            continue
+        out.append(
+            PaperDayRecord(
+                genome_id=row.genome_id,
+                account=row.account,
+                day=str(row.day),
+                allocation=float(row.allocation),
+                pnl=float(row.pnl),
+                shadow_return=float(row.expected_return),
+                figures={name: float(getattr(row, name)) for name in _FIGURES},
+            )
+        )
+    return out
+
+
+def _day_figures(record: PaperDayRecord) -> DayFigures:
+    figures = record.figures
+    events = []
+    if figures.get("order_reject_count", 0):
+        events.append(f"{int(figures['order_reject_count'])} order(s) rejected")
+    if figures.get("risk_block_count", 0):
+        events.append(f"{int(figures['risk_block_count'])} risk block(s)")
+    return DayFigures(
+        day=record.day,
+        allocation=record.allocation,
+        pnl=record.pnl,
+        avg_slippage_bps=float(figures.get("avg_slippage_bps", 0.0)),
+        fill_ratio=float(figures.get("fill_ratio", 1.0)),
+        order_reject_count=int(figures.get("order_reject_count", 0)),
+        risk_block_count=int(figures.get("risk_block_count", 0)),
+        turnover=float(figures.get("turnover", 0.0)),
+        events=tuple(events),
+    )
+
+
+def paper_record(store: GenePoolStore, genome_id: str, *, until: str) -> list[PaperDay]:
+    """Return a genome's paper days up to ``until``, pooled over the accounts."""
+    pooled: dict[str, list[float]] = {}
+    for row in store.paper_days(genome_id, until=until):
+        total = pooled.setdefault(row.day, [0.0, 0.0, 0.0])
+        total[0] += row.allocation
+        total[1] += row.pnl
+        total[2] += row.allocation * row.shadow_return
+    return [
+        PaperDay(day=day, allocation=a, pnl=p, shadow_return=s / a)
+        for day, (a, p, s) in sorted(pooled.items())
+    ]
+
+
+def _rebuild_feedback(
+    store: GenePoolStore,
+    genomes: Sequence[str],
+    day: date,
+    *,
+    periods_per_year: float,
+    config_hash: str,
+) -> list[LiveFeedback]:
+    monday, sunday = week_of(day)
+    out = []
+    for genome_id in sorted(set(genomes)):
+        by_account: dict[str, list[DayFigures]] = {}
+        for row in store.paper_days(genome_id, until=sunday.isoformat()):
+            if row.day >= monday.isoformat():
+                by_account.setdefault(row.account, []).append(_day_figures(row))
+        for account, days in sorted(by_account.items()):
+            out.append(
+                summarise(
+                    genome_id, account, days, periods_per_year=periods_per_year,
+                    config_hash=config_hash,
+                )
+            )  # fmt: skip
+    return out
+
+
+def close_loop(
+    home: LabHome,
+    day: date,
+    genome_days: Sequence[Any],
+    *,
+    config: PromotionConfig,
+    periods_per_year: float,
+    config_hash: str = "",
+) -> LoopDay:
+    """Record ``day``'s genome days in the pool and apply the lifecycle (module docstring).
+
+    ``genome_days`` are the review's records of the day (``arena.review.GenomeDay``).
+    """
+    iso = day.isoformat()
+    records = _records(genome_days)
+    moves: list[dict[str, Any]] = []
+    if not home.gene_pool_db.exists():
+        return LoopDay(day=iso, paper_days=0, feedback=0, transitions=())
+    with GenePoolStore(home.gene_pool_db) as store:
+        if records:
+            store.write_paper_days(records)
+        feedback = _rebuild_feedback(
+            store, [r.genome_id for r in records], day,
+            periods_per_year=periods_per_year, config_hash=config_hash,
+        )  # fmt: skip
+        if feedback:
+            store.write_feedback(feedback)
+        for status in ("probation", "champion"):
+            for row in store.list_genomes(status):
+                genome_id = str(row["genome_id"])
+                expectation = Expectation.from_figures(store.expectation_figures(genome_id))
+                days = paper_record(store, genome_id, until=iso)
+                if expectation is None or not days or days[-1].day != iso:
+                    continue  # judged on the days it traded; no gate figures, no judgement
+                decision = decide(status, days, expectation, config)
+                if decision.to_status is None:
+                    continue
+                move = TransitionRecord(
+                    genome_id=genome_id,
+                    from_status=status,
+                    to_status=decision.to_status,
+                    reason=decision.reason,
+                    figures=decision.figures,
+                    day=iso,
+                )
+                store.transition(move)
+                moves.append(
+                    {
+                        "genome_id": genome_id,
+                        "from": status,
+                        "to": decision.to_status,
+                        "reason": decision.reason,
+                    }
+                )
+    return LoopDay(
+        day=iso, paper_days=len(records), feedback=len(feedback), transitions=tuple(moves)
+    )
+
+
+def loop_summary(days: Sequence[LoopDay]) -> dict[str, Any]:
+    """Return the season's loop figures: promotions and demotions with their days."""
+    moves = [dict(move, day=d.day) for d in days for move in d.transitions]
+    return {
+        "paper_days": sum(d.paper_days for d in days),
+        "promoted": [m for m in moves if m["to"] == "champion"],
+        "demoted": [m for m in moves if m["to"] == "demoted"],
+        "transitions": moves,
+    }
