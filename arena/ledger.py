@@ -13,6 +13,8 @@ equity      end-of-day cash, market value, equity, realised PnL, fees and taxes
 decisions   the decision chains (JSON) the orders point to
 risk        the risk governor's events of the day
 attribution the day's P&L of each account per genome, minor units
+genome_days the review stage's record of each genome trading in an account on a day
+            (:class:`GenomeDay`, written by :meth:`Ledger.write_genome_days`)
 =========== ==========================================================================
 
 A day is written by :meth:`Ledger.commit_day` in one ``BEGIN IMMEDIATE ... COMMIT``: any
@@ -28,7 +30,9 @@ the tables (a new file is created at version 1 and walks the same steps, so a ne
 migrated file have one schema); the version is written last. A file of a newer version than
 this code refuses to open. Version 2 adds the ``genomes`` columns (JSON ``{genome_id:
 share}``, ``'{}'`` on rows migrated from version 1 or without a genome), ``days.attributed``
-(0 on migrated days) and the ``attribution`` table.
+(0 on migrated days) and the ``attribution`` table. Version 3 adds ``days.reviewed`` (1 once
+the review stage wrote the day's genome days, 0 on migrated days) and the ``genome_days``
+table.
 
 **Attribution** (:func:`attribute_day`, the only implementation). For each symbol held at the
 previous close, held at today's close or traded today, the day's P&L in minor units is::
@@ -69,10 +73,11 @@ from arena.broker import (
     start_day,
 )
 from arena.events import FillEvent, OrderFilled, OrderPartiallyFilled, RiskVeto
-from arena.money import MoneyUnits, money_to_float, notional_minor
+from arena.money import MoneyUnits, money_from_float, money_to_float, notional_minor
 from arena.orders import DuplicateFill, FillSequenceError, Order
 
 __all__ = [
+    "GENOME_DAY_GRID",
     "SCHEMA_VERSION",
     "UNATTRIBUTED",
     "DayAlreadyCommitted",
@@ -81,21 +86,25 @@ __all__ = [
     "DecisionRecord",
     "EquitySnapshot",
     "GenomeAttribution",
+    "GenomeDay",
     "GenomeShares",
     "Ledger",
     "LedgerCorrupted",
     "LedgerError",
+    "OrderRecord",
     "PositionSnapshot",
+    "RiskEventRecord",
     "SymbolPnl",
     "VerifyIssue",
     "VerifyReport",
     "attribute_day",
     "snapshots_from",
     "split_minor",
+    "to_grid",
     "validate_shares",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -213,10 +222,43 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (account, day, genome_id)
         )""",
     ),
+    3: (
+        "ALTER TABLE days ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0",
+        """CREATE TABLE genome_days (
+            account TEXT NOT NULL REFERENCES accounts (account),
+            day TEXT NOT NULL,
+            genome_id TEXT NOT NULL,
+            source TEXT NOT NULL,
+            sleeve REAL NOT NULL,
+            allocation REAL NOT NULL,
+            pnl REAL NOT NULL,
+            paper_return REAL NOT NULL,
+            expected_return REAL NOT NULL,
+            expected_pnl REAL NOT NULL,
+            execution_cost REAL NOT NULL,
+            governor_cuts REAL NOT NULL,
+            debate_scaling REAL NOT NULL,
+            residual REAL NOT NULL,
+            avg_slippage_bps REAL NOT NULL,
+            fill_ratio REAL NOT NULL,
+            order_reject_count INTEGER NOT NULL,
+            risk_block_count INTEGER NOT NULL,
+            turnover REAL NOT NULL,
+            PRIMARY KEY (account, day, genome_id)
+        )""",
+    ),
 }
 # Children first: the order rows of a day are deleted after the fills that point to them.
 _DAY_TABLES = (
-    "fills", "orders", "positions", "equity", "decisions", "risk_events", "attribution", "days"
+    "fills", "orders", "positions", "equity", "decisions", "risk_events", "attribution",
+    "genome_days", "days",
+)  # fmt: skip
+# The columns of a genome day, in GenomeDay's field order (the table's after the key).
+_GENOME_DAY_COLUMNS = (
+    "account", "day", "genome_id", "source", "sleeve", "allocation", "pnl", "paper_return",
+    "expected_return", "expected_pnl", "execution_cost", "governor_cuts", "debate_scaling",
+    "residual", "avg_slippage_bps", "fill_ratio", "order_reject_count", "risk_block_count",
+    "turnover",
 )  # fmt: skip
 # Where a symbol's P&L goes when no target and no previous position names a genome.
 UNATTRIBUTED = "unattributed"
@@ -574,13 +616,170 @@ class GenomeAttribution:
         return money_to_float(self.pnl, self.money_digits)
 
 
+# --------------------------------------------------------------------------- genome days
+# The review's money figures are float64 multiples of this step (2**-20 of a currency unit,
+# about 1e-4 of a cent): sums and differences of such numbers below 2**32 are exact in float64,
+# so a genome day's four parts add up to ``pnl - expected_pnl`` exactly, not to within an ulp.
+GENOME_DAY_GRID = 2.0**-20
+_GRID_SCALE = 2**20
+# The largest magnitude a genome day's money figure may have for the sums to stay exact.
+_GRID_LIMIT = 2.0**30
+_GENOME_DAY_MONEY = (
+    "pnl", "expected_pnl", "execution_cost", "governor_cuts", "debate_scaling", "residual"
+)  # fmt: skip
+
+
+def to_grid(value: float) -> float:
+    """Return ``value`` rounded (half to even) to a multiple of :data:`GENOME_DAY_GRID`."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"to_grid: {value!r} is not finite")
+    return round(number * _GRID_SCALE) / _GRID_SCALE
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GenomeDay:
+    """One genome's day in one account: its paper result against its shadow backtest.
+
+    Written by the review stage (:func:`arena.review.review_day`, where every figure is
+    defined) through :meth:`Ledger.write_genome_days`. Money is float in the account currency;
+    the money figures (``pnl``, ``expected_pnl`` and the four parts) are multiples of
+    :data:`GENOME_DAY_GRID`, so these invariants hold exactly (checked here)::
+
+        execution_cost + governor_cuts + debate_scaling + residual == pnl - expected_pnl
+        paper_return == pnl / allocation
+
+    and ``expected_pnl`` is ``allocation * expected_return`` rounded to the grid.
+    """
+
+    account: str
+    day: date
+    genome_id: str
+    source: str
+    sleeve: float
+    allocation: float
+    pnl: float
+    paper_return: float
+    expected_return: float
+    expected_pnl: float
+    execution_cost: float
+    governor_cuts: float
+    debate_scaling: float
+    residual: float
+    avg_slippage_bps: float
+    fill_ratio: float
+    order_reject_count: int
+    risk_block_count: int
+    turnover: float
+
+    def __post_init__(self) -> None:
+        where = f"GenomeDay({self.account}, {self.day}, {self.genome_id})"
+        if not (isinstance(self.account, str) and self.account):
+            raise ValueError(f"{where}: account must be a non-empty string")
+        if not (isinstance(self.genome_id, str) and self.genome_id):
+            raise ValueError(f"{where}: genome_id must be a non-empty string")
+        if not isinstance(self.source, str):
+            raise ValueError(f"{where}: source must be a string, got {self.source!r}")
+        if isinstance(self.day, datetime) or not isinstance(self.day, date):
+            raise ValueError(f"{where}: day must be a date, got {self.day!r}")
+        for name in ("order_reject_count", "risk_block_count"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: {name} must be an int >= 0, got {value!r}")
+        for name in (
+            "sleeve", "allocation", "paper_return", "expected_return", "avg_slippage_bps",
+            "fill_ratio", "turnover", *_GENOME_DAY_MONEY,
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{where}: {name} must be finite, got {value!r}")
+            object.__setattr__(self, name, float(value))
+        if not (self.sleeve > 0 and self.allocation > 0):
+            raise ValueError(
+                f"{where}: sleeve {self.sleeve} and allocation {self.allocation} must be > 0"
+            )
+        for name in _GENOME_DAY_MONEY:
+            value = getattr(self, name)
+            if abs(value) > _GRID_LIMIT or to_grid(value) != value:
+                raise ValueError(
+                    f"{where}: {name} {value!r} is not a multiple of GENOME_DAY_GRID below "
+                    f"{_GRID_LIMIT:g} in magnitude (use to_grid)"
+                )
+        parts = self.execution_cost + self.governor_cuts + self.debate_scaling + self.residual
+        if parts != self.pnl - self.expected_pnl:
+            raise InvariantViolation(
+                f"{where}: the parts sum to {parts!r}, pnl - expected_pnl is "
+                f"{self.pnl - self.expected_pnl!r}"
+            )
+        if self.paper_return != self.pnl / self.allocation:
+            raise ValueError(
+                f"{where}: paper_return {self.paper_return!r} != pnl / allocation "
+                f"{self.pnl / self.allocation!r}"
+            )
+        if abs(self.expected_pnl - self.allocation * self.expected_return) > GENOME_DAY_GRID:
+            raise ValueError(
+                f"{where}: expected_pnl {self.expected_pnl!r} is not allocation x "
+                f"expected_return {self.allocation * self.expected_return!r}"
+            )
+        if not 0.0 <= self.fill_ratio <= 1.0:
+            raise ValueError(f"{where}: fill_ratio must be in [0, 1], got {self.fill_ratio}")
+        if self.turnover < 0:
+            raise ValueError(f"{where}: turnover must be >= 0, got {self.turnover}")
+
+    @property
+    def difference(self) -> float:
+        """Return ``pnl - expected_pnl`` (exact: the sum of the four parts)."""
+        return self.pnl - self.expected_pnl
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (the day as ISO text)."""
+        out: dict[str, Any] = {name: getattr(self, name) for name in _GENOME_DAY_COLUMNS}
+        out["day"] = self.day.isoformat()
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRecord:
+    """One committed order in its final state, as the ledger stored it (quantities in units)."""
+
+    order_id: str
+    seq: int
+    symbol: str
+    side: str
+    quantity: int
+    filled: int
+    status: str
+    reason: str
+    filled_notional: int
+    commission: int
+    taxes: int
+    decision_id: str | None
+    genomes: GenomeShares
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskEventRecord:
+    """One committed risk event (``order_id``: the request the governor checked, or ``None``)."""
+
+    seq: int
+    at: datetime
+    order_id: str | None
+    rule: str
+    reason: str
+    value: float | None
+    limit: float | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VerifyIssue:
     """One thing :meth:`Ledger.verify` found wrong.
 
     ``kind`` is one of ``cash_mismatch``, ``position_mismatch``, ``totals_mismatch``,
     ``snapshot_inconsistent``, ``fill_inconsistent``, ``order_mismatch``, ``duplicate_fill``,
-    ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``, ``attribution_mismatch``.
+    ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``, ``attribution_mismatch``,
+    ``genome_day_mismatch``.
     """
 
     kind: str
@@ -889,7 +1088,8 @@ class Ledger:
         :meth:`restore_state` with ``before=day``.
 
         The day's attribution rows are replaced with it (``attribution`` as in
-        :meth:`commit_day`).
+        :meth:`commit_day`); its genome days are deleted and the day is no longer marked
+        reviewed, so the review stage writes them again from the new day.
 
         Raises
         ------
@@ -1192,6 +1392,161 @@ class Ledger:
         )
         return [_position_from_row(r) for r in rows]
 
+    def orders(self, account: str, day: date) -> list[OrderRecord]:
+        """Return ``account``'s committed orders of ``day`` in their final state, by number."""
+        rows = self._query(
+            "SELECT * FROM orders WHERE account = ? AND day = ? ORDER BY seq",
+            (account, day.isoformat()),
+        )
+        where = f"{self.path}: orders"
+        return [
+            OrderRecord(
+                order_id=r["order_id"],
+                seq=int(r["seq"]),
+                symbol=r["symbol"],
+                side=r["side"],
+                quantity=int(r["quantity"]),
+                filled=int(r["filled"]),
+                status=r["status"],
+                reason=r["reason"],
+                filled_notional=int(r["filled_notional"]),
+                commission=int(r["commission"]),
+                taxes=int(r["taxes"]),
+                decision_id=r["decision_id"],
+                genomes=_shares_from_json(r["genomes"], f"{where} {r['order_id']}"),
+            )
+            for r in rows
+        ]
+
+    def risk_events(self, account: str, day: date) -> list[RiskEventRecord]:
+        """Return ``account``'s committed risk events of ``day``, in the order they happened."""
+        rows = self._query(
+            "SELECT * FROM risk_events WHERE account = ? AND day = ? ORDER BY seq",
+            (account, day.isoformat()),
+        )
+        return [
+            RiskEventRecord(
+                seq=int(r["seq"]),
+                at=datetime.fromisoformat(r["at"]),
+                order_id=r["order_id"],
+                rule=r["rule"],
+                reason=r["reason"],
+                value=None if r["value"] is None else float(r["value"]),
+                limit=None if r["limit_value"] is None else float(r["limit_value"]),
+            )
+            for r in rows
+        ]
+
+    def decisions(self, account: str, day: date) -> dict[str, dict[str, Any]]:
+        """Return ``account``'s decision chains of ``day`` by decision id."""
+        rows = self._query(
+            "SELECT decision_id, payload FROM decisions WHERE account = ? AND day = ? "
+            "ORDER BY decision_id",
+            (account, day.isoformat()),
+        )
+        return {r["decision_id"]: dict(json.loads(r["payload"])) for r in rows}
+
+    def money_digits(self, account: str) -> int:
+        """Return the decimal places of ``account``'s money (its minor units)."""
+        return self.opening_state(account).units.money_digits
+
+    # ------------------------------------------------------------------ genome days
+    def is_reviewed(self, account: str, day: date) -> bool:
+        """Return whether the review stage wrote ``account``'s genome days of ``day``.
+
+        ``False`` for a day committed but not reviewed yet (a crash between the commit and the
+        review, a ``--force`` replacement) and for a day that is not committed.
+        """
+        rows = self._query(
+            "SELECT reviewed FROM days WHERE account = ? AND day = ?",
+            (account, day.isoformat()),
+        )
+        return bool(rows) and bool(rows[0]["reviewed"])
+
+    def write_genome_days(self, account: str, day: date, rows: Sequence[GenomeDay]) -> None:
+        """Replace ``account``'s genome days of the committed ``day`` in one transaction.
+
+        The day is marked reviewed (:meth:`is_reviewed`) even when ``rows`` is empty (no
+        genome traded). :meth:`replace_day` deletes a day's genome days and clears the mark,
+        so a ``--force`` replacement is reviewed again.
+
+        Raises
+        ------
+        LedgerError
+            If the day is not committed, a row is of another account or day, a genome id
+            repeats, or a row's ``pnl`` is not the genome's committed attribution of the day
+            (nothing is written).
+        """
+        iso = day.isoformat()
+        where = f"{self.path}: genome days of {account} {iso}"
+        ids = [row.genome_id for row in rows]
+        if len(set(ids)) != len(ids):
+            raise LedgerError(f"{where}: genome ids repeat: {sorted(ids)}")
+        for row in rows:
+            if row.account != account or row.day != day:
+                raise LedgerError(f"{where}: a row is of {row.account} {row.day.isoformat()}")
+        with self._transaction() as conn:
+            if not self._day_row(conn, account, day):
+                raise LedgerError(f"{where}: the day is not committed")
+            digits = self.money_digits(account)
+            attributed = {
+                r["genome_id"]: int(r["pnl"])
+                for r in conn.execute(
+                    "SELECT genome_id, pnl FROM attribution WHERE account = ? AND day = ?",
+                    (account, iso),
+                ).fetchall()
+            }
+            for row in rows:
+                stored = attributed.get(row.genome_id, 0)
+                if money_from_float(row.pnl, digits) != stored:
+                    raise LedgerError(
+                        f"{where}: {row.genome_id} pnl {row.pnl!r} is not its attributed P&L "
+                        f"({stored} minor units)"
+                    )
+            conn.execute("DELETE FROM genome_days WHERE account = ? AND day = ?", (account, iso))
+            marks = ", ".join("?" for _ in _GENOME_DAY_COLUMNS)
+            conn.executemany(
+                f"INSERT INTO genome_days ({', '.join(_GENOME_DAY_COLUMNS)}) VALUES ({marks})",
+                [
+                    tuple(row.to_dict()[name] for name in _GENOME_DAY_COLUMNS)
+                    for row in sorted(rows, key=lambda r: r.genome_id)
+                ],
+            )
+            conn.execute(
+                "UPDATE days SET reviewed = 1 WHERE account = ? AND day = ?", (account, iso)
+            )
+
+    def genome_days(
+        self,
+        account: str | None = None,
+        *,
+        genome_id: str | None = None,
+        start: date | None = None,
+        end: date | None = None,
+    ) -> list[GenomeDay]:
+        """Return the stored genome days, ordered by (account, day, genome id).
+
+        Parameters
+        ----------
+        account, genome_id:
+            Only this account / this genome (every one when ``None``).
+        start, end:
+            Only the days in ``[start, end]`` (both included; open when ``None``).
+        """
+        sql = f"SELECT {', '.join(_GENOME_DAY_COLUMNS)} FROM genome_days WHERE 1 = 1"
+        params: list[Any] = []
+        for clause, value in (
+            (" AND account = ?", account),
+            (" AND genome_id = ?", genome_id),
+            (" AND day >= ?", None if start is None else start.isoformat()),
+            (" AND day <= ?", None if end is None else end.isoformat()),
+        ):
+            if value is not None:
+                sql += clause
+                params.append(value)
+        rows = self._query(sql + " ORDER BY account, day, genome_id", params)
+        return [_genome_day_from_row(r) for r in rows]
+
     def _genomes(
         self, table: str, key: str, account: str, day: date | None
     ) -> dict[str, GenomeShares]:
@@ -1359,7 +1714,8 @@ class Ledger:
         VerifyReport
             ``ok`` and every issue found: snapshot differences (cash, positions, totals),
             duplicate fill ids, gaps in order or fill numbers, missing trading days, rows of
-            uncommitted days, fills that disagree with their order or their own price.
+            uncommitted days, fills that disagree with their order or their own price, genome
+            days whose P&L is not their attribution (``genome_day_mismatch``).
         """
         issues: list[VerifyIssue] = []
         days_checked = 0
@@ -1380,6 +1736,7 @@ class Ledger:
         for account in accounts:
             issues.extend(self._verify_numbers(account))
             issues.extend(self._verify_orphans(account))
+            issues.extend(self._verify_genome_days(account))
             days = self.committed_days(account)
             issues.extend(_calendar_gaps(account, days, calendar))
             state = self.opening_state(account)
@@ -1480,6 +1837,48 @@ class Ledger:
                     issues.append(issue(f"{table} {r['key']} has genomes on an unattributed day"))
         return issues, attributed, equity
 
+    def _verify_genome_days(self, account: str) -> list[VerifyIssue]:
+        """Check each stored genome day: its own invariants and its P&L against attribution.
+
+        A genome day's ``pnl`` is the genome's attribution row of the day (0 without a row),
+        so an edited P&L on either side shows; a row on a day not marked reviewed is one the
+        review did not write.
+        """
+        digits = self.money_digits(account)
+        rows = self._query(
+            f"SELECT {', '.join('g.' + c for c in _GENOME_DAY_COLUMNS)}, a.pnl AS attributed, "
+            "d.reviewed FROM genome_days g "
+            "LEFT JOIN attribution a ON a.account = g.account AND a.day = g.day "
+            "AND a.genome_id = g.genome_id "
+            "LEFT JOIN days d ON d.account = g.account AND d.day = g.day "
+            "WHERE g.account = ? ORDER BY g.day, g.genome_id",
+            (account,),
+        )
+        issues = []
+        for r in rows:
+            day = date.fromisoformat(r["day"])
+
+            def issue(detail: str, day: date = day) -> VerifyIssue:
+                return VerifyIssue(
+                    kind="genome_day_mismatch", account=account, day=day, detail=detail
+                )
+
+            try:
+                _genome_day_from_row(r)
+            except (ValueError, TypeError, InvariantViolation) as exc:
+                issues.append(issue(str(exc)))
+            stored = 0 if r["attributed"] is None else int(r["attributed"])
+            if money_from_float(float(r["pnl"]), digits) != stored:
+                issues.append(
+                    issue(
+                        f"{r['genome_id']}: genome day pnl {r['pnl']!r} != its attribution "
+                        f"{stored} minor units"
+                    )
+                )
+            if r["reviewed"] is not None and not r["reviewed"]:
+                issues.append(issue(f"{r['genome_id']}: genome day on a day not marked reviewed"))
+        return issues
+
     def _verify_numbers(self, account: str) -> list[VerifyIssue]:
         issues = []
         for table in ("orders", "fills"):
@@ -1543,6 +1942,14 @@ class Ledger:
             for r in rows
             if (int(r["filled"]), int(r["filled_notional"])) != (int(r["fq"]), int(r["fn"]))
         ]
+
+
+def _genome_day_from_row(row: sqlite3.Row) -> GenomeDay:
+    values = {name: row[name] for name in _GENOME_DAY_COLUMNS}
+    values["day"] = date.fromisoformat(row["day"])
+    for name in ("order_reject_count", "risk_block_count"):
+        values[name] = int(values[name])
+    return GenomeDay(**values)
 
 
 def _position_from_row(row: sqlite3.Row) -> PositionSnapshot:

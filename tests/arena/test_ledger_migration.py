@@ -1,4 +1,4 @@
-"""Ledger schema migrations: a file written at schema 1 opens at schema 2, intact."""
+"""Ledger schema migrations: a file written at schema 1 opens at schema 3 (1 -> 2 -> 3), intact."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from arena.broker import (
     submit_order,
 )
 from arena.ledger import (
+    _MIGRATIONS,
     SCHEMA_VERSION,
     UNATTRIBUTED,
     Ledger,
@@ -76,12 +77,12 @@ def _columns(path: Path, table: str) -> list[str]:
         conn.close()
 
 
-def test_ledger_v1_fixture_opened_migrates_to_v2_with_old_rows_intact(v1_ledger: Path) -> None:
+def test_ledger_v1_fixture_opened_migrates_to_v3_with_old_rows_intact(v1_ledger: Path) -> None:
     assert _version(v1_ledger) == "1"
     old = _rows(v1_ledger)
     assert old["fills"] and len(old["days"]) == 6
     with Ledger(v1_ledger) as ledger:
-        assert ledger.schema_version() == SCHEMA_VERSION == 2
+        assert ledger.schema_version() == SCHEMA_VERSION == 3
         old_fills = {a: ledger.fills(a) for a in ledger.accounts()}
         report = ledger.verify()
         assert report.ok, report.to_dict()
@@ -91,14 +92,18 @@ def test_ledger_v1_fixture_opened_migrates_to_v2_with_old_rows_intact(v1_ledger:
         assert not ledger.is_attributed("conservative", date(2025, 7, 2))
         assert set(ledger.position_genomes("conservative", date(2025, 7, 2)).values()) == {()}
         assert set(ledger.fill_genomes("conservative").values()) == {()}
+        # Migrated days were never reviewed: no genome day, not marked.
+        assert ledger.genome_days() == []
+        assert not ledger.is_reviewed("conservative", date(2025, 7, 2))
         restored = ledger.restore_state("conservative")
         history = ledger.equity_history("conservative")
     assert _rows(v1_ledger) == old  # every schema-1 row, column for column
-    assert _version(v1_ledger) == "2"
+    assert _version(v1_ledger) == "3"
     for table in ("orders", "fills", "positions"):
         assert _columns(v1_ledger, table)[-1] == "genomes"
-    assert "attributed" in _columns(v1_ledger, "days")
+    assert _columns(v1_ledger, "days")[-2:] == ["attributed", "reviewed"]
     assert _columns(v1_ledger, "attribution") == ["account", "day", "genome_id", "pnl"]
+    assert _columns(v1_ledger, "genome_days")[:3] == ["account", "day", "genome_id"]
     with Ledger(v1_ledger) as again:  # reopening a migrated file changes nothing
         assert again.fills("conservative") == old_fills["conservative"]
         assert again.restore_state("conservative") == restored
@@ -155,9 +160,9 @@ def test_ledger_v1_fixture_next_day_commits_attributed_and_verifies(v1_ledger: P
 
 def test_ledger_newer_schema_version_refuses_to_open(v1_ledger: Path) -> None:
     with sqlite3.connect(v1_ledger) as conn:
-        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     before = v1_ledger.read_bytes()
-    with pytest.raises(LedgerError, match=r"schema version 3, this code reads versions 1 to 2"):
+    with pytest.raises(LedgerError, match=r"schema version 4, this code reads versions 1 to 3"):
         Ledger(v1_ledger)
     assert v1_ledger.read_bytes() == before
 
@@ -179,11 +184,42 @@ def test_ledger_new_file_has_the_same_schema_as_a_migrated_one(
 ) -> None:
     Ledger(v1_ledger).close()
     Ledger(tmp_path / "new.sqlite").close()
-    for table in (*V1_COLUMNS, "attribution", "meta", "accounts"):
+    for table in (*V1_COLUMNS, "attribution", "genome_days", "meta", "accounts"):
         assert _columns(tmp_path / "new.sqlite", table) == _columns(v1_ledger, table)
-    assert _version(tmp_path / "new.sqlite") == "2"
+    assert _version(tmp_path / "new.sqlite") == "3"
 
 
 def test_ledger_fixture_file_itself_untouched(fixtures_dir: Path) -> None:
     # The fixture is read through copies only: it stays a schema-1 file for the next run.
     assert _version(fixtures_dir / "home_v1" / "ledger.sqlite") == "1"
+
+
+def _at_version_2(path: Path) -> None:
+    """Walk the schema-1 file to version 2 only, as the schema-2 code left its files."""
+    with sqlite3.connect(path) as conn:
+        for statement in _MIGRATIONS[2]:
+            conn.execute(statement)
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+
+def test_ledger_v2_file_opened_migrates_to_v3_and_verifies(v1_ledger: Path) -> None:
+    _at_version_2(v1_ledger)
+    old = _rows(v1_ledger)
+    assert _version(v1_ledger) == "2" and "reviewed" not in _columns(v1_ledger, "days")
+    with Ledger(v1_ledger) as ledger:
+        assert ledger.schema_version() == 3
+        assert ledger.genome_days() == []
+        report = ledger.verify()
+        assert report.ok, report.to_dict()
+    assert _rows(v1_ledger) == old
+    assert _version(v1_ledger) == "3"
+
+
+def test_ledger_migration_3_failing_leaves_schema_2_file_unchanged(v1_ledger: Path) -> None:
+    _at_version_2(v1_ledger)
+    with sqlite3.connect(v1_ledger) as conn:
+        conn.execute("CREATE TABLE genome_days (x INTEGER)")
+    with pytest.raises(sqlite3.OperationalError, match="genome_days"):
+        Ledger(v1_ledger)
+    assert _version(v1_ledger) == "2"
+    assert "reviewed" not in _columns(v1_ledger, "days")
