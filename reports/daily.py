@@ -45,11 +45,13 @@ Field meanings (all fractions are plain floats: 0.012 = 1.2%):
   ``regime``: ``{"label": ..., <inputs>}`` (a plain ``RegimeReading`` dict, where the label
   is under ``"regime"``, works too); ``risk_events``: flat dicts shown as a table;
   ``volatility_change``: the relative change of market volatility into ``D`` (0.35 = +35%) or
-  ``None``; ``orders``/``fills``/``decisions``/``equity``: the day's rows, written as they are.
+  ``None``; ``orders``/``fills``/``decisions``/``equity``: the day's rows, written as they are;
+  ``genomes``: the review's genome days (:class:`GenomeRow`, one per account and genome).
 
 Files under ``run_dir`` (each written atomically: temporary file + rename):
 ``summary.md``, ``report.html``, ``orders.parquet``, ``fills.parquet``, ``equity.parquet``,
-``decisions.parquet``. The Parquet files round-trip through ``pandas.read_parquet``; the only
+``decisions.parquet``, ``genomes.parquet`` (one row per :class:`GenomeRow`, the columns of
+:data:`GENOME_COLUMNS`). The Parquet files round-trip through ``pandas.read_parquet``; the only
 changes are that an object column holding dicts, lists or tuples (a decision chain), or
 scalars of mixed types, is written as JSON text (``json.dumps(..., sort_keys=True)``), and
 non-string column names become strings.
@@ -105,10 +107,12 @@ from reports.lessons import Lesson, LessonConfig, adjustments, detect_lessons, r
 from simulators.metrics import max_drawdown as _max_drawdown
 
 __all__ = [
+    "GENOME_COLUMNS",
     "PARQUET_TABLES",
     "AccountDay",
     "DailyReportInput",
     "DailyReportPaths",
+    "GenomeRow",
     "ReportInputError",
     "TradeRecord",
     "best_and_worst_trades",
@@ -123,6 +127,13 @@ __all__ = [
 CalendarDate = date
 
 PARQUET_TABLES: tuple[str, ...] = ("orders", "fills", "equity", "decisions")
+# The columns of ``genomes.parquet``: every GenomeRow field, in order.
+GENOME_COLUMNS: tuple[str, ...] = (
+    "account", "genome_id", "source", "sleeve", "allocation", "pnl", "expected_pnl",
+    "paper_return", "expected_return", "execution_cost", "governor_cuts", "debate_scaling",
+    "residual", "avg_slippage_bps", "fill_ratio", "order_reject_count", "risk_block_count",
+    "turnover",
+)  # fmt: skip
 
 # Score weights and scales (see the module docstring).
 _WEIGHT_RETURN = 0.35
@@ -257,6 +268,44 @@ class AccountDay:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GenomeRow:
+    """One genome's day in one account: paper P&L against its shadow backtest.
+
+    Plain values of the arena's review (``arena.review``, where each figure is defined):
+    money in the account currency, ``sleeve`` the share of the account's equity the genome
+    traded with, ``allocation`` that share in money; ``pnl - expected_pnl`` is
+    ``execution_cost + governor_cuts + debate_scaling + residual``.
+    """
+
+    account: str
+    genome_id: str
+    source: str
+    sleeve: float
+    allocation: float
+    pnl: float
+    expected_pnl: float
+    paper_return: float
+    expected_return: float
+    execution_cost: float
+    governor_cuts: float
+    debate_scaling: float
+    residual: float
+    avg_slippage_bps: float = 0.0
+    fill_ratio: float = 1.0
+    order_reject_count: int = 0
+    risk_block_count: int = 0
+    turnover: float = 0.0
+
+    def __post_init__(self) -> None:
+        where = f"GenomeRow({self.account!r}, {self.genome_id!r})"
+        _require(bool(self.account) and bool(self.genome_id), f"{where}: names must be set")
+        for name in GENOME_COLUMNS[3:]:
+            value = getattr(self, name)
+            _require(_finite(value), f"{where}: {name} must be finite (got {value!r})")
+        _require(self.sleeve > 0, f"{where}: sleeve must be > 0 (got {self.sleeve!r})")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DailyReportInput:
     """Everything the daily report shows (see the module docstring)."""
 
@@ -272,9 +321,12 @@ class DailyReportInput:
     equity: pd.DataFrame
     volatility_change: float | None
     periods_per_year: float = 252.0
+    genomes: tuple[GenomeRow, ...] = ()
 
     def __post_init__(self) -> None:
         _require(isinstance(self.date, date), "DailyReportInput.date must be a datetime.date")
+        keys = [(row.account, row.genome_id) for row in self.genomes]
+        _require(len(set(keys)) == len(keys), f"DailyReportInput: duplicate genome rows {keys}")
         names = [account.name for account in self.accounts]
         _require(len(set(names)) == len(names), f"DailyReportInput: duplicate accounts {names}")
         _require(
@@ -309,6 +361,7 @@ class DailyReportPaths:
     fills: Path
     equity: Path
     decisions: Path
+    genomes: Path
 
     def all(self) -> tuple[Path, ...]:
         """Return every file written (not the folder)."""
@@ -319,6 +372,7 @@ class DailyReportPaths:
             self.fills,
             self.equity,
             self.decisions,
+            self.genomes,
         )
 
 
@@ -567,6 +621,54 @@ def _execution_section(data: DailyReportInput) -> Section:
     )
 
 
+def _money(value: float) -> str:
+    return f"{value:+,.2f}"
+
+
+def _genomes_section(data: DailyReportInput) -> Section:
+    title = "Genomes: paper vs shadow backtest"
+    if not data.genomes:
+        return Section(title=title, blocks=(Paragraph(text="No genome traded today."),))
+    headers = (
+        "account", "genome", "source", "sleeve", "P&L", "expected P&L", "execution",
+        "governor cuts", "debate", "residual",
+    )  # fmt: skip
+    rows = tuple(
+        (
+            row.account, row.genome_id, row.source, _percent(row.sleeve), _money(row.pnl),
+            _money(row.expected_pnl), _money(row.execution_cost), _money(row.governor_cuts),
+            _money(row.debate_scaling), _money(row.residual),
+        )
+        for row in data.genomes
+    )  # fmt: skip
+    return Section(
+        title=title,
+        blocks=(
+            Table(headers=headers, rows=rows, numeric=frozenset(range(3, 10))),
+            Paragraph(
+                text=(
+                    "P&L is the genome's attributed paper P&L of the day; expected P&L its "
+                    "sleeve of the account times the day's return of its backtest over the "
+                    "same daily bars. P&L - expected P&L = execution (fills against the open, "
+                    "fees) + governor cuts + debate (synthesis) + residual."
+                ),
+                note=True,
+            ),
+        ),
+    )
+
+
+def _genomes_frame(data: DailyReportInput) -> pd.DataFrame:
+    rows = [{name: getattr(row, name) for name in GENOME_COLUMNS} for row in data.genomes]
+    frame = pd.DataFrame(rows, columns=list(GENOME_COLUMNS))
+    for name in ("order_reject_count", "risk_block_count"):
+        frame[name] = frame[name].astype(np.int64)
+    for name in GENOME_COLUMNS[3:]:
+        if name not in ("order_reject_count", "risk_block_count"):
+            frame[name] = frame[name].astype(np.float64)
+    return frame
+
+
 def _market_section(data: DailyReportInput) -> Section:
     label = regime_label(data.regime)
     inputs = tuple(
@@ -768,6 +870,7 @@ def build_sections(
     sections.append(_lessons_section(lessons))
     sections.append(Section(title="Tomorrow's adjustments", blocks=(BulletTree(value=advice),)))
     sections.append(_execution_section(data))
+    sections.append(_genomes_section(data))
     sections.append(_positions_section(data, symbols))
     sections.append(_risk_section(data))
     return sections
@@ -832,9 +935,11 @@ def write_daily_report(
         fills=run_dir / "fills.parquet",
         equity=run_dir / "equity.parquet",
         decisions=run_dir / "decisions.parquet",
+        genomes=run_dir / "genomes.parquet",
     )
     for name in PARQUET_TABLES:
         atomic_write_bytes(getattr(paths, name), _parquet_bytes(getattr(data, name)))
+    atomic_write_bytes(paths.genomes, _parquet_bytes(_genomes_frame(data)))
     lessons = detect_lessons(data, config)
     advice = adjustments(data, lessons, config)
     title = report_title(data)

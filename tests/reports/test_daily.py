@@ -17,8 +17,10 @@ import pytest
 
 from alphaloop.home import LabHome
 from reports.daily import (
+    GENOME_COLUMNS,
     AccountDay,
     DailyReportInput,
+    GenomeRow,
     ReportInputError,
     TradeRecord,
     best_and_worst_trades,
@@ -40,6 +42,30 @@ DECISION = {
     ],
     "quant": {"win_rate": 0.56, "expected_return": 0.004},
 }
+
+
+def _genome(
+    account: str, genome_id: str, pnl: float, expected: float, **overrides: Any
+) -> GenomeRow:
+    values: dict[str, Any] = {
+        "account": account, "genome_id": genome_id, "source": "bootstrap:trend_ema",
+        "sleeve": 0.12, "allocation": 120_000.0, "pnl": pnl, "expected_pnl": expected,
+        "paper_return": pnl / 120_000.0, "expected_return": expected / 120_000.0,
+        "execution_cost": -40.25, "governor_cuts": 0.0, "debate_scaling": 0.0,
+        "residual": pnl - expected + 40.25, "avg_slippage_bps": 6.5, "fill_ratio": 1.0,
+        "order_reject_count": 0, "risk_block_count": 0, "turnover": 0.2,
+    }  # fmt: skip
+    values.update(overrides)
+    return GenomeRow(**values)
+
+
+GENOMES = (
+    _genome("aggressive", "321bf349846b7b67", 512.5, 700.0, governor_cuts=-90.0,
+            residual=512.5 - 700.0 + 40.25 + 90.0),
+    _genome("conservative", "49bd1f124f9791b8", -80.0, -60.0),
+    _genome("synthesis", "321bf349846b7b67", 210.0, 490.0, debate_scaling=-250.0,
+            residual=210.0 - 490.0 + 40.25 + 250.0),
+)  # fmt: skip
 
 
 def _trade(account: str, symbol: str, pnl: float, **overrides: Any) -> TradeRecord:
@@ -142,6 +168,7 @@ def _data(accounts: tuple[AccountDay, ...] | None = None, **overrides: Any) -> D
         "regime": {"label": "high_vol", "index_volatility": 0.31},
         "risk_events": ({"account": "aggressive", "rule": "max_weight", "reason": "AAA"},),
         "volatility_change": 0.4,
+        "genomes": GENOMES,
         **_frames(),
     }
     values.update(overrides)
@@ -167,6 +194,7 @@ def test_write_daily_report_writes_every_file(written: tuple[DailyReportInput, A
             "fills.parquet",
             "equity.parquet",
             "decisions.parquet",
+            "genomes.parquet",
         ]
     )
     for path in paths.all():
@@ -374,3 +402,53 @@ def test_report_input_pickle_round_trip_keeps_figures() -> None:
     pd.testing.assert_series_equal(
         restored.accounts[0].equity_history, data.accounts[0].equity_history
     )
+
+
+# --------------------------------------------------------------------------- genomes
+def test_report_genomes_section_shows_each_account_and_genome(
+    written: tuple[DailyReportInput, Any],
+) -> None:
+    _, paths = written
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    page = paths.report_html.read_text(encoding="utf-8")
+    match = re.search(
+        r"^## Genomes: paper vs shadow backtest\n(.*?)(?=^## |\Z)", summary, re.M | re.S
+    )
+    assert match, "no genomes section"
+    section = match.group(1)
+    for row in GENOMES:
+        line = next(
+            (x for x in section.splitlines() if x.startswith(f"| {row.account} | {row.genome_id}")),
+            None,
+        )
+        assert line is not None, (row.account, row.genome_id)
+        for value in (row.pnl, row.expected_pnl, row.execution_cost, row.governor_cuts,
+                      row.debate_scaling, row.residual):  # fmt: skip
+            assert f"{value:+,.2f}" in line
+        assert f"{row.sleeve:.2%}" in line
+    assert "Genomes: paper vs shadow backtest" in page
+    for row in GENOMES:
+        assert row.genome_id in page and f"{row.residual:+,.2f}" in page
+
+
+def test_parquet_genomes_round_trip(written: tuple[DailyReportInput, Any]) -> None:
+    data, paths = written
+    frame = pd.read_parquet(paths.genomes)
+    assert list(frame.columns) == list(GENOME_COLUMNS)
+    assert frame.to_dict("records") == [
+        {name: getattr(row, name) for name in GENOME_COLUMNS} for row in data.genomes
+    ]
+
+
+def test_report_no_genome_says_so_and_writes_empty_genomes_parquet(tmp_path: Path) -> None:
+    paths = write_daily_report(tmp_path, _data(genomes=()))
+    assert "No genome traded today." in paths.summary_md.read_text(encoding="utf-8")
+    frame = pd.read_parquet(paths.genomes)
+    assert list(frame.columns) == list(GENOME_COLUMNS) and len(frame) == 0
+
+
+def test_genome_row_non_finite_figure_raises() -> None:
+    with pytest.raises(ReportInputError, match="residual must be finite"):
+        _genome("aggressive", "g", 1.0, 2.0, residual=float("nan"))
+    with pytest.raises(ReportInputError, match="duplicate genome rows"):
+        _data(genomes=(GENOMES[0], GENOMES[0]))
