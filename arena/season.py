@@ -6,9 +6,12 @@ or ``arena.actors.RayAccounts`` (one Ray actor each). Everything else is the sam
 
 A day whose three accounts are committed is not run again (``already_committed``); a day
 where only some accounts committed (a crash between two commits) runs the others only, from
-the same plan, so the ledger ends as an uninterrupted run's. A season skips committed days
-and so resumes where it stopped; its weekly evolution is keyed by its ``as_of`` day in the
-gene pool (``EvolutionSession(..., resume=True)`` continues an interrupted one).
+the same plan, so the ledger ends as an uninterrupted run's. After the commits the review
+stage (:mod:`arena.review`) writes each account's genome days; a committed day whose genome
+days are missing (a crash between the commit and the review, a ``--force`` replacement) is
+reviewed on the next run of the day, from the ledger and the data alone. A season skips
+committed days and so resumes where it stopped; its weekly evolution is keyed by its ``as_of``
+day in the gene pool (``EvolutionSession(..., resume=True)`` continues an interrupted one).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pandas as pd
 
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
-from arena.bootstrap import ArenaGenome, arena_genomes
+from arena.bootstrap import ArenaGenome, arena_genomes, bootstrap_genomes
 from arena.broker import BrokerRules, start_day
 from arena.cycle import (
     AccountBook,
@@ -43,11 +46,14 @@ from arena.cycle import (
     trading_days,
 )
 from arena.intraday import FixedProtections, execute_day
-from arena.ledger import Ledger
+from arena.ledger import GenomeDay, Ledger
 from arena.personas import PERSONA_NAMES, ArenaConfig
+from arena.review import day_sleeves, review_day
+from genome.genes import Genome
 from simulators.bars import Panel
 
 __all__ = [
+    "GENOME_SUMMARY_FIELDS",
     "Accounts",
     "ArenaData",
     "LocalAccounts",
@@ -56,6 +62,7 @@ __all__ = [
     "build_report_input",
     "load_arena_data",
     "replay_season",
+    "review_committed_day",
     "run_arena_day",
 ]
 
@@ -174,6 +181,78 @@ def _read_rows(path: Path, sql: str, params: Sequence[Any]) -> list[dict[str, An
         conn.close()
 
 
+# The figures of a genome day in the ``arena run --json`` summary (``"genomes"``).
+GENOME_SUMMARY_FIELDS = (
+    "account", "genome_id", "source", "sleeve", "pnl", "expected_pnl", "paper_return",
+    "expected_return", "execution_cost", "governor_cuts", "debate_scaling", "residual",
+)  # fmt: skip
+
+
+def _genomes_by_id(
+    home: LabHome, chosen: Sequence[ArenaGenome] | None, needed: set[str]
+) -> dict[str, Genome]:
+    """Return the genomes of ``needed`` ids: the day's, else the arena's, bootstrap or pool."""
+    found = {item.genome.id: item.genome for item in chosen or ()}
+    if needed - set(found):
+        # A review re-derived after a crash: the genomes the plan read, looked up by id.
+        for item in [*arena_genomes(home), *bootstrap_genomes()]:
+            found.setdefault(item.genome.id, item.genome)
+    missing = sorted(needed - set(found))
+    if missing and home.gene_pool_db.exists():
+        from evolution.store import GenePoolStore
+
+        with GenePoolStore(home.gene_pool_db) as store:
+            for genome_id in missing:
+                stored = store.genome(genome_id)
+                if stored is not None and stored["genome_id"] == genome_id:
+                    found[genome_id] = Genome.from_json(str(stored["genome_json"]))
+    return {genome_id: found[genome_id] for genome_id in sorted(needed) if genome_id in found}
+
+
+def review_committed_day(
+    home: LabHome,
+    data: ArenaData,
+    day: date,
+    *,
+    market: DayMarket | None = None,
+    genomes: Sequence[ArenaGenome] | None = None,
+) -> list[GenomeDay]:
+    """Write the genome days of every account committed but not reviewed on ``day``.
+
+    Crash-only: the review is derived from the ledger and the data, so the same call
+    finishes a review a crash interrupted. ``market`` is the day's execution bars (rebuilt
+    with the minute bars when it has none and the data has them); ``genomes`` the day's
+    genomes (looked up by id in the arena's, the bootstrap set and the gene pool otherwise).
+
+    Returns
+    -------
+    list of GenomeDay
+        Every stored genome day of ``day``, by (account, genome id).
+    """
+    with Ledger(home.ledger_db) as ledger:
+        pending = [
+            name
+            for name in PERSONA_NAMES
+            if ledger.is_committed(name, day) and not ledger.is_reviewed(name, day)
+        ]
+        if pending:
+            if market is None or (not market.intraday and data.synthetic is not None):
+                market = day_market(data.daily, day, data.minute_bars(day))
+            needed = {s.genome_id for name in pending for s in day_sleeves(ledger, name, day)}
+            rows = review_day(
+                ledger, day, daily=data.daily, market=market, rules=data.rules(),
+                genomes=_genomes_by_id(home, genomes, needed), accounts=pending,
+            )  # fmt: skip
+            for name in pending:
+                ledger.write_genome_days(name, day, [r for r in rows if r.account == name])
+        return ledger.genome_days(start=day, end=day)
+
+
+def _genome_summary(row: GenomeDay) -> dict[str, Any]:
+    values = row.to_dict()
+    return {name: values[name] for name in GENOME_SUMMARY_FIELDS}
+
+
 def _summary(
     home: LabHome,
     day: date,
@@ -181,6 +260,7 @@ def _summary(
     config: ArenaConfig,
     already: bool,
     results: Mapping[str, AccountDayResult],
+    genome_days: Sequence[GenomeDay] = (),
 ) -> dict[str, Any]:
     path = home.ledger_db
     iso = day.isoformat()
@@ -228,6 +308,7 @@ def _summary(
         "benchmark": {"return": benchmark_return(market)},
         "regime": regime,
         "risk_events": risk,
+        "genomes": [_genome_summary(row) for row in genome_days],
     }
 
 
@@ -242,18 +323,25 @@ def run_arena_day(
     force: bool = False,
     write_report: bool = True,
 ) -> dict[str, Any]:
-    """Run (or recognise as committed) trading day ``day``; return the ``--json`` object."""
+    """Run (or recognise as committed) trading day ``day``; return the ``--json`` object.
+
+    After the accounts committed the day, its review writes the genome days
+    (:func:`review_committed_day`, also for a committed day whose review a crash lost); the
+    summary's ``"genomes"`` lists them (:data:`GENOME_SUMMARY_FIELDS`).
+    """
     home.ensure()
     committed = accounts.committed(day)
     already = all(committed.values()) and not force
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
+    chosen = list(genomes) if genomes is not None else None
     if not already:
         equities = accounts.equity_before(day)
-        chosen = list(genomes) if genomes is not None else arena_genomes(home)
+        chosen = chosen if chosen is not None else arena_genomes(home)
         plan = plan_day(data.daily, day, chosen, config, equities)
         results = accounts.run(plan.accounts, market, force=force)
-    summary = _summary(home, day, market, config, already, results)
+    genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
+    summary = _summary(home, day, market, config, already, results, genome_days)
     report: dict[str, str | None] = {"markdown": None, "html": None}
     if write_report:
         report = write_day_outputs(home, day, summary, data=data, market=market)
@@ -282,7 +370,8 @@ def write_day_outputs(
 ) -> dict[str, str | None]:
     """Write ``runs/<date>/``: the daily report (:mod:`reports.daily`) and ``summary.json``.
 
-    The report (``summary.md``, ``report.html`` and the orders/fills/equity/decisions Parquet)
+    The report (``summary.md``, ``report.html``, the orders/fills/equity/decisions Parquet and
+    ``genomes.parquet``, the day's genome days)
     is built from the ledger by :func:`build_report_input`, so a re-run of a committed day
     rewrites the same files. ``data`` and ``market`` are the arena's market and the day's
     execution bars (both needed for the benchmark and the execution shortfall); ``market``
@@ -559,9 +648,11 @@ def build_report_input(
     * ``twap_slippage_bps``: that shortfall minus the one the same parent orders would have
       had under TWAP (:func:`_twap_fills`); it is 0 when the policy is TWAP;
     * ``typical_trades``: mean fills per committed day over the last
-      :data:`TYPICAL_TRADES_DAYS` days before ``D`` (0 without history).
+      :data:`TYPICAL_TRADES_DAYS` days before ``D`` (0 without history);
+    * ``genomes``: the day's genome days (:mod:`arena.review`) as plain
+      :class:`reports.daily.GenomeRow` values, by (account, genome id).
     """
-    from reports.daily import AccountDay, DailyReportInput
+    from reports.daily import GENOME_COLUMNS, AccountDay, DailyReportInput, GenomeRow
 
     day = date.fromisoformat(str(summary["date"]))
     iso = day.isoformat()
@@ -645,6 +736,10 @@ def build_report_input(
                     ),
                 )
             )
+        genome_rows = tuple(
+            GenomeRow(**{name: getattr(row, name) for name in GENOME_COLUMNS})
+            for row in ledger.genome_days(start=day, end=day)
+        )
     regime = dict(summary.get("regime") or {"regime": "unknown"})
     risk_events = tuple(dict(event) for event in summary.get("risk_events", ()))
     return DailyReportInput(
@@ -659,6 +754,7 @@ def build_report_input(
         decisions=_frame(home, "decisions", day),
         equity=_frame(home, "equity", day),
         volatility_change=_volatility_change(data.daily, day),
+        genomes=genome_rows,
     )
 
 

@@ -139,3 +139,36 @@ def test_report_input_front_loaded_policy_differs_from_twap(lab_home: LabHome) -
         assert f"{account.twap_slippage_bps:+.1f}" in _section(
             markdown, "Execution shortfall against TWAP"
         )
+
+
+def test_arena_run_genomes_section_parquet_and_json_agree_with_the_ledger(
+    lab_home: LabHome,
+) -> None:
+    out = _run("--date", "2023-06-01")
+    folder = lab_home.runs / "2023-06-01"
+    with Ledger(lab_home.ledger_db) as ledger:
+        rows = ledger.genome_days(start=date(2023, 6, 1), end=date(2023, 6, 1))
+    assert rows and {r.account for r in rows} == set(PERSONA_NAMES)
+    fields = (
+        "account", "genome_id", "source", "sleeve", "pnl", "expected_pnl", "paper_return",
+        "expected_return", "execution_cost", "governor_cuts", "debate_scaling", "residual",
+    )  # fmt: skip
+    assert [tuple(item) for item in out["genomes"]] == [fields] * len(rows)
+    assert out["genomes"] == [{name: getattr(r, name) for name in fields} for r in rows]
+    frame = pd.read_parquet(folder / "genomes.parquet")
+    assert list(zip(frame["account"], frame["genome_id"], strict=True)) == [
+        (r.account, r.genome_id) for r in rows
+    ]
+    assert frame["residual"].tolist() == [r.residual for r in rows]
+    section = _section(
+        (folder / "summary.md").read_text(encoding="utf-8"), "Genomes: paper vs shadow backtest"
+    )
+    for row in rows:
+        residual = re.escape(f"{row.residual:+,.2f}")
+        assert re.search(
+            rf"^\| {row.account} \| {row.genome_id} \|.*\| {residual} \|$",
+            section,
+            re.M,
+        ), (row.account, row.genome_id)
+    again = _run("--date", "2023-06-01")  # committed and reviewed: the same genome days
+    assert again["already_committed"] and again["genomes"] == out["genomes"]
