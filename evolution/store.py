@@ -1089,3 +1089,312 @@ class GenePoolStore:
             }
             for r in rows
         ]
+
+    # ------------------------------------------------------------------ read model (reports)
+    # The reports (``reports/weekly.py``, ``reports/monthly.py``, ``reports/inspect.py``) read
+    # the pool through these methods only: no report writes SQL against the pool's tables.
+    def sessions_as_of(
+        self, start: str | None = None, end: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the sessions whose ``as_of`` day lies in ``start..end`` (inclusive ISO days).
+
+        Parameters
+        ----------
+        start, end:
+            ``YYYY-MM-DD`` bounds; ``None`` leaves that side open.
+
+        Returns
+        -------
+        list of dict
+            ``session_id``, ``as_of``, ``created_at`` and ``data_spec``, ordered by the as-of
+            day, then creation time, then id.
+        """
+        rows = self._connection.execute(
+            "SELECT session_id, as_of, created_at, data_spec FROM sessions "
+            "WHERE (? IS NULL OR substr(as_of, 1, 10) >= ?) "
+            "AND (? IS NULL OR substr(as_of, 1, 10) <= ?) "
+            "ORDER BY substr(as_of, 1, 10), created_at, session_id",
+            (start, start, end, end),
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def births_by_operator(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """Return how many genomes were first recorded in these sessions, by operator.
+
+        A genome is born in the session of its lineage row (its first appearance in the pool),
+        so a genome carried over from an earlier session is not counted again.
+        """
+        if not session_ids:
+            return {}
+        marks = ",".join("?" * len(session_ids))
+        rows = self._connection.execute(
+            f"SELECT operator, COUNT(*) AS n FROM lineage WHERE session_id IN ({marks}) "
+            "GROUP BY operator ORDER BY operator",
+            tuple(session_ids),
+        ).fetchall()
+        return {str(r["operator"]): int(r["n"]) for r in rows}
+
+    def member_genome_ids(self, session_ids: Sequence[str], status: str) -> list[str]:
+        """Return the distinct genomes with a member row of ``status`` in these sessions.
+
+        Member rows hold a generation's own verdict (``alive`` or ``culled``); stores upgraded
+        from schema 1 also hold ``champion`` member rows.
+
+        Raises
+        ------
+        ValueError
+            If ``status`` is not one of :data:`STATUSES`.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if not session_ids:
+            return []
+        marks = ",".join("?" * len(session_ids))
+        rows = self._connection.execute(
+            f"SELECT DISTINCT genome_id FROM members WHERE session_id IN ({marks}) "
+            "AND status=? ORDER BY genome_id",
+            (*session_ids, status),
+        ).fetchall()
+        return [str(r["genome_id"]) for r in rows]
+
+    def ranked_population(
+        self, session_id: str, generation: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Return one generation's members best score first (ties by genome id).
+
+        Parameters
+        ----------
+        session_id:
+            The session.
+        generation:
+            The generation; ``None`` takes the session's last committed one.
+
+        Returns
+        -------
+        list of dict
+            ``genome_id``, ``score``, ``status`` (the member's verdict), ``description``,
+            ``style``, ``genome_json``, ``operator`` and ``parents``; empty when the session
+            has no such generation.
+        """
+        if generation is None:
+            generation = self.last_generation(session_id)
+            if generation is None:
+                return []
+        rows = self._connection.execute(
+            "SELECT m.genome_id, m.score, m.status, g.description, g.style, g.genome_json, "
+            "l.operator, l.parents_json FROM members m JOIN genomes g USING (genome_id) "
+            "JOIN lineage l USING (genome_id) WHERE m.session_id=? AND m.generation=? "
+            "ORDER BY m.score DESC, m.genome_id",
+            (session_id, generation),
+        ).fetchall()
+        return [
+            {
+                "genome_id": r["genome_id"],
+                "score": float(r["score"]),
+                "status": r["status"],
+                "description": r["description"],
+                "style": r["style"],
+                "genome_json": r["genome_json"],
+                "operator": r["operator"],
+                "parents": tuple(json.loads(r["parents_json"])),
+            }
+            for r in rows
+        ]
+
+    def gate_verdicts(self, session_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Return the gate verdicts of these sessions with their session's as-of day.
+
+        Returns
+        -------
+        list of dict
+            ``session_id``, ``as_of``, ``generation``, ``genome_id``, ``passed``, ``reasons``
+            and ``figures``, ordered by as-of day, generation and genome id.
+        """
+        if not session_ids:
+            return []
+        marks = ",".join("?" * len(session_ids))
+        rows = self._connection.execute(
+            "SELECT v.session_id, s.as_of, v.generation, v.genome_id, v.passed, v.reasons_json, "
+            "v.figures_json FROM verdicts v JOIN sessions s USING (session_id) "
+            f"WHERE v.session_id IN ({marks}) "
+            "ORDER BY substr(s.as_of, 1, 10), v.generation, v.genome_id",
+            tuple(session_ids),
+        ).fetchall()
+        return [
+            {
+                "session_id": r["session_id"],
+                "as_of": r["as_of"],
+                "generation": int(r["generation"]),
+                "genome_id": r["genome_id"],
+                "passed": bool(r["passed"]),
+                "reasons": list(json.loads(r["reasons_json"])),
+                "figures": dict(json.loads(r["figures_json"])),
+            }
+            for r in rows
+        ]
+
+    def member_histories(self, session_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Return every member row, in any session, of the genomes in these sessions.
+
+        Returns
+        -------
+        list of dict
+            ``genome_id``, ``session_id``, ``generation``, ``status`` (the member's verdict),
+            ``as_of`` and ``created_at`` of the session; ordered by genome, then the session's
+            as-of day and creation time, then generation: each genome's rows in the order the
+            lab lived them.
+        """
+        if not session_ids:
+            return []
+        marks = ",".join("?" * len(session_ids))
+        rows = self._connection.execute(
+            "SELECT m.genome_id, m.session_id, m.generation, m.status, s.as_of, s.created_at "
+            "FROM members m JOIN sessions s USING (session_id) WHERE m.genome_id IN "
+            f"(SELECT genome_id FROM members WHERE session_id IN ({marks})) "
+            "ORDER BY m.genome_id, substr(s.as_of, 1, 10), s.created_at, m.generation",
+            tuple(session_ids),
+        ).fetchall()
+        return [
+            {
+                "genome_id": r["genome_id"],
+                "session_id": r["session_id"],
+                "generation": int(r["generation"]),
+                "status": r["status"],
+                "as_of": r["as_of"],
+                "created_at": float(r["created_at"]),
+            }
+            for r in rows
+        ]
+
+    def ancestry(self, roots: Sequence[str], *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Return the ancestry of ``roots`` together, breadth first, each genome once.
+
+        Parameters
+        ----------
+        roots:
+            The genomes to start from (depth 0), in this order.
+        limit:
+            Stop once this many genomes are found (``None``: the whole ancestry).
+
+        Returns
+        -------
+        list of dict
+            ``genome_id``, ``parents``, ``operator``, ``generation`` (of birth) and ``depth``
+            (generations of ancestry from the nearest root, as first reached), in the order
+            found. Genomes without a lineage row are skipped.
+        """
+        seen: dict[str, dict[str, Any]] = {}
+        frontier = [(root, 0) for root in roots]
+        while frontier and (limit is None or len(seen) < limit):
+            genome_id, depth = frontier.pop(0)
+            if genome_id in seen:
+                continue
+            row = self._connection.execute(
+                "SELECT parents_json, operator, generation FROM lineage WHERE genome_id=?",
+                (genome_id,),
+            ).fetchone()
+            if row is None:
+                continue
+            parents = [str(p) for p in json.loads(row["parents_json"])]
+            seen[genome_id] = {
+                "genome_id": genome_id,
+                "parents": parents,
+                "operator": str(row["operator"]),
+                "generation": int(row["generation"]),
+                "depth": depth,
+            }
+            frontier.extend((parent, depth + 1) for parent in parents)
+        return list(seen.values())
+
+    def transitions_between(
+        self, start: str | None = None, end: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the lifecycle moves whose effective day lies in ``start..end`` (inclusive).
+
+        The effective day of a move is the lab's day it was decided on: its arena ``day`` when
+        it has one; else, for a move committed with a generation (gate passes), the as-of day
+        of its session (in a replayed season the wall clock ``at`` is far from it); else the
+        UTC date of ``at`` (a user's command).
+
+        Parameters
+        ----------
+        start, end:
+            ``YYYY-MM-DD`` bounds; ``None`` leaves that side open.
+
+        Returns
+        -------
+        list of dict
+            The rows of :meth:`transitions` plus ``effective_day``, oldest first (by ``seq``).
+        """
+        rows = self._connection.execute(
+            "SELECT * FROM (SELECT t.*, COALESCE(t.day, substr(s.as_of, 1, 10), "
+            "substr(t.at, 1, 10)) AS effective_day FROM transitions t "
+            "LEFT JOIN sessions s ON s.session_id = t.session_id) "
+            "WHERE (? IS NULL OR effective_day >= ?) AND (? IS NULL OR effective_day <= ?) "
+            "ORDER BY seq",
+            (start, start, end, end),
+        ).fetchall()
+        out = []
+        for r in rows:
+            item = dict(r)
+            item["figures"] = json.loads(item.pop("figures_json"))
+            out.append(item)
+        return out
+
+    def paper_days_between(
+        self, start: str, end: str, genome_id: str | None = None
+    ) -> list[PaperDayRecord]:
+        """Return the stored paper days in ``start..end`` (inclusive ISO days).
+
+        Ordered by genome, day and account, like :meth:`paper_days`; of one genome if given.
+        """
+        query = "SELECT * FROM paper_days WHERE day>=? AND day<=?"
+        params: list[Any] = [start, end]
+        if genome_id is not None:
+            query += " AND genome_id=?"
+            params.append(genome_id)
+        rows = self._connection.execute(
+            query + " ORDER BY genome_id, day, account", params
+        ).fetchall()
+        return [
+            PaperDayRecord(
+                genome_id=r["genome_id"],
+                account=r["account"],
+                day=r["day"],
+                allocation=float(r["allocation"]),
+                pnl=float(r["pnl"]),
+                shadow_return=float(r["shadow_return"]),
+                figures=json.loads(r["figures_json"]),
+            )
+            for r in rows
+        ]
+
+    def feedback_between(self, start: str, end: str) -> list[dict[str, Any]]:
+        """Return the LiveFeedback records whose period overlaps ``start..end`` (inclusive).
+
+        As dicts (:meth:`feedback`), by genome, account and period start.
+        """
+        rows = self._connection.execute(
+            "SELECT record_json FROM feedback WHERE period_start<=? AND period_end>=? "
+            "ORDER BY genome_id, account, period_start",
+            (end, start),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def status_counts(self) -> dict[str, int]:
+        """Return how many genomes hold each status now, and how many are paused.
+
+        Returns
+        -------
+        dict
+            Every status of :data:`STATUSES` (zero included), in that order, then ``paused``
+            (genomes carrying the pause flag, whatever their status).
+        """
+        counts = dict.fromkeys(STATUSES, 0)
+        for r in self._connection.execute(
+            "SELECT status, COUNT(*) AS n FROM genomes GROUP BY status"
+        ).fetchall():
+            counts[str(r["status"])] = int(r["n"])
+        paused = self._connection.execute("SELECT COUNT(*) FROM genomes WHERE paused=1").fetchone()
+        counts["paused"] = int(paused[0])
+        return counts

@@ -9,8 +9,10 @@ import pytest
 
 from evolution.store import (
     SCHEMA_VERSION,
+    STATUSES,
     GenePoolStore,
     MemberRecord,
+    PaperDayRecord,
     TransitionError,
     TransitionRecord,
     TrialRecord,
@@ -265,3 +267,269 @@ def test_store_written_by_schema_one_code_opens_and_upgrades(tmp_path: Path) -> 
     # Opening again is a no-op (already at schema 2).
     with GenePoolStore(path) as store:
         assert store.schema_version == 3 and len(store.transitions()) == len(champions)
+
+
+# --------------------------------------------------------------------------- read model
+def _session(store: GenePoolStore, session_id: str, as_of: str) -> None:
+    store.create_session(
+        session_id=session_id,
+        seed=1,
+        as_of=as_of,
+        config={},
+        config_hash="c",
+        data_hash="d",
+        data_spec="synthetic",
+        code_version="test",
+    )
+
+
+def _two_sessions(tmp_path: Path) -> GenePoolStore:
+    """s1 (as of 2024-01-02): aaa1, bbb2 founders, then ccc3 born and bbb2 culled; s2 (as of
+    2024-01-09): aaa1 and ccc3 carried over, ddd4 born by mutation, aaa1 culled."""
+    store = _store(tmp_path)
+    store.commit_generation(
+        session_id="s1",
+        generation=0,
+        members=[_member("aaa1", score=40.0), _member("bbb2", score=60.0)],
+        stats={"best_score": 60.0},
+    )
+    store.commit_generation(
+        session_id="s1",
+        generation=1,
+        members=[
+            _member("aaa1", score=45.0),
+            _member("bbb2", score=20.0, status="culled"),
+            _member("ccc3", parents=("aaa1", "bbb2"), operator="crossover", born=1, score=70.0),
+        ],
+        stats={"best_score": 70.0},
+        verdicts=[
+            VerdictRecord(genome_id="ccc3", passed=True, reasons=("passed",), figures={"pf": 2.0}),
+            VerdictRecord(genome_id="aaa1", passed=False, reasons=("pf low",), figures={}),
+        ],
+    )
+    _session(store, "s2", "2024-01-09T00:00:00")
+    store.commit_generation(
+        session_id="s2",
+        generation=0,
+        members=[
+            _member("aaa1", score=30.0, status="culled"),
+            _member("ccc3", parents=("aaa1", "bbb2"), operator="crossover", born=1, score=80.0),
+            _member("ddd4", parents=("ccc3",), operator="parameter_mutation", score=80.0),
+        ],
+        stats={"best_score": 80.0},
+    )
+    return store
+
+
+def test_store_sessions_as_of_filters_by_the_as_of_day_inclusive(tmp_path: Path) -> None:
+    store = _two_sessions(tmp_path)
+    assert [s["session_id"] for s in store.sessions_as_of()] == ["s1", "s2"]
+    assert [s["session_id"] for s in store.sessions_as_of("2024-01-03", "2024-01-09")] == ["s2"]
+    assert [s["session_id"] for s in store.sessions_as_of(None, "2024-01-02")] == ["s1"]
+    assert store.sessions_as_of("2024-01-10") == []
+    assert set(store.sessions_as_of()[0]) == {"session_id", "as_of", "created_at", "data_spec"}
+
+
+def test_store_births_and_member_genomes_count_each_genome_in_its_first_session(
+    tmp_path: Path,
+) -> None:
+    store = _two_sessions(tmp_path)
+    assert store.births_by_operator(["s1"]) == {"crossover": 1, "random": 2}
+    # ccc3 was carried into s2: born once, in s1.
+    assert store.births_by_operator(["s2"]) == {"parameter_mutation": 1}
+    assert store.births_by_operator([]) == {}
+    assert store.member_genome_ids(["s1"], "culled") == ["bbb2"]
+    assert store.member_genome_ids(["s1", "s2"], "culled") == ["aaa1", "bbb2"]
+    assert store.member_genome_ids(["s2"], "champion") == []
+    with pytest.raises(ValueError, match="status must be one of"):
+        store.member_genome_ids(["s1"], "zombie")
+
+
+def test_store_ranked_population_best_first_last_generation_by_default(tmp_path: Path) -> None:
+    store = _two_sessions(tmp_path)
+    ranked = store.ranked_population("s1")
+    assert [(m["genome_id"], m["score"], m["status"]) for m in ranked] == [
+        ("ccc3", 70.0, "alive"),
+        ("aaa1", 45.0, "alive"),
+        ("bbb2", 20.0, "culled"),
+    ]
+    assert ranked[0]["parents"] == ("aaa1", "bbb2") and ranked[0]["style"] == "trend"
+    assert [m["genome_id"] for m in store.ranked_population("s1", 0)] == ["bbb2", "aaa1"]
+    # Equal scores: the id breaks the tie.
+    assert [m["genome_id"] for m in store.ranked_population("s2")][:2] == ["ccc3", "ddd4"]
+    assert store.ranked_population("nope") == []
+
+
+def test_store_gate_verdicts_and_member_histories_in_lived_order(tmp_path: Path) -> None:
+    store = _two_sessions(tmp_path)
+    verdicts = store.gate_verdicts(["s1", "s2"])
+    assert [(v["genome_id"], v["passed"], v["reasons"]) for v in verdicts] == [
+        ("aaa1", False, ["pf low"]),
+        ("ccc3", True, ["passed"]),
+    ]
+    assert verdicts[1]["figures"] == {"pf": 2.0} and verdicts[1]["as_of"] == "2024-01-02"
+    assert store.gate_verdicts(["s2"]) == []
+    history = store.member_histories(["s2"])
+    # Every row of the genomes in s2 (bbb2 is not in s2), s1's rows before s2's.
+    assert [(h["genome_id"], h["session_id"], h["generation"], h["status"]) for h in history] == [
+        ("aaa1", "s1", 0, "alive"),
+        ("aaa1", "s1", 1, "alive"),
+        ("aaa1", "s2", 0, "culled"),
+        ("ccc3", "s1", 1, "alive"),
+        ("ccc3", "s2", 0, "alive"),
+        ("ddd4", "s2", 0, "alive"),
+    ]
+
+
+def test_store_ancestry_breadth_first_with_depth_and_limit(tmp_path: Path) -> None:
+    store = _two_sessions(tmp_path)
+    found = store.ancestry(["ddd4"])
+    assert [(n["genome_id"], n["depth"], n["operator"]) for n in found] == [
+        ("ddd4", 0, "parameter_mutation"),
+        ("ccc3", 1, "crossover"),
+        ("aaa1", 2, "random"),
+        ("bbb2", 2, "random"),
+    ]
+    assert found[1]["parents"] == ["aaa1", "bbb2"] and found[1]["generation"] == 1
+    # Two roots share one walk: aaa1 is reached from the root first (depth 0), once.
+    assert [(n["genome_id"], n["depth"]) for n in store.ancestry(["ccc3", "aaa1"])] == [
+        ("ccc3", 0),
+        ("aaa1", 0),
+        ("bbb2", 1),
+    ]
+    assert len(store.ancestry(["ddd4"], limit=2)) == 2
+    assert store.ancestry(["unknown"]) == []
+
+
+def test_store_transitions_between_dates_a_move_by_the_day_it_was_decided(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    store = _store(tmp_path)
+    store.commit_generation(
+        session_id="s1",
+        generation=0,
+        members=[_member("aaa1"), _member("bbb2")],
+        stats={},
+        transitions=[
+            TransitionRecord(
+                genome_id="aaa1", from_status="alive", to_status="candidate", reason="gate"
+            )
+        ],
+    )
+    store.transition(
+        TransitionRecord(
+            genome_id="aaa1",
+            from_status="candidate",
+            to_status="probation",
+            reason="arena",
+            figures={"z": -0.5},
+            day="2024-01-10",
+        )
+    )
+    store.transition(
+        TransitionRecord(
+            genome_id="bbb2",
+            from_status="alive",
+            to_status="alive",
+            kind="pause",
+            actor="alice",
+            reason="look first",
+        )
+    )
+    today = datetime.now(UTC).date().isoformat()
+    every = store.transitions_between()
+    # Gate move: its session's as-of day; arena move: its day; a user's command: when stored.
+    assert [(m["genome_id"], m["effective_day"]) for m in every] == [
+        ("aaa1", "2024-01-02"),
+        ("aaa1", "2024-01-10"),
+        ("bbb2", today),
+    ]
+    assert [m["seq"] for m in every] == [m["seq"] for m in store.transitions()]
+    week = store.transitions_between("2024-01-08", "2024-01-14")
+    assert [(m["to_status"], m["figures"], m["actor"]) for m in week] == [
+        ("probation", {"z": -0.5}, "system")
+    ]
+    assert [m["kind"] for m in store.transitions_between(today, today)] == ["pause"]
+    assert store.transitions_between("2023-01-01", "2023-12-31") == []
+
+
+def test_store_paper_days_and_feedback_between_keep_the_period_only(tmp_path: Path) -> None:
+    from evolution.feedback import LiveFeedback
+
+    store = _store(tmp_path)
+    store.commit_generation(session_id="s1", generation=0, members=[_member("aaa1")], stats={})
+    rows = [
+        PaperDayRecord(
+            genome_id=gid, account=account, day=day, allocation=1000.0, pnl=pnl,
+            shadow_return=0.001, figures={"execution_cost": -1.0},
+        )
+        for gid, account, day, pnl in (
+            ("aaa1", "aggressive", "2024-01-05", 2.0),
+            ("aaa1", "aggressive", "2024-01-08", 3.0),
+            ("aaa1", "synthesis", "2024-01-08", -1.0),
+            ("bbb2", "aggressive", "2024-01-12", 4.0),
+            ("aaa1", "aggressive", "2024-01-15", 5.0),
+        )
+    ]  # fmt: skip
+    store.write_paper_days(rows)
+    found = store.paper_days_between("2024-01-08", "2024-01-14")
+    assert [(r.genome_id, r.account, r.day, r.pnl) for r in found] == [
+        ("aaa1", "aggressive", "2024-01-08", 3.0),
+        ("aaa1", "synthesis", "2024-01-08", -1.0),
+        ("bbb2", "aggressive", "2024-01-12", 4.0),
+    ]
+    assert found[0].figures == {"execution_cost": -1.0}
+    assert [r.day for r in store.paper_days_between("2024-01-01", "2024-01-31", "aaa1")] == [
+        "2024-01-05",
+        "2024-01-08",
+        "2024-01-08",
+        "2024-01-15",
+    ]
+
+    def record(start: str, end: str) -> LiveFeedback:
+        return LiveFeedback(
+            genome_id="aaa1", account="aggressive", period_start=start, period_end=end, days=2,
+            total_return=0.01, max_drawdown=0.0, volatility=0.1, sharpe=1.0, win_rate=0.5,
+            turnover=0.2, avg_slippage_bps=3.0, fill_ratio=1.0, order_reject_count=0,
+            risk_block_count=0,
+        )  # fmt: skip
+
+    store.write_feedback([record("2024-01-01", "2024-01-07"), record("2024-01-08", "2024-01-14")])
+    overlapping = store.feedback_between("2024-01-07", "2024-01-08")
+    assert [f["period_start"] for f in overlapping] == ["2024-01-01", "2024-01-08"]
+    assert [f["period_start"] for f in store.feedback_between("2024-01-09", "2024-01-20")] == [
+        "2024-01-08"
+    ]
+    assert store.feedback_between("2024-02-01", "2024-02-29") == []
+
+
+def test_store_status_counts_every_status_and_the_paused(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.status_counts() == {**dict.fromkeys(STATUSES, 0), "paused": 0}
+    store.commit_generation(
+        session_id="s1",
+        generation=0,
+        members=[_member("aaa1"), _member("bbb2"), _member("ccc3", status="culled")],
+        stats={},
+        transitions=[
+            TransitionRecord(
+                genome_id="aaa1", from_status="alive", to_status="candidate", reason="gate"
+            ),
+            TransitionRecord(
+                genome_id="aaa1", from_status="candidate", to_status="probation", reason="auto"
+            ),
+            TransitionRecord(
+                genome_id="aaa1",
+                from_status="probation",
+                to_status="probation",
+                kind="pause",
+                reason="look",
+            ),
+        ],
+    )
+    counts = store.status_counts()
+    assert list(counts) == [*STATUSES, "paused"]
+    assert [counts[key] for key in ("alive", "culled", "probation", "paused")] == [1, 1, 1, 1]
+    assert sum(counts[s] for s in STATUSES) == len(store.list_genomes())
