@@ -35,6 +35,7 @@ from evolution.evaluate import (
     Windows,
     fitness_backtest_config,
     make_windows,
+    split_holdout,
     truncate_to,
 )
 from evolution.session import SessionConfig
@@ -84,6 +85,8 @@ __all__ = [
     "window_summary",
 ]
 
+# The statuses pick_genome looks in, furthest lifecycle stage first.
+PICK_ORDER = ("champion", "probation", "candidate", "alive")
 SESSION_KIND = "evolution-session"
 GENERATION_KIND = "evolution-generation"
 
@@ -147,14 +150,15 @@ def pick_genome(store: GenePoolStore, genome_id: str | None = None) -> str:
     store:
         The gene pool.
     genome_id:
-        A full id or a unique prefix; ``None`` picks the best-scored champion, or the
-        best-scored alive genome when there is no champion (scores: the latest generation
-        each genome was in).
+        A full id or a unique prefix; ``None`` picks the best-scored genome of the furthest
+        lifecycle stage that has one: champion, then probation, then candidate, then alive
+        (scores: the latest generation each genome was in).
 
     Raises
     ------
     InspectionError
-        When the id is unknown or ambiguous, or when no genome is champion or alive.
+        When the id is unknown or ambiguous, or when no genome is champion, on probation, a
+        candidate or alive.
     """
     if genome_id is not None:
         record = store.genome(genome_id)
@@ -164,12 +168,13 @@ def pick_genome(store: GenePoolStore, genome_id: str | None = None) -> str:
                 "prefix (see `alphaloop pool list`)"
             )
         return str(record["genome_id"])
-    for status in ("champion", "alive"):
+    for status in PICK_ORDER:
         best = _best(store.list_genomes(status))
         if best is not None:
             return str(best["genome_id"])
     raise InspectionError(
-        f"{store.path}: no champion and no alive genome to inspect; pass genome_id= explicitly"
+        f"{store.path}: no champion, probation, candidate or alive genome to inspect; pass "
+        "genome_id= explicitly"
     )
 
 
@@ -193,7 +198,8 @@ class GenomeInspection:
     panel:
         The bars up to the session's as-of date.
     windows:
-        The live and year-ago windows (bar positions in ``panel``).
+        The live and year-ago windows (bar positions in ``panel``), which end where the
+        session's holdout begins, as the session scored them.
     """
 
     lab: LabHome
@@ -256,7 +262,9 @@ def inspect_genome(
     config = SessionConfig.model_validate(json.loads(session["config_json"]))
     spec = data_spec or str(session["data_spec"])
     panel = truncate_to(load_market(spec, home=lab), str(session["as_of"]))
-    windows = make_windows(panel, config.fitness.window)
+    # The session scored its windows on the bars before its holdout (evolution.session), so
+    # the windows end where the holdout begins; their positions are the same in ``panel``.
+    windows = make_windows(split_holdout(panel, config.holdout), config.fitness.window)
     return GenomeInspection(
         lab=lab,
         genome_id=chosen,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from evolution.engine import EvolutionConfig
 from evolution.operators import immigrants
 from evolution.refine import RefineConfig
 from evolution.session import EvolutionSession, SessionConfig
-from evolution.store import GenePoolStore, MemberRecord
+from evolution.store import GenePoolStore, MemberRecord, TransitionRecord
 from genome.genes import Exits, FixedFraction, Genome, MACross
 from reports import inspect as ri
 from simulators.bars import Panel
@@ -86,8 +87,18 @@ def test_pick_genome_without_champion_returns_best_scored_alive(evolved) -> None
         assert ri.pick_genome(store) == expected
 
 
-def test_pick_genome_champion_wins_over_a_better_scored_alive_genome(tmp_path: Path) -> None:
-    alive, champion = immigrants(2, np.random.default_rng(0))
+def _promote(store: GenePoolStore, genome_id: str, *stages: str) -> None:
+    path = ("alive", *stages)
+    store.transition(
+        *(
+            TransitionRecord(genome_id=genome_id, from_status=a, to_status=b, reason="test")
+            for a, b in pairwise(path)
+        )
+    )
+
+
+def test_pick_genome_furthest_lifecycle_stage_wins_over_a_better_score(tmp_path: Path) -> None:
+    alive, probation, champion = immigrants(3, np.random.default_rng(0))
     with GenePoolStore(tmp_path / "pool.sqlite") as store:
         store.create_session(
             session_id="s",
@@ -109,13 +120,16 @@ def test_pick_genome_champion_wins_over_a_better_scored_alive_genome(tmp_path: P
                 operator="random",
                 born_generation=0,
                 score=score,
-                status=status,
+                status="alive",
                 overfit=False,
                 low_score_streak=0,
             )
-            for genome, score, status in ((alive, 90.0, "alive"), (champion, 10.0, "champion"))
+            for genome, score in ((alive, 90.0), (probation, 50.0), (champion, 10.0))
         ]
         store.commit_generation(session_id="s", generation=0, members=members, stats={})
+        _promote(store, probation.id, "candidate", "probation")
+        assert ri.pick_genome(store) == probation.id
+        _promote(store, champion.id, "candidate", "probation", "champion")
         assert ri.pick_genome(store) == champion.id
         assert ri.pick_genome(store, alive.id[:6]) == alive.id
         with pytest.raises(ri.InspectionError, match="genome_id='zzzz'"):
