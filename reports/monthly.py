@@ -18,10 +18,13 @@ the arena ledger and the gene-pool store of the lab home (read-only) and writes
 * **direction of evolution**: for each gene-pool session as of a day of the month, its last
   generation: the survivors (members not culled; the whole population when every member was
   culled, said so), their style shares, the mean of every numeric gene over them
-  (:func:`gene_values`) and the operators that produced them.
+  (:func:`gene_values`) and the operators that produced them;
+* **lifecycle**: the month's lifecycle moves (:func:`reports.weekly.lifecycle_section`), with
+  its promotions (moves to ``champion``) and demotions (moves to ``demoted``) in the summary.
 
-A month with no committed arena day and no gene-pool session raises
-:class:`reports.weekly.ReportDataMissing`.
+Everything from the gene pool is read through :class:`reports.weekly.PoolView` (the store's
+read methods). A month with no committed arena day and nothing in the gene pool (no session,
+lifecycle move or paper day) raises :class:`reports.weekly.ReportDataMissing`.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from reports.weekly import (
     accounts_section,
     jsonable,
     lessons_section,
+    lifecycle_section,
     log_report,
     period_lessons,
     report_folder,
@@ -518,10 +522,11 @@ def write_monthly_report(
     config = bias_config or BiasConfig()
     view = LedgerView.load(home.ledger_db)
     pool = PoolView(path=home.gene_pool_db)
-    if not view.days(period) and not pool.sessions(period):
+    if not view.days(period) and not pool.has_data(period):
         raise ReportDataMissing(
             f"no data for {period.describe()}: no committed arena day in {home.ledger_db} "
-            f"and no gene-pool session as of a day in it in {home.gene_pool_db}"
+            f"and no gene-pool session as of a day in it, lifecycle move or paper day in "
+            f"{home.gene_pool_db}"
         )
     all_trips = view.round_trips() if not view.fills.empty else []
     trips = [trip for trip in all_trips if period.contains(trip.exit_time.date())]
@@ -551,6 +556,9 @@ def write_monthly_report(
     lessons = period_lessons(view, period, lesson_config)
     rules = principles(found, lessons, config)
     direction, direction_sections = _direction(pool, period)
+    moves = pool.transitions(period)
+    lifecycle, lifecycle_headline = lifecycle_section(pool, period, moves)
+    status_moves = [move for move in moves if move["kind"] == "status"]
 
     bias_blocks: list[Block]
     if found:
@@ -573,6 +581,7 @@ def write_monthly_report(
         lessons_section(lessons, period),
         Section(title="Principles the month suggests", blocks=(BulletTree(value=rules),)),
         *direction_sections,
+        lifecycle,
     ]
     biases_json = {
         over.account: {
@@ -605,6 +614,13 @@ def write_monthly_report(
         "principles": rules,
         "direction": direction,
         "sessions": len(direction),
+        **lifecycle_headline,
+        "promotions": sorted(
+            {str(m["genome_id"]) for m in status_moves if m["to_status"] == "champion"}
+        ),
+        "demotions": sorted(
+            {str(m["genome_id"]) for m in status_moves if m["to_status"] == "demoted"}
+        ),
     }
     title = f"AlphaLoop monthly report {period.label}"
     files = write_report_files(report_folder(home, period), title, sections, headline)
@@ -614,6 +630,7 @@ def write_monthly_report(
             "round_trips": float(len(trips)),
             "pnl": headline["pnl"],
             "sessions": float(len(direction)),
+            "transitions_count": float(len(moves)),
             "biases_detected": float(
                 sum(
                     over.detected + (chase is not None and chase.detected) + held.detected

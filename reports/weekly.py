@@ -16,11 +16,20 @@ driver side). The week's contents:
   sessions, counted by operator (``random`` founders included). *Culled*: distinct genomes
   with a ``culled`` member row in them. *Ranking*: the last session's last generation by
   score. *Fitness trend*: best and median score of every generation of the week's sessions.
-  *Lineage*: the ancestry (back to the founders) of the week's champions, drawn as a tree; the
-  three best-ranked genomes when the week has no champion. *Promoted/demoted*: gate verdicts of
-  the week with their reasons, and every change of a genome's status between two consecutive
-  member rows (sessions ordered by ``as_of``) whose later row is in the week, ranked
-  ``culled < alive < champion``.
+  *Lineage*: the ancestry (back to the founders) of the week's champions
+  (:func:`week_champions`), drawn as a tree; the three best-ranked genomes when the week has no
+  champion. *Promoted/demoted*: gate verdicts of the week with their reasons, every change of a
+  genome's status between two consecutive member rows (sessions ordered by ``as_of``) whose
+  later row is in the week, and the week's lifecycle moves, ranked
+  ``culled = retired < demoted < alive < candidate < probation < champion``.
+* **lifecycle** (:func:`lifecycle_section`): every transition decided in the week (its arena
+  day, else its session's as-of day, else the UTC date it was stored), with who, why and its
+  key figures, and the pool's status counts now.
+* **paper against backtest** (:func:`paper_section`, :func:`paper_figures`): per genome with
+  paper days in the week, the compounded pooled paper return against the backtest's
+  expectation (``expected_daily_return`` x days) and the compounded same-day shadow return,
+  the totals of the P&L's parts, its status now; a chart of the cumulative returns and the
+  LiveFeedback records overlapping the week.
 * **accounts** (each account of the ledger over its committed days in the week): return from
   the last close before the week (the initial cash before the first day) to the week's last
   close; trades = filled parent orders; win rate = share of the week's round trips
@@ -34,9 +43,10 @@ driver side). The week's contents:
   perceived), ``concentration`` (a position above ``max_position_weight`` of equity at the
   week's last close).
 
-A week with no gene-pool session and no committed arena day raises
-:class:`ReportDataMissing` (the CLI exits 2); a week with only one of them says in its report
-what is missing.
+The gene pool is read only through :class:`PoolView`, i.e. the read methods of
+:class:`evolution.store.GenePoolStore`. A week with no committed arena day and nothing in the
+gene pool (no session, lifecycle move or paper day) raises :class:`ReportDataMissing` (the CLI
+exits 2); a week with only some of them says in its report what is missing.
 """
 
 from __future__ import annotations
@@ -55,9 +65,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.dates import DateFormatter, DayLocator
 
 from alphaloop.errors import AlphaLoopError, ConfigError
 from alphaloop.home import LabHome
+from evolution.store import GenePoolStore, PaperDayRecord
 from reports.biases import RoundTrip, round_trips
 from reports.html import (
     Block,
@@ -87,11 +99,16 @@ __all__ = [
     "benchmark_history",
     "closes_frame",
     "jsonable",
+    "lifecycle_directions",
+    "lifecycle_section",
     "log_report",
     "month_of",
+    "paper_figures",
+    "paper_section",
     "parse_month",
     "parse_week",
     "period_lessons",
+    "week_champions",
     "week_of",
     "write_report_files",
     "write_weekly_report",
@@ -102,7 +119,21 @@ PERIODS_PER_YEAR = 252.0
 TYPICAL_DAYS = 20
 TOP_RANKED = 10
 MAX_LINEAGE_NODES = 60
-_STATUS_RANK = {"culled": 0, "alive": 1, "champion": 2}
+# Up or down a move goes: out of the pool < out of trading < evolving < the lifecycle's stages.
+_STATUS_RANK = {
+    "culled": 0, "retired": 0, "demoted": 1, "alive": 2, "candidate": 3, "probation": 4,
+    "champion": 5,
+}  # fmt: skip
+# The figures a lifecycle move shows first (the rest stay in summary.json).
+_KEY_FIGURES = (
+    "z", "paper_days", "paper_return", "expected_daily_return", "cusum", "cusum_threshold",
+    "divergence_streak", "paper_drawdown", "days_under_water", "profit_factor_out_of_sample",
+    "deflated_sharpe", "max_drawdown",
+)  # fmt: skip
+MAX_KEY_FIGURES = 6
+# The parts of a paper day's P&L against its expectation (arena.ledger.GenomeDay):
+# execution_cost + governor_cuts + debate_scaling + residual == pnl - expected_pnl.
+PAPER_PARTS = ("execution_cost", "governor_cuts", "debate_scaling", "residual")
 _COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -392,98 +423,130 @@ def account_figures(
 # --------------------------------------------------------------------------- gene pool
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PoolView:
-    """Read-only queries on the gene-pool store (schema of :mod:`evolution.store`)."""
+    """The gene pool as the reports read it: through :class:`evolution.store.GenePoolStore`.
+
+    Every query is one of the store's read methods (the store is the one read model of its
+    tables). A missing ``gene_pool.sqlite`` reads as an empty pool and is never created.
+    """
 
     path: Path
 
-    def sessions(self, period: Period | None = None) -> list[dict[str, Any]]:
-        """Return the sessions (by ``as_of`` then creation), only the period's if given."""
+    @contextmanager
+    def _store(self) -> Iterator[GenePoolStore | None]:
         if not self.path.exists():
-            return []
-        with _read_only(self.path) as connection:
-            rows = connection.execute(
-                "SELECT session_id, as_of, created_at, data_spec FROM sessions "
-                "ORDER BY substr(as_of, 1, 10), created_at, session_id"
-            ).fetchall()
-        out = [dict(row) for row in rows]
-        for row in out:
-            row["day"] = date.fromisoformat(str(row["as_of"])[:10])
-        return [row for row in out if period is None or period.contains(row["day"])]
+            yield None
+            return
+        with GenePoolStore(self.path) as store:
+            yield store
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        """Run one read-only query; return its rows as dicts."""
-        if not self.path.exists():
-            return []
-        with _read_only(self.path) as connection:
-            return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
+    def sessions(self, period: Period | None = None) -> list[dict[str, Any]]:
+        """Return the sessions (by ``as_of`` then creation), only the period's if given.
+
+        Each row has ``session_id``, ``as_of``, ``created_at``, ``data_spec`` and ``day`` (the
+        as-of day as a :class:`datetime.date`).
+        """
+        with self._store() as store:
+            if store is None:
+                return []
+            if period is None:
+                rows = store.sessions_as_of()
+            else:
+                rows = store.sessions_as_of(period.start.isoformat(), period.end.isoformat())
+        for row in rows:
+            row["day"] = date.fromisoformat(str(row["as_of"])[:10])
+        return rows
 
     def births(self, session_ids: Sequence[str]) -> dict[str, int]:
         """Return the genomes first recorded in these sessions, counted by operator."""
-        marks = ",".join("?" * len(session_ids))
-        rows = self.query(
-            f"SELECT operator, COUNT(*) AS n FROM lineage WHERE session_id IN ({marks}) "
-            "GROUP BY operator ORDER BY operator",
-            session_ids,
-        )
-        return {str(row["operator"]): int(row["n"]) for row in rows}
+        with self._store() as store:
+            return {} if store is None else store.births_by_operator(session_ids)
 
     def culled(self, session_ids: Sequence[str]) -> list[str]:
         """Return the distinct genomes with a culled member row in these sessions."""
-        marks = ",".join("?" * len(session_ids))
-        rows = self.query(
-            f"SELECT DISTINCT genome_id FROM members WHERE session_id IN ({marks}) "
-            "AND status='culled' ORDER BY genome_id",
-            session_ids,
-        )
-        return [str(row["genome_id"]) for row in rows]
+        return self.members_with_status(session_ids, "culled")
+
+    def members_with_status(self, session_ids: Sequence[str], status: str) -> list[str]:
+        """Return the distinct genomes with a member row of ``status`` in these sessions."""
+        with self._store() as store:
+            return [] if store is None else store.member_genome_ids(session_ids, status)
 
     def generations(self, session_id: str) -> list[dict[str, Any]]:
         """Return the session's generation statistics, in order."""
-        rows = self.query(
-            "SELECT generation, stats_json FROM generations WHERE session_id=? ORDER BY generation",
-            (session_id,),
-        )
-        return [{"generation": int(r["generation"]), **json.loads(r["stats_json"])} for r in rows]
-
-    def population(self, session_id: str, generation: int) -> list[dict[str, Any]]:
-        """Return one generation's members with genome, lineage and score, best first."""
-        return self.query(
-            "SELECT m.genome_id, m.score, m.status, g.description, g.style, g.genome_json, "
-            "l.operator, l.parents_json FROM members m JOIN genomes g USING (genome_id) "
-            "JOIN lineage l USING (genome_id) WHERE m.session_id=? AND m.generation=? "
-            "ORDER BY m.score DESC, m.genome_id",
-            (session_id, generation),
-        )
+        with self._store() as store:
+            return [] if store is None else store.generation_stats(session_id)
 
     def final_population(self, session_id: str) -> list[dict[str, Any]]:
-        """Return the population of the session's last committed generation."""
-        stats = self.generations(session_id)
-        return self.population(session_id, stats[-1]["generation"]) if stats else []
+        """Return the session's last committed generation, best score first."""
+        with self._store() as store:
+            return [] if store is None else store.ranked_population(session_id)
+
+    def verdicts(self, session_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Return the gate verdicts of these sessions (:meth:`GenePoolStore.gate_verdicts`)."""
+        with self._store() as store:
+            return [] if store is None else store.gate_verdicts(session_ids)
+
+    def member_histories(self, session_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Return every member row of the genomes of these sessions, in lived order."""
+        with self._store() as store:
+            return [] if store is None else store.member_histories(session_ids)
 
     def lineage_nodes(self, roots: Sequence[str]) -> list[dict[str, Any]]:
         """Return the ancestry of ``roots`` (breadth first, at most ``MAX_LINEAGE_NODES``)."""
-        seen: dict[str, dict[str, Any]] = {}
-        frontier = [(root, 0) for root in roots]
-        while frontier and len(seen) < MAX_LINEAGE_NODES:
-            genome_id, depth = frontier.pop(0)
-            if genome_id in seen:
-                continue
-            rows = self.query(
-                "SELECT genome_id, parents_json, operator, generation FROM lineage "
-                "WHERE genome_id=?",
-                (genome_id,),
-            )
-            if not rows:
-                continue
-            parents = [str(p) for p in json.loads(rows[0]["parents_json"])]
-            seen[genome_id] = {
-                "genome_id": genome_id,
-                "parents": parents,
-                "operator": str(rows[0]["operator"]),
-                "depth": depth,
-            }
-            frontier.extend((parent, depth + 1) for parent in parents)
-        return list(seen.values())
+        with self._store() as store:
+            return [] if store is None else store.ancestry(roots, limit=MAX_LINEAGE_NODES)
+
+    def transitions(
+        self, period: Period | None = None, *, until: date | None = None
+    ) -> list[dict[str, Any]]:
+        """Return the lifecycle moves of the period (or all up to ``until``), oldest first.
+
+        A move belongs to the day it was decided on
+        (:meth:`GenePoolStore.transitions_between`, ``effective_day``).
+        """
+        with self._store() as store:
+            if store is None:
+                return []
+            if period is not None:
+                return store.transitions_between(period.start.isoformat(), period.end.isoformat())
+            return store.transitions_between(None, None if until is None else until.isoformat())
+
+    def paper_days(self, period: Period) -> list[PaperDayRecord]:
+        """Return the period's paper days (by genome, day, account)."""
+        with self._store() as store:
+            if store is None:
+                return []
+            return store.paper_days_between(period.start.isoformat(), period.end.isoformat())
+
+    def feedback(self, period: Period) -> list[dict[str, Any]]:
+        """Return the LiveFeedback records whose period overlaps ``period``."""
+        with self._store() as store:
+            if store is None:
+                return []
+            return store.feedback_between(period.start.isoformat(), period.end.isoformat())
+
+    def genome_state(self, genome_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Return ``id -> {status, paused, expectation}`` now (gate figures of its candidacy)."""
+        with self._store() as store:
+            if store is None:
+                return {}
+            out: dict[str, dict[str, Any]] = {}
+            for genome_id in genome_ids:
+                found = store.status_of(genome_id)
+                out[genome_id] = {
+                    "status": None if found is None else found[0],
+                    "paused": False if found is None else found[1],
+                    "expectation": store.expectation_figures(genome_id),
+                }
+            return out
+
+    def status_counts(self) -> dict[str, int]:
+        """Return how many genomes hold each status now, and how many are paused."""
+        with self._store() as store:
+            return {} if store is None else store.status_counts()
+
+    def has_data(self, period: Period) -> bool:
+        """Return whether the period has a session, a lifecycle move or a paper day."""
+        return bool(self.sessions(period) or self.transitions(period) or self.paper_days(period))
 
 
 # --------------------------------------------------------------------------- lessons
@@ -795,14 +858,7 @@ def lessons_section(lessons: Sequence[Lesson], period: Period) -> Section:
 
 # --------------------------------------------------------------------------- evolution
 def _status_changes(pool: PoolView, week_ids: set[str]) -> list[dict[str, Any]]:
-    marks = ",".join("?" * len(week_ids))
-    rows = pool.query(
-        "SELECT m.genome_id, m.session_id, m.generation, m.status, s.as_of, s.created_at "
-        "FROM members m JOIN sessions s USING (session_id) WHERE m.genome_id IN "
-        f"(SELECT genome_id FROM members WHERE session_id IN ({marks})) "
-        "ORDER BY m.genome_id, substr(s.as_of, 1, 10), s.created_at, m.generation",
-        sorted(week_ids),
-    )
+    rows = pool.member_histories(sorted(week_ids))
     changes = []
     previous: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -826,8 +882,14 @@ def _status_changes(pool: PoolView, week_ids: set[str]) -> list[dict[str, Any]]:
     return changes
 
 
-def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], dict[str, Any]]:
-    """Return the week's evolution sections and their headline figures."""
+def evolution_sections(
+    pool: PoolView, period: Period, moves: Sequence[Mapping[str, Any]] = ()
+) -> tuple[list[Section], dict[str, Any]]:
+    """Return the week's evolution sections and their headline figures.
+
+    ``moves`` are the week's lifecycle moves (:meth:`PoolView.transitions`): their genomes
+    count as promoted or demoted beside the gate verdicts and the member status changes.
+    """
     sessions = pool.sessions(period)
     if not sessions:
         text = f"No gene-pool session has an as-of day in {period.describe()} ({pool.path})."
@@ -847,21 +909,8 @@ def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], d
                 }
             )
     ranking = pool.final_population(ids[-1])[:TOP_RANKED]
-    marks = ",".join("?" * len(ids))
-    champions = [
-        str(row["genome_id"])
-        for row in pool.query(
-            f"SELECT DISTINCT genome_id FROM members WHERE session_id IN ({marks}) AND "
-            "status='champion' ORDER BY genome_id",
-            ids,
-        )
-    ]
-    verdicts = pool.query(
-        "SELECT v.genome_id, v.passed, v.reasons_json, v.generation, s.as_of FROM verdicts v "
-        f"JOIN sessions s USING (session_id) WHERE v.session_id IN ({marks}) "
-        "ORDER BY substr(s.as_of, 1, 10), v.generation, v.genome_id",
-        ids,
-    )
+    champions = week_champions(pool, period, ids)
+    verdicts = pool.verdicts(ids)
     changes = _status_changes(pool, set(ids))
     sessions_text = ", ".join(
         f"{s['day'].isoformat()} ({str(s['session_id'])[:8]})" for s in sessions
@@ -949,7 +998,7 @@ def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], d
             str(v["as_of"])[:10],
             str(v["generation"]),
             "passed" if v["passed"] else "held back",
-            "; ".join(json.loads(v["reasons_json"])),
+            "; ".join(v["reasons"]),
         )
         for v in verdicts
     )
@@ -958,15 +1007,18 @@ def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], d
          c["direction"])
         for c in changes
     )  # fmt: skip
+    up, down = lifecycle_directions(moves)
     promoted = sorted(
         {str(v["genome_id"]) for v in verdicts if v["passed"]}
         | {c["genome_id"] for c in changes if c["direction"] == "promoted"}
+        | up
     )
-    demoted = sorted({c["genome_id"] for c in changes if c["direction"] == "demoted"})
+    demoted = sorted({c["genome_id"] for c in changes if c["direction"] == "demoted"} | down)
     gate_blocks: list[Block] = [
         Paragraph(
             text=f"Promoted: {', '.join(promoted) or 'none'}. "
             f"Demoted: {', '.join(demoted) or 'none'}."
+            + (" Lifecycle moves included (see Lifecycle)." if moves else "")
         ),
         Table(headers=("genome", "as of", "generation", "gate", "reasons"), rows=verdict_rows)
         if verdict_rows
@@ -999,6 +1051,263 @@ def evolution_sections(pool: PoolView, period: Period) -> tuple[list[Section], d
     return sections, headline
 
 
+# --------------------------------------------------------------------------- lifecycle
+def lifecycle_directions(moves: Sequence[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
+    """Return the genomes moved up and down by status moves (``_STATUS_RANK``)."""
+    up: set[str] = set()
+    down: set[str] = set()
+    for move in moves:
+        if move["kind"] != "status":
+            continue
+        before, after = _STATUS_RANK[move["from_status"]], _STATUS_RANK[move["to_status"]]
+        (up if after > before else down).add(str(move["genome_id"]))
+    return up, down
+
+
+def week_champions(pool: PoolView, period: Period, session_ids: Sequence[str]) -> list[str]:
+    """Return the genomes that were champion at some time in the period, sorted.
+
+    Champion when the period began (its status moves decided before the first day) or
+    promoted to champion in it; on stores upgraded from schema 1, also the genomes with a
+    ``champion`` member row in the period's sessions.
+    """
+    status: dict[str, str] = {}
+    found: set[str] = set(pool.members_with_status(session_ids, "champion"))
+    start = period.start.isoformat()
+    for move in pool.transitions(until=period.end):
+        if move["kind"] != "status":
+            continue
+        genome_id = str(move["genome_id"])
+        if move["effective_day"] < start:
+            status[genome_id] = str(move["to_status"])
+        elif move["to_status"] == "champion":
+            found.add(genome_id)
+    found.update(genome_id for genome_id, now in status.items() if now == "champion")
+    return sorted(found)
+
+
+def _key_figures(figures: Mapping[str, Any]) -> str:
+    numeric = {
+        key: float(value)
+        for key, value in figures.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    keys = [key for key in _KEY_FIGURES if key in numeric] or sorted(numeric)
+    return ", ".join(f"{key} {numeric[key]:.4g}" for key in keys[:MAX_KEY_FIGURES]) or "-"
+
+
+def _move_text(move: Mapping[str, Any]) -> str:
+    if move["kind"] == "status":
+        return f"{move['from_status']} -> {move['to_status']}"
+    return f"{move['kind']} ({move['to_status']})"
+
+
+def lifecycle_section(
+    pool: PoolView, period: Period, moves: Sequence[Mapping[str, Any]]
+) -> tuple[Section, dict[str, Any]]:
+    """Return the period's lifecycle moves as a section, and their headline figures.
+
+    A move belongs to the day it was decided on (``effective_day``): its arena day, else its
+    session's as-of day, else the UTC date it was stored (a user's command).
+    """
+    counts = pool.status_counts()
+    paused = counts.pop("paused", 0)
+    pool_text = (
+        "The pool now: "
+        + ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        + f" ({paused} paused)."
+        if any(counts.values())
+        else "The pool holds no genome."
+    )
+    headline = {
+        "transitions": [
+            {
+                "seq": int(move["seq"]),
+                "day": str(move["effective_day"]),
+                "genome_id": str(move["genome_id"]),
+                "kind": str(move["kind"]),
+                "from": str(move["from_status"]),
+                "to": str(move["to_status"]),
+                "actor": str(move["actor"]),
+                "reason": str(move["reason"]),
+                "figures": dict(move["figures"]),
+            }
+            for move in moves
+        ],
+        "status_counts": {**counts, "paused": paused},
+    }
+    if not moves:
+        text = f"Lifecycle moves in {period.kind} {period.label}: none. {pool_text}"
+        return Section(title="Lifecycle", blocks=(Paragraph(text=text),)), headline
+    rows = tuple(
+        (
+            str(move["effective_day"]),
+            str(move["genome_id"]),
+            _move_text(move),
+            str(move["actor"]),
+            str(move["reason"]),
+            _key_figures(move["figures"]),
+        )
+        for move in moves
+    )
+    blocks: tuple[Block, ...] = (
+        Paragraph(text=f"{len(moves)} lifecycle move(s) decided in the {period.kind}. {pool_text}"),
+        Table(headers=("day", "genome", "move", "by", "reason", "key figures"), rows=rows),
+        Paragraph(
+            text="The day is the arena day a move was decided on, else its session's as-of day, "
+            "else the day it was stored (a user's command); every figure is in summary.json.",
+            note=True,
+        ),
+    )
+    return Section(title="Lifecycle", blocks=blocks), headline
+
+
+def paper_figures(days: Sequence[PaperDayRecord], expectation: Mapping[str, Any]) -> dict[str, Any]:
+    """Return one genome's paper record over ``days`` against its backtest's expectation.
+
+    Each day is pooled over the accounts that traded the genome: its paper return is
+    ``sum(pnl) / sum(allocation)`` and its shadow return the allocation-weighted mean of the
+    accounts' shadow returns (as the lifecycle judges it, :func:`arena.loop.paper_record`).
+    ``paper_return`` and ``shadow_return`` compound those daily returns; ``expected_return``
+    is the gate's ``expected_daily_return`` x the paper days (``None`` without gate figures).
+    The totals of ``pnl``, ``expected_pnl`` and :data:`PAPER_PARTS` are summed over accounts
+    and days (account currency).
+    """
+    pooled: dict[str, list[float]] = {}
+    totals = dict.fromkeys(("allocation", "pnl", "expected_pnl", *PAPER_PARTS), 0.0)
+    for row in days:
+        day = pooled.setdefault(row.day, [0.0, 0.0, 0.0])
+        day[0] += row.allocation
+        day[1] += row.pnl
+        day[2] += row.allocation * row.shadow_return
+        totals["allocation"] += row.allocation
+        totals["pnl"] += row.pnl
+        for key in ("expected_pnl", *PAPER_PARTS):
+            totals[key] += float(row.figures.get(key, 0.0))
+    ordered = sorted(pooled)
+    paper = np.array([pooled[d][1] / pooled[d][0] for d in ordered], dtype=np.float64)
+    shadow = np.array([pooled[d][2] / pooled[d][0] for d in ordered], dtype=np.float64)
+    mu = expectation.get("expected_daily_return")
+    expected_daily = float(mu) if isinstance(mu, int | float) else None
+    return {
+        "days": len(ordered),
+        "first_day": ordered[0] if ordered else None,
+        "last_day": ordered[-1] if ordered else None,
+        "accounts": sorted({row.account for row in days}),
+        "paper_return": float(np.prod(1.0 + paper) - 1.0),
+        "shadow_return": float(np.prod(1.0 + shadow) - 1.0),
+        "expected_daily_return": expected_daily,
+        "expected_return": None if expected_daily is None else expected_daily * len(ordered),
+        "daily": {
+            "day": ordered,
+            "paper": [float(x) for x in paper],
+            "shadow": [float(x) for x in shadow],
+        },
+        **{key: float(value) for key, value in totals.items() if key != "allocation"},
+    }
+
+
+def _money(value: float) -> str:
+    return f"{value:+,.2f}"
+
+
+def paper_section(pool: PoolView, period: Period) -> tuple[Section, list[dict[str, Any]]]:
+    """Return "Paper against backtest": one row per genome with paper days in the period."""
+    days = pool.paper_days(period)
+    if not days:
+        text = f"Paper days of a genome in {period.kind} {period.label}: none."
+        return Section(title="Paper against backtest", blocks=(Paragraph(text=text),)), []
+    by_genome: dict[str, list[PaperDayRecord]] = defaultdict(list)
+    for row in days:
+        by_genome[row.genome_id].append(row)
+    state = pool.genome_state(sorted(by_genome))
+    records = []
+    for genome_id in sorted(by_genome):
+        now = state.get(genome_id, {})
+        figures = paper_figures(by_genome[genome_id], now.get("expectation") or {})
+        status = now.get("status") or "unknown"
+        records.append(
+            {
+                "genome_id": genome_id,
+                "status": status,
+                "paused": bool(now.get("paused")),
+                **figures,
+            }
+        )
+    rows = tuple(
+        (
+            str(r["genome_id"]),
+            str(r["status"]) + (" (paused)" if r["paused"] else ""),
+            str(r["days"]),
+            _percent(r["paper_return"], signed=True),
+            _percent(r["expected_return"], signed=True),
+            _percent(r["shadow_return"], signed=True),
+            _money(r["pnl"]),
+            *(_money(r[key]) for key in PAPER_PARTS),
+        )
+        for r in records
+    )
+    headers = ("genome", "status now", "paper days", "paper return", "expected", "shadow",
+               "P&L", "execution cost", "governor cuts", "debate scaling", "residual")  # fmt: skip
+    blocks: list[Block] = [
+        Table(headers=headers, rows=rows, numeric=frozenset(range(2, 11))),
+        Paragraph(
+            text="Paper return: the compounded daily sum(pnl) / sum(allocation) over the accounts "
+            "that traded the genome. Expected: the gate's expected daily return x the paper days. "
+            "Shadow: the compounded same-day backtest return (allocation-weighted over the "
+            "accounts). Execution cost, governor cuts, debate scaling and residual (account "
+            "currency, summed) add up to P&L minus the expected P&L.",
+            note=True,
+        ),
+        Image(
+            data_uri=_paper_chart(records, f"Paper against shadow backtest, {period.label}"),
+            caption="Cumulative paper (solid) and shadow backtest (dashed) return per genome",
+        ),
+    ]
+    feedback = pool.feedback(period)
+    if feedback:
+        feedback_rows = tuple(
+            (
+                str(f["genome_id"]), str(f["account"]), f"{f['period_start']}..{f['period_end']}",
+                str(f["days"]), _percent(float(f["total_return"]), signed=True),
+                _percent(float(f["max_drawdown"])), f"{float(f['avg_slippage_bps']):.1f}",
+                f"{float(f['fill_ratio']):.0%}", str(f["order_reject_count"]),
+                str(f["risk_block_count"]),
+            )
+            for f in feedback
+        )  # fmt: skip
+        feedback_headers = ("genome", "account", "period", "days", "return", "max drawdown",
+                            "slippage (bps)", "fill ratio", "rejects", "risk blocks")  # fmt: skip
+        blocks.append(Paragraph(text="LiveFeedback records of the genomes overlapping the period:"))
+        blocks.append(
+            Table(headers=feedback_headers, rows=feedback_rows, numeric=frozenset(range(3, 10)))
+        )
+    return Section(title="Paper against backtest", blocks=tuple(blocks)), records
+
+
+def _paper_chart(records: Sequence[Mapping[str, Any]], title: str) -> str:
+    figure = new_figure()
+    axes = figure.add_subplot()
+    for position, record in enumerate(records):
+        daily = record["daily"]
+        when = pd.DatetimeIndex(pd.to_datetime(daily["day"]))
+        color = _color(position)
+        paper = 100.0 * (np.cumprod(1.0 + np.asarray(daily["paper"])) - 1.0)
+        shadow = 100.0 * (np.cumprod(1.0 + np.asarray(daily["shadow"])) - 1.0)
+        label = str(record["genome_id"])[:8]
+        axes.plot(when, paper, color=color, marker="o", markersize=3, label=f"{label} paper")
+        axes.plot(when, shadow, color=color, linestyle="--", label=f"{label} shadow")
+    axes.axhline(0.0, color="#999999", linewidth=0.8)
+    axes.xaxis.set_major_locator(DayLocator())
+    axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    axes.set_title(title)
+    axes.set_ylabel("cumulative return (%)")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best", fontsize=8)
+    figure.autofmt_xdate()
+    return figure_to_data_uri(figure)
+
+
 # --------------------------------------------------------------------------- weekly
 def default_week(home: LabHome, today: date | None = None) -> Period:
     """Return the ISO week of the last committed arena day, else of ``today``."""
@@ -1018,6 +1327,9 @@ def _metrics(headline: Mapping[str, Any]) -> dict[str, float]:
         value = headline.get(key)
         if isinstance(value, int | float):
             metrics[key] = float(value)
+    for key in ("transitions", "paper"):
+        if isinstance(headline.get(key), list):
+            metrics[f"{key}_count"] = float(len(headline[key]))
     for account, figures in (headline.get("accounts") or {}).items():
         for key, value in figures.items():
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -1056,18 +1368,23 @@ def write_weekly_report(
     """
     view = LedgerView.load(home.ledger_db)
     pool = PoolView(path=home.gene_pool_db)
-    if not view.days(period) and not pool.sessions(period):
+    if not view.days(period) and not pool.has_data(period):
         raise ReportDataMissing(
             f"no data for {period.describe()}: no committed arena day in {home.ledger_db} "
-            f"and no gene-pool session as of a day in it in {home.gene_pool_db}"
+            f"and no gene-pool session as of a day in it, lifecycle move or paper day in "
+            f"{home.gene_pool_db}"
         )
     trips = [
         trip for trip in view.round_trips() if period.contains(trip.exit_time.date())
     ] if not view.fills.empty else []  # fmt: skip
-    evolution, evolution_headline = evolution_sections(pool, period)
+    moves = pool.transitions(period)
+    evolution, evolution_headline = evolution_sections(pool, period, moves)
+    lifecycle, lifecycle_headline = lifecycle_section(pool, period, moves)
+    paper, paper_records = paper_section(pool, period)
     accounts, figures, bench_return = accounts_section(view, period, trips, closes)
     lessons = period_lessons(view, period, lesson_config)
-    sections = [*evolution, accounts, lessons_section(lessons, period)]
+    sections = [*evolution, lifecycle, paper, accounts, lessons_section(lessons, period)]
+    up, down = lifecycle_directions(moves)
     accounts_json = {
         name: {key: value for key, value in values.items() if key != "equity"}
         for name, values in figures.items()
@@ -1078,6 +1395,10 @@ def write_weekly_report(
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
         **evolution_headline,
+        "promoted": sorted(set(evolution_headline.get("promoted", ())) | up),
+        "demoted": sorted(set(evolution_headline.get("demoted", ())) | down),
+        **lifecycle_headline,
+        "paper": paper_records,
         "arena_days": [day.isoformat() for day in view.days(period)],
         "accounts": accounts_json,
         "benchmark_return": bench_return,

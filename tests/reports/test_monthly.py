@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter, deque
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import pytest
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.ledger import Ledger
-from evolution.store import GenePoolStore
+from evolution.store import GenePoolStore, MemberRecord, TransitionRecord
 from reports.biases import (
     BiasConfig,
     BuyRecord,
@@ -264,3 +265,55 @@ def test_select_trades_breaks_ties_deterministically() -> None:
     best, worst = select_trades(list(reversed(trips)), count=1)
     assert best[0].exit_order_id == "S1" and worst[0].exit_order_id == "S1"
     assert Decimal(str(best[0].pnl)) == Decimal("5.0")
+
+
+def _member(genome_id: str) -> MemberRecord:
+    return MemberRecord(
+        genome_id=genome_id, genome_json='{"style": "trend"}', description=genome_id,
+        style="trend", parents=(), operator="random", born_generation=0, score=50.0,
+        status="alive", overfit=False, low_score_streak=0,
+    )  # fmt: skip
+
+
+def _path(genome_id: str, *path: str, day: str | None = None) -> list[TransitionRecord]:
+    return [
+        TransitionRecord(genome_id=genome_id, from_status=a, to_status=b, reason=f"{b}", day=day)
+        for a, b in pairwise(path)
+    ]
+
+
+def test_monthly_lists_the_months_promotions_and_demotions(lab_home: LabHome, season) -> None:
+    with GenePoolStore(lab_home.gene_pool_db) as store:
+        store.create_session(
+            session_id="s1", seed=0, as_of="2023-05-26", config={}, config_hash="c",
+            data_hash="d", data_spec="synthetic", code_version="test",
+        )  # fmt: skip
+        store.commit_generation(
+            session_id="s1", generation=0, stats={"best_score": 50.0, "median_score": 50.0},
+            members=[_member(g) for g in ("aaaa", "bbbb", "cccc")],
+            transitions=[
+                move for g in ("aaaa", "bbbb", "cccc")
+                for move in _path(g, "alive", "candidate", "probation")
+            ],
+        )  # fmt: skip
+        store.transition(*_path("aaaa", "probation", "champion", day="2023-06-20"))
+        store.transition(*_path("bbbb", "probation", "champion", day="2023-06-05"))
+        store.transition(*_path("bbbb", "champion", "demoted", day="2023-06-28"))
+        store.transition(*_path("cccc", "probation", "demoted", day="2023-07-03"))  # July
+    out = write_monthly_report(lab_home, parse_month("2023-06"), track=False)
+    assert out["promotions"] == ["aaaa", "bbbb"] and out["demotions"] == ["bbbb"]
+    assert [(t["genome_id"], t["to"], t["day"]) for t in out["transitions"]] == [
+        ("aaaa", "champion", "2023-06-20"),
+        ("bbbb", "champion", "2023-06-05"),
+        ("bbbb", "demoted", "2023-06-28"),
+    ]
+    markdown = Path(out["markdown"]).read_text()
+    assert "## Lifecycle" in markdown and "champion -> demoted" in markdown
+    assert "probation -> demoted" not in markdown  # cccc's move is in July
+    # The May session's gate moves belong to May.
+    may = write_monthly_report(lab_home, parse_month("2023-05"), track=False)
+    assert len(may["transitions"]) == 6 and may["promotions"] == []
+    # Control: the season's June has no lifecycle move.
+    _, season_out = season
+    assert season_out["transitions"] == [] and season_out["promotions"] == []
+    assert "Lifecycle moves in month 2023-06: none." in Path(season_out["markdown"]).read_text()
