@@ -88,7 +88,7 @@ def run(
     from alphaloop.home import LabHome
     from arena.cycle import trading_days
     from arena.personas import load_arena_config
-    from arena.season import load_arena_data, run_arena_day
+    from arena.season import closed_loop, load_arena_data, run_arena_day
 
     home = LabHome.resolve().ensure()
     config = load_arena_config()
@@ -96,6 +96,9 @@ def run(
     target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
     with _accounts(local, home, config, market) as accounts:
         summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
+    # The loop closes: the day's paper record into the gene pool, promotions and demotions.
+    loop_day = closed_loop(home, market)(target)
+    summary["loop"] = {"transitions": list(loop_day.transitions)}
     summary["mlflow_run_id"] = None
     if not no_mlflow:
         from arena.tracking import log_arena_day
@@ -111,6 +114,8 @@ def run(
             f"  {name:<13} equity {figures['equity']:>16,.2f}  return {figures['return']:+.4%}"
             f"  trades {figures['trades']}"
         )
+    for move in summary["loop"]["transitions"]:
+        typer.echo(f"  {move['genome_id']}: {move['from']} -> {move['to']}: {move['reason']}")
     typer.echo(f"  report: {summary['report']['markdown']}")
 
 
@@ -125,13 +130,25 @@ def replay(
     ] = 4,
     generations: Annotated[
         int, typer.Option("--generations", min=1, help="Generations per weekly evolution.")
-    ] = 1,
+    ] = 5,
     population: Annotated[
         int, typer.Option("--population", min=4, help="Population of the weekly evolution.")
     ] = 16,
     window: Annotated[
         int | None, typer.Option("--window", min=20, help="Fitness window of the evolution.")
     ] = None,
+    holdout: Annotated[
+        int | None,
+        typer.Option("--holdout", min=10, help="Days before each as-of fitness never sees."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the weekly evolution.")] = 0,
+    open_loop: Annotated[
+        bool,
+        typer.Option(
+            "--open-loop",
+            help="Do not feed paper results back (no probation verdicts, no demotion).",
+        ),
+    ] = False,
     local: LocalOption = False,
     no_mlflow: NoMlflowOption = False,
 ) -> None:
@@ -141,7 +158,13 @@ def replay(
 
     from alphaloop.home import LabHome
     from arena.personas import load_arena_config
-    from arena.season import load_arena_data, replay_season, season_days, weekly_evolution
+    from arena.season import (
+        closed_loop,
+        load_arena_data,
+        replay_season,
+        season_days,
+        weekly_evolution,
+    )
 
     home = LabHome.resolve().ensure()
     config = load_arena_config()
@@ -155,7 +178,9 @@ def replay(
         market,
         generations=generations,
         population=population,
+        seed=seed,
         window=window,
+        holdout=holdout,
         track=not no_mlflow,
     )
     progress = Progress(
@@ -182,6 +207,7 @@ def replay(
                 accounts, market, first, last, home=home, config=config,
                 evolve_weekday=None if evolve_weekday < 0 else evolve_weekday,
                 evolve=evolve, on_day=on_day,
+                close=None if open_loop else closed_loop(home, market),
             )  # fmt: skip
     if as_json:
         emit(result)
@@ -190,6 +216,25 @@ def replay(
         f"replayed {result['start']}..{result['end']}: {result['ran']} day(s) run, "
         f"{result['skipped']} already committed, {len(result['evolutions'])} evolution(s)"
     )
+    for week in result["evolutions"]:
+        births = ", ".join(f"{k} {v}" for k, v in week.get("births", {}).items()) or "none"
+        typer.echo(
+            f"  evolution as of {week['as_of']}: {week.get('generations', 0)} generation(s), "
+            f"births {births}, {week.get('passed_gate', 0)} passed the gate"
+        )
+    loop = result.get("loop")
+    if loop is None:
+        typer.echo("  open loop: paper results were not fed back")
+    else:
+        typer.echo(
+            f"  loop: {loop['paper_days']} genome paper day(s), "
+            f"{len(loop['promoted'])} promotion(s), {len(loop['demoted'])} demotion(s)"
+        )
+        for move in loop["transitions"]:
+            typer.echo(
+                f"    {move['day']} {move['genome_id']}: {move['from']} -> {move['to']}: "
+                f"{move['reason']}"
+            )
 
 
 @app.command("status")

@@ -161,5 +161,26 @@ def champion_genomes(gene_pool: str | Path, status: str = "champion") -> list[Ar
 def arena_genomes(home: LabHome) -> list[ArenaGenome]:
     """Return what ``home``'s arena trades: its champions (the bootstrap set when there are
     none) and its genomes on probation, paused ones left out."""
-    main = champion_genomes(home.gene_pool_db) or bootstrap_genomes()
+    main = champion_genomes(home.gene_pool_db) or [
+        item for item in bootstrap_genomes() if item.genome.id not in _barred(home.gene_pool_db)
+    ]
     return main + champion_genomes(home.gene_pool_db, "probation")
+
+
+def _barred(gene_pool: str | Path) -> set[str]:
+    """Return the ids the pool took out of trading (demoted, retired or paused genomes).
+
+    A bootstrap genome the pool demoted (its paper record decayed) or a user paused does not
+    come back through the bootstrap set.
+    """
+    path = Path(gene_pool)
+    if not path.exists():
+        return set()
+    from evolution.store import GenePoolStore
+
+    with GenePoolStore(path) as store:
+        return {
+            str(row["genome_id"])
+            for row in store.list_genomes()
+            if row["status"] in ("demoted", "retired") or row.get("paused")
+        }

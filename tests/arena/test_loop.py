@@ -1,0 +1,188 @@
+"""The loop closes through the arena: paper days reach the pool, promotions and demotions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from alphaloop.home import LabHome
+from arena.bootstrap import BOOTSTRAP_GENOMES
+from arena.ledger import Ledger
+from arena.personas import ArenaConfig
+from arena.season import LocalAccounts, closed_loop, load_arena_data, replay_season
+from evolution.lifecycle import PromotionConfig
+from evolution.store import GenePoolStore, MemberRecord, TransitionRecord
+
+SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
+START, END = date(2023, 6, 5), date(2023, 6, 9)
+
+
+def _pool_with_probation(home: LabHome, expected_daily_return: float) -> str:
+    """A pool whose one trend genome passed the gate and is on probation (as a session does)."""
+    genome = BOOTSTRAP_GENOMES["trend_ema"]
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.create_session(
+            session_id="s",
+            seed=0,
+            as_of="2023-06-01",
+            config={},
+            config_hash="c",
+            data_hash="d",
+            data_spec=SPEC,
+            code_version="test",
+        )
+        store.commit_generation(
+            session_id="s",
+            generation=0,
+            members=[
+                MemberRecord(
+                    genome_id=genome.id,
+                    genome_json=genome.to_json(),
+                    description=genome.describe(),
+                    style=genome.style,
+                    parents=(),
+                    operator="random",
+                    born_generation=0,
+                    score=70.0,
+                    status="alive",
+                    overfit=False,
+                    low_score_streak=0,
+                ),
+            ],
+            stats={},
+            transitions=[
+                TransitionRecord(
+                    genome_id=genome.id,
+                    from_status="alive",
+                    to_status="candidate",
+                    reason="gate",
+                    figures={
+                        "expected_daily_return": expected_daily_return,
+                        "expected_daily_vol": 0.01,
+                        "cusum_threshold": 5.0,
+                    },
+                ),
+                TransitionRecord(
+                    genome_id=genome.id,
+                    from_status="candidate",
+                    to_status="probation",
+                    reason="auto",
+                ),
+            ],
+        )
+    return genome.id
+
+
+def _season(home: LabHome, promotion: PromotionConfig) -> dict:
+    data = load_arena_data(SPEC, home)
+    config = ArenaConfig()
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        return replay_season(
+            accounts,
+            data,
+            START,
+            END,
+            home=home,
+            config=config,
+            write_report=False,
+            close=closed_loop(home, data, promotion=promotion),
+        )
+    finally:
+        accounts.close()
+
+
+def _traded(home: LabHome, genome_id: str) -> dict[str, str]:
+    """Day -> the source the plan traded the genome as (from the stored decisions)."""
+    out: dict[str, str] = {}
+    with Ledger(home.ledger_db) as ledger:
+        for day in ledger.committed_days("aggressive"):
+            for payload in ledger.decisions("aggressive", day).values():
+                for item in payload.get("genomes", []):
+                    if item["genome_id"] == genome_id:
+                        out[day.isoformat()] = item["source"]
+    return out
+
+
+def test_probation_paper_days_reach_the_pool_and_a_consistent_record_is_promoted(tmp_path):
+    home = LabHome(tmp_path / "promote").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.0)
+    promotion = PromotionConfig(paper_days=3, min_days=2, promote_z=10.0, demote_z=10.0)
+    result = _season(home, promotion)
+    with GenePoolStore(home.gene_pool_db) as store:
+        days = store.paper_days(gid)
+        moves = [m for m in store.transitions(gid) if m["actor"] == "system"]
+        status = store.status_of(gid)
+        feedback = store.feedback(gid)
+    with Ledger(home.ledger_db) as ledger:
+        reviewed = ledger.genome_days(genome_id=gid)
+    # Every genome day the review stored is in the pool, allocation and P&L unchanged.
+    assert days and len(days) == len(reviewed)
+    assert sorted((d.account, d.day, d.allocation, d.pnl) for d in days) == sorted(
+        (r.account, r.day.isoformat(), r.allocation, r.pnl) for r in reviewed
+    )
+    assert status == ("champion", False)
+    promoted = moves[-1]
+    assert (promoted["from_status"], promoted["to_status"]) == ("probation", "champion")
+    third_day = sorted({d.day for d in days})[2]
+    assert promoted["day"] == third_day and promoted["figures"]["paper_days"] == 3
+    assert result["loop"]["promoted"][0]["genome_id"] == gid
+    assert feedback and {f["account"] for f in feedback} <= {"aggressive", "conservative",
+                                                             "synthesis"}  # fmt: skip
+    # Traded on probation until promoted, then as a champion.
+    traded = _traded(home, gid)
+    assert traded[min(traded)] == "probation" and traded[max(traded)] == "champion"
+
+
+def test_probation_record_far_below_its_backtest_is_demoted_and_stops_trading(tmp_path):
+    home = LabHome(tmp_path / "demote").ensure()
+    # The backtest "expected" +5% a day: no paper record is consistent with that.
+    gid = _pool_with_probation(home, expected_daily_return=0.05)
+    promotion = PromotionConfig(paper_days=10, min_days=2, demote_z=2.5)
+    result = _season(home, promotion)
+    with GenePoolStore(home.gene_pool_db) as store:
+        status = store.status_of(gid)
+        moves = store.transitions(gid)
+    assert status == ("demoted", False)
+    demoted = moves[-1]
+    assert demoted["to_status"] == "demoted" and demoted["figures"]["z"] < -2.5
+    assert result["loop"]["demoted"][0]["genome_id"] == gid
+    traded = _traded(home, gid)
+    assert traded and max(traded) <= demoted["day"]  # not traded after the demotion day
+    assert max(traded) < END.isoformat()
+
+
+def test_open_loop_season_leaves_the_pool_alone(tmp_path):
+    """The control: without the loop the same season stores no paper day and moves nothing."""
+    home = LabHome(tmp_path / "open").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.05)
+    data = load_arena_data(SPEC, home)
+    config = ArenaConfig()
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        result = replay_season(
+            accounts, data, START, END, home=home, config=config, write_report=False
+        )
+    finally:
+        accounts.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        assert store.paper_days(gid) == [] and store.status_of(gid) == ("probation", False)
+    assert result["loop"] is None
+
+
+@pytest.mark.parametrize("again", [1])
+def test_closing_the_same_day_twice_decides_nothing_twice(tmp_path, again):
+    home = LabHome(tmp_path / "twice").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.05)
+    promotion = PromotionConfig(paper_days=10, min_days=2)
+    _season(home, promotion)
+    data = load_arena_data(SPEC, home)
+    with GenePoolStore(home.gene_pool_db) as store:
+        before = (json.dumps(store.transitions(gid), default=str), len(store.paper_days(gid)))
+    for _ in range(again):
+        closed_loop(home, data, promotion=promotion)(END)
+    with GenePoolStore(home.gene_pool_db) as store:
+        after = (json.dumps(store.transitions(gid), default=str), len(store.paper_days(gid)))
+    assert after == before
