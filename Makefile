@@ -21,12 +21,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed
 
-# The main job: evolve the gene pool, then run today's arena (the data's last trading day).
+# The main job: a short season on the embedded synthetic market with a planted breakout edge
+# that stops paying on 2025-06-27: the gene pool evolves, gate candidates trade on probation,
+# the loop promotes (or demotes) them on their paper record, then the ledger is verified.
+SEASON_DATA ?= synthetic:seed=4,assets=12,drift=0,edge=breakout,edge_strength=4,edge_until=2025-06-27
+SEASON_CONFIG ?= configs/season_demo.yaml
 run: install
-	$(BIN)/alphaloop --home "$(HOME_DIR)" data check synthetic
-	$(BIN)/alphaloop --home "$(HOME_DIR)" evolve --data synthetic --generations 5 \
-		--population 32 --seed 7 --workers 2
-	$(BIN)/alphaloop --home "$(HOME_DIR)" arena run --data synthetic
+	$(BIN)/alphaloop --home "$(HOME_DIR)" data check "$(SEASON_DATA)"
+	$(BIN)/alphaloop --home "$(HOME_DIR)" evolve --data "$(SEASON_DATA)" --as-of 2025-05-30 \
+		--generations 5 --seed 7 --workers 2 --config $(SEASON_CONFIG)
+	$(BIN)/alphaloop --home "$(HOME_DIR)" arena replay --data "$(SEASON_DATA)" \
+		--start 2025-06-02 --end 2025-07-25 --config $(SEASON_CONFIG)
 	$(BIN)/alphaloop --home "$(HOME_DIR)" ledger verify
 
 lint: install

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -132,8 +133,9 @@ def replay(
         int, typer.Option("--generations", min=1, help="Generations per weekly evolution.")
     ] = 5,
     population: Annotated[
-        int, typer.Option("--population", min=4, help="Population of the weekly evolution.")
-    ] = 16,
+        int | None,
+        typer.Option("--population", min=4, help="Population of the weekly evolution (16)."),
+    ] = None,
     window: Annotated[
         int | None, typer.Option("--window", min=20, help="Fitness window of the evolution.")
     ] = None,
@@ -142,6 +144,14 @@ def replay(
         typer.Option("--holdout", min=10, help="Days before each as-of fitness never sees."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the weekly evolution.")] = 0,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="The weekly evolution's settings and the promotion rules (the format of "
+            "configs/evolution.yaml); --population, --window and --holdout override it.",
+        ),
+    ] = None,
     open_loop: Annotated[
         bool,
         typer.Option(
@@ -173,15 +183,28 @@ def replay(
     if first > last:
         raise ConfigError(f"--start {start} is after --end {end}")
     total = len(season_days(market, first, last))
+    session_config = None
+    if config_file is not None:
+        from evolution.session import load_session_config
+
+        overrides: dict[str, Any] = {}
+        if population is not None:
+            overrides["evolution"] = {"population": population}
+        if window is not None:
+            overrides["fitness"] = {"window": window}
+        if holdout is not None:
+            overrides["holdout"] = holdout
+        session_config = load_session_config(config_file, overrides=overrides)
     evolve = weekly_evolution(
         home,
         market,
         generations=generations,
-        population=population,
+        population=16 if population is None else population,
         seed=seed,
         window=window,
         holdout=holdout,
         track=not no_mlflow,
+        config=session_config,
     )
     progress = Progress(
         TextColumn("replay"),
@@ -207,7 +230,13 @@ def replay(
                 accounts, market, first, last, home=home, config=config,
                 evolve_weekday=None if evolve_weekday < 0 else evolve_weekday,
                 evolve=evolve, on_day=on_day,
-                close=None if open_loop else closed_loop(home, market),
+                close=None
+                if open_loop
+                else closed_loop(
+                    home,
+                    market,
+                    promotion=None if session_config is None else session_config.promotion,
+                ),
             )  # fmt: skip
     if as_json:
         emit(result)
