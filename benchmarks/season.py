@@ -94,8 +94,16 @@ def set_up_champion(home: LabHome, data: Any, as_of: date, seed: int) -> str:
     )  # fmt: skip
     try:
         session.run(5)
+        # The champion that exploits a breakout edge trades in the accounts that prefer the
+        # trend and breakout styles (aggressive, and synthesis through the debate).
+        styles = {gid: session.genome(gid).style for gid in session.evaluations if
+                  session.store.status_of(gid) is not None}  # fmt: skip
         ranked = sorted(
-            (e for e in session.evaluations.values() if not e.fitness.overfit),
+            (
+                e
+                for e in session.evaluations.values()
+                if not e.fitness.overfit and styles.get(e.genome_id) in ("trend", "breakout")
+            ),
             key=lambda e: (-e.score, e.genome_id),
         )
         best = ranked[0]

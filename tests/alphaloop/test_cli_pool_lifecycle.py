@@ -151,3 +151,44 @@ def test_pool_bad_acts_exit_2_with_one_line_and_store_nothing(pool_home, tmp_pat
     if args[0] == "approve" and args[1] == alive:
         assert alive in lines[0]
     assert _dump(home) == before
+
+
+def test_pool_feedback_lists_the_records_and_export_writes_the_catalog(pool_home, tmp_path):
+    from evolution.feedback import DayFigures, summarise
+
+    home = _home_copy(pool_home, tmp_path)
+    genome = pool_home[1][0]
+    days = [
+        DayFigures(day="2023-12-04", allocation=1000.0, pnl=12.0, avg_slippage_bps=3.0),
+        DayFigures(day="2023-12-05", allocation=1000.0, pnl=-2.0, order_reject_count=1),
+    ]
+    record = summarise(genome, "aggressive", days, periods_per_year=252.0, config_hash="cfg")
+    with GenePoolStore(home / "gene_pool.sqlite") as store:
+        store.write_feedback([record])
+    shown = _cli("pool", "feedback", genome[:8], "--json", home=home)
+    assert shown.returncode == 0, shown.stderr
+    payload = json.loads(shown.stdout)
+    assert payload["genome_id"] == genome and len(payload["records"]) == 1
+    row = payload["records"][0]
+    assert (row["period_start"], row["period_end"], row["days"]) == ("2023-12-04", "2023-12-05", 2)
+    assert row["total_return"] == pytest.approx(1.012 * 0.998 - 1.0)
+    assert row["order_reject_count"] == 1 and row["config_hash"] == "cfg"
+    other = _cli("pool", "feedback", pool_home[1][1], "--json", home=home)
+    assert json.loads(other.stdout)["records"] == []
+    out = tmp_path / "export"
+    assert _cli("pool", "export", "--out", str(out), home=home).returncode == 0
+    catalog = json.loads((out / "feedback.json").read_text())
+    assert catalog["kind"] == "alphaloop.feedback_catalog" and catalog["schema_version"] == 1
+    assert [r["genome_id"] for r in catalog["records"]] == [genome]
+
+
+def test_pool_feedback_on_an_empty_pool_or_unknown_id_exits_2(pool_home, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    GenePoolStore(empty / "gene_pool.sqlite").close()
+    refused = _cli("pool", "feedback", home=empty)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "empty" in lines[0]
+    home = _home_copy(pool_home, tmp_path)
+    unknown = _cli("pool", "feedback", "ffffffffffff", home=home)
+    assert unknown.returncode == 2 and "ffffffffffff" in unknown.stderr

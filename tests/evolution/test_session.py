@@ -417,3 +417,78 @@ def test_session_holdout_bars_never_reach_fitness_but_decide_the_gate(tmp_path, 
     # The control: the same change reaching into the bars fitness sees changes the scores.
     seen_scores, _ = scores_and_gate(perturbed(n - config.holdout - 30), "seen")
     assert seen_scores != base_scores
+
+
+def test_session_scores_a_genome_on_its_paper_record_too(tmp_path, panel) -> None:
+    from evolution.store import PaperDayRecord
+
+    config = _lax_config()
+    homes = {name: LabHome(tmp_path / name) for name in ("paper", "plain")}
+    for home in homes.values():
+        first = _session(home, panel, config=config, as_of="2023-11-01")
+        try:
+            first.run(2)
+        finally:
+            first.close()
+    with GenePoolStore(homes["paper"].gene_pool_db) as store:
+        target = store.living()[0]["genome_id"]
+        # Ten losing paper days (-5% and -4% by turns): Sharpe far below -0.5, drawdown over
+        # 35%, no winning day, profit factor 0, so every part of its window score is 0.
+        store.write_paper_days(
+            [
+                PaperDayRecord(
+                    genome_id=target, account="aggressive", day=f"2023-11-{day:02d}",
+                    allocation=10_000.0, pnl=-500.0 if day % 2 else -400.0, shadow_return=0.0,
+                )
+                for day in range(6, 16)
+            ]
+        )  # fmt: skip
+    scores = {}
+    for name, home in homes.items():
+        second = _session(home, panel, config=config, seed=99)
+        try:
+            result = second.run(1)
+            scores[name] = second.evaluations[target].fitness
+        finally:
+            second.close()
+        assert result["generations"]
+    plain, paper = scores["plain"], scores["paper"]
+    assert plain.paper_weight == 0.0 and plain.paper_score is None
+    # w = paper_weight x min(1, 10 / paper_days) = 0.5 x 0.5; a losing record scores 0.
+    assert paper.paper_weight == pytest.approx(0.25) and paper.paper_score == 0.0
+    assert paper.score == pytest.approx(0.75 * plain.score, abs=1e-6)
+
+
+def test_session_never_carries_or_breeds_a_demoted_genome(tmp_path, panel) -> None:
+    from evolution.store import TransitionRecord
+
+    home = LabHome(tmp_path / "demoted")
+    config = _lax_config()
+    first = _session(home, panel, config=config, as_of="2023-11-01")
+    try:
+        first.run(2)
+    finally:
+        first.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        target = next(r["genome_id"] for r in store.living() if r["status"] == "alive")
+        store.transition(
+            *(
+                TransitionRecord(genome_id=target, from_status=a, to_status=b, reason="test")
+                for a, b in (
+                    ("alive", "candidate"),
+                    ("candidate", "probation"),
+                    ("probation", "demoted"),
+                )
+            )
+        )
+        assert target not in {row["genome_id"] for row in store.living()}
+    second = _session(home, panel, config=config, seed=99)
+    try:
+        result = second.run(3)
+    finally:
+        second.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        for generation in range(3):
+            members = store.population(result["session_id"], generation)
+            assert target not in {m["genome_id"] for m in members}
+        assert store.status_of(target) == ("demoted", False)
