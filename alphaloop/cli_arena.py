@@ -3,7 +3,9 @@
 ``arena run --json`` prints one object: ``date``, ``already_committed``, ``accounts`` (per
 account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sharpe``,
 ``score``), ``benchmark`` (``return``), ``regime`` (label and its inputs), ``risk_events``
-(list), ``report`` (``markdown``, ``html`` paths) and ``mlflow_run_id``.
+(list), ``genomes`` (each genome's day per account: sleeve, P&L, the shadow backtest's expected
+P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle moves the day's
+paper record caused), ``report`` (``markdown``, ``html`` paths) and ``mlflow_run_id``.
 
 The accounts run as Ray actors (``arena/actors.py``): the command joins a running Ray
 (``ray start`` / ``ray job submit``) or starts a local one. ``--local`` keeps them in this

@@ -140,7 +140,11 @@ def _print_summary(result: dict[str, Any]) -> None:
         )
     console.print(table)
     for champion in result["champions"]:
-        mark = "PROMOTED" if champion["gate"]["passed"] else "held back"
+        mark = (
+            f"passed the gate, now {champion['status']}"
+            if champion["gate"]["passed"]
+            else "held back"
+        )
         console.print(f"[bold]{champion['id']}[/bold] {mark}: {champion['description']}")
         for reason in champion["gate"]["reasons"]:
             console.print(f"    - {reason}")
