@@ -411,11 +411,20 @@ class EvolutionSession:
             for row in living[:size]
         ]
         present = {row["genome_id"] for row in living[:size]}
-        for founder in initial_population(self.config.evolution, generation_rng(self.seed, 0)):
-            if len(population) >= size:
-                break
+        # Founders the pool has never seen: the seeded random genomes of generation 0, then
+        # more from the same stream when the pool already holds some of them (a pool whose
+        # living population died out is refounded, not left empty).
+        rng = generation_rng(self.seed, 0)
+        draws = 0
+        while len(population) < size:
+            if draws >= 100 * size:
+                raise RuntimeError(f"no new founder genome after {draws} draws")
+            draws += 1
+            founder = operators.immigrants(1, rng)[0]
             if founder.id not in present and self.store.status_of(founder.id) is None:
-                population.append(_member_to_state(founder))
+                population.append(
+                    _member_to_state(Member(genome=founder, operator="random", born=0))
+                )
                 present.add(founder.id)
         trading = sorted(
             (row for row in living if row["status"] in LIFECYCLE),

@@ -492,3 +492,30 @@ def test_session_never_carries_or_breeds_a_demoted_genome(tmp_path, panel) -> No
             members = store.population(result["session_id"], generation)
             assert target not in {m["genome_id"] for m in members}
         assert store.status_of(target) == ("demoted", False)
+
+
+def test_session_on_a_pool_whose_population_died_out_is_refounded(tmp_path, panel) -> None:
+    home = LabHome(tmp_path / "extinct")
+    config = _lax_config()
+    first = _session(home, panel, config=config, as_of="2023-11-01")
+    try:
+        first.run(1)
+    finally:
+        first.close()
+    conn = sqlite3.connect(home.gene_pool_db)
+    conn.execute("UPDATE genomes SET status='culled' WHERE status='alive'")
+    conn.commit()
+    conn.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        lifecycle = {row["genome_id"] for row in store.living()}
+        known = {g["genome_id"] for g in store.list_genomes()}
+    # The same seed: its founders are all known to the pool now, so new ones are drawn.
+    second = _session(home, panel, config=config, as_of=AS_OF)
+    try:
+        result = second.run(1)
+    finally:
+        second.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        start = {m["genome_id"] for m in store.population(result["session_id"], 0)}
+    assert len(start) == config.evolution.population
+    assert lifecycle <= start and not ((start - lifecycle) & known)
