@@ -78,8 +78,10 @@ from arena.orders import DuplicateFill, FillSequenceError, Order
 
 __all__ = [
     "GENOME_DAY_GRID",
+    "READABLE_TABLES",
     "SCHEMA_VERSION",
     "UNATTRIBUTED",
+    "AccountRecord",
     "DayAlreadyCommitted",
     "DayAttribution",
     "DayClose",
@@ -260,6 +262,20 @@ _GENOME_DAY_COLUMNS = (
     "residual", "avg_slippage_bps", "fill_ratio", "order_reject_count", "risk_block_count",
     "turnover",
 )  # fmt: skip
+# The tables :meth:`Ledger.table_rows` exports, each with the key its rows come in: a stable
+# order that does not depend on which account committed first (e.g. Ray actors in parallel).
+READABLE_TABLES: dict[str, tuple[str, ...]] = {
+    "accounts": ("account",),
+    "days": ("account", "day"),
+    "orders": ("account", "seq"),
+    "fills": ("account", "seq"),
+    "positions": ("account", "day", "symbol"),
+    "equity": ("account", "day"),
+    "decisions": ("account", "day", "decision_id"),
+    "risk_events": ("account", "day", "seq"),
+    "attribution": ("account", "day", "genome_id"),
+    "genome_days": ("account", "day", "genome_id"),
+}
 # Where a symbol's P&L goes when no target and no previous position names a genome.
 UNATTRIBUTED = "unattributed"
 # (genome_id, share) pairs: shares > 0 summing to 1, sorted by genome id.
@@ -741,6 +757,16 @@ class GenomeDay:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AccountRecord:
+    """A registered account: its book units, T+1 flag and initial cash (minor units)."""
+
+    account: str
+    units: MoneyUnits
+    t_plus_one: bool
+    initial_cash: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRecord:
     """One committed order in its final state, as the ledger stored it (quantities in units)."""
 
@@ -975,23 +1001,33 @@ class Ledger:
         LedgerError
             If the account is not registered.
         """
+        record = self.account_record(account)
+        return open_account(
+            account,
+            initial_cash=record.initial_cash,
+            units=record.units,
+            t_plus_one=record.t_plus_one,
+        )
+
+    def account_record(self, account: str) -> AccountRecord:
+        """Return ``account``'s registration: book units, T+1 flag and initial cash.
+
+        Raises
+        ------
+        LedgerError
+            If the account is not registered.
+        """
         rows = self._query("SELECT * FROM accounts WHERE account = ?", (account,))
         if not rows:
             known = ", ".join(self.accounts()) or "none"
             raise LedgerError(f"{self.path}: unknown account {account!r} (registered: {known})")
-        row = rows[0]
-        units = MoneyUnits(
-            currency=row["currency"],
-            money_digits=int(row["money_digits"]),
-            price_digits=int(row["price_digits"]),
-            quantity_digits=int(row["quantity_digits"]),
-        )
-        return open_account(
-            account,
-            initial_cash=int(row["initial_cash"]),
-            units=units,
-            t_plus_one=bool(row["t_plus_one"]),
-        )
+        return _account_from_row(rows[0])
+
+    def account_records(self) -> list[AccountRecord]:
+        """Return every registered account's registration, by account name."""
+        return [
+            _account_from_row(r) for r in self._query("SELECT * FROM accounts ORDER BY account")
+        ]
 
     # ------------------------------------------------------------------ days
     def is_committed(self, account: str, day: date) -> bool:
@@ -1006,9 +1042,15 @@ class Ledger:
         rows = self._query("SELECT day FROM days WHERE account = ? ORDER BY day", (account,))
         return [date.fromisoformat(r["day"]) for r in rows]
 
-    def last_committed_day(self, account: str) -> date | None:
-        """Return the last committed day of ``account`` (``None`` before the first)."""
-        rows = self._query("SELECT MAX(day) AS day FROM days WHERE account = ?", (account,))
+    def last_committed_day(self, account: str | None = None) -> date | None:
+        """Return the last committed day of ``account`` (``None`` before the first).
+
+        ``account=None``: the last day any account committed (``None`` on an empty ledger).
+        """
+        if account is None:
+            rows = self._query("SELECT MAX(day) AS day FROM days")
+        else:
+            rows = self._query("SELECT MAX(day) AS day FROM days WHERE account = ?", (account,))
         value = rows[0]["day"] if rows else None
         return None if value is None else date.fromisoformat(value)
 
@@ -1437,18 +1479,125 @@ class Ledger:
             for r in rows
         ]
 
-    def decisions(self, account: str, day: date) -> dict[str, dict[str, Any]]:
-        """Return ``account``'s decision chains of ``day`` by decision id."""
-        rows = self._query(
-            "SELECT decision_id, payload FROM decisions WHERE account = ? AND day = ? "
-            "ORDER BY decision_id",
-            (account, day.isoformat()),
-        )
+    def decisions(self, account: str, day: date | None = None) -> dict[str, dict[str, Any]]:
+        """Return ``account``'s decision chains of ``day`` (of every day) by decision id.
+
+        Ordered by (day, decision id): a day's plan comes before its ``-liquidation`` chain.
+        """
+        sql = "SELECT decision_id, payload FROM decisions WHERE account = ?"
+        params: list[Any] = [account]
+        if day is not None:
+            sql += " AND day = ?"
+            params.append(day.isoformat())
+        rows = self._query(sql + " ORDER BY day, decision_id", params)
         return {r["decision_id"]: dict(json.loads(r["payload"])) for r in rows}
 
     def money_digits(self, account: str) -> int:
         """Return the decimal places of ``account``'s money (its minor units)."""
         return self.opening_state(account).units.money_digits
+
+    def last_equities(self) -> dict[str, tuple[date, EquitySnapshot]]:
+        """Return each account's equity snapshot at its last committed close, by account.
+
+        Accounts without a committed day are left out (``{}`` on an empty ledger).
+        """
+        rows = self._query(
+            "SELECT e.* FROM equity e "
+            "WHERE e.day = (SELECT MAX(day) FROM days WHERE account = e.account) "
+            "ORDER BY e.account"
+        )
+        return {r["account"]: (date.fromisoformat(r["day"]), _equity_from_row(r)) for r in rows}
+
+    def daily_fill_counts(
+        self, account: str, *, before: date, limit: int | None = None
+    ) -> list[tuple[date, int]]:
+        """Return ``(day, fills)`` of ``account``'s committed days before ``before``, in order.
+
+        Parameters
+        ----------
+        limit:
+            Only the last ``limit`` such days (every one when ``None``): the history a report
+            takes a "typical" day's fill count from.
+        """
+        sql = "SELECT day, n_fills FROM days WHERE account = ? AND day < ? ORDER BY day DESC"
+        params: list[Any] = [account, before.isoformat()]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        rows = self._query(sql, params)
+        return [(date.fromisoformat(r["day"]), int(r["n_fills"])) for r in reversed(rows)]
+
+    def last_buy_at(self, account: str, symbol: str, *, before: date) -> datetime | None:
+        """Return the time of ``account``'s last buy fill of ``symbol`` before day ``before``.
+
+        ``None`` when the account never bought the name before that day. A report's entry
+        time of a position closed on ``before`` (its entry price is the average cost of the
+        position at the previous close, :meth:`close_before`).
+        """
+        rows = self._query(
+            "SELECT MAX(at) AS at FROM fills WHERE account = ? AND symbol = ? AND side = 'buy' "
+            "AND day < ?",
+            (account, symbol, before.isoformat()),
+        )
+        value = rows[0]["at"] if rows else None
+        return None if value is None else datetime.fromisoformat(value)
+
+    def table_columns(self, table: str) -> tuple[str, ...]:
+        """Return the stored columns of ``table`` (one of :data:`READABLE_TABLES`), in order.
+
+        Raises
+        ------
+        LedgerError
+            If ``table`` is not one of :data:`READABLE_TABLES`.
+        """
+        self._readable(table)
+        return tuple(r["name"] for r in self._query(f"PRAGMA table_info({table})"))
+
+    def table_rows(self, table: str, *, day: date | None = None) -> list[dict[str, Any]]:
+        """Return the stored rows of ``table`` as ``column -> value`` dicts (the export).
+
+        The rows as the ledger holds them: money and quantities in minor units, prices as
+        decimal text, JSON (payloads, genome shares) as text, times as ISO text, in the
+        columns of :meth:`table_columns`. For the files that carry the ledger's rows as they
+        are (the daily report's Parquet tables) and the period reports' frames; everything
+        else reads the typed records above. Only the rows of committed days are returned (a
+        day is in the ledger iff its ``days`` row is; :meth:`verify` reports any other row as
+        ``orphan_row``).
+
+        Parameters
+        ----------
+        table:
+            One of :data:`READABLE_TABLES`; the rows come ordered by its key there.
+        day:
+            Only this day's rows (not for ``accounts``).
+
+        Raises
+        ------
+        LedgerError
+            If ``table`` is not one of :data:`READABLE_TABLES`, or ``day`` is given for
+            ``accounts``.
+        """
+        key = self._readable(table)
+        sql = f"SELECT t.* FROM {table} t WHERE 1 = 1"
+        params: list[Any] = []
+        if table not in ("accounts", "days"):
+            sql += (
+                " AND EXISTS (SELECT 1 FROM days d WHERE d.account = t.account AND d.day = t.day)"
+            )
+        if day is not None:
+            if table == "accounts":
+                raise LedgerError(f"{self.path}: table accounts has no day")
+            sql += " AND t.day = ?"
+            params.append(day.isoformat())
+        order = ", ".join(f"t.{column}" for column in key)
+        return [dict(r) for r in self._query(f"{sql} ORDER BY {order}", params)]
+
+    def _readable(self, table: str) -> tuple[str, ...]:
+        if table not in READABLE_TABLES:
+            raise LedgerError(
+                f"{self.path}: no table {table!r} to read (tables: {', '.join(READABLE_TABLES)})"
+            )
+        return READABLE_TABLES[table]
 
     # ------------------------------------------------------------------ genome days
     def is_reviewed(self, account: str, day: date) -> bool:
@@ -1950,6 +2099,20 @@ def _genome_day_from_row(row: sqlite3.Row) -> GenomeDay:
     for name in ("order_reject_count", "risk_block_count"):
         values[name] = int(values[name])
     return GenomeDay(**values)
+
+
+def _account_from_row(row: sqlite3.Row) -> AccountRecord:
+    return AccountRecord(
+        account=row["account"],
+        units=MoneyUnits(
+            currency=row["currency"],
+            money_digits=int(row["money_digits"]),
+            price_digits=int(row["price_digits"]),
+            quantity_digits=int(row["quantity_digits"]),
+        ),
+        t_plus_one=bool(row["t_plus_one"]),
+        initial_cash=int(row["initial_cash"]),
+    )
 
 
 def _position_from_row(row: sqlite3.Row) -> PositionSnapshot:
