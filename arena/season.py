@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,7 +45,8 @@ from arena.cycle import (
     trading_days,
 )
 from arena.intraday import FixedProtections, execute_day
-from arena.ledger import GenomeDay, Ledger
+from arena.ledger import GenomeDay, Ledger, OrderRecord
+from arena.money import MoneyUnits
 from arena.personas import PERSONA_NAMES, ArenaConfig
 from arena.review import day_sleeves, review_day
 from genome.genes import Genome
@@ -170,17 +170,6 @@ class LocalAccounts:
 
 
 # --------------------------------------------------------------------------- one day
-def _read_rows(path: Path, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    conn = sqlite3.connect(str(path), timeout=60.0)
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in conn.execute(sql, tuple(params)).fetchall()]
-    finally:
-        conn.close()
-
-
 # The figures of a genome day in the ``arena run --json`` summary (``"genomes"``).
 GENOME_SUMMARY_FIELDS = (
     "account", "genome_id", "source", "sleeve", "pnl", "expected_pnl", "paper_return",
@@ -262,17 +251,14 @@ def _summary(
     results: Mapping[str, AccountDayResult],
     genome_days: Sequence[GenomeDay] = (),
 ) -> dict[str, Any]:
-    path = home.ledger_db
     iso = day.isoformat()
     accounts: dict[str, Any] = {}
-    with Ledger(path) as ledger:
+    with Ledger(home.ledger_db) as ledger:
+        registered = {record.account: record for record in ledger.account_records()}
         for name in PERSONA_NAMES:
             history = [e for d, e in ledger.equity_history(name) if d <= day]
-            digits = 2
-            rows = _read_rows(path, "SELECT money_digits FROM accounts WHERE account=?", (name,))
-            if rows:
-                digits = int(rows[0]["money_digits"])
-            scale = 10.0**digits
+            record = registered.get(name)
+            scale = 10.0 ** (2 if record is None else record.units.money_digits)
             curve = [e.equity / scale for e in history]
             result = results.get(name)
             n_fills = len(ledger.fills(name, day))
@@ -286,21 +272,20 @@ def _summary(
             # The daily report's score, so the JSON and the report agree.
             figures["score"] = account_score(figures)
             accounts[name] = figures
-    risk = _read_rows(
-        path,
-        "SELECT account, at, order_id, rule, reason, value, limit_value FROM risk_events "
-        "WHERE day=? ORDER BY account, seq",
-        (iso,),
-    )
-    decision = _read_rows(
-        path,
-        "SELECT payload FROM decisions WHERE day=? AND account='synthesis'",
-        (iso,),
-    )
+        risk = [
+            {
+                "account": name, "at": event.at.isoformat(), "order_id": event.order_id,
+                "rule": event.rule, "reason": event.reason, "value": event.value,
+                "limit_value": event.limit,
+            }
+            for name in sorted(registered)
+            for event in ledger.risk_events(name, day)
+        ]  # fmt: skip
+        # The synthesis account's plan (the first of its day's chains) carries the perception.
+        decision = next(iter(ledger.decisions("synthesis", day).values()), None)
     regime: Any = None
-    if decision:
-        payload = json.loads(decision[0]["payload"])
-        regime = payload.get("perception", {}).get("regime")
+    if decision is not None:
+        regime = decision.get("perception", {}).get("regime")
     return {
         "date": iso,
         "already_committed": already,
@@ -386,15 +371,16 @@ def write_day_outputs(
     report_input = build_report_input(home, data, market, summary)
     paths = write_daily_report(folder, report_input)
     # Beyond the report's four tables: the day's positions and risk events, as before.
-    for table in ("positions", "risk_events"):
-        _frame(home, table, day).to_parquet(folder / f"{table}.parquet", index=False)
+    with Ledger(home.ledger_db) as ledger:
+        for table in ("positions", "risk_events"):
+            _frame(ledger, table, day).to_parquet(folder / f"{table}.parquet", index=False)
     _atomic_write(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str))
     return {"markdown": str(paths.summary_md), "html": str(paths.report_html)}
 
 
-def _frame(home: LabHome, table: str, day: date) -> pd.DataFrame:
-    rows = _read_rows(home.ledger_db, f"SELECT * FROM {table} WHERE day=?", (day.isoformat(),))
-    return pd.DataFrame(rows)
+def _frame(ledger: Ledger, table: str, day: date) -> pd.DataFrame:
+    """Return ``day``'s rows of a ledger table as stored (no columns on a day without rows)."""
+    return pd.DataFrame(ledger.table_rows(table, day=day))
 
 
 def _benchmark_history(daily: Panel, first: date, day: date) -> pd.Series:
@@ -455,7 +441,7 @@ def _twap_fills(
     ledger: Ledger,
     account: str,
     day: date,
-    orders: Sequence[Mapping[str, Any]],
+    orders: Sequence[OrderRecord],
     market: DayMarket,
     rules: BrokerRules,
     fixed: FixedProtections,
@@ -470,12 +456,12 @@ def _twap_fills(
     """
     state = start_day(ledger.restore_state(account, before=day), day)
     planned = [
-        (str(row["symbol"]), str(row["side"]), int(row["quantity"]))
-        for row in orders
-        if not str(row["decision_id"] or "").endswith(_LIQUIDATION_SUFFIX)
-        and row["symbol"] in market.bars
+        (order.symbol, order.side, order.quantity)
+        for order in orders
+        if not (order.decision_id or "").endswith(_LIQUIDATION_SUFFIX)
+        and order.symbol in market.bars
     ]
-    decision = next((str(row["decision_id"]) for row in orders if row["decision_id"]), None)
+    decision = next((order.decision_id for order in orders if order.decision_id), None)
     outcome = execute_day(
         state,
         planned,  # type: ignore[arg-type]
@@ -492,21 +478,17 @@ _LIQUIDATION_SUFFIX = liquidation_id("")
 
 
 def _fixed_protections(
-    home: LabHome, account: str, day: date, orders: Sequence[Mapping[str, Any]]
+    ledger: Ledger, account: str, day: date, orders: Sequence[OrderRecord]
 ) -> FixedProtections:
-    """Return the protections that acted on ``account``'s ``day``, from its ledger rows."""
-    rows = _read_rows(
-        home.ledger_db,
-        "SELECT at, rule FROM risk_events WHERE account=? AND day=? AND reason LIKE 'freeze:%' "
-        "ORDER BY seq",
-        (account, day.isoformat()),
-    )
-    breaker = next((r["at"] for r in rows if r["rule"] != "daily_loss"), None)
-    stop = next((r["at"] for r in rows if r["rule"] == "daily_loss"), None)
+    """Return the protections that acted on ``account``'s ``day``, from its ledger records."""
+    # A risk event's reason is "<kind>: <message>" (arena.cycle); the freezes are kind freeze.
+    freezes = [e for e in ledger.risk_events(account, day) if e.reason.startswith("freeze:")]
+    breaker = next((e.at for e in freezes if e.rule != "daily_loss"), None)
+    stop = next((e.at for e in freezes if e.rule == "daily_loss"), None)
     liquidations = tuple(
-        (str(row["symbol"]), int(row["quantity"]))
-        for row in orders
-        if str(row["decision_id"] or "").endswith(_LIQUIDATION_SUFFIX)
+        (order.symbol, order.quantity)
+        for order in orders
+        if (order.decision_id or "").endswith(_LIQUIDATION_SUFFIX)
     )
     return FixedProtections(
         buy_freeze_at=None if breaker is None else pd.Timestamp(breaker).to_pydatetime(),
@@ -524,52 +506,40 @@ def _genome_for(decision: Mapping[str, Any], symbol: str) -> str:
 
 
 def _trades(
-    home: LabHome,
     ledger: Ledger,
     account: str,
     day: date,
     market: DayMarket,
     fills: Sequence[Any],
-    digits: tuple[int, int],
+    orders: Sequence[OrderRecord],
+    units: MoneyUnits,
 ) -> tuple[Any, ...]:
     """Return the day's orders that filled as :class:`reports.daily.TradeRecord` objects.
 
     A buy is an open trade marked at the close of ``day``; a sell closes (part of) a holding:
-    its entry price is the holding's average cost at the previous close and its entry time
-    the last buy fill of the name before ``day``. PnL is net of the order's fees.
+    its entry price is the holding's average cost at the previous close (the ledger's cost
+    basis, :meth:`Ledger.close_before`) and its entry time the last buy fill of the name
+    before ``day``. PnL is net of the order's fees.
     """
     from reports.daily import TradeRecord
 
-    money_digits, qdigits = digits
-    money = 10.0**money_digits
-    iso = day.isoformat()
-    orders = _read_rows(
-        home.ledger_db,
-        "SELECT order_id, symbol, side, filled, commission, taxes, decision_id FROM orders "
-        "WHERE account=? AND day=? AND filled > 0 ORDER BY seq",
-        (account, iso),
-    )
-    held_before = {
-        row["symbol"]: row
-        for row in _read_rows(
-            home.ledger_db,
-            "SELECT symbol, quantity, cost_basis FROM positions WHERE account=? AND "
-            "day=(SELECT MAX(day) FROM positions WHERE account=? AND day<?)",
-            (account, account, iso),
-        )
-    }
+    money = 10.0**units.money_digits
+    qdigits = units.quantity_digits
+    held_before = {held.symbol: held for held in ledger.close_before(account, day).positions}
     records = []
-    for row in orders:
-        own = [f for f in fills if f.order_id == row["order_id"]]
+    for order in orders:
+        if order.filled <= 0:
+            continue
+        own = [f for f in fills if f.order_id == order.order_id]
         if not own:
             continue
         quantity = sum(f.quantity for f in own) / 10.0**qdigits
         price = sum(float(f.price) * f.quantity for f in own) / sum(f.quantity for f in own)
-        fees = (int(row["commission"]) + int(row["taxes"])) / money
-        decision = ledger.decision(account, row["decision_id"]) if row["decision_id"] else None
+        fees = (order.commission + order.taxes) / money
+        decision = ledger.decision(account, order.decision_id) if order.decision_id else None
         decision = decision or {}
-        symbol = row["symbol"]
-        if row["side"] == "buy":
+        symbol = order.symbol
+        if order.side == "buy":
             mark = market.close.get(symbol, price)
             records.append(
                 TradeRecord(
@@ -589,16 +559,10 @@ def _trades(
             continue
         before = held_before.get(symbol)
         cost = price
-        if before is not None and int(before["quantity"]) > 0:
-            cost = (int(before["cost_basis"]) / money) / (int(before["quantity"]) / 10.0**qdigits)
-        bought = _read_rows(
-            home.ledger_db,
-            "SELECT MAX(at) AS at FROM fills WHERE account=? AND symbol=? AND side='buy' AND day<?",
-            (account, symbol, iso),
-        )
-        entry_time = (
-            datetime.fromisoformat(bought[0]["at"]) if bought and bought[0]["at"] else own[0].at
-        )
+        if before is not None and before.quantity > 0:
+            cost = (before.cost_basis / money) / (before.quantity / 10.0**qdigits)
+        bought = ledger.last_buy_at(account, symbol, before=day)
+        entry_time = bought if bought is not None else own[0].at
         records.append(
             TradeRecord(
                 account=account,
@@ -655,7 +619,6 @@ def build_report_input(
     from reports.daily import GENOME_COLUMNS, AccountDay, DailyReportInput, GenomeRow
 
     day = date.fromisoformat(str(summary["date"]))
-    iso = day.isoformat()
     rules = data.rules()
     arrival = {symbol: float(bars[0].open) for symbol, bars in market.bars.items() if bars}
     accounts = []
@@ -669,45 +632,28 @@ def build_report_input(
         before_first = all_days[max(0, all_days.index(first) - 1)]
         for name in PERSONA_NAMES:
             figures = summary["accounts"][name]
-            meta = _read_rows(
-                home.ledger_db,
-                "SELECT money_digits, quantity_digits, initial_cash FROM accounts WHERE account=?",
-                (name,),
-            )[0]
-            money = 10.0 ** int(meta["money_digits"])
-            qdigits = int(meta["quantity_digits"])
+            record = ledger.account_record(name)
+            money = 10.0**record.units.money_digits
+            qdigits = record.units.quantity_digits
             history = [(d, e.equity / money) for d, e in ledger.equity_history(name) if d <= day]
             equity_history = pd.Series(
-                [int(meta["initial_cash"]) / money, *(e for _, e in history)],
+                [record.initial_cash / money, *(e for _, e in history)],
                 index=pd.Index([before_first, *(d for d, _ in history)]),
                 dtype=np.float64,
             )
             fills = ledger.fills(name, day)
-            orders = _read_rows(
-                home.ledger_db,
-                "SELECT symbol, side, quantity, decision_id FROM orders WHERE account=? AND "
-                "day=? ORDER BY seq",
-                (name, iso),
-            )
+            orders = ledger.orders(name, day)
             slippage = _shortfall_bps(fills, arrival, qdigits)
             twap = _twap_fills(
                 ledger, name, day, orders, market, rules,
-                _fixed_protections(home, name, day, orders),
+                _fixed_protections(ledger, name, day, orders),
             )  # fmt: skip
-            counts = _read_rows(
-                home.ledger_db,
-                "SELECT n_fills FROM days WHERE account=? AND day<? ORDER BY day DESC LIMIT ?",
-                (name, iso, TYPICAL_TRADES_DAYS),
-            )
-            typical = float(np.mean([r["n_fills"] for r in counts])) if counts else 0.0
+            counts = ledger.daily_fill_counts(name, before=day, limit=TYPICAL_TRADES_DAYS)
+            typical = float(np.mean([n for _, n in counts])) if counts else 0.0
             equity_now = float(equity_history.iloc[-1])
             positions = {
-                row["symbol"]: int(row["value"]) / money / equity_now
-                for row in _read_rows(
-                    home.ledger_db,
-                    "SELECT symbol, value FROM positions WHERE account=? AND day=?",
-                    (name, iso),
-                )
+                held.symbol: held.value / money / equity_now
+                for held in ledger.positions(name, day)
                 if equity_now > 0
             }
             win = figures["win_rate"]
@@ -725,21 +671,17 @@ def build_report_input(
                     typical_trades=typical,
                     slippage_bps=slippage,
                     twap_slippage_bps=slippage - _shortfall_bps(twap, arrival, qdigits),
-                    trades=_trades(
-                        home,
-                        ledger,
-                        name,
-                        day,
-                        market,
-                        fills,
-                        (int(meta["money_digits"]), qdigits),
-                    ),
+                    trades=_trades(ledger, name, day, market, fills, orders, record.units),
                 )
             )
         genome_rows = tuple(
             GenomeRow(**{name: getattr(row, name) for name in GENOME_COLUMNS})
             for row in ledger.genome_days(start=day, end=day)
         )
+        tables = {
+            table: _frame(ledger, table, day)
+            for table in ("orders", "fills", "decisions", "equity")
+        }
     regime = dict(summary.get("regime") or {"regime": "unknown"})
     risk_events = tuple(dict(event) for event in summary.get("risk_events", ()))
     return DailyReportInput(
@@ -749,10 +691,10 @@ def build_report_input(
         benchmark_return=float(summary["benchmark"]["return"]),
         regime=regime,
         risk_events=risk_events,
-        orders=_frame(home, "orders", day),
-        fills=_frame(home, "fills", day),
-        decisions=_frame(home, "decisions", day),
-        equity=_frame(home, "equity", day),
+        orders=tables["orders"],
+        fills=tables["fills"],
+        decisions=tables["decisions"],
+        equity=tables["equity"],
         volatility_change=_volatility_change(data.daily, day),
         genomes=genome_rows,
     )
@@ -823,7 +765,8 @@ def replay_season(
             on_day(summary)
         if evolve is not None and evolve_weekday is not None and day.weekday() == evolve_weekday:
             evolutions.append(evolve(day))
-    last = _read_rows(home.ledger_db, "SELECT MAX(day) AS day FROM days", ())
+    with Ledger(home.ledger_db) as ledger:
+        last = ledger.last_committed_day()
     return {
         "start": days[0].isoformat(),
         "end": days[-1].isoformat(),
@@ -831,7 +774,7 @@ def replay_season(
         "ran": ran,
         "skipped": skipped,
         "evolutions": evolutions,
-        "last_committed": last[0]["day"] if last else None,
+        "last_committed": None if last is None else last.isoformat(),
         "loop": None if close is None else _loop_summary(loop_days),
     }
 
@@ -931,23 +874,22 @@ def arena_status(home: LabHome) -> dict[str, Any]:
     path = home.ledger_db
     accounts: dict[str, Any] = {}
     last_day: str | None = None
-    rows = _read_rows(
-        path,
-        "SELECT e.account, e.day, e.equity, e.cash, a.money_digits, a.initial_cash "
-        "FROM equity e JOIN accounts a USING (account) "
-        "WHERE e.day = (SELECT MAX(day) FROM equity WHERE account = e.account) "
-        "ORDER BY e.account",
-        (),
-    )
-    for row in rows:
-        scale = 10.0 ** int(row["money_digits"])
-        equity = row["equity"] / scale
-        initial = row["initial_cash"] / scale
-        accounts[row["account"]] = {
-            "day": row["day"],
+    if not path.exists():
+        # Reading never creates the ledger.
+        return {"ledger": str(path), "last_committed": last_day, "accounts": accounts}
+    with Ledger(path) as ledger:
+        registered = {record.account: record for record in ledger.account_records()}
+        closes = ledger.last_equities()
+    for name, (day, snapshot) in closes.items():
+        record = registered[name]
+        scale = 10.0**record.units.money_digits
+        equity = snapshot.equity / scale
+        initial = record.initial_cash / scale
+        accounts[name] = {
+            "day": day.isoformat(),
             "equity": equity,
-            "cash": row["cash"] / scale,
+            "cash": snapshot.cash / scale,
             "total_return": equity / initial - 1.0 if initial > 0 else math.nan,
         }
-        last_day = row["day"] if last_day is None or row["day"] > last_day else last_day
+        last_day = day.isoformat() if last_day is None or day.isoformat() > last_day else last_day
     return {"ledger": str(path), "last_committed": last_day, "accounts": accounts}
