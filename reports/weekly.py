@@ -44,7 +44,10 @@ driver side). The week's contents:
   week's last close).
 
 The gene pool is read only through :class:`PoolView`, i.e. the read methods of
-:class:`evolution.store.GenePoolStore`. A week with no committed arena day and nothing in the
+:class:`evolution.store.GenePoolStore`, and the arena ledger only through :class:`LedgerView`,
+i.e. the read methods of :class:`arena.ledger.Ledger` (no report writes SQL against either
+store's tables; neither is written, though opening a file of an older schema migrates it, as
+every open of a store does). A week with no committed arena day and nothing in the
 gene pool (no session, lifecycle move or paper day) raises :class:`ReportDataMissing` (the CLI
 exits 2); a week with only some of them says in its report what is missing.
 """
@@ -54,7 +57,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -69,6 +71,7 @@ from matplotlib.dates import DateFormatter, DayLocator
 
 from alphaloop.errors import AlphaLoopError, ConfigError
 from alphaloop.home import LabHome
+from arena.ledger import Ledger
 from evolution.store import GenePoolStore, PaperDayRecord
 from reports.biases import RoundTrip, round_trips
 from reports.html import (
@@ -214,27 +217,22 @@ def parse_month(text: str) -> Period:
 
 
 # --------------------------------------------------------------------------- reading
-@contextmanager
-def _read_only(path: Path) -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-    connection.row_factory = sqlite3.Row
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
-def _frame(connection: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    rows = connection.execute(sql, tuple(params)).fetchall()
+def _frame(ledger: Ledger, table: str) -> pd.DataFrame:
+    """Return a ledger table's rows (:meth:`arena.ledger.Ledger.table_rows`) as a frame."""
+    rows = ledger.table_rows(table)
     if not rows:
-        names = [column[0] for column in connection.execute(sql, tuple(params)).description]
-        return pd.DataFrame(columns=names)
-    return pd.DataFrame([dict(row) for row in rows])
+        return pd.DataFrame(columns=list(ledger.table_columns(table)))
+    return pd.DataFrame(rows)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LedgerView:
-    """The arena ledger's rows a report needs, read once (money still in minor units)."""
+    """The arena ledger's rows a report needs, read once (money still in minor units).
+
+    Read through :class:`arena.ledger.Ledger` only (its :meth:`~arena.ledger.Ledger.table_rows`
+    export and its decision reader), never with SQL of its own: the ledger is the one read
+    model of its tables. The frames hold the rows of committed days, by each table's key.
+    """
 
     path: Path
     accounts: pd.DataFrame
@@ -253,22 +251,19 @@ class LedgerView:
                 path=path, accounts=empty, equity=empty, orders=empty, fills=empty,
                 positions=empty, decisions={},
             )  # fmt: skip
-        with _read_only(path) as connection:
+        with Ledger(path) as ledger:
             decisions = {
-                (row["account"], row["decision_id"]): json.loads(row["payload"])
-                for row in connection.execute("SELECT account, decision_id, payload FROM decisions")
+                (account, decision_id): payload
+                for account in ledger.accounts()
+                for decision_id, payload in ledger.decisions(account).items()
             }
             return cls(
                 path=path,
-                accounts=_frame(connection, "SELECT * FROM accounts ORDER BY account"),
-                equity=_frame(
-                    connection,
-                    "SELECT e.* FROM equity e JOIN days d USING (account, day) "
-                    "ORDER BY e.account, e.day",
-                ),
-                orders=_frame(connection, "SELECT * FROM orders ORDER BY account, seq"),
-                fills=_frame(connection, "SELECT * FROM fills ORDER BY account, seq"),
-                positions=_frame(connection, "SELECT * FROM positions ORDER BY account, day"),
+                accounts=_frame(ledger, "accounts"),
+                equity=_frame(ledger, "equity"),
+                orders=_frame(ledger, "orders"),
+                fills=_frame(ledger, "fills"),
+                positions=_frame(ledger, "positions"),
                 decisions=decisions,
             )
 
