@@ -77,3 +77,19 @@ class LabHome:
         for path in (self.root, self.cache, self.runs, self.reports):
             path.mkdir(parents=True, exist_ok=True)
         return self
+
+
+def leave_job_working_dir(home: LabHome | None = None) -> None:
+    """Move this process to the lab home when it runs as a ``ray job submit`` entrypoint.
+
+    Under Ray Jobs the current directory is Ray's copy of the uploaded working directory, and
+    Ray may extract that copy again while the job runs (a second raylet of the same machine
+    sets up the same runtime env for its workers), which deletes the directory the process is
+    in: anything that later asks for the current directory (numba does when it compiles) fails.
+    The lab never uses the current directory for state, so once a command has read its inputs
+    and joins Ray it moves to the lab home. Outside a Ray job nothing changes.
+    """
+    if not os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR"):
+        return
+    target = (home or LabHome.resolve()).ensure().root
+    os.chdir(target)

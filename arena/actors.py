@@ -43,6 +43,9 @@ def ensure_ray(num_cpus: int | None = None, *, join_running: bool = True) -> boo
     """
     if ray.is_initialized():
         return False
+    from alphaloop.home import leave_job_working_dir
+
+    leave_job_working_dir()
     if not join_running:
         ray.init(
             num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,

@@ -69,6 +69,9 @@ def ensure_ray(workers: int) -> dict[str, Any]:
     """Connect to a running Ray cluster, or start a local one; return a description."""
     if ray.is_initialized():
         return {"started": False, "address": "existing"}
+    from alphaloop.home import leave_job_working_dir
+
+    leave_job_working_dir()
     env_vars = {k: v for k, v in os.environ.items() if k == "ALPHALOOP_HOME"}
     # Under `ray job submit` the job's runtime env already reaches every actor, and Ray refuses
     # to merge a driver env var the job also sets: pass only what the job does not.
