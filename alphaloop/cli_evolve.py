@@ -361,6 +361,22 @@ def pool_reject(
     _report_act(result, json_output)
 
 
+def _flag_act(genome_id: str, kind: str, reason: str, by: str | None, json_output: bool) -> None:
+    """Pause or resume a living genome (the pause flag, stored as a transition)."""
+    from evolution.store import LIVING, TransitionRecord
+
+    result = _act(
+        genome_id,
+        kind,
+        LIVING,
+        lambda gid, status, _paused: TransitionRecord(
+            genome_id=gid, from_status=status, to_status=status, kind=kind,
+            actor=_actor(by), reason=reason,
+        ),
+    )  # fmt: skip
+    _report_act(result, json_output)
+
+
 @pool_app.command("pause")
 def pool_pause(
     genome_id: Annotated[str, typer.Argument(help="Genome id or unique prefix.")],
@@ -369,22 +385,7 @@ def pool_pause(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Take a genome out of trading (it stays in the pool) until `pool resume`."""
-    from evolution.store import LIVING, TransitionRecord
-
-    result = _act(
-        genome_id,
-        "pause",
-        LIVING,
-        lambda gid, status, _paused: TransitionRecord(
-            genome_id=gid,
-            from_status=status,
-            to_status=status,
-            kind="pause",
-            actor=_actor(by),
-            reason=reason,
-        ),
-    )
-    _report_act(result, json_output)
+    _flag_act(genome_id, "pause", reason, by, json_output)
 
 
 @pool_app.command("resume")
@@ -395,22 +396,7 @@ def pool_resume(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Put a paused genome back into trading."""
-    from evolution.store import LIVING, TransitionRecord
-
-    result = _act(
-        genome_id,
-        "resume",
-        LIVING,
-        lambda gid, status, _paused: TransitionRecord(
-            genome_id=gid,
-            from_status=status,
-            to_status=status,
-            kind="resume",
-            actor=_actor(by),
-            reason=reason,
-        ),
-    )
-    _report_act(result, json_output)
+    _flag_act(genome_id, "resume", reason, by, json_output)
 
 
 @pool_app.command("feedback")

@@ -110,6 +110,7 @@ __all__ = [
     "day_index",
     "day_market",
     "liquidation_id",
+    "opening_requests",
     "plan_day",
     "read_genome",
     "trading_days",
@@ -518,6 +519,48 @@ def benchmark_return(market: DayMarket) -> float:
     return float(np.mean(moves)) if moves else 0.0
 
 
+def opening_requests(
+    state: AccountState, weights: Mapping[str, float], market: DayMarket, lot: int
+) -> list[tuple[str, str, int]]:
+    """Return the ``(symbol, side, quantity units)`` orders an account asks for at the open.
+
+    The rule of :meth:`arena.cycle.AccountBook.run_day` (the module docstring of
+    :mod:`arena.cycle`): the difference between the target and the held quantity at the
+    previous close, in whole lots, changes under ``MIN_TRADE_WEIGHT`` of the equity skipped
+    unless they close a name no target asks for, sells capped at the sellable quantity, sells
+    first. ``state`` is the books at the open of the day (after ``start_day``); request ``k``
+    (from 1) is the governor's ``<account>-<day>-R<k:03d>``.
+    """
+    units = state.units
+    qdigits = units.quantity_digits
+    marks = {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
+    equity0 = money_to_float(mark_to_market(state, marks).equity, units.money_digits)
+    held = {p.symbol for p in state.positions}
+    requests: list[tuple[str, str, int]] = []
+    for symbol in sorted(set(weights) | held):
+        price = market.prev_close.get(symbol)
+        if price is None or symbol not in market.bars:
+            continue
+        target_units = (
+            quantity_from_float(weights.get(symbol, 0.0) * equity0 / price, qdigits) // lot
+        ) * lot
+        current = state.held(symbol)
+        delta = target_units - current
+        if abs(quantity_to_float(abs(delta), qdigits) * price) < MIN_TRADE_WEIGHT * equity0:
+            if not (target_units == 0 and current > 0 and symbol not in weights):
+                continue
+        if delta < 0:
+            quantity = min(-delta, state.sellable(symbol))
+            if quantity < current:
+                quantity = (quantity // lot) * lot
+            if quantity > 0:
+                requests.append((symbol, "sell", quantity))
+        elif delta > 0:
+            requests.append((symbol, "buy", delta))
+    requests.sort(key=lambda r: (r[1] != "sell", r[0]))
+    return requests
+
+
 # --------------------------------------------------------------------------- one account
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountDayResult:
@@ -765,29 +808,7 @@ class AccountBook:
         wanted = {t.symbol: t.weight for t in plan.targets}
 
         # Orders: differences to the targets at the previous close, sells first.
-        requests: list[tuple[str, str, int]] = []
-        for symbol in sorted(set(wanted) | set(held)):
-            price = market.prev_close.get(symbol)
-            if price is None or symbol not in market.bars:
-                continue
-            target_units = (
-                quantity_from_float(wanted.get(symbol, 0.0) * equity0 / price, qdigits) // lot
-            ) * lot
-            current = state.held(symbol)
-            delta = target_units - current
-            if abs(quantity_to_float(abs(delta), qdigits) * price) < MIN_TRADE_WEIGHT * equity0:
-                if not (target_units == 0 and current > 0 and symbol not in wanted):
-                    continue
-            if delta < 0:
-                sellable = state.sellable(symbol)
-                quantity = min(-delta, sellable)
-                if quantity < current:
-                    quantity = (quantity // lot) * lot
-                if quantity > 0:
-                    requests.append((symbol, "sell", quantity))
-            elif delta > 0:
-                requests.append((symbol, "buy", delta))
-        requests.sort(key=lambda r: (r[1] != "sell", r[0]))
+        requests = opening_requests(state, wanted, market, lot)
 
         approved: list[tuple[str, str, int]] = []
         for k, (symbol, side, quantity) in enumerate(requests, start=1):

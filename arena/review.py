@@ -82,8 +82,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from arena.broker import AccountState, BrokerRules, mark_to_market, start_day
-from arena.cycle import HISTORY_BARS, MIN_TRADE_WEIGHT, TRADE_BARS, DayMarket, day_index
+from arena.broker import BrokerRules, start_day
+from arena.cycle import HISTORY_BARS, TRADE_BARS, DayMarket, day_index, opening_requests
 from arena.debate import TargetPosition
 from arena.ledger import (
     GenomeDay,
@@ -93,7 +93,7 @@ from arena.ledger import (
     RiskEventRecord,
     to_grid,
 )
-from arena.money import money_to_float, quantity_from_float, quantity_to_float
+from arena.money import money_to_float, quantity_to_float
 from arena.personas import PERSONA_NAMES
 from genome.cache import IndicatorCache
 from genome.compile import compile_and_backtest
@@ -232,46 +232,6 @@ def shadow_returns(genomes: Mapping[str, Genome], daily: Panel, day: date) -> di
 
 
 # --------------------------------------------------------------------------- requests
-def opening_requests(
-    state: AccountState, weights: Mapping[str, float], market: DayMarket, lot: int
-) -> list[tuple[str, str, int]]:
-    """Return the ``(symbol, side, quantity units)`` orders an account asks for at the open.
-
-    The rule of :meth:`arena.cycle.AccountBook.run_day` (the module docstring of
-    :mod:`arena.cycle`): the difference between the target and the held quantity at the
-    previous close, in whole lots, changes under ``MIN_TRADE_WEIGHT`` of the equity skipped
-    unless they close a name no target asks for, sells capped at the sellable quantity, sells
-    first. ``state`` is the books at the open of the day (after ``start_day``); request ``k``
-    (from 1) is the governor's ``<account>-<day>-R<k:03d>``.
-    """
-    units = state.units
-    qdigits = units.quantity_digits
-    marks = {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
-    equity0 = money_to_float(mark_to_market(state, marks).equity, units.money_digits)
-    held = {p.symbol for p in state.positions}
-    requests: list[tuple[str, str, int]] = []
-    for symbol in sorted(set(weights) | held):
-        price = market.prev_close.get(symbol)
-        if price is None or symbol not in market.bars:
-            continue
-        target_units = (
-            quantity_from_float(weights.get(symbol, 0.0) * equity0 / price, qdigits) // lot
-        ) * lot
-        current = state.held(symbol)
-        delta = target_units - current
-        if abs(quantity_to_float(abs(delta), qdigits) * price) < MIN_TRADE_WEIGHT * equity0:
-            if not (target_units == 0 and current > 0 and symbol not in weights):
-                continue
-        if delta < 0:
-            quantity = min(-delta, state.sellable(symbol))
-            if quantity < current:
-                quantity = (quantity // lot) * lot
-            if quantity > 0:
-                requests.append((symbol, "sell", quantity))
-        elif delta > 0:
-            requests.append((symbol, "buy", delta))
-    requests.sort(key=lambda r: (r[1] != "sell", r[0]))
-    return requests
 
 
 def _requests(

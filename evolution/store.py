@@ -815,14 +815,18 @@ class GenePoolStore:
                 )
 
     def paper_days(
-        self, genome_id: str | None = None, *, until: str | None = None
+        self, genome_id: str | None = None, *, since: str | None = None, until: str | None = None
     ) -> list[PaperDayRecord]:
-        """Return stored paper days (of one genome; up to ``until`` inclusive), in order."""
+        """Return stored paper days (of one genome; ``since..until`` inclusive), ordered by
+        genome, day and account."""
         query = "SELECT * FROM paper_days WHERE 1=1"
         params: list[Any] = []
         if genome_id is not None:
             query += " AND genome_id=?"
             params.append(genome_id)
+        if since is not None:
+            query += " AND day>=?"
+            params.append(since)
         if until is not None:
             query += " AND day<=?"
             params.append(until)
@@ -1348,26 +1352,7 @@ class GenePoolStore:
 
         Ordered by genome, day and account, like :meth:`paper_days`; of one genome if given.
         """
-        query = "SELECT * FROM paper_days WHERE day>=? AND day<=?"
-        params: list[Any] = [start, end]
-        if genome_id is not None:
-            query += " AND genome_id=?"
-            params.append(genome_id)
-        rows = self._connection.execute(
-            query + " ORDER BY genome_id, day, account", params
-        ).fetchall()
-        return [
-            PaperDayRecord(
-                genome_id=r["genome_id"],
-                account=r["account"],
-                day=r["day"],
-                allocation=float(r["allocation"]),
-                pnl=float(r["pnl"]),
-                shadow_return=float(r["shadow_return"]),
-                figures=json.loads(r["figures_json"]),
-            )
-            for r in rows
-        ]
+        return self.paper_days(genome_id, since=start, until=end)
 
     def feedback_between(self, start: str, end: str) -> list[dict[str, Any]]:
         """Return the LiveFeedback records whose period overlaps ``start..end`` (inclusive).
