@@ -1384,17 +1384,8 @@ class Ledger:
             "SELECT a.account, a.day, a.genome_id, a.pnl, c.money_digits FROM attribution a "
             "JOIN accounts c ON c.account = a.account WHERE 1 = 1"
         )
-        params: list[Any] = []
-        for clause, value in (
-            (" AND a.account = ?", account),
-            (" AND a.genome_id = ?", genome_id),
-            (" AND a.day >= ?", None if start is None else start.isoformat()),
-            (" AND a.day <= ?", None if end is None else end.isoformat()),
-        ):
-            if value is not None:
-                sql += clause
-                params.append(value)
-        rows = self._query(sql + " ORDER BY a.account, a.day, a.genome_id", params)
+        where, params = _genome_filter("a.", account, genome_id, start, end)
+        rows = self._query(sql + where + " ORDER BY a.account, a.day, a.genome_id", params)
         return [
             GenomeAttribution(
                 account=r["account"],
@@ -1683,17 +1674,8 @@ class Ledger:
             Only the days in ``[start, end]`` (both included; open when ``None``).
         """
         sql = f"SELECT {', '.join(_GENOME_DAY_COLUMNS)} FROM genome_days WHERE 1 = 1"
-        params: list[Any] = []
-        for clause, value in (
-            (" AND account = ?", account),
-            (" AND genome_id = ?", genome_id),
-            (" AND day >= ?", None if start is None else start.isoformat()),
-            (" AND day <= ?", None if end is None else end.isoformat()),
-        ):
-            if value is not None:
-                sql += clause
-                params.append(value)
-        rows = self._query(sql + " ORDER BY account, day, genome_id", params)
+        where, params = _genome_filter("", account, genome_id, start, end)
+        rows = self._query(sql + where + " ORDER BY account, day, genome_id", params)
         return [_genome_day_from_row(r) for r in rows]
 
     def _genomes(
@@ -2124,6 +2106,28 @@ def _position_from_row(row: sqlite3.Row) -> PositionSnapshot:
         price=Decimal(row["price"]),
         value=int(row["value"]),
     )
+
+
+def _genome_filter(
+    prefix: str,
+    account: str | None,
+    genome_id: str | None,
+    start: date | None,
+    end: date | None,
+) -> tuple[str, list[Any]]:
+    """Return the ``AND ...`` clauses and parameters of an (account, genome, days) filter."""
+    sql = ""
+    params: list[Any] = []
+    for clause, value in (
+        (f" AND {prefix}account = ?", account),
+        (f" AND {prefix}genome_id = ?", genome_id),
+        (f" AND {prefix}day >= ?", None if start is None else start.isoformat()),
+        (f" AND {prefix}day <= ?", None if end is None else end.isoformat()),
+    ):
+        if value is not None:
+            sql += clause
+            params.append(value)
+    return sql, params
 
 
 def _equity_from_row(row: sqlite3.Row) -> EquitySnapshot:
