@@ -14,8 +14,8 @@ After each committed arena day the driver calls :func:`close_loop`:
 The next day's plan reads the pool again (:func:`arena.bootstrap.arena_genomes`), so a
 demoted champion stops trading the next morning and a promoted one trades on a full sleeve.
 Only the driver writes the gene-pool store; it is plain Python (no Ray, no MLflow). Re-running a
-day rewrites the same paper days and feedback and decides nothing twice (a move applies only
-to a genome still in its ``from`` status).
+day rewrites the same paper days and feedback and decides nothing twice (a genome moves at most
+once per arena day).
 """
 
 from __future__ import annotations
@@ -175,6 +175,9 @@ def close_loop(
                 days = paper_record(store, genome_id, until=iso)
                 if expectation is None or not days or days[-1].day != iso:
                     continue  # judged on the days it traded; no gate figures, no judgement
+                moves_so_far = store.transitions(genome_id)
+                if moves_so_far and moves_so_far[-1]["day"] == iso:
+                    continue  # at most one move a day: closing the day again decides nothing
                 decision = decide(status, days, expectation, config)
                 if decision.to_status is None:
                     continue

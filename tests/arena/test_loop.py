@@ -19,7 +19,9 @@ SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 START, END = date(2023, 6, 5), date(2023, 6, 9)
 
 
-def _pool_with_probation(home: LabHome, expected_daily_return: float) -> str:
+def _pool_with_probation(
+    home: LabHome, expected_daily_return: float, cusum_threshold: float = 5.0
+) -> str:
     """A pool whose one trend genome passed the gate and is on probation (as a session does)."""
     genome = BOOTSTRAP_GENOMES["trend_ema"]
     with GenePoolStore(home.gene_pool_db) as store:
@@ -61,7 +63,7 @@ def _pool_with_probation(home: LabHome, expected_daily_return: float) -> str:
                     figures={
                         "expected_daily_return": expected_daily_return,
                         "expected_daily_vol": 0.01,
-                        "cusum_threshold": 5.0,
+                        "cusum_threshold": cusum_threshold,
                     },
                 ),
                 TransitionRecord(
@@ -186,3 +188,36 @@ def test_closing_the_same_day_twice_decides_nothing_twice(tmp_path, again):
     with GenePoolStore(home.gene_pool_db) as store:
         after = (json.dumps(store.transitions(gid), default=str), len(store.paper_days(gid)))
     assert after == before
+
+
+def test_a_genome_moves_at_most_once_a_day_even_when_the_day_is_closed_again(tmp_path):
+    home = LabHome(tmp_path / "once").ensure()
+    # Promotable at once (z >= -10), then demotable at once as a champion (threshold ~0).
+    gid = _pool_with_probation(home, expected_daily_return=0.05, cusum_threshold=1e-9)
+    promotion = PromotionConfig(paper_days=2, min_days=2, promote_z=10.0, demote_z=10.0)
+    data = load_arena_data(SPEC, home)
+    config = ArenaConfig()
+    close = closed_loop(home, data, promotion=promotion)
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        replay_season(
+            accounts, data, START, date(2023, 6, 6), home=home, config=config,
+            write_report=False, close=close,
+        )  # fmt: skip
+        with GenePoolStore(home.gene_pool_db) as store:
+            assert store.status_of(gid) == ("champion", False)
+        again = close(date(2023, 6, 6))
+        assert again.transitions == ()
+        with GenePoolStore(home.gene_pool_db) as store:
+            assert store.status_of(gid) == ("champion", False)
+        # The control: the next day the champion rule does act.
+        replay_season(
+            accounts, data, date(2023, 6, 7), date(2023, 6, 7), home=home, config=config,
+            write_report=False, close=close,
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        assert store.status_of(gid) == ("demoted", False)
+        days = [m["day"] for m in store.transitions(gid) if m["day"] is not None]
+    assert days == ["2023-06-06", "2023-06-07"]
