@@ -3,7 +3,8 @@
 In-sample is the two fitness windows (live and year-ago: the weaker profit factor of the two
 must clear the in-sample bar) and out-of-sample is the **holdout**: the last ``holdout`` trading
 days before the as-of date, which fitness, Optuna and selection never see
-(:class:`evolution.evaluate.HoldoutEvaluator`). Trades are closed round trips after costs over
+(:class:`evolution.evaluate.HoldoutEvaluator`), and, once the genome has one, its paper record
+in the arena (the weaker profit factor of the two). Trades are closed round trips after costs over
 the windows and the holdout. A genome passes only when every rule holds; the verdict keeps one
 line per rule that failed, with the figures, so a user can see exactly why a strategy was kept
 out. Passing makes a genome a *candidate*, not a champion: it must still earn promotion on
@@ -45,6 +46,7 @@ class GateFigures:
     deflated_sharpe: float
     holdout_return: float = 0.0  # for the record; no rule reads it
     holdout_sharpe: float = 0.0
+    paper_days: int = 0  # paper days in the out-of-sample profit factor (0: holdout alone)
 
     def as_dict(self) -> dict[str, float]:
         return {name: float(getattr(self, name)) for name in self.__slots__}

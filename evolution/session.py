@@ -688,8 +688,11 @@ class EvolutionSession:
         """Return the gate's figures: in-sample = the fitness windows, out-of-sample = holdout.
 
         In-sample profit factor is the weaker of the two fitness windows' (it must hold in
-        both years); out-of-sample is the holdout's, which nothing upstream has seen. Trades
-        are closed round trips after costs over both windows and the holdout.
+        both years); out-of-sample is the holdout's, which nothing upstream has seen, and, when
+        the genome has a paper record up to the as-of date (it traded in the arena, e.g. as a
+        bootstrap genome or before a pause), the weaker of the holdout's and the paper days'
+        (profit factor over days). Trades are closed round trips after costs over both windows
+        and the holdout.
         """
         live = evaluation.windows["live"]
         holdout = self._holdout_results.get(genome.id)
@@ -705,9 +708,16 @@ class EvolutionSession:
             float(evaluation.windows["year_ago"].stats["profit_factor"]),
             float(live.stats["profit_factor"]),
         )
+        out_of_sample = float(holdout.stats["profit_factor"])
+        paper = self._paper.get(genome.id)
+        paper_days = 0
+        if paper is not None and paper.get("n_trades", 0.0) > 0:
+            # A paper record is out of sample too: the weaker of the two must clear the bar.
+            paper_days = int(paper["n_trades"])
+            out_of_sample = min(out_of_sample, float(paper["profit_factor"]))
         return GateFigures(
             profit_factor_in_sample=in_sample,
-            profit_factor_out_of_sample=float(holdout.stats["profit_factor"]),
+            profit_factor_out_of_sample=out_of_sample,
             max_drawdown=max(_max_drawdown(evaluation), abs(holdout.stats["max_drawdown"])),
             pool_average_drawdown=pool_drawdown,
             champion_correlation=max(correlations) if correlations else 0.0,
@@ -717,6 +727,7 @@ class EvolutionSession:
             ),
             holdout_return=float(holdout.stats["total_return"]),
             holdout_sharpe=float(holdout.stats["sharpe"]),
+            paper_days=paper_days,
         )
 
     def _gate_moves(self, genome_id: str, figures: Mapping[str, float]) -> list[TransitionRecord]:

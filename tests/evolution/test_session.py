@@ -519,3 +519,49 @@ def test_session_on_a_pool_whose_population_died_out_is_refounded(tmp_path, pane
         start = {m["genome_id"] for m in store.population(result["session_id"], 0)}
     assert len(start) == config.evolution.population
     assert lifecycle <= start and not ((start - lifecycle) & known)
+
+
+def test_gate_out_of_sample_takes_the_weaker_of_holdout_and_paper_record(tmp_path, panel) -> None:
+    from evolution.evaluate import HoldoutEvaluator
+    from evolution.store import PaperDayRecord
+
+    home = LabHome(tmp_path / "gate-paper")
+    config = _lax_config()
+    first = _session(home, panel, config=config, as_of="2023-11-01")
+    try:
+        first.run(1)
+    finally:
+        first.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        target = next(r["genome_id"] for r in store.living() if r["status"] == "alive")
+    session = _session(home, panel, config=config)
+    try:
+        genome = session.genome(target)
+        evaluation = session.local.evaluate(genome)
+        plain = session._gate_figures(genome, evaluation, 0.1)
+    finally:
+        session.close()
+    # The holdout alone, computed here on its own.
+    holdout = HoldoutEvaluator(truncate_to(panel, AS_OF), holdout=config.holdout).evaluate(genome)
+    assert plain.profit_factor_out_of_sample == holdout.stats["profit_factor"]
+    assert plain.paper_days == 0
+    with GenePoolStore(home.gene_pool_db) as store:
+        # Paper days with two winning days of 1% and two losing of 2%: profit factor 0.5.
+        store.write_paper_days(
+            [
+                PaperDayRecord(
+                    genome_id=target, account="aggressive", day=f"2023-12-{day:02d}",
+                    allocation=10_000.0, pnl=100.0 if day % 2 else -200.0, shadow_return=0.0,
+                )
+                for day in (4, 5, 6, 7)
+            ]
+        )  # fmt: skip
+    session = _session(home, panel, config=config)
+    try:
+        with_record = session._gate_figures(genome, evaluation, 0.1)
+    finally:
+        session.close()
+    assert with_record.paper_days == 4
+    # The record decides only where it is the weaker: make sure this case tells them apart.
+    assert holdout.stats["profit_factor"] > 0.5
+    assert with_record.profit_factor_out_of_sample == pytest.approx(0.5)
