@@ -132,55 +132,55 @@ def bootstrap_genomes() -> list[ArenaGenome]:
     ]
 
 
+def _pool_genomes(gene_pool: str | Path) -> tuple[dict[str, list[ArenaGenome]], set[str]]:
+    """Read the pool once: its champion and probation genomes (paused ones left out) and the
+    ids it took out of trading (demoted, retired or paused).
+
+    A missing file means nothing is promoted yet (the file is not created).
+    """
+    trading: dict[str, list[ArenaGenome]] = {"champion": [], "probation": []}
+    barred: set[str] = set()
+    path = Path(gene_pool)
+    if not path.exists():
+        return trading, barred
+    from evolution.store import GenePoolStore
+
+    with GenePoolStore(path) as store:
+        for row in store.list_genomes():
+            genome_id, status = str(row["genome_id"]), str(row["status"])
+            if row.get("paused") or status in ("demoted", "retired"):
+                barred.add(genome_id)
+                continue
+            if status not in trading:
+                continue
+            stored = store.genome(genome_id)
+            if stored is None:
+                continue
+            score = row.get("last_score")
+            fitness = float(score) if score is not None else BOOTSTRAP_FITNESS
+            genome = Genome.from_json(str(stored["genome_json"]))
+            trading[status].append(ArenaGenome(genome=genome, fitness=fitness, source=status))
+    return trading, barred
+
+
 def champion_genomes(gene_pool: str | Path, status: str = "champion") -> list[ArenaGenome]:
     """Return the gene pool's genomes of ``status`` (``champion`` or ``probation``), by id.
 
     Paused genomes do not trade and are left out. A missing file means nothing is promoted yet
     (the file is not created).
     """
-    path = Path(gene_pool)
-    if not path.exists():
-        return []
-    from evolution.store import GenePoolStore
-
-    out: list[ArenaGenome] = []
-    with GenePoolStore(path) as store:
-        for row in store.list_genomes(status):
-            if row.get("paused"):
-                continue
-            stored = store.genome(str(row["genome_id"]))
-            if stored is None:
-                continue
-            score = row.get("last_score")
-            fitness = float(score) if score is not None else BOOTSTRAP_FITNESS
-            genome = Genome.from_json(str(stored["genome_json"]))
-            out.append(ArenaGenome(genome=genome, fitness=fitness, source=status))
-    return out
+    return _pool_genomes(gene_pool)[0][status]
 
 
 def arena_genomes(home: LabHome) -> list[ArenaGenome]:
     """Return what ``home``'s arena trades: its champions (the bootstrap set when there are
-    none) and its genomes on probation, paused ones left out."""
-    main = champion_genomes(home.gene_pool_db) or [
-        item for item in bootstrap_genomes() if item.genome.id not in _barred(home.gene_pool_db)
-    ]
-    return main + champion_genomes(home.gene_pool_db, "probation")
+    none) and its genomes on probation, paused ones left out.
 
-
-def _barred(gene_pool: str | Path) -> set[str]:
-    """Return the ids the pool took out of trading (demoted, retired or paused genomes).
-
-    A bootstrap genome the pool demoted (its paper record decayed) or a user paused does not
-    come back through the bootstrap set.
+    A bootstrap genome the pool demoted (its paper record decayed), retired or a user paused
+    does not come back through the bootstrap set.
     """
-    path = Path(gene_pool)
-    if not path.exists():
-        return set()
-    from evolution.store import GenePoolStore
-
-    with GenePoolStore(path) as store:
-        return {
-            str(row["genome_id"])
-            for row in store.list_genomes()
-            if row["status"] in ("demoted", "retired") or row.get("paused")
-        }
+    trading, barred = _pool_genomes(home.gene_pool_db)
+    main = trading["champion"] or [
+        item for item in bootstrap_genomes() if item.genome.id not in barred
+    ]
+    return main + trading["probation"]

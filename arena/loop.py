@@ -128,9 +128,8 @@ def _rebuild_feedback(
     out = []
     for genome_id in sorted(set(genomes)):
         by_account: dict[str, list[DayFigures]] = {}
-        for row in store.paper_days(genome_id, until=sunday.isoformat()):
-            if row.day >= monday.isoformat():
-                by_account.setdefault(row.account, []).append(_day_figures(row))
+        for row in store.paper_days(genome_id, since=monday.isoformat(), until=sunday.isoformat()):
+            by_account.setdefault(row.account, []).append(_day_figures(row))
         for account, days in sorted(by_account.items()):
             out.append(
                 summarise(

@@ -224,6 +224,17 @@ def _session(home: LabHome, panel, *, config: SessionConfig, as_of: str = AS_OF,
     )  # fmt: skip
 
 
+def _seed_pool(home: LabHome, panel, config: SessionConfig, generations: int) -> str:
+    """Run a first session as of 2023-11-01 on ``home``; return its best alive genome's id."""
+    first = _session(home, panel, config=config, as_of="2023-11-01")
+    try:
+        first.run(generations)
+    finally:
+        first.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        return next(r["genome_id"] for r in store.living() if r["status"] == "alive")
+
+
 def _store_dump(home: LabHome) -> dict[str, list]:
     """Everything the gene-pool store holds, less clocks, session ids and timings."""
     conn = sqlite3.connect(home.gene_pool_db)
@@ -424,14 +435,10 @@ def test_session_scores_a_genome_on_its_paper_record_too(tmp_path, panel) -> Non
 
     config = _lax_config()
     homes = {name: LabHome(tmp_path / name) for name in ("paper", "plain")}
-    for home in homes.values():
-        first = _session(home, panel, config=config, as_of="2023-11-01")
-        try:
-            first.run(2)
-        finally:
-            first.close()
+    targets = {name: _seed_pool(home, panel, config, 2) for name, home in homes.items()}
+    target = targets["paper"]
+    assert targets["plain"] == target  # same seed, same pool
     with GenePoolStore(homes["paper"].gene_pool_db) as store:
-        target = store.living()[0]["genome_id"]
         # Ten losing paper days (-5% and -4% by turns): Sharpe far below -0.5, drawdown over
         # 35%, no winning day, profit factor 0, so every part of its window score is 0.
         store.write_paper_days(
@@ -464,13 +471,8 @@ def test_session_never_carries_or_breeds_a_demoted_genome(tmp_path, panel) -> No
 
     home = LabHome(tmp_path / "demoted")
     config = _lax_config()
-    first = _session(home, panel, config=config, as_of="2023-11-01")
-    try:
-        first.run(2)
-    finally:
-        first.close()
+    target = _seed_pool(home, panel, config, 2)
     with GenePoolStore(home.gene_pool_db) as store:
-        target = next(r["genome_id"] for r in store.living() if r["status"] == "alive")
         store.transition(
             *(
                 TransitionRecord(genome_id=target, from_status=a, to_status=b, reason="test")
@@ -527,13 +529,7 @@ def test_gate_out_of_sample_takes_the_weaker_of_holdout_and_paper_record(tmp_pat
 
     home = LabHome(tmp_path / "gate-paper")
     config = _lax_config()
-    first = _session(home, panel, config=config, as_of="2023-11-01")
-    try:
-        first.run(1)
-    finally:
-        first.close()
-    with GenePoolStore(home.gene_pool_db) as store:
-        target = next(r["genome_id"] for r in store.living() if r["status"] == "alive")
+    target = _seed_pool(home, panel, config, 1)
     session = _session(home, panel, config=config)
     try:
         genome = session.genome(target)
