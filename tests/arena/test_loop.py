@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from alphaloop.home import LabHome
-from arena.bootstrap import BOOTSTRAP_GENOMES
+from arena.bootstrap import BOOTSTRAP_GENOMES, arena_genomes
 from arena.ledger import Ledger
 from arena.personas import ArenaConfig
 from arena.season import LocalAccounts, closed_loop, load_arena_data, replay_season
@@ -221,3 +221,40 @@ def test_a_genome_moves_at_most_once_a_day_even_when_the_day_is_closed_again(tmp
         assert store.status_of(gid) == ("demoted", False)
         days = [m["day"] for m in store.transitions(gid) if m["day"] is not None]
     assert days == ["2023-06-06", "2023-06-07"]
+
+
+def test_after_the_pools_only_champion_is_demoted_the_bootstrap_set_does_not_come_back(tmp_path):
+    # The bootstrap set stands in only until the pool has had a champion.
+    home = LabHome(tmp_path / "after").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.001)
+    bootstrap = {g.id for g in BOOTSTRAP_GENOMES.values()} - {gid}
+    # On probation, never promoted: the bootstrap set trades beside it (the control).
+    assert bootstrap <= {g.genome.id for g in arena_genomes(home)}
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=gid, from_status="probation", to_status="champion",
+                             reason="promoted", day="2023-06-05"),
+        )  # fmt: skip
+        assert store.ever_promoted()
+    assert [g.genome.id for g in arena_genomes(home)] == [gid]
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=gid, from_status="champion", to_status="demoted",
+                             reason="cusum", day="2023-06-06"),
+        )  # fmt: skip
+    assert arena_genomes(home) == []
+    # A season from here holds cash: no order in any account.
+    data = load_arena_data(SPEC, home)
+    config = ArenaConfig()
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        replay_season(
+            accounts, data, START, date(2023, 6, 6), home=home, config=config,
+            write_report=False,
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    with Ledger(home.ledger_db) as ledger:
+        for account in ("aggressive", "conservative", "synthesis"):
+            assert ledger.committed_days(account)
+            assert not ledger.fills(account), account
