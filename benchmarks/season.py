@@ -36,6 +36,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -59,6 +61,18 @@ from evolution.session import EvolutionSession, SessionConfig, _returns  # noqa:
 from evolution.store import GenePoolStore, TransitionRecord  # noqa: E402
 
 SETUP_ACTOR = "season-validity-setup"
+# The statuses a genome is set up as champion from, in lifecycle order.
+_SET_UP_FROM = ("alive", "candidate", "probation")
+# The least fitness score (0-100) of the genome set up as champion.
+MIN_CHAMPION_SCORE = 50.0
+
+
+def _daily_sharpe(evaluation: Any) -> float:
+    values = np.asarray(_returns(evaluation), dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size < 2 or not values.std(ddof=1) > 0:
+        return 0.0
+    return float(values.mean() / values.std(ddof=1))
 
 
 class NoChampion(RuntimeError):
@@ -102,15 +116,20 @@ def set_up_champion(home: LabHome, data: Any, as_of: date, seed: int) -> str:
         session.run(5)
         # The champion that exploits a breakout edge trades in the accounts that prefer the
         # trend and breakout styles (aggressive, and synthesis through the debate); it is the
-        # best of the pool's living genomes of those styles, not over-fit.
+        # living genome of those styles, not over-fit and in the upper half of the pool's
+        # fitness, whose backtest exploits the edge most: the highest daily Sharpe ratio of
+        # its backtest returns (what the gate's deflated Sharpe ranks on). A genome the
+        # session's own gate passed (candidate or on probation) qualifies too.
         living = {row["genome_id"]: row["status"] for row in session.store.living()}
         alive = sorted(
             (
                 e
                 for gid, e in session.evaluations.items()
-                if living.get(gid) == "alive" and not e.fitness.overfit
+                if living.get(gid) in _SET_UP_FROM
+                and not e.fitness.overfit
+                and e.score >= MIN_CHAMPION_SCORE
             ),
-            key=lambda e: (-e.score, e.genome_id),
+            key=lambda e: (-_daily_sharpe(e), e.genome_id),
         )
         preferred = [e for e in alive if session.genome(e.genome_id).style in ("trend", "breakout")]
         if not alive:
@@ -123,6 +142,7 @@ def set_up_champion(home: LabHome, data: Any, as_of: date, seed: int) -> str:
         session.close()
     gid = best.genome_id
     moves = [("alive", "candidate"), ("candidate", "probation"), ("probation", "champion")]
+    moves = moves[_SET_UP_FROM.index(living[gid]) :]
     with GenePoolStore(home.gene_pool_db) as store:
         store.transition(
             *(

@@ -5,10 +5,12 @@ figures are reported with the work, not asserted here. This file runs the same e
 the first six seeds (300..305) of a driftless synthetic market with a strong planted breakout
 edge (``edge_strength=12``), keeping under about two minutes on two cores:
 
-* **decaying edge** (``edge_until`` = the break): the pool evolves before the break and its best
-  living trend/breakout genome is set up as a champion with the expectation the gate stores (the
-  promotion path is tested in ``tests/arena/test_loop.py``); the arena trades 10 days before and
-  20 after the break with the loop closed;
+* **decaying edge** (``edge_until`` = the break): the pool evolves before the break and the
+  living trend/breakout genome that exploits the edge most (the highest backtest Sharpe ratio
+  among those not over-fit with a fitness score of at least 50) is set up as a champion with
+  the expectation the gate stores (the promotion path is tested in
+  ``tests/arena/test_loop.py``); the arena trades 10 days before and 20 after the break with
+  the loop closed;
 * **stable edge**: the same champion set-up on the twin market without the break;
 * **driftless market**: seasons with weekly evolution, the real gate and a short paper stage;
   the control shows a gate that ignores the number of trials lets noise reach champion.
@@ -78,11 +80,12 @@ def test_decaying_edge_champion_is_demoted_after_the_break_far_more_often_than_o
         and 0 < runs["decay"]["days_after_break"] <= 20
     ]
     false = [seed for seed, runs in applicable.items() if runs["stable"]["demoted_on"] is not None]
-    # Demoted within 20 trading days after the break in most seeds...
-    assert len(caught) * 2 > len(applicable), (caught, applicable)
-    # ...and the control: the same rule on the same champions without a break demotes rarely.
-    assert len(false) <= 1, false
-    assert len(caught) >= len(false) + 2
+    # The targets: demoted within 20 trading days after the break in at least 80% of
+    # the seeds...
+    assert len(caught) * 5 >= len(applicable) * 4, (caught, applicable)
+    # ...and the control: the same rule on the same champions without a break falsely demotes
+    # in at most 10% of them.
+    assert len(false) * 10 <= len(applicable), false
 
 
 def test_driftless_markets_reach_no_champion_while_a_trial_blind_gate_lets_noise_through(
