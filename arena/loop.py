@@ -6,10 +6,14 @@ After each committed arena day the driver calls :func:`close_loop`:
    P&L, the shadow backtest's return, execution figures) are copied into the gene-pool store
    (``paper_days``), and the LiveFeedback records of the ISO week they fall in are rebuilt
    (``feedback``; one per genome, account and week, :mod:`evolution.feedback`);
-2. every genome on probation and every champion is judged on its whole paper record so far by
+2. every champion that had no sleeve in any account (a **sat-out day**, not paused) is
+   backtested over the day as the review backtests the genomes it trades
+   (:func:`arena.review.shadow_returns`) and the return stored (``shadow_days``);
+3. every genome on probation and every champion is judged on its whole paper record so far by
    :func:`evolution.lifecycle.decide` (promotion after the paper stage, demotion on a CUSUM
    crossing, divergence or a drawdown budget); each move is a stored transition with its
-   reasons and figures, made by ``system`` on that day.
+   reasons and figures, made by ``system`` on that day (a champion's record includes its
+   sat-out days, read by the CUSUM only: :mod:`evolution.lifecycle`).
 
 The next day's plan reads the pool again (:func:`arena.bootstrap.arena_genomes`), so a
 demoted champion stops trading the next morning and a promoted one trades on a full sleeve.
@@ -26,9 +30,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from alphaloop.home import LabHome
+from arena.review import shadow_returns
 from evolution.feedback import DayFigures, LiveFeedback, summarise
 from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, decide
 from evolution.store import GenePoolStore, PaperDayRecord, TransitionRecord
+from genome.genes import Genome
+from simulators.bars import Panel
 
 __all__ = ["LoopDay", "close_loop", "loop_summary", "paper_record", "week_of"]
 
@@ -102,18 +109,43 @@ def _day_figures(record: PaperDayRecord) -> DayFigures:
     )
 
 
-def paper_record(store: GenePoolStore, genome_id: str, *, until: str) -> list[PaperDay]:
-    """Return a genome's paper days up to ``until``, pooled over the accounts."""
+def paper_record(
+    store: GenePoolStore, genome_id: str, *, until: str, sat_out: bool = False
+) -> list[PaperDay]:
+    """Return a genome's paper days up to ``until``, pooled over the accounts; with
+    ``sat_out`` also the days it sat out as a champion (:meth:`PaperDay.sat_out`), by day."""
     pooled: dict[str, list[float]] = {}
     for row in store.paper_days(genome_id, until=until):
         total = pooled.setdefault(row.day, [0.0, 0.0, 0.0])
         total[0] += row.allocation
         total[1] += row.pnl
         total[2] += row.allocation * row.shadow_return
-    return [
-        PaperDay(day=day, allocation=a, pnl=p, shadow_return=s / a)
-        for day, (a, p, s) in sorted(pooled.items())
-    ]
+    days = {
+        day: PaperDay(day=day, allocation=a, pnl=p, shadow_return=s / a)
+        for day, (a, p, s) in pooled.items()
+    }
+    if sat_out:
+        for day, value in store.shadow_days(genome_id, until=until):
+            days.setdefault(day, PaperDay.sat_out(day, value))
+    return [days[day] for day in sorted(days)]
+
+
+def _record_sat_out(store: GenePoolStore, daily: Panel, day: date, traded: set[str]) -> int:
+    """Backtest over ``day`` the champions that had no sleeve on it and store the returns."""
+    iso = day.isoformat()
+    sat_out: dict[str, Genome] = {}
+    for row in store.list_genomes("champion"):
+        genome_id = str(row["genome_id"])
+        if genome_id in traded or row.get("paused"):
+            continue
+        stored = store.genome(genome_id)
+        if stored is not None:
+            sat_out[genome_id] = Genome.from_json(str(stored["genome_json"]))
+    if not sat_out:
+        return 0
+    returns = shadow_returns(sat_out, daily, day)
+    store.write_shadow_days([(gid, iso, returns[gid]) for gid in sorted(sat_out)])
+    return len(sat_out)
 
 
 def _rebuild_feedback(
@@ -148,10 +180,13 @@ def close_loop(
     config: PromotionConfig,
     periods_per_year: float,
     config_hash: str = "",
+    daily: Panel | None = None,
 ) -> LoopDay:
     """Record ``day``'s genome days in the pool and apply the lifecycle (module docstring).
 
-    ``genome_days`` are the review's records of the day (``arena.review.GenomeDay``).
+    ``genome_days`` are the review's records of the day (``arena.review.GenomeDay``);
+    ``daily`` (the bars through ``day``) backtests the champions that sat the day out. Without
+    it a champion is judged on the days it traded only.
     """
     iso = day.isoformat()
     records = _records(genome_days)
@@ -167,11 +202,13 @@ def close_loop(
         )  # fmt: skip
         if feedback:
             store.write_feedback(feedback)
+        if daily is not None:
+            _record_sat_out(store, daily, day, {r.genome_id for r in records})
         for status in ("probation", "champion"):
             for row in store.list_genomes(status):
                 genome_id = str(row["genome_id"])
                 expectation = Expectation.from_figures(store.expectation_figures(genome_id))
-                days = paper_record(store, genome_id, until=iso)
+                days = paper_record(store, genome_id, until=iso, sat_out=status == "champion")
                 if expectation is None or not days or days[-1].day != iso:
                     continue  # judged on the days it traded; no gate figures, no judgement
                 moves_so_far = store.transitions(genome_id)

@@ -803,7 +803,7 @@ def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Cal
             rows = ledger.genome_days(start=day, end=day)
         return close_loop(
             home, day, rows, config=config, periods_per_year=periods,
-            config_hash=config.stable_hash(),
+            config_hash=config.stable_hash(), daily=data.daily,
         )  # fmt: skip
 
     return close

@@ -50,6 +50,17 @@ Champion -> demoted: three rules, any one suffices
 
 The champion's record runs from its first paper day (probation included), so its CUSUM
 carries the evidence of probation over.
+
+Days a champion sits out
+------------------------
+The personas may leave a champion without a sleeve (its style or the day's regime is out of
+favour). Such a **sat-out day** has no paper return, yet the live bars still test the
+backtest's claim, and a champion whose edge decayed while it sat out would come back on a full
+sleeve. So on a sat-out day the arena backtests the champion over the day as the review does
+for the genomes it trades (the shadow return ``b``) and the CUSUM reads ``x_t = b_t``, the
+return at the backtest's own scale that ``mu`` and ``sigma`` describe. Divergence and the
+drawdown budget read the days it traded only (nothing was traded to diverge or lose), and a
+genome on probation is judged on its paper days alone (the paper stage needs paper).
 """
 
 from __future__ import annotations
@@ -129,10 +140,18 @@ class PaperDay:
     allocation: float
     pnl: float
     shadow_return: float = 0.0
+    traded: bool = True
 
     def __post_init__(self) -> None:
         if not self.allocation > 0.0:
             raise ValueError(f"{self.day}: a paper day needs a positive allocation")
+
+    @classmethod
+    def sat_out(cls, day: str, shadow_return: float) -> PaperDay:
+        """A champion's day without a sleeve: its return is the same-day backtest's."""
+        return cls(
+            day=day, allocation=1.0, pnl=shadow_return, shadow_return=shadow_return, traded=False
+        )
 
     @property
     def paper_return(self) -> float:
@@ -237,13 +256,16 @@ def decide(
 ) -> Decision:
     """Return the lifecycle's decision on a probation genome or a champion.
 
-    ``days`` is the genome's whole paper record (first paper day first).
+    ``days`` is the genome's whole record, first day first: its paper days and, for a
+    champion, its sat-out days (:meth:`PaperDay.sat_out`).
     """
     if status not in ("probation", "champion"):
         raise ValueError(f"only probation genomes and champions are judged, not {status}")
-    figures = record_figures(days, expectation)
     n = len(days)
     if status == "probation":
+        if not all(d.traded for d in days):
+            raise ValueError("a probation record holds paper days only (no sat-out days)")
+        figures = record_figures(days, expectation)
         z = figures.get("z", 0.0)
         if n >= config.min_days and z < -config.demote_z:
             return Decision(
@@ -267,7 +289,11 @@ def decide(
                 figures=figures,
             )
         return Decision(to_status=None, reason=f"probation: {n} paper days", figures=figures)
-    # Champion.
+    # Champion: the CUSUM reads every day (a sat-out day's return is its same-day backtest);
+    # divergence and the drawdown budget read the days it traded.
+    traded = [d for d in days if d.traded]
+    figures = record_figures(traded, expectation)
+    figures["sat_out_days"] = float(n - len(traded))
     x = np.array([d.paper_return for d in days], dtype=float)
     path = cusum_path(x, expectation.mu, expectation.sigma, config.cusum_k)
     level = float(path[-1]) if path.size else 0.0
@@ -279,7 +305,7 @@ def decide(
             f"threshold {expectation.cusum_threshold:.2f} calibrated on its backtest",
             figures=figures,
         )
-    streak = _divergence_streak(days, config.divergence_tolerance)
+    streak = _divergence_streak(traded, config.divergence_tolerance)
     figures["divergence_streak"] = float(streak)
     if streak >= config.divergence_days:
         return Decision(

@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STATUSES = ("alive", "culled", "candidate", "probation", "champion", "demoted", "retired")
 # Statuses whose genomes evolution continues from (a new session starts from these).
 LIVING = ("alive", "candidate", "probation", "champion")
@@ -191,6 +191,16 @@ CREATE TABLE IF NOT EXISTS feedback (
     PRIMARY KEY (genome_id, account, period_start)
 );
 """
+# Schema 4: the days a champion sat out (no sleeve in any account), judged on its same-day
+# backtest (arena.loop).
+_SCHEMA_4 = """
+CREATE TABLE IF NOT EXISTS shadow_days (
+    genome_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    shadow_return REAL NOT NULL,
+    PRIMARY KEY (genome_id, day)
+);
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -310,10 +320,16 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """Schema 4: the days a champion sat out, with its same-day backtest (``shadow_days``)."""
+    db.execute(_SCHEMA_4)
+
+
 # version -> the step that upgrades a store at that version to the next one.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
 }
 
 
@@ -422,7 +438,7 @@ class GenePoolStore:
         self._connection.executescript(_SCHEMA)
         if self._connection.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             # A new store: every table of the current schema, then its version.
-            self._connection.executescript(_SCHEMA_2 + _SCHEMA_3)
+            self._connection.executescript(_SCHEMA_2 + _SCHEMA_3 + _SCHEMA_4)
             self._connection.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)",
                 (str(SCHEMA_VERSION),),
@@ -845,6 +861,25 @@ class GenePoolStore:
             )
             for r in rows
         ]
+
+    def write_shadow_days(self, rows: Sequence[tuple[str, str, float]]) -> None:
+        """Store ``(genome_id, day, shadow_return)`` of champions that sat a day out (one
+        transaction; a day written again replaces)."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO shadow_days(genome_id, day, shadow_return) VALUES (?,?,?)",
+                [(g, d, float(r)) for g, d, r in rows],
+            )
+
+    def shadow_days(self, genome_id: str, *, until: str | None = None) -> list[tuple[str, float]]:
+        """Return a genome's sat-out days ``(day, shadow_return)`` up to ``until``, by day."""
+        query = "SELECT day, shadow_return FROM shadow_days WHERE genome_id=?"
+        params: list[Any] = [genome_id]
+        if until is not None:
+            query += " AND day<=?"
+            params.append(until)
+        rows = self._connection.execute(query + " ORDER BY day", params).fetchall()
+        return [(str(r["day"]), float(r["shadow_return"])) for r in rows]
 
     def write_feedback(self, records: Sequence[Any]) -> None:
         """Store :class:`evolution.feedback.LiveFeedback` records (replacing a period's)."""

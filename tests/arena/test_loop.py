@@ -258,3 +258,80 @@ def test_after_the_pools_only_champion_is_demoted_the_bootstrap_set_does_not_com
         for account in ("aggressive", "conservative", "synthesis"):
             assert ledger.committed_days(account)
             assert not ledger.fills(account), account
+
+
+def _without_trend(config: ArenaConfig) -> ArenaConfig:
+    """The arena with no persona that trades the trend style (a trend champion sits out)."""
+    personas = config.personas
+    update = {
+        name: getattr(personas, name).model_copy(
+            update={
+                "preferred_styles": tuple(
+                    s for s in getattr(personas, name).preferred_styles if s != "trend"
+                )
+            }
+        )
+        for name in ("aggressive", "conservative", "synthesis")
+    }
+    return config.model_copy(update={"personas": personas.model_copy(update=update)})
+
+
+def test_a_champion_that_sits_out_is_judged_on_its_same_day_backtest(tmp_path):
+    from arena.review import shadow_returns
+
+    home = LabHome(tmp_path / "sat").ensure()
+    # The backtest claims 5% a day: the live bars give far less, so the CUSUM must cross.
+    gid = _pool_with_probation(home, expected_daily_return=0.05, cusum_threshold=3.0)
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=gid, from_status="probation", to_status="champion",
+                             reason="promoted", day="2023-06-02"),
+        )  # fmt: skip
+    data = load_arena_data(SPEC, home)
+    config = _without_trend(ArenaConfig())
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        result = replay_season(
+            accounts, data, START, END, home=home, config=config, write_report=False,
+            close=closed_loop(home, data, promotion=PromotionConfig()),
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    assert _traded(home, gid) == {}  # it never had a sleeve
+    with GenePoolStore(home.gene_pool_db) as store:
+        stored = store.shadow_days(gid)
+        assert store.paper_days(gid) == []
+        (move,) = [m for m in store.transitions(gid) if m["to_status"] == "demoted"]
+    # One sat-out day per arena day until the demotion, each the review's shadow return.
+    days = [d for d, _ in stored]
+    assert days[0] == START.isoformat() and days[-1] == move["day"]
+    genome = BOOTSTRAP_GENOMES["trend_ema"]
+    for day, value in stored:
+        expected = shadow_returns({gid: genome}, data.daily, date.fromisoformat(day))[gid]
+        assert value == expected
+    # (0.05 - b) / 0.01 - 0.5 x 5 a day is about 2.5: crossing 3 takes two days.
+    assert len(stored) == 2 and "CUSUM" in move["reason"]
+    assert move["figures"]["sat_out_days"] == 2.0
+    assert result["loop"]["demoted"][0]["genome_id"] == gid
+    # The control: a paused champion sits out unjudged (no backtested day, no move).
+    home2 = LabHome(tmp_path / "paused").ensure()
+    gid2 = _pool_with_probation(home2, expected_daily_return=0.05, cusum_threshold=3.0)
+    with GenePoolStore(home2.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=gid2, from_status="probation", to_status="champion",
+                             reason="promoted", day="2023-06-02"),
+        )  # fmt: skip
+        store.transition(
+            TransitionRecord(genome_id=gid2, from_status="champion", to_status="champion",
+                             kind="pause", actor="test", reason="out", day="2023-06-02"),
+        )  # fmt: skip
+    accounts = LocalAccounts(home2, config, data.rules())
+    try:
+        replay_season(
+            accounts, data, START, END, home=home2, config=config, write_report=False,
+            close=closed_loop(home2, data, promotion=PromotionConfig()),
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    with GenePoolStore(home2.gene_pool_db) as store:
+        assert store.shadow_days(gid2) == [] and store.status_of(gid2) == ("champion", True)

@@ -119,6 +119,30 @@ def test_champion_is_demoted_beyond_its_drawdown_budget() -> None:
     assert decide("champion", _days(crash[:2]), expectation, CONFIG).to_status is None
 
 
+def test_sat_out_days_feed_the_champions_cusum_but_not_its_paper_budgets() -> None:
+    expectation = Expectation(mu=0.01, sigma=0.01, cusum_threshold=4.0)
+    traded = _days([0.01] * 5)
+    # Five sat-out days whose same-day backtest lost 1% each: the CUSUM climbs by
+    # (0.01 + 0.01) / 0.01 - 0.5 = 1.5 a day and crosses 4 on the third.
+    sat_out = [PaperDay.sat_out(f"2025-03-{d:02d}", -0.01) for d in range(1, 6)]
+    decision = decide("champion", traded + sat_out[:3], expectation, CONFIG)
+    assert decision.to_status == "demoted" and "CUSUM" in decision.reason
+    assert decision.figures["sat_out_days"] == 3.0
+    assert decision.figures["cusum"] == pytest.approx(4.5)
+    # The control: two such days are not enough, and the paper figures read traded days only.
+    two = decide("champion", traded + sat_out[:2], expectation, CONFIG)
+    assert two.to_status is None and two.figures["cusum"] == pytest.approx(3.0)
+    assert two.figures["paper_days"] == 5.0 and two.figures["paper_drawdown"] == 0.0
+    # A sat-out day's "paper" equals its backtest: it neither extends nor breaks a divergence
+    # streak, and it never counts as drawdown (nothing was traded).
+    crash = Expectation(mu=0.0, sigma=0.05, cusum_threshold=1e9)
+    lost = [PaperDay.sat_out(f"2025-03-{d:02d}", -0.15) for d in range(1, 4)]
+    assert decide("champion", _days([0.01]) + lost, crash, CONFIG).to_status is None
+    # The paper stage needs paper: a probation record with a sat-out day is refused.
+    with pytest.raises(ValueError, match="paper days only"):
+        decide("probation", traded + sat_out[:1], expectation, CONFIG)
+
+
 def test_fitness_with_paper_blends_by_the_documented_weight() -> None:
     config = FitnessConfig()
     base = Fitness(score=40.0, live_score=40.0, year_ago_score=40.0, overfit=False)

@@ -19,6 +19,7 @@ from evolution.store import (
     VerdictRecord,
 )
 
+FIXTURE_V3 = Path(__file__).resolve().parents[1] / "fixtures" / "home_v3" / "gene_pool.sqlite"
 FIXTURE_V1 = Path(__file__).resolve().parents[1] / "fixtures" / "home_v1" / "gene_pool.sqlite"
 
 
@@ -252,7 +253,7 @@ def test_store_written_by_schema_one_code_opens_and_upgrades(tmp_path: Path) -> 
     assert old.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("1",)
     old.close()
     with GenePoolStore(path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         listed = [(g["genome_id"], g["status"]) for g in store.list_genomes()]
         assert listed == [tuple(row) for row in old_genomes]
         champions = [g for g, status in listed if status == "champion"]
@@ -264,9 +265,33 @@ def test_store_written_by_schema_one_code_opens_and_upgrades(tmp_path: Path) -> 
         assert [s["session_id"] for s in [store.latest_session() or {}]] == [old_sessions[0][0]]
         integrity = store._connection.execute("PRAGMA foreign_key_check").fetchall()
         assert integrity == []
-    # Opening again is a no-op (already at schema 2).
+    # Opening again is a no-op (already at the current schema).
     with GenePoolStore(path) as store:
-        assert store.schema_version == 3 and len(store.transitions()) == len(champions)
+        assert store.schema_version == 4 and len(store.transitions()) == len(champions)
+
+
+def test_store_written_by_schema_three_code_opens_and_upgrades(tmp_path: Path) -> None:
+    # A pool written by today's main before shadow_days: a champion with its paper record.
+    path = tmp_path / "gene_pool.sqlite"
+    path.write_bytes(FIXTURE_V3.read_bytes())
+    old = sqlite3.connect(path)
+    assert old.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("3",)
+    tables = {"genomes", "transitions", "paper_days", "feedback", "trials"}
+    before = {t: old.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+    old.close()
+    with GenePoolStore(path) as store:
+        assert store.schema_version == 4
+        (champion,) = [g["genome_id"] for g in store.list_genomes("champion")]
+        assert store.shadow_days(champion) == []
+        assert len(store.paper_days(champion)) == 7 and len(store.paper_days()) == 19
+        store.write_shadow_days([(champion, "2023-06-12", -0.01)])
+        assert store.shadow_days(champion) == [("2023-06-12", -0.01)]
+    after = sqlite3.connect(path)
+    try:
+        for table in tables:
+            assert after.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall() == before[table]
+    finally:
+        after.close()
 
 
 # --------------------------------------------------------------------------- read model
