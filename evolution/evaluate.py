@@ -16,8 +16,11 @@ compiled only on the bars from just before the year-ago window to ``D``: compila
 those indicator values bar by bar (looking back at most :data:`COMPILE_LOOKBACK` bars), so
 its values there are exactly those of a compilation on the whole history, at a fraction of the
 cost on long histories. Each window is backtested from a flat book with costs and the market's
-rules on. The frictionless ``none`` market is never used for fitness: bars of an unknown
-market are scored under US-equity rules plus the configured slippage.
+rules on. Fitness is never cost-free: bars of the frictionless ``none`` market (the embedded
+synthetic market's) are scored with the fractional sizes and no fees, as the arena trades them
+(its ``BrokerRules``), and the configured slippage on every fill. (Scoring them under whole US
+shares made every genome untradeable once a synthetic price rose above the account's cash,
+while the arena still traded it: the gate's holdout then saw no trade.)
 """
 
 from __future__ import annotations
@@ -145,7 +148,8 @@ class Evaluation:
 
 
 def fitness_backtest_config(panel: Panel, costs: CostConfig) -> BacktestConfig:
-    market = panel.market if panel.market in ("cn", "us", "crypto") else "us"
+    """Return the backtest settings fitness scores ``panel`` with (module docstring)."""
+    market = panel.market if panel.market in ("cn", "us", "crypto") else "none"
     return BacktestConfig(
         cash=costs.cash, fill="next-open", market=market, sizing="fraction", slippage=costs.slippage
     )

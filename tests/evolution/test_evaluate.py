@@ -24,14 +24,14 @@ from genome.cache import IndicatorCache
 from genome.compile import CompiledGenome, compile_genome
 from genome.genes import ATRTrailing, CappedKelly, FixedFraction, Genome, PctTrailing, VolTarget
 from genome.random import random_genome
-from simulators.backtest import run_backtest
+from simulators.backtest import run_backtest, run_backtest_arrays
 from simulators.bars import Panel
 
 WINDOW = 120
 N_BARS = 700
 
 
-def make_panel(seed: int, market: str = "us", n_assets: int = 5) -> Panel:
+def make_panel(seed: int, market: str = "us", n_assets: int = 5, scale: float = 1.0) -> Panel:
     """Return a calendar-daily random-walk panel, long enough for a year-ago window.
 
     The last asset lists late (NaN prices, not tradable before bar 200, inside the compiled
@@ -39,7 +39,7 @@ def make_panel(seed: int, market: str = "us", n_assets: int = 5) -> Panel:
     """
     rng = np.random.default_rng(seed)
     shape = (N_BARS, n_assets)
-    close = 30.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, shape), axis=0))
+    close = scale * 30.0 * np.exp(np.cumsum(rng.normal(0.0003, 0.02, shape), axis=0))
     open_ = close * np.exp(rng.normal(0.0, 0.006, shape))
     high = np.maximum(open_, close) * (1.0 + np.abs(rng.normal(0.0, 0.008, shape)))
     low = np.minimum(open_, close) * (1.0 - np.abs(rng.normal(0.0, 0.008, shape)))
@@ -211,5 +211,24 @@ def test_evaluator_costs_always_on_even_for_a_frictionless_panel() -> None:
     costs = CostConfig(cash=250_000.0, slippage=0.001)
     evaluator = GenomeEvaluator(panel, window=WINDOW, costs=costs)
     config = fitness_backtest_config(panel, costs)
-    assert config.market == "us" and config.slippage == 0.001 and config.cash == 250_000.0
+    assert config.slippage == 0.001 and config.cash == 250_000.0
+    # Fractional sizes and no fees, as the arena trades a frictionless market; slippage on.
+    assert config.market == "none"
     assert evaluator.backtest_config == config
+
+
+def test_fitness_trades_a_frictionless_market_whose_price_exceeds_the_cash() -> None:
+    # One share costs more than the account: whole shares could never buy it; the arena
+    # (fractional on this market) does, and so must fitness.
+    rich = make_panel(9, market="none", scale=1e6)
+    assert float(np.nanmin(rich.close)) > CostConfig().cash
+    entries = np.zeros((rich.n_bars, rich.n_assets), dtype=bool)
+    entries[5, 0] = True
+    exits = np.zeros_like(entries)
+    exits[20, 0] = True
+    config = fitness_backtest_config(rich, CostConfig())
+    result = run_backtest_arrays(rich, entries, exits, config=config)
+    assert result.metrics["n_trades"] == 1.0
+    # The control: whole shares (US rules) cannot buy one.
+    whole = config.model_copy(update={"market": "us"})
+    assert run_backtest_arrays(rich, entries, exits, config=whole).metrics["n_trades"] == 0.0
