@@ -1,9 +1,9 @@
 """The genomes the arena trades: the gene pool's champions, or the documented bootstrap set.
 
-Before any genome has earned champion the arena still has to trade, so it falls back to
-:data:`BOOTSTRAP_GENOMES` (never again once the pool has had a champion:
-:func:`arena_genomes`): five hand-written textbook strategies, one or two per style, so
-that every persona finds something it prefers in every regime:
+A persona with no eligible champion of its styles still has to trade, so it falls back to
+:data:`BOOTSTRAP_GENOMES` (per persona and per day: :func:`arena_genomes`): five hand-written
+textbook strategies, one or two per style, so that every persona finds something it prefers in
+every regime:
 
 =================  ===============  =======================================================
 name               style            rule
@@ -122,6 +122,7 @@ class ArenaGenome:
             regimes=tuple(self.genome.regimes),
             fitness=self.fitness,
             probation=self.probation,
+            bootstrap=self.source.startswith("bootstrap:"),
         )
 
 
@@ -133,16 +134,9 @@ def bootstrap_genomes() -> list[ArenaGenome]:
     ]
 
 
-@dataclass(frozen=True, slots=True)
-class _PoolView:
-    trading: dict[str, list[ArenaGenome]]
-    barred: set[str]
-    ever_promoted: bool
-
-
-def _pool_genomes(gene_pool: str | Path) -> _PoolView:
-    """Read the pool once: its champion and probation genomes (paused ones left out), the ids
-    it took out of trading (demoted, retired or paused) and whether it ever had a champion.
+def _pool_genomes(gene_pool: str | Path) -> tuple[dict[str, list[ArenaGenome]], set[str]]:
+    """Read the pool once: its champion and probation genomes (paused ones left out) and the
+    ids it took out of trading (demoted, retired or paused).
 
     A missing file means nothing is promoted yet (the file is not created).
     """
@@ -150,11 +144,10 @@ def _pool_genomes(gene_pool: str | Path) -> _PoolView:
     barred: set[str] = set()
     path = Path(gene_pool)
     if not path.exists():
-        return _PoolView(trading, barred, False)
+        return trading, barred
     from evolution.store import GenePoolStore
 
     with GenePoolStore(path) as store:
-        promoted = store.ever_promoted()
         for row in store.list_genomes():
             genome_id, status = str(row["genome_id"]), str(row["status"])
             if row.get("paused") or status in ("demoted", "retired"):
@@ -169,7 +162,7 @@ def _pool_genomes(gene_pool: str | Path) -> _PoolView:
             fitness = float(score) if score is not None else BOOTSTRAP_FITNESS
             genome = Genome.from_json(str(stored["genome_json"]))
             trading[status].append(ArenaGenome(genome=genome, fitness=fitness, source=status))
-    return _PoolView(trading, barred, promoted)
+    return trading, barred
 
 
 def champion_genomes(gene_pool: str | Path, status: str = "champion") -> list[ArenaGenome]:
@@ -178,21 +171,20 @@ def champion_genomes(gene_pool: str | Path, status: str = "champion") -> list[Ar
     Paused genomes do not trade and are left out. A missing file means nothing is promoted yet
     (the file is not created).
     """
-    return _pool_genomes(gene_pool).trading[status]
+    return _pool_genomes(gene_pool)[0][status]
 
 
 def arena_genomes(home: LabHome) -> list[ArenaGenome]:
-    """Return what ``home``'s arena trades: its champions and its genomes on probation, paused
-    ones left out.
+    """Return what ``home``'s arena may trade: its champions, the bootstrap set and its genomes
+    on probation, paused ones left out.
 
-    The bootstrap set stands in for the champions only until the pool has had its first one:
-    once a genome has earned champion on paper, capital goes to genomes that earned it, so
-    when every champion has been demoted or retired the main sleeves stay in cash (the
-    probation genomes still trade their small shares) until a challenger is promoted. A
-    bootstrap genome the pool demoted, retired or a user paused does not come back either.
+    A persona trades the bootstrap genomes of its styles only on a day no champion is eligible
+    for it (:func:`arena.cycle.plan_day`): a pool whose champions are all of the conservative
+    styles leaves the aggressive persona its bootstrap genomes rather than cash. A bootstrap
+    genome the pool demoted, retired or a user paused does not come back.
     """
-    view = _pool_genomes(home.gene_pool_db)
-    main = view.trading["champion"]
-    if not main and not view.ever_promoted:
-        main = [item for item in bootstrap_genomes() if item.genome.id not in view.barred]
-    return main + view.trading["probation"]
+    trading, barred = _pool_genomes(home.gene_pool_db)
+    # A bootstrap genome the pool holds trades under its pool status (once).
+    held = barred | {item.genome.id for items in trading.values() for item in items}
+    bootstrap = [item for item in bootstrap_genomes() if item.genome.id not in held]
+    return trading["champion"] + bootstrap + trading["probation"]

@@ -10,9 +10,11 @@ logs to MLflow). A day ``D`` goes:
    the positions its backtest holds at the close of ``D-1`` (value / equity) and its
    **regime statistics** (closed trades, win rate, mean trade return, by the regime at entry)
    feed the debate's quant view. Each persona picks genomes with
-   :func:`arena.personas.select_genomes`; its budget is ``risk_budget x regime weight``,
-   shared equally by its genomes (a genome's weights are scaled to sum at most 1), each name
-   capped at the risk limit's weight, only the ``max_positions`` largest kept; each target's
+   :func:`arena.personas.select_genomes` among the champions, or, when none is eligible for it
+   that day, among the bootstrap genomes (every genome on probation trades too); its budget
+   is ``risk_budget x regime weight``, shared equally by its genomes (a genome's weights are
+   scaled to sum at most 1), each name capped at the risk limit's weight, only the
+   ``max_positions`` largest kept; each target's
    ``sources`` are the genomes whose sleeves asked for the name, with their shares of its
    weight (the largest is its ``genome_id``). The synthesis
    account debates the aggressive targets (:func:`arena.debate.run_debate`); the judge's
@@ -349,9 +351,14 @@ def plan_day(
     chosen: dict[str, dict[str, float]] = {}
     for name in PERSONA_NAMES:
         persona = config.personas.get(name)
-        main = [c for c in candidates if not c.probation]
+        champions = [c for c in candidates if not c.probation and not c.bootstrap]
         trial = [c for c in candidates if c.probation]
-        picked = [c.genome_id for c in select_genomes(persona, main, regime)]
+        # The bootstrap genomes of the persona's styles stand in only when no champion is
+        # eligible for it today.
+        picked = [c.genome_id for c in select_genomes(persona, champions, regime)] or [
+            c.genome_id
+            for c in select_genomes(persona, [c for c in candidates if c.bootstrap], regime)
+        ]
         # Every eligible genome on probation trades (it needs a paper record), best first.
         on_probation = [
             c.genome_id for c in select_genomes(persona, trial, regime, limit=len(trial))

@@ -112,18 +112,29 @@ def _day_figures(record: PaperDayRecord) -> DayFigures:
 def paper_record(
     store: GenePoolStore, genome_id: str, *, until: str, sat_out: bool = False
 ) -> list[PaperDay]:
-    """Return a genome's paper days up to ``until``, pooled over the accounts; with
-    ``sat_out`` also the days it sat out as a champion (:meth:`PaperDay.sat_out`), by day."""
+    """Return a genome's paper days up to ``until``, pooled over the accounts, by day.
+
+    A day the accounts held and traded none of the genome (no attributed P&L, no turnover)
+    while its shadow backtest moved is **not executed**: its sleeve was too small for a lot or
+    the minimum trade, or the governor left nothing of it. Such a day is no evidence about
+    the genome's paper trading; it is left out, or with ``sat_out`` (a champion's record)
+    read as a sat-out day (:meth:`PaperDay.sat_out`), as are the days it had no sleeve.
+    """
     pooled: dict[str, list[float]] = {}
     for row in store.paper_days(genome_id, until=until):
-        total = pooled.setdefault(row.day, [0.0, 0.0, 0.0])
+        total = pooled.setdefault(row.day, [0.0, 0.0, 0.0, 0.0])
         total[0] += row.allocation
         total[1] += row.pnl
         total[2] += row.allocation * row.shadow_return
-    days = {
-        day: PaperDay(day=day, allocation=a, pnl=p, shadow_return=s / a)
-        for day, (a, p, s) in pooled.items()
-    }
+        total[3] += abs(float(row.figures.get("turnover", 0.0)))
+    days: dict[str, PaperDay] = {}
+    for day, (a, p, s, turnover) in pooled.items():
+        shadow = s / a
+        if p == 0.0 and turnover == 0.0 and shadow != 0.0:
+            if sat_out:
+                days[day] = PaperDay.sat_out(day, shadow)
+            continue
+        days[day] = PaperDay(day=day, allocation=a, pnl=p, shadow_return=shadow)
     if sat_out:
         for day, value in store.shadow_days(genome_id, until=until):
             days.setdefault(day, PaperDay.sat_out(day, value))

@@ -203,6 +203,8 @@ class GenomeCandidate:
     """What a persona needs to know of a gene-pool genome to pick it.
 
     ``fitness`` is the gene pool's score (higher is better; 0-100 in the lab's scoring).
+    ``bootstrap`` marks a genome of the bootstrap set, which a persona trades only while no
+    champion is eligible for it (:mod:`arena.bootstrap`).
     """
 
     genome_id: str
@@ -210,6 +212,7 @@ class GenomeCandidate:
     regimes: tuple[str, ...]
     fitness: float
     probation: bool = False
+    bootstrap: bool = False
 
 
 def score_genome(persona: PersonaConfig, candidate: GenomeCandidate, regime: str) -> float:

@@ -1401,13 +1401,6 @@ class GenePoolStore:
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def ever_promoted(self) -> bool:
-        """Return whether any genome of the pool has ever reached champion (a stored move)."""
-        row = self._connection.execute(
-            "SELECT 1 FROM transitions WHERE to_status='champion' LIMIT 1"
-        ).fetchone()
-        return row is not None
-
     def status_counts(self) -> dict[str, int]:
         """Return how many genomes hold each status now, and how many are paused.
 

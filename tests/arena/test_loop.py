@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from alphaloop.home import LabHome
-from arena.bootstrap import BOOTSTRAP_GENOMES, arena_genomes
+from arena.bootstrap import BOOTSTRAP_GENOMES
 from arena.ledger import Ledger
 from arena.personas import ArenaConfig
 from arena.season import LocalAccounts, closed_loop, load_arena_data, replay_season
@@ -223,27 +223,28 @@ def test_a_genome_moves_at_most_once_a_day_even_when_the_day_is_closed_again(tmp
     assert days == ["2023-06-06", "2023-06-07"]
 
 
-def test_after_the_pools_only_champion_is_demoted_the_bootstrap_set_does_not_come_back(tmp_path):
-    # The bootstrap set stands in only until the pool has had a champion.
-    home = LabHome(tmp_path / "after").ensure()
+def _sources(home: LabHome, account: str) -> dict[str, set[str]]:
+    """Day -> the sources of the genomes the account's plan traded (stored decisions)."""
+    out: dict[str, set[str]] = {}
+    with Ledger(home.ledger_db) as ledger:
+        for day in ledger.committed_days(account):
+            for payload in ledger.decisions(account, day).values():
+                for item in payload.get("genomes", []):
+                    out.setdefault(day.isoformat(), set()).add(item["source"])
+    return out
+
+
+def test_a_persona_without_an_eligible_champion_trades_its_bootstrap_genomes(tmp_path):
+    # The pool's one champion is a trend genome: the aggressive persona trades it alone, the
+    # conservative persona (defensive and mean-reversion styles) keeps its bootstrap genomes
+    # rather than cash; once the champion is demoted the aggressive persona's come back.
+    home = LabHome(tmp_path / "per-persona").ensure()
     gid = _pool_with_probation(home, expected_daily_return=0.001)
-    bootstrap = {g.id for g in BOOTSTRAP_GENOMES.values()} - {gid}
-    # On probation, never promoted: the bootstrap set trades beside it (the control).
-    assert bootstrap <= {g.genome.id for g in arena_genomes(home)}
     with GenePoolStore(home.gene_pool_db) as store:
         store.transition(
             TransitionRecord(genome_id=gid, from_status="probation", to_status="champion",
-                             reason="promoted", day="2023-06-05"),
+                             reason="promoted", day="2023-06-02"),
         )  # fmt: skip
-        assert store.ever_promoted()
-    assert [g.genome.id for g in arena_genomes(home)] == [gid]
-    with GenePoolStore(home.gene_pool_db) as store:
-        store.transition(
-            TransitionRecord(genome_id=gid, from_status="champion", to_status="demoted",
-                             reason="cusum", day="2023-06-06"),
-        )  # fmt: skip
-    assert arena_genomes(home) == []
-    # A season from here holds cash: no order in any account.
     data = load_arena_data(SPEC, home)
     config = ArenaConfig()
     accounts = LocalAccounts(home, config, data.rules())
@@ -252,12 +253,30 @@ def test_after_the_pools_only_champion_is_demoted_the_bootstrap_set_does_not_com
             accounts, data, START, date(2023, 6, 6), home=home, config=config,
             write_report=False,
         )  # fmt: skip
+        with GenePoolStore(home.gene_pool_db) as store:
+            store.transition(
+                TransitionRecord(genome_id=gid, from_status="champion", to_status="demoted",
+                                 reason="cusum", day="2023-06-06"),
+            )  # fmt: skip
+        replay_season(
+            accounts, data, date(2023, 6, 7), END, home=home, config=config,
+            write_report=False,
+        )  # fmt: skip
     finally:
         accounts.close()
-    with Ledger(home.ledger_db) as ledger:
-        for account in ("aggressive", "conservative", "synthesis"):
-            assert ledger.committed_days(account)
-            assert not ledger.fills(account), account
+    aggressive, conservative = _sources(home, "aggressive"), _sources(home, "conservative")
+    champion_days = ["2023-06-05", "2023-06-06"]
+    assert all(aggressive[d] == {"champion"} for d in champion_days), aggressive
+    after = [d for d in aggressive if d > "2023-06-06"]
+    assert after and all(
+        aggressive[d] and all(s.startswith("bootstrap:") for s in aggressive[d]) for d in after
+    ), aggressive
+    assert all(
+        conservative[d] and all(s.startswith("bootstrap:") for s in conservative[d])
+        for d in conservative
+    ), conservative
+    # The demoted champion itself never trades again.
+    assert max(_traded(home, gid)) <= "2023-06-06"
 
 
 def _without_trend(config: ArenaConfig) -> ArenaConfig:
@@ -335,3 +354,38 @@ def test_a_champion_that_sits_out_is_judged_on_its_same_day_backtest(tmp_path):
         accounts.close()
     with GenePoolStore(home2.gene_pool_db) as store:
         assert store.shadow_days(gid2) == [] and store.status_of(gid2) == ("champion", True)
+
+
+def test_a_day_the_accounts_held_none_of_the_genome_is_not_paper_evidence(tmp_path):
+    from arena.loop import paper_record
+    from evolution.store import PaperDayRecord
+
+    home = LabHome(tmp_path / "unexecuted").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.001)
+
+    def row(day: str, account: str, pnl: float, turnover: float, shadow: float):
+        return PaperDayRecord(
+            genome_id=gid, account=account, day=day, allocation=1000.0, pnl=pnl,
+            shadow_return=shadow, figures={"turnover": turnover},
+        )  # fmt: skip
+
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.write_paper_days(
+            [
+                row("2023-06-05", "aggressive", 5.0, 0.2, 0.004),  # traded
+                row("2023-06-06", "aggressive", 0.0, 0.0, 0.010),  # nothing held or traded
+                row("2023-06-06", "synthesis", 0.0, 0.0, 0.010),
+                row("2023-06-07", "aggressive", 0.0, 0.0, 0.0),  # flat, as its backtest was
+                row("2023-06-08", "aggressive", 0.0, 0.3, -0.002),  # traded, no P&L yet
+            ]
+        )
+        probation = paper_record(store, gid, until="2023-06-08")
+        champion = paper_record(store, gid, until="2023-06-08", sat_out=True)
+    assert [d.day for d in probation] == ["2023-06-05", "2023-06-07", "2023-06-08"]
+    assert all(d.traded for d in probation)
+    assert [(d.day, d.traded, d.paper_return) for d in champion] == [
+        ("2023-06-05", True, 0.005),
+        ("2023-06-06", False, 0.010),  # read as a sat-out day: its same-day backtest
+        ("2023-06-07", True, 0.0),
+        ("2023-06-08", True, 0.0),
+    ]
