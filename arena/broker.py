@@ -62,6 +62,7 @@ from arena.events import (
 )
 from arena.money import (
     MoneyUnits,
+    cost_removed,
     money_from_float,
     notional_minor,
     price_from_float,
@@ -613,12 +614,11 @@ def apply_fill(state: AccountState, fill: FillEvent) -> AccountState:
                 f"account {state.account}: fill {fill.fill_id} sells {fill.quantity} "
                 f"{fill.symbol}, sellable {0 if held is None else held.sellable}"
             )
+        # Average cost: the share of the basis that leaves with the units sold.
+        removed = cost_removed(held.cost_basis, fill.quantity, held.quantity)
         if fill.quantity == held.quantity:
-            removed = held.cost_basis
             new_position = None
         else:
-            # Average cost: the share of the basis that leaves with the units sold.
-            removed = (held.cost_basis * fill.quantity * 2 + held.quantity) // (2 * held.quantity)
             new_position = Position(
                 symbol=fill.symbol,
                 quantity=held.quantity - fill.quantity,

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 __all__ = [
     "MoneyUnits",
+    "cost_removed",
     "format_money",
     "money_from_float",
     "money_to_float",
@@ -193,3 +194,15 @@ def rate_amount(amount_minor: int, rate: float | Decimal) -> int:
     exact_rate = rate if isinstance(rate, Decimal) else _decimal_of_float(rate, "rate")
     with localcontext(_EXACT):
         return int(round_half_even(Decimal(int(amount_minor)) * exact_rate, 0))
+
+
+def cost_removed(cost_basis: int, sold: int, held: int) -> int:
+    """Return the part of a holding's cost basis that leaves with ``sold`` of its ``held``
+    units (average cost, minor units): all of it on a full sale, else
+    ``cost_basis x sold / held`` rounded half up (the one rule the broker and the reports use).
+    """
+    if not 0 < sold <= held:
+        raise ValueError(f"cost_removed: sold {sold} of {held} held")
+    if sold == held:
+        return cost_basis
+    return (cost_basis * sold * 2 + held) // (2 * held)

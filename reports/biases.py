@@ -2,15 +2,21 @@
 
 Round trips
 -----------
-:func:`round_trips` replays an account's fills in fill order. A buy fill opens a lot (its
-quantity, notional and fees). A sell *order* is one round trip: its fills close the oldest
-open lots of the name first (FIFO). For a round trip::
+:func:`round_trips` replays an account's fills in fill order with the ledger's one P&L
+convention, the **average cost** (``docs/ledger.md``): a buy fill adds its quantity, notional
+(the cost basis, minor units) and fees to the holding of its name; a sell fill takes
+:func:`arena.money.cost_removed` of the cost basis with it (the broker's own rule), and the
+same share of the holding's buy fees and of its quantity-weighted acquisition time. A sell
+*order* is one round trip::
 
-    pnl = sell notional - matched buy notional - sell fees - matched share of the buy fees
+    pnl = sell notional - cost basis removed - sell fees - buy fees removed
 
-in money units (minor units / 10**money_digits); ``entry_price``/``exit_price`` are the
-quantity-weighted prices of the matched buy and the sell fills; ``holding_days`` is the
-quantity-weighted mean of (sell fill time - buy fill time) in days (24 h).
+in money units (minor units / 10**money_digits), so the round trips' ``pnl + fees`` of an
+account sum exactly to the ledger's ``realised_pnl``. ``entry_price`` is the cost basis
+removed per unit (the holding's average cost), ``exit_price`` the sell fills' quantity-weighted
+price; ``holding_days`` is the mean age of the units sold, in days (24 h): sell time minus the
+holding's quantity-weighted acquisition time. ``entry_time`` is the first buy of the holding
+(since the name was last flat) and the entry ids the buys of that holding.
 
 Biases (:class:`BiasConfig` thresholds; each fires only when its threshold is strictly passed)
 ------------------------------------------------------------------------------------------------
@@ -33,7 +39,7 @@ Biases (:class:`BiasConfig` thresholds; each fires only when its threshold is st
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -45,6 +51,7 @@ from pydantic import Field
 
 from alphaloop.config import FrozenConfig
 from alphaloop.errors import AlphaLoopError
+from arena.money import cost_removed
 
 __all__ = [
     "BiasConfig",
@@ -83,7 +90,7 @@ class BiasConfig(FrozenConfig):
 # --------------------------------------------------------------------------- round trips
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoundTrip:
-    """One sell order matched FIFO against the buy lots it closes (module docstring)."""
+    """One sell order against the holding it reduces, at average cost (module docstring)."""
 
     account: str
     symbol: str
@@ -112,13 +119,16 @@ class RoundTrip:
 
 
 @dataclass(slots=True)
-class _Lot:
-    fill_id: str
-    order_id: str
-    at: datetime
-    quantity: int
-    notional: float
-    fees: float
+class _Holding:
+    """One name's holding since it was last flat (average cost)."""
+
+    quantity: int = 0
+    cost_basis: int = 0  # minor units, buy notionals without fees
+    fees: float = 0.0  # buy fees of the units held (minor units)
+    time_basis: float = 0.0  # sum of quantity x acquisition time (epoch seconds)
+    first_buy: datetime | None = None
+    orders: list[str] = field(default_factory=list)
+    fills: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -163,7 +173,7 @@ def round_trips(fills: pd.DataFrame, digits: Mapping[str, tuple[int, int]]) -> l
     if fills.empty:
         return []
     ordered = fills.sort_values(["account", "seq"], kind="stable")
-    lots: dict[tuple[str, str], deque[_Lot]] = defaultdict(deque)
+    holdings: dict[tuple[str, str], _Holding] = defaultdict(_Holding)
     trips: dict[tuple[str, str], _Trip] = {}
     order_of_trips: list[tuple[str, str]] = []
     for row in ordered.itertuples(index=False):
@@ -172,56 +182,57 @@ def round_trips(fills: pd.DataFrame, digits: Mapping[str, tuple[int, int]]) -> l
             raise RoundTripError(f"round_trips: no money/quantity digits for account {account!r}")
         at = _as_time(row.at)
         fees = float(row.commission) + float(row.taxes)
-        key = (account, str(row.symbol))
+        quantity = int(row.quantity)
+        holding = holdings[(account, str(row.symbol))]
         if row.side == "buy":
-            lots[key].append(
-                _Lot(
-                    fill_id=str(row.fill_id),
-                    order_id=str(row.order_id),
-                    at=at,
-                    quantity=int(row.quantity),
-                    notional=float(row.notional),
-                    fees=fees,
-                )
-            )
+            if holding.quantity == 0:
+                holdings[(account, str(row.symbol))] = holding = _Holding(first_buy=at)
+            holding.quantity += quantity
+            holding.cost_basis += int(row.notional)
+            holding.fees += fees
+            holding.time_basis += quantity * at.timestamp()
+            if str(row.order_id) not in holding.orders:
+                holding.orders.append(str(row.order_id))
+            holding.fills.append(str(row.fill_id))
             continue
+        if quantity > holding.quantity:
+            raise RoundTripError(
+                f"round_trips: {account} sell fill {row.fill_id} of {row.symbol} closes "
+                f"{quantity - holding.quantity} units more than were bought"
+            )
         trip_key = (account, str(row.order_id))
         trip = trips.get(trip_key)
         if trip is None:
             trip = _Trip(account=account, symbol=str(row.symbol), order_id=str(row.order_id))
             trips[trip_key] = trip
             order_of_trips.append(trip_key)
-        remaining = int(row.quantity)
-        trip.quantity += remaining
+        share = quantity / holding.quantity
+        removed = cost_removed(holding.cost_basis, quantity, holding.quantity)
+        fees_removed = holding.fees if quantity == holding.quantity else holding.fees * share
+        time_removed = (
+            holding.time_basis if quantity == holding.quantity else holding.time_basis * share
+        )
+        trip.quantity += quantity
         trip.sell_notional += float(row.notional)
         trip.sell_fees += fees
+        trip.buy_notional += float(removed)
+        trip.buy_fees += fees_removed
+        trip.weighted_seconds += quantity * at.timestamp() - time_removed
         trip.exit_time = at
         trip.exit_fills.append(str(row.fill_id))
-        open_lots = lots[key]
-        while remaining > 0:
-            if not open_lots:
-                raise RoundTripError(
-                    f"round_trips: {account} sell fill {row.fill_id} of {row.symbol} closes "
-                    f"{remaining} units more than were bought"
-                )
-            lot = open_lots[0]
-            taken = min(remaining, lot.quantity)
-            share = taken / lot.quantity
-            trip.buy_notional += lot.notional * share
-            trip.buy_fees += lot.fees * share
-            trip.weighted_seconds += taken * (at - lot.at).total_seconds()
-            if trip.entry_time is None or lot.at < trip.entry_time:
-                trip.entry_time = lot.at
-            if lot.order_id not in trip.entry_orders:
-                trip.entry_orders.append(lot.order_id)
-            if lot.fill_id not in trip.entry_fills:
-                trip.entry_fills.append(lot.fill_id)
-            lot.notional -= lot.notional * share
-            lot.fees -= lot.fees * share
-            lot.quantity -= taken
-            remaining -= taken
-            if lot.quantity == 0:
-                open_lots.popleft()
+        assert holding.first_buy is not None
+        if trip.entry_time is None or holding.first_buy < trip.entry_time:
+            trip.entry_time = holding.first_buy
+        for order_id in holding.orders:
+            if order_id not in trip.entry_orders:
+                trip.entry_orders.append(order_id)
+        for fill_id in holding.fills:
+            if fill_id not in trip.entry_fills:
+                trip.entry_fills.append(fill_id)
+        holding.quantity -= quantity
+        holding.cost_basis -= removed
+        holding.fees -= fees_removed
+        holding.time_basis -= time_removed
     out = []
     for trip_key in order_of_trips:
         trip = trips[trip_key]

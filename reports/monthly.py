@@ -9,7 +9,7 @@ the arena ledger and the gene-pool store of the lab home (read-only) and writes
 * **the accounts' month**, as in the weekly report (return, trades, win rate, drawdown,
   Sharpe, against the benchmark, equity chart);
 * **top five and bottom five trades**: the round trips (:func:`reports.biases.round_trips`,
-  one per sell order, FIFO against the buy lots) whose sell filled in the month, by P&L; each
+  one per sell order, at the ledger's average cost) whose sell filled in the month, by P&L; each
   with the decision chain its exit order points to and the one of its (first) entry order;
 * **biases** per account with their figures (:mod:`reports.biases`): over-trading, chasing
   (needs the market's closes) and the disposition effect;
@@ -182,8 +182,8 @@ def _trades_sections(
             title="Top and bottom trades",
             blocks=(
                 Paragraph(
-                    text=f"{total} round trip(s) closed this month (a sell order matched FIFO "
-                    "against the buys it closes; P&L net of all fees)."
+                    text=f"{total} round trip(s) closed this month (a sell order against the "
+                    "holding's average cost, the ledger's convention; P&L net of all fees)."
                 ),
             ),
         )

@@ -100,3 +100,14 @@ def test_units_unknown_market_and_bad_digits_raise() -> None:
 def test_format_money_is_exact_decimal_with_currency() -> None:
     assert format_money(123456789, units_for_market("cn")) == "1234567.89 CNY"
     assert format_money(-5, units_for_market("us")) == "-0.05 USD"
+
+
+def test_cost_removed_is_the_average_cost_share_rounded_half_up() -> None:
+    from arena.money import cost_removed
+
+    assert cost_removed(101, 1, 2) == 51  # 50.5 -> 51
+    assert cost_removed(100, 1, 3) == 33  # 33.33 -> 33
+    assert cost_removed(200, 2, 3) == 133  # 133.33 -> 133
+    assert cost_removed(100, 3, 3) == 100  # a full sale takes all of it
+    with pytest.raises(ValueError, match="sold 4 of 3"):
+        cost_removed(100, 4, 3)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter, deque
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def _fills(rows: list[tuple]) -> pd.DataFrame:
 DIGITS = {"acct": (2, 0)}
 
 
-def test_round_trips_fifo_pnl_fees_and_holding_time() -> None:
+def test_round_trips_average_cost_pnl_fees_and_holding_time() -> None:
     fills = _fills(
         [
             ("buy", "AAA", 100, 10.0, 500, 0, "O1"),
@@ -61,14 +62,29 @@ def test_round_trips_fifo_pnl_fees_and_holding_time() -> None:
         ]
     )
     first, second = round_trips(fills, DIGITS)
-    # 150 sold at 13 against 100 @ 10 and 50 @ 12; fees 3 + 5 + half of 2.
-    assert first.pnl == pytest.approx(150 * 13 - (100 * 10 + 50 * 12) - 3 - 5 - 1)
-    assert first.entry_price == pytest.approx((100 * 10 + 50 * 12) / 150)
-    assert first.holding_days == pytest.approx((100 * 3 + 50 * 2) / 150)
+    # The holding: 200 units costing 2,200 (average 11), buy fees 7, bought at 0 h and 24 h.
+    # 150 sold at 13 take three quarters of the cost and of the buy fees; fees 3 + 5.25.
+    assert first.pnl == pytest.approx(150 * 13 - 2200 * 0.75 - 3 - 7 * 0.75)
+    assert first.entry_price == pytest.approx(11.0) and first.fees == pytest.approx(3 + 5.25)
+    # Mean age of the units sold: 72 h minus the average acquisition time (12 h) = 2.5 days.
+    assert first.holding_days == pytest.approx(2.5)
     assert first.entry_order_ids == ("O1", "O2") and first.exit_order_id == "O3"
-    # The rest of the 12.0 lot: 50 @ 12 sold at 9, fees 1 + the other half of 2.
-    assert second.pnl == pytest.approx(50 * 9 - 50 * 12 - 1 - 1)
-    assert second.holding_days == pytest.approx(3.0) and second.entry_order_ids == ("O2",)
+    # The last 50 units keep the average cost 11 and age: sold at 9 at 96 h.
+    assert second.pnl == pytest.approx(50 * 9 - 550 - 1 - 1.75)
+    assert second.entry_price == pytest.approx(11.0)
+    assert second.holding_days == pytest.approx(3.5) and second.entry_order_ids == ("O1", "O2")
+    # A new holding after the name went flat starts its own average and entry time.
+    again = _fills(
+        [
+            ("buy", "AAA", 10, 10.0, 0, 0, "B1"),
+            ("sell", "AAA", 10, 11.0, 0, 24, "S1"),
+            ("buy", "AAA", 10, 20.0, 0, 48, "B2"),
+            ("sell", "AAA", 10, 19.0, 0, 72, "S2"),
+        ]
+    )
+    _, later = round_trips(again, DIGITS)
+    assert later.entry_price == pytest.approx(20.0) and later.pnl == pytest.approx(-10.0)
+    assert later.holding_days == pytest.approx(1.0) and later.entry_order_ids == ("B2",)
     oversold = _fills([("buy", "AAA", 10, 10.0, 0, 0, "O1"), ("sell", "AAA", 20, 11.0, 0, 1, "O2")])
     with pytest.raises(RoundTripError, match="AAA"):
         round_trips(oversold, DIGITS)
@@ -158,28 +174,41 @@ def season(report_season_home: LabHome) -> tuple[LabHome, dict]:
 
 
 def _recomputed_pnl(ledger: Ledger, account: str, symbol: str, exit_order: str) -> float:
-    """FIFO P&L of one sell order, replayed here from the ledger's fills (money units)."""
-    lots: deque[list[float]] = deque()  # [quantity, cost per unit incl. fees]
+    """Average-cost P&L of one sell order, replayed here from the ledger's fills (money units,
+    net of the sell fees and of the sold share of the holding's buy fees). The cost that leaves
+    with a sale is the documented rule, in minor units: all of it on a full sale, else
+    ``cost x sold / held`` rounded half up."""
+    held, cost, buy_fees = 0, 0, 0.0  # units, minor units without fees, buy fees (minor units)
     fills = [f for f in ledger.fills(account) if f.symbol == symbol]
     pnl = 0.0
     for fill in fills:
-        fees = (fill.commission + fill.taxes) / 100.0
+        fees = float(fill.commission + fill.taxes)
         if fill.side == "buy":
-            lots.append([fill.quantity, (fill.notional / 100.0 + fees) / fill.quantity])
+            held += fill.quantity
+            cost += fill.notional
+            buy_fees += fees
             continue
-        left = fill.quantity
-        proceeds = fill.notional / 100.0 - fees
-        cost = 0.0
-        while left:
-            take = min(left, lots[0][0])
-            cost += take * lots[0][1]
-            lots[0][0] -= take
-            left -= take
-            if lots[0][0] == 0:
-                lots.popleft()
+        sold = fill.quantity
+        removed = cost if sold == held else int(Fraction(cost * sold, held) + Fraction(1, 2))
+        fee_share = buy_fees if sold == held else buy_fees * sold / held
+        proceeds = (fill.notional - removed - fees - fee_share) / 100.0
+        held, cost, buy_fees = held - sold, cost - removed, buy_fees - fee_share
         if fill.order_id == exit_order:
-            pnl += proceeds - cost
+            pnl += proceeds
     return pnl
+
+
+def test_round_trips_sum_to_the_ledgers_realised_pnl(season) -> None:
+    from reports.weekly import LedgerView
+
+    home, _ = season
+    trips = LedgerView.load(home.ledger_db).round_trips()
+    assert len(trips) >= 10
+    with Ledger(home.ledger_db) as ledger:
+        for account in ("aggressive", "conservative", "synthesis"):
+            realised = ledger.equity_history(account)[-1][1].realised_pnl / 100.0
+            mine = [t for t in trips if t.account == account]
+            assert sum(t.pnl + t.fees for t in mine) == pytest.approx(realised, abs=1e-6)
 
 
 def test_monthly_top_and_bottom_trades_recomputed_from_fills(season) -> None:
