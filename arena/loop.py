@@ -9,7 +9,10 @@ After each committed arena day the driver calls :func:`close_loop`:
 2. every champion that had no sleeve in any account (a **sat-out day**, not paused) is
    backtested over the day as the review backtests the genomes it trades
    (:func:`arena.review.shadow_returns`) and the return stored (``shadow_days``);
-3. every genome on probation and every champion is judged on its whole paper record so far by
+3. a genome on probation or a champion with no gate figures (a champion of a schema-1 pool)
+   gets its expectation calibrated once, from the plan's backtest of the bars before its first
+   paper day, stored with the reason (``expectations``);
+4. every genome on probation and every champion is judged on its whole paper record so far by
    :func:`evolution.lifecycle.decide` (promotion after the paper stage, demotion on a CUSUM
    crossing, divergence or a drawdown budget); each move is a stored transition with its
    reasons and figures, made by ``system`` on that day (a champion's record includes its
@@ -30,10 +33,12 @@ from datetime import date, timedelta
 from typing import Any
 
 from alphaloop.home import LabHome
+from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
 from arena.review import shadow_returns
 from evolution.feedback import DayFigures, LiveFeedback, summarise
-from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, decide
+from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, calibrate, decide
 from evolution.store import GenePoolStore, PaperDayRecord, TransitionRecord
+from genome.compile import compile_and_backtest
 from genome.genes import Genome
 from simulators.bars import Panel
 
@@ -141,6 +146,40 @@ def paper_record(
     return [days[day] for day in sorted(days)]
 
 
+def _calibrated(
+    store: GenePoolStore,
+    genome_id: str,
+    daily: Panel,
+    first_day: str,
+    config: PromotionConfig,
+) -> Expectation | None:
+    """Calibrate and store the expectation of a trading genome without gate figures.
+
+    Its returns are those of the plan's backtest (:func:`arena.cycle.read_genome`'s code path:
+    the :data:`HISTORY_BARS` bars before ``first_day``, its first paper day, trading the last
+    :data:`TRADE_BARS`), the expectation :func:`evolution.lifecycle.calibrate` of them.
+    """
+    stored = store.genome(genome_id)
+    if stored is None:
+        return None
+    genome = Genome.from_json(str(stored["genome_json"]))
+    index = day_index(daily, date.fromisoformat(first_day))
+    first = max(0, index - HISTORY_BARS)
+    panel = daily.slice_bars(first, index)
+    start = max(0, panel.n_bars - TRADE_BARS)
+    if panel.n_bars - start < 3:
+        return None
+    equity = compile_and_backtest(genome, panel, start=start).equity.to_numpy(dtype=float)
+    returns = equity[1:] / equity[:-1] - 1.0
+    expectation = calibrate(genome_id, returns, config)
+    store.write_expectation(
+        genome_id, expectation.as_dict(), day=first_day,
+        reason=f"calibrated by the loop on the plan's backtest of the {panel.n_bars - start} "
+        f"bars before its first paper day {first_day}: the pool holds no gate figures for it",
+    )  # fmt: skip
+    return expectation
+
+
 def _record_sat_out(store: GenePoolStore, daily: Panel, day: date, traded: set[str]) -> int:
     """Backtest over ``day`` the champions that had no sleeve on it and store the returns."""
     iso = day.isoformat()
@@ -220,6 +259,8 @@ def close_loop(
                 genome_id = str(row["genome_id"])
                 expectation = Expectation.from_figures(store.expectation_figures(genome_id))
                 days = paper_record(store, genome_id, until=iso, sat_out=status == "champion")
+                if expectation is None and daily is not None and days and not row.get("paused"):
+                    expectation = _calibrated(store, genome_id, daily, days[0].day, config)
                 if expectation is None or not days or days[-1].day != iso:
                     continue  # judged on the days it traded; no gate figures, no judgement
                 moves_so_far = store.transitions(genome_id)

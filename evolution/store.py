@@ -192,13 +192,20 @@ CREATE TABLE IF NOT EXISTS feedback (
 );
 """
 # Schema 4: the days a champion sat out (no sleeve in any account), judged on its same-day
-# backtest (arena.loop).
+# backtest (arena.loop), and the expectation of a trading genome that has no gate figures (a
+# schema-1 champion), calibrated by the loop from a backtest before its first paper day.
 _SCHEMA_4 = """
 CREATE TABLE IF NOT EXISTS shadow_days (
     genome_id TEXT NOT NULL,
     day TEXT NOT NULL,
     shadow_return REAL NOT NULL,
     PRIMARY KEY (genome_id, day)
+);
+CREATE TABLE IF NOT EXISTS expectations (
+    genome_id TEXT PRIMARY KEY,
+    day TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    figures_json TEXT NOT NULL
 );
 """
 
@@ -321,8 +328,11 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
 
 
 def _migrate_3_to_4(db: sqlite3.Connection) -> None:
-    """Schema 4: the days a champion sat out, with its same-day backtest (``shadow_days``)."""
-    db.execute(_SCHEMA_4)
+    """Schema 4: the days a champion sat out, with its same-day backtest (``shadow_days``),
+    and the expectations the loop calibrates for genomes without gate figures."""
+    for statement in _SCHEMA_4.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 # version -> the step that upgrades a store at that version to the next one.
@@ -912,13 +922,44 @@ class GenePoolStore:
         return [json.loads(r[0]) for r in rows]
 
     def expectation_figures(self, genome_id: str) -> dict[str, Any]:
-        """Return the figures of the genome's last move to candidate (its gate verdict)."""
+        """Return the figures of the genome's last move to candidate (its gate verdict), or,
+        when that move holds no expectation (a schema-1 champion never had one), the one the
+        loop stored for it (:meth:`write_expectation`); ``{}`` when there is neither."""
         row = self._connection.execute(
             "SELECT figures_json FROM transitions WHERE genome_id=? AND to_status='candidate' "
             "ORDER BY seq DESC LIMIT 1",
             (genome_id,),
         ).fetchone()
-        return {} if row is None else dict(json.loads(row[0]))
+        figures = {} if row is None else dict(json.loads(row[0]))
+        if "expected_daily_return" in figures:
+            return figures
+        stored = self._connection.execute(
+            "SELECT figures_json FROM expectations WHERE genome_id=?", (genome_id,)
+        ).fetchone()
+        return figures if stored is None else {**figures, **json.loads(stored[0])}
+
+    def write_expectation(
+        self, genome_id: str, figures: Mapping[str, float], *, day: str, reason: str
+    ) -> None:
+        """Store the expectation of a genome without gate figures (written once: a second
+        write for the same genome is ignored, so the first calibration stands)."""
+        if self.status_of(genome_id) is None:
+            raise KeyError(f"unknown genome {genome_id}")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO expectations(genome_id, day, reason, figures_json) "
+                "VALUES (?,?,?,?)",
+                (genome_id, day, reason, json.dumps(dict(figures), sort_keys=True)),
+            )
+
+    def expectation_record(self, genome_id: str) -> dict[str, Any] | None:
+        """Return the loop's stored expectation of a genome (day, reason, figures) or None."""
+        row = self._connection.execute(
+            "SELECT day, reason, figures_json FROM expectations WHERE genome_id=?", (genome_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return {"day": row[0], "reason": row[1], "figures": json.loads(row[2])}
 
     # ------------------------------------------------------------------ trial registry
     def trial_ids(self) -> set[str]:

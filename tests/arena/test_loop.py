@@ -389,3 +389,52 @@ def test_a_day_the_accounts_held_none_of_the_genome_is_not_paper_evidence(tmp_pa
         ("2023-06-07", True, 0.0),
         ("2023-06-08", True, 0.0),
     ]
+
+
+def test_schema_one_champions_get_an_expectation_calibrated_and_are_judged(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    import numpy as np
+
+    from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
+    from genome.compile import compile_and_backtest
+    from genome.genes import Genome
+
+    # A home written by the code before the lifecycle (gene-pool schema 1): four champions
+    # without gate figures, which the loop could never judge.
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "home_v1"
+    home = LabHome(tmp_path / "v1").ensure()
+    for name in ("gene_pool.sqlite", "ledger.sqlite"):
+        shutil.copyfile(fixture / name, home.root / name)
+    with GenePoolStore(home.gene_pool_db) as store:
+        champions = [str(g["genome_id"]) for g in store.list_genomes("champion")]
+        assert champions and all(store.expectation_figures(g) == {} for g in champions)
+    data = load_arena_data("synthetic", home)
+    config = ArenaConfig()
+    accounts = LocalAccounts(home, config, data.rules())
+    try:
+        replay_season(
+            accounts, data, date(2025, 7, 3), date(2025, 7, 4), home=home, config=config,
+            write_report=False, close=closed_loop(home, data, promotion=PromotionConfig()),
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    with GenePoolStore(home.gene_pool_db) as store:
+        judged = [g for g in champions if store.paper_days(g) or store.shadow_days(g)]
+        assert judged
+        for gid in judged:
+            record = store.expectation_record(gid)
+            assert record is not None and "no gate figures" in record["reason"]
+            # The documented window: the plan's backtest of the bars before its first day.
+            first = record["day"]
+            index = day_index(data.daily, date.fromisoformat(first))
+            panel = data.daily.slice_bars(max(0, index - HISTORY_BARS), index)
+            genome = Genome.from_json(str(store.genome(gid)["genome_json"]))
+            start = panel.n_bars - TRADE_BARS
+            equity = compile_and_backtest(genome, panel, start=start).equity.to_numpy(float)
+            returns = np.diff(equity) / equity[:-1]
+            figures = store.expectation_figures(gid)
+            assert figures["expected_daily_return"] == pytest.approx(returns.mean(), rel=1e-12)
+            assert figures["expected_daily_vol"] == pytest.approx(returns.std(ddof=1), rel=1e-12)
+            assert first == "2025-07-03"  # its first paper day in this season
