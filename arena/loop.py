@@ -261,12 +261,19 @@ def close_loop(
                 days = paper_record(store, genome_id, until=iso, sat_out=status == "champion")
                 if expectation is None and daily is not None and days and not row.get("paused"):
                     expectation = _calibrated(store, genome_id, daily, days[0].day, config)
-                if expectation is None or not days or days[-1].day != iso:
+                elapsed = None
+                if status == "probation":
+                    # Arena days with a sleeve, executed or not (its probation's length).
+                    sleeved = sorted({r.day for r in store.paper_days(genome_id, until=iso)})
+                    elapsed = len(sleeved)
+                    if expectation is None or not sleeved or sleeved[-1] != iso:
+                        continue
+                elif expectation is None or not days or days[-1].day != iso:
                     continue  # judged on the days it traded; no gate figures, no judgement
                 moves_so_far = store.transitions(genome_id)
                 if moves_so_far and moves_so_far[-1]["day"] == iso:
                     continue  # at most one move a day: closing the day again decides nothing
-                decision = decide(status, days, expectation, config)
+                decision = decide(status, days, expectation, config, elapsed=elapsed)
                 if decision.to_status is None:
                     continue
                 move = TransitionRecord(

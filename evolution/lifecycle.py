@@ -252,12 +252,20 @@ def _divergence_streak(days: Sequence[PaperDay], tolerance: float) -> int:
 
 
 def decide(
-    status: str, days: Sequence[PaperDay], expectation: Expectation, config: PromotionConfig
+    status: str,
+    days: Sequence[PaperDay],
+    expectation: Expectation,
+    config: PromotionConfig,
+    *,
+    elapsed: int | None = None,
 ) -> Decision:
     """Return the lifecycle's decision on a probation genome or a champion.
 
     ``days`` is the genome's whole record, first day first: its paper days and, for a
-    champion, its sat-out days (:meth:`PaperDay.sat_out`).
+    champion, its sat-out days (:meth:`PaperDay.sat_out`). ``elapsed`` (probation) is the
+    number of arena days it has had a sleeve, executed or not (default ``len(days)``): a genome
+    whose sleeve is too small to ever trade still ends its probation after
+    ``max_probation_days``.
     """
     if status not in ("probation", "champion"):
         raise ValueError(f"only probation genomes and champions are judged, not {status}")
@@ -281,11 +289,13 @@ def decide(
                 f">= -{config.promote_z})",
                 figures=figures,
             )
-        if n >= config.max_probation_days:
+        days_on = max(n, elapsed or 0)
+        if days_on >= config.max_probation_days:
+            figures["probation_days"] = float(days_on)
             return Decision(
                 to_status="demoted",
-                reason=f"probation: not consistent with the backtest after {n} paper days "
-                f"(z = {z:.2f})",
+                reason=f"probation: not consistent with the backtest after {days_on} arena "
+                f"days ({n} paper days executed, z = {z:.2f})",
                 figures=figures,
             )
         return Decision(to_status=None, reason=f"probation: {n} paper days", figures=figures)

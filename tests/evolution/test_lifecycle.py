@@ -97,6 +97,10 @@ def test_probation_without_a_verdict_ends_demoted_after_the_longest_probation() 
     middling = [0.0] * 8  # z = -1.13 at 8 days: not promotable (z < -0.1), never demoted early
     assert decide("probation", _days(middling[:7]), expectation, config).to_status is None
     assert decide("probation", _days(middling), expectation, config).to_status == "demoted"
+    # A sleeve too small to ever trade: no paper day executed, yet probation still ends.
+    never = decide("probation", [], expectation, config, elapsed=8)
+    assert never.to_status == "demoted" and "8 arena days (0 paper days executed" in never.reason
+    assert decide("probation", [], expectation, config, elapsed=7).to_status is None
 
 
 def test_champion_is_demoted_when_paper_stops_tracking_the_same_day_backtest() -> None:
