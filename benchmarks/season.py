@@ -3,24 +3,36 @@
 What it measures, per seed of a driftless synthetic market with a planted breakout edge
 (``edge_strength`` E; ``edge_until`` the break for the decaying market, none for its stable twin):
 
-1. **Decaying edge**: the pool evolves as of ``pre`` trading days before the break; its best
-   genome (not over-fit) is set up as a champion with the expectation the gate would store (its
-   backtest's mean and volatility, the CUSUM threshold calibrated from its own backtest returns).
-   The arena then trades ``pre + horizon`` days with the loop closed; the check is whether the
-   champion is demoted within ``horizon`` trading days after the break.
+1. **Decaying edge**: the pool evolves as of ``pre`` trading days before the break; the living
+   trend/breakout genome that exploits the edge most (the highest daily Sharpe ratio of its
+   backtest returns among those not over-fit with a fitness score of at least 50; one the
+   session's gate passed qualifies) is set up as a champion with the expectation the gate would
+   store (its backtest's mean and volatility, the CUSUM threshold calibrated from its own
+   backtest returns). The arena then trades ``pre + horizon`` days with the loop closed; the
+   check is whether the champion is demoted within ``horizon`` trading days after the break.
+   **The control** sets up the genome with the best fitness score instead, whatever its Sharpe
+   ratio: a weak edge cannot be seen to die within 20 days (docs/lifecycle.md), so the check
+   fails more often there.
 2. **Stable edge**: the same on the twin market without the break: a demotion is a false one.
-3. **Closed against open loop**: the decaying season again with feedback switched off (the champion
-   is never demoted); the synthesis account's final equity, closed minus open.
-4. **Driftless market**: a season with weekly evolution (5 generations), the real gate and a
+3. **Closed against open loop, set-up champion**: the decaying season again with feedback
+   switched off (the champion is never demoted); the synthesis account's final equity, closed
+   minus open.
+4. **Full season, closed against open**: 12 weeks on the decaying market (the edge stops after
+   week 7) with weekly evolution (5 generations), the real gate (``configs/evolution.yaml``:
+   200 trades, deflated Sharpe 0.95) and the default 20-day paper stage; closed: the loop on,
+   open: ``--open-loop``. How many champions were promoted through the paper stage, how many of
+   them were demoted 1 to 20 trading days after the break (and how many before it), and the
+   final equity closed minus open, of the synthesis account and of the three accounts together.
+5. **Driftless market**: a season with weekly evolution (5 generations), the real gate and a
    short paper stage (``paper_days`` 5, so promotion is reachable in the season) on markets with
    no edge: how many seeds end with a champion. The control: the same seasons with a gate that
    ignores the number of trials and the trade count (noise then reaches champion).
-5. **Speed**: seconds per arena day and per weekly evolution of a ``--weeks`` season, loop on.
+6. **Speed**: seconds per arena day and per weekly evolution of a ``--weeks`` season, loop on.
 
-The champion is set up rather than promoted through the paper stage so that every seed measures
-the demotion rule on a genome that exploits the edge; the promotion path is tested on its own
-(``tests/arena/test_loop.py``). Run: ``python benchmarks/season.py [--seeds 10] [--quick]``;
-the last line is ``key=value`` figures.
+The champion of 1-3 is set up rather than promoted through the paper stage so that every seed
+measures the demotion rule on a genome that exploits the edge; 4 measures the whole path. Run:
+``python benchmarks/season.py [--seeds 12] [--jobs 2] [--quick]``; the last line is
+``key=value`` figures (per-run rows go to stderr as JSON).
 """
 
 from __future__ import annotations
@@ -105,8 +117,11 @@ def _evolution_config() -> SessionConfig:
     )
 
 
-def set_up_champion(home: LabHome, data: Any, as_of: date, seed: int) -> str:
-    """Evolve as of ``as_of`` and make the best genome a champion with its gate expectation."""
+def set_up_champion(
+    home: LabHome, data: Any, as_of: date, seed: int, *, pick: str = "sharpe"
+) -> str:
+    """Evolve as of ``as_of`` and make the genome that exploits the edge most a champion with
+    its gate expectation (``pick="score"``, the control: the best fitness score instead)."""
     config = _evolution_config()
     session = EvolutionSession(
         home=home, panel=data.daily, data_spec=data.spec, as_of=as_of.isoformat(), seed=seed,
@@ -129,7 +144,7 @@ def set_up_champion(home: LabHome, data: Any, as_of: date, seed: int) -> str:
                 and not e.fitness.overfit
                 and e.score >= MIN_CHAMPION_SCORE
             ),
-            key=lambda e: (-_daily_sharpe(e), e.genome_id),
+            key=lambda e: (-(_daily_sharpe(e) if pick == "sharpe" else e.score), e.genome_id),
         )
         preferred = [e for e in alive if session.genome(e.genome_id).style in ("trend", "breakout")]
         if not alive:
@@ -166,7 +181,7 @@ def _synthesis_equity(home: LabHome) -> float:
 
 def demotion_run(
     root: Path, market: Market, *, decaying: bool, closed: bool, pre: int, horizon: int,
-    promotion: PromotionConfig | None = None,
+    promotion: PromotionConfig | None = None, pick: str = "sharpe",
 ) -> dict[str, Any]:  # fmt: skip
     """One seed's season around the break (see the module docstring); returns its figures."""
     probe = load_arena_data(market.spec(), LabHome(root / "probe"))
@@ -174,12 +189,12 @@ def demotion_run(
     anchor = len(days) - 1 - horizon - 5
     break_day = days[anchor]
     spec = market.spec(edge_until=break_day.isoformat() if decaying else None)
-    home = LabHome(root / f"{'decay' if decaying else 'stable'}-{'closed' if closed else 'open'}")
-    home.ensure()
+    name = f"{'decay' if decaying else 'stable'}-{'closed' if closed else 'open'}-{pick}"
+    home = LabHome(root / name).ensure()
     data = load_arena_data(spec, home)
     start, end = days[anchor - pre + 1], days[anchor + horizon]
     try:
-        gid = set_up_champion(home, data, days[anchor - pre], market.seed)
+        gid = set_up_champion(home, data, days[anchor - pre], market.seed, pick=pick)
     except NoChampion as exc:
         return {"seed": market.seed, "decaying": decaying, "closed": closed, "skipped": str(exc)}
     config = ArenaConfig()
@@ -269,6 +284,79 @@ def champion_season(
     }
 
 
+def _equities(home: LabHome) -> dict[str, float]:
+    out = {}
+    with Ledger(home.ledger_db) as ledger:
+        for account in ("aggressive", "conservative", "synthesis"):
+            history = ledger.equity_history(account)
+            out[account] = history[-1][1].equity / 10.0 ** ledger.money_digits(account)
+    return out
+
+
+def full_season(
+    root: Path, market: Market, *, closed: bool, weeks: int = 12, break_week: int = 7,
+    decaying: bool = True,
+) -> dict[str, Any]:  # fmt: skip
+    """A season on the decaying market with weekly evolution, the real gate and paper stage.
+
+    The edge stops paying after ``break_week`` weeks of the ``weeks``-week season (with
+    ``decaying=False`` it never stops: the stable twin, days still counted from that day).
+    Closed: the loop on (paper days, promotion, demotion). Open: the same season with the loop
+    off (``arena replay --open-loop``). Returns every account's final equity and the moves.
+    """
+    probe = load_arena_data(market.spec(), LabHome(root / "probe"))
+    days = trading_days(probe.daily)
+    end = days[-6]
+    start = days[-6 - 5 * weeks + 1]
+    break_day = days[days.index(start) + 5 * break_week]
+    name = f"full-{'decay' if decaying else 'stable'}-{'closed' if closed else 'open'}"
+    home = LabHome(root / name).ensure()
+    until = break_day.isoformat() if decaying else None
+    data = load_arena_data(market.spec(edge_until=until), home)
+    config = _evolution_config()
+    evolve = weekly_evolution(home, data, seed=market.seed, config=config)
+    evolve(days[days.index(start) - 1])
+    arena = ArenaConfig()
+    accounts = LocalAccounts(home, arena, data.rules())
+    try:
+        result = replay_season(
+            accounts, data, start, end, home=home, config=arena, write_report=False,
+            evolve=evolve, close=closed_loop(home, data) if closed else None,
+        )  # fmt: skip
+    finally:
+        accounts.close()
+    loop = result.get("loop") or {"promoted": [], "demoted": []}
+
+    def after(day: str) -> int:
+        # Trading days from the break to ``day`` (negative: before the break).
+        moved = date.fromisoformat(day)
+        if moved > break_day:
+            return sum(1 for d in days if break_day < d <= moved)
+        return -sum(1 for d in days if moved < d <= break_day)
+
+    promoted = {m["genome_id"]: m["day"] for m in loop["promoted"]}
+    champions = [
+        {"genome": gid, "promoted": day, "demoted": m["day"], "days_after_break": after(m["day"])}
+        for gid, day in sorted(promoted.items())
+        for m in loop["demoted"]
+        if m["genome_id"] == gid
+    ]
+    never = [
+        {"genome": gid, "promoted": day, "demoted": None, "days_after_break": None}
+        for gid, day in sorted(promoted.items())
+        if gid not in {c["genome"] for c in champions}
+    ]
+    return {
+        "seed": market.seed,
+        "full_season": True,
+        "decaying": decaying,
+        "closed": closed,
+        "break": break_day.isoformat(),
+        "equity": _equities(home),
+        "champions": champions + never,
+    }
+
+
 def speed(root: Path, weeks: int) -> dict[str, float]:
     """Seconds per arena day and per weekly evolution of a season on the default market."""
     home = LabHome(root / "speed").ensure()
@@ -302,61 +390,123 @@ def speed(root: Path, weeks: int) -> dict[str, float]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--edge-strength", type=float, default=12.0)
-    parser.add_argument("--weeks", type=int, default=12, help="weeks of the speed season")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, a 2-week speed season")
-    args = parser.parse_args(argv)
-    seeds = 3 if args.quick else args.seeds
-    weeks = 2 if args.quick else args.weeks
+def seed_rows(root: Path, seed: int, edge_strength: float) -> list[dict[str, Any]]:
+    """Every run of one seed (see the module docstring), as rows of figures."""
     rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for seed in range(seeds):
-            market = Market(seed=300 + seed, edge_strength=args.edge_strength)
-            for decaying, closed in ((True, True), (True, False), (False, True)):
-                row = demotion_run(
-                    root / f"s{seed}", market, decaying=decaying, closed=closed, pre=10,
-                    horizon=20,
-                )  # fmt: skip
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr)
-            for lax in (False, True):
-                season = champion_season(
-                    root / f"c{seed}", market, edge=False, weeks=3, lax_gate=lax
-                )
-                rows.append(season)
-                print(json.dumps(season), file=sys.stderr)
-        figures = speed(root, weeks)
-    runs = [r for r in rows if "decaying" in r and "skipped" not in r]
-    skipped = sorted({r["seed"] for r in rows if "skipped" in r})
-    decay = [r for r in runs if r["decaying"] and r["closed"]]
-    opened = {r["seed"]: r for r in runs if r["decaying"] and r["closed"] is False}
-    stable = [r for r in runs if r["decaying"] is False]
-    caught = sum(
-        1 for r in decay if r["days_after_break"] is not None and r["days_after_break"] <= 20
-    )
+    market = Market(seed=seed, edge_strength=edge_strength)
+    base = root / f"s{seed}"
+    runs = [(True, True, "sharpe"), (True, False, "sharpe"), (False, True, "sharpe")]
+    runs.append((True, True, "score"))  # the control: a champion picked by fitness score
+    for decaying, closed, pick in runs:
+        row = demotion_run(
+            base, market, decaying=decaying, closed=closed, pre=10, horizon=20, pick=pick
+        )
+        rows.append(dict(row, pick=pick))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for closed in (True, False):
+        rows.append(full_season(root / f"f{seed}", market, closed=closed))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for lax in (False, True):
+        rows.append(champion_season(root / f"c{seed}", market, edge=False, weeks=3, lax_gate=lax))
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    return rows
+
+
+def _seed_job(job: tuple[str, int, float]) -> list[dict[str, Any]]:
+    root, seed, edge_strength = job
+    return seed_rows(Path(root), seed, edge_strength)
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the benchmark's figures from the rows of every seed."""
+    demotions = [
+        r for r in rows if "decaying" in r and "skipped" not in r and not r.get("full_season")
+    ]
+    skipped = sorted({r["seed"] for r in rows if "skipped" in r and r.get("pick") == "sharpe"})
+    decay = [r for r in demotions if r["decaying"] and r["closed"] and r["pick"] == "sharpe"]
+    control = [r for r in demotions if r["decaying"] and r["closed"] and r["pick"] == "score"]
+    opened = {r["seed"]: r for r in demotions if r["decaying"] and r["closed"] is False}
+    stable = [r for r in demotions if r["decaying"] is False]
+
+    def caught(runs: list[dict[str, Any]]) -> int:
+        return sum(
+            1 for r in runs if r["days_after_break"] is not None and 0 < r["days_after_break"] <= 20
+        )
+
     false = sum(1 for r in stable if r["demoted_on"] is not None)
     better = [
         r["synthesis_equity"] - opened[r["seed"]]["synthesis_equity"]
         for r in decay
         if r["seed"] in opened
     ]
+    full = {(r["seed"], r["closed"]): r for r in rows if r.get("full_season") and r["decaying"]}
+    seeds = sorted({seed for seed, _ in full})
+    synthesis = [
+        full[(s, True)]["equity"]["synthesis"] - full[(s, False)]["equity"]["synthesis"]
+        for s in seeds
+    ]
+    total = [
+        sum(full[(s, True)]["equity"].values()) - sum(full[(s, False)]["equity"].values())
+        for s in seeds
+    ]
+    promoted = [c for s in seeds for c in full[(s, True)]["champions"]]
+    after = [c for c in promoted if c["days_after_break"] is not None]
     none = [r for r in rows if r.get("lax_gate") is False]
     lax = [r for r in rows if r.get("lax_gate") is True]
-    out = {
-        "seeds": seeds,
+    return {
+        "seeds": len({r["seed"] for r in rows}),
         "seeds_without_champion": len(skipped),
-        "decay_demoted_within_20": f"{caught}/{len(decay)}",
+        "decay_demoted_within_20": f"{caught(decay)}/{len(decay)}",
+        "decay_days_after_break": sorted(
+            r["days_after_break"] for r in decay if r["days_after_break"] is not None
+        ),
+        "control_by_score_demoted_within_20": f"{caught(control)}/{len(control)}",
         "stable_false_demotions": f"{false}/{len(stable)}",
-        "closed_beats_open": f"{sum(d > 0 for d in better)}/{len(better)}",
-        "closed_minus_open_mean": sum(better) / len(better) if better else math.nan,
+        "set_up_closed_beats_open": f"{sum(d > 0 for d in better)}/{len(better)}",
+        "set_up_closed_minus_open_mean": sum(better) / len(better) if better else math.nan,
+        "full_seeds_with_a_promotion": f"{sum(1 for s in seeds if full[(s, True)]['champions'])}"
+        f"/{len(seeds)}",
+        "full_champions_promoted": len(promoted),
+        "full_demoted_1_to_20_days_after_break": sum(
+            1 for c in after if 0 < c["days_after_break"] <= 20
+        ),
+        "full_demoted_before_break": sum(1 for c in after if c["days_after_break"] <= 0),
+        "full_synthesis_closed_beats_open": f"{sum(d > 0 for d in synthesis)}/{len(synthesis)}"
+        f" (ties {sum(d == 0 for d in synthesis)})",
+        "full_synthesis_closed_minus_open_mean": (
+            sum(synthesis) / len(synthesis) if synthesis else math.nan
+        ),
+        "full_total_closed_beats_open": f"{sum(d > 0 for d in total)}/{len(total)}"
+        f" (ties {sum(d == 0 for d in total)})",
+        "full_total_closed_minus_open_mean": sum(total) / len(total) if total else math.nan,
         "driftless_with_champion": f"{sum(r['champions'] > 0 for r in none)}/{len(none)}",
         "driftless_lax_gate_with_champion": f"{sum(r['champions'] > 0 for r in lax)}/{len(lax)}",
-        **figures,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=12)
+    parser.add_argument("--edge-strength", type=float, default=12.0)
+    parser.add_argument("--weeks", type=int, default=12, help="weeks of the speed season")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, a 2-week speed season")
+    args = parser.parse_args(argv)
+    seeds = 3 if args.quick else args.seeds
+    weeks = 2 if args.quick else args.weeks
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        jobs = [(str(root), 300 + seed, args.edge_strength) for seed in range(seeds)]
+        if args.jobs > 1:
+            import multiprocessing
+
+            with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+                per_seed = pool.map(_seed_job, jobs)
+        else:
+            per_seed = [_seed_job(job) for job in jobs]
+        rows = [row for part in per_seed for row in part]
+        figures = speed(root, weeks)
+    out = {**summarise(rows), **figures}
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in out.items()))
     return 0
 

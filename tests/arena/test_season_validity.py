@@ -13,7 +13,10 @@ edge (``edge_strength=12``), keeping under about two minutes on two cores:
   the loop closed;
 * **stable edge**: the same champion set-up on the twin market without the break;
 * **driftless market**: seasons with weekly evolution, the real gate and a short paper stage;
-  the control shows a gate that ignores the number of trials lets noise reach champion.
+  the control shows a gate that ignores the number of trials lets noise reach champion;
+* **full season** (one seed): weekly evolution, the real gate and the default paper stage on
+  the decaying market: a champion earns promotion before the break and is demoted after it,
+  while on the stable twin no champion is demoted in those 20 days (the control).
 
 A seed whose evolution leaves no living genome has no champion to demote and is left out of the
 demotion rates (counted, and at most two of six may be).
@@ -102,3 +105,25 @@ def test_driftless_markets_reach_no_champion_while_a_trial_blind_gate_lets_noise
         )
     assert honest == 0
     assert lax >= 1  # the control: the check can fail
+
+
+def test_a_full_season_earns_promotion_through_the_paper_stage_and_demotes_after_the_break(
+    season, tmp_path_factory
+) -> None:
+    # The whole path: weekly evolution, the real gate (200 trades, deflated Sharpe 0.95), the
+    # 20-day paper stage, then the edge stops after week 7 of 12.
+    root = tmp_path_factory.mktemp("full")
+    closed = season.full_season(root, season.Market(seed=300), closed=True)
+    champions = closed["champions"]
+    assert champions, closed
+    first = min(champions, key=lambda c: c["promoted"])
+    assert first["promoted"] < closed["break"]  # earned on the edge, before it stopped
+    assert first["days_after_break"] is not None and 0 < first["days_after_break"] <= 20, first
+    # The control: on the stable twin (the edge never stops) the same path demotes no champion
+    # in those 20 days.
+    stable = season.full_season(root, season.Market(seed=300), closed=True, decaying=False)
+    assert stable["champions"], stable
+    assert not [
+        c for c in stable["champions"]
+        if c["days_after_break"] is not None and 0 < c["days_after_break"] <= 20
+    ], stable  # fmt: skip
