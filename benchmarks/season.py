@@ -231,6 +231,26 @@ def demotion_run(
     }
 
 
+def _evolving_season(
+    home: LabHome, data: Any, config: SessionConfig, seed: int, days: list[date],
+    start: date, end: date, *, closed: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """Evolve as of the day before ``start``, then replay ``start..end`` evolving weekly; the
+    loop closed on ``config.promotion`` or left open."""
+    evolve = weekly_evolution(home, data, seed=seed, config=config)
+    evolve(days[days.index(start) - 1])
+    arena = ArenaConfig()
+    accounts = LocalAccounts(home, arena, data.rules())
+    try:
+        return replay_season(
+            accounts, data, start, end, home=home, config=arena, write_report=False,
+            evolve=evolve,
+            close=closed_loop(home, data, promotion=config.promotion) if closed else None,
+        )  # fmt: skip
+    finally:
+        accounts.close()
+
+
 def champion_season(
     root: Path,
     market: Market,
@@ -258,17 +278,7 @@ def champion_season(
             min_profit_factor_out_of_sample=1.0,
         )
     config = _evolution_config().model_copy(update=update)
-    evolve = weekly_evolution(home, data, seed=market.seed, config=config)
-    evolve(days[days.index(start) - 1])
-    arena = ArenaConfig()
-    accounts = LocalAccounts(home, arena, data.rules())
-    try:
-        result = replay_season(
-            accounts, data, start, end, home=home, config=arena, write_report=False,
-            evolve=evolve, close=closed_loop(home, data, promotion=config.promotion),
-        )  # fmt: skip
-    finally:
-        accounts.close()
+    result = _evolving_season(home, data, config, market.seed, days, start, end, closed=True)
     with GenePoolStore(home.gene_pool_db) as store:
         champions = [g["genome_id"] for g in store.list_genomes("champion")]
         passed = len(store.transitions()) and sum(
@@ -314,17 +324,7 @@ def full_season(
     until = break_day.isoformat() if decaying else None
     data = load_arena_data(market.spec(edge_until=until), home)
     config = _evolution_config()
-    evolve = weekly_evolution(home, data, seed=market.seed, config=config)
-    evolve(days[days.index(start) - 1])
-    arena = ArenaConfig()
-    accounts = LocalAccounts(home, arena, data.rules())
-    try:
-        result = replay_season(
-            accounts, data, start, end, home=home, config=arena, write_report=False,
-            evolve=evolve, close=closed_loop(home, data) if closed else None,
-        )  # fmt: skip
-    finally:
-        accounts.close()
+    result = _evolving_season(home, data, config, market.seed, days, start, end, closed=closed)
     loop = result.get("loop") or {"promoted": [], "demoted": []}
 
     def after(day: str) -> int:

@@ -78,20 +78,29 @@ def _pool_with_probation(
 
 
 def _season(home: LabHome, promotion: PromotionConfig) -> dict:
-    data = load_arena_data(SPEC, home)
-    config = ArenaConfig()
+    return _replay(home, load_arena_data(SPEC, home), ArenaConfig(), promotion=promotion)
+
+
+def _promote(home: LabHome, genome_id: str, day: str = "2023-06-02") -> None:
+    """Move the pool's probation genome to champion (as the loop does on its paper record)."""
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=genome_id, from_status="probation", to_status="champion",
+                             reason="promoted", day=day),
+        )  # fmt: skip
+
+
+def _replay(
+    home: LabHome, data, config: ArenaConfig, *, start: date = START, end: date = END,
+    promotion: PromotionConfig | None = None,
+) -> dict:  # fmt: skip
+    """Replay ``start..end`` in ``home``; with ``promotion`` the loop is closed on its rules."""
     accounts = LocalAccounts(home, config, data.rules())
     try:
         return replay_season(
-            accounts,
-            data,
-            START,
-            END,
-            home=home,
-            config=config,
-            write_report=False,
-            close=closed_loop(home, data, promotion=promotion),
-        )
+            accounts, data, start, end, home=home, config=config, write_report=False,
+            close=None if promotion is None else closed_loop(home, data, promotion=promotion),
+        )  # fmt: skip
     finally:
         accounts.close()
 
@@ -240,30 +249,16 @@ def test_a_persona_without_an_eligible_champion_trades_its_bootstrap_genomes(tmp
     # rather than cash; once the champion is demoted the aggressive persona's come back.
     home = LabHome(tmp_path / "per-persona").ensure()
     gid = _pool_with_probation(home, expected_daily_return=0.001)
-    with GenePoolStore(home.gene_pool_db) as store:
-        store.transition(
-            TransitionRecord(genome_id=gid, from_status="probation", to_status="champion",
-                             reason="promoted", day="2023-06-02"),
-        )  # fmt: skip
+    _promote(home, gid)
     data = load_arena_data(SPEC, home)
     config = ArenaConfig()
-    accounts = LocalAccounts(home, config, data.rules())
-    try:
-        replay_season(
-            accounts, data, START, date(2023, 6, 6), home=home, config=config,
-            write_report=False,
+    _replay(home, data, config, end=date(2023, 6, 6))
+    with GenePoolStore(home.gene_pool_db) as store:
+        store.transition(
+            TransitionRecord(genome_id=gid, from_status="champion", to_status="demoted",
+                             reason="cusum", day="2023-06-06"),
         )  # fmt: skip
-        with GenePoolStore(home.gene_pool_db) as store:
-            store.transition(
-                TransitionRecord(genome_id=gid, from_status="champion", to_status="demoted",
-                                 reason="cusum", day="2023-06-06"),
-            )  # fmt: skip
-        replay_season(
-            accounts, data, date(2023, 6, 7), END, home=home, config=config,
-            write_report=False,
-        )  # fmt: skip
-    finally:
-        accounts.close()
+    _replay(home, data, config, start=date(2023, 6, 7))
     aggressive, conservative = _sources(home, "aggressive"), _sources(home, "conservative")
     champion_days = ["2023-06-05", "2023-06-06"]
     assert all(aggressive[d] == {"champion"} for d in champion_days), aggressive
@@ -301,21 +296,10 @@ def test_a_champion_that_sits_out_is_judged_on_its_same_day_backtest(tmp_path):
     home = LabHome(tmp_path / "sat").ensure()
     # The backtest claims 5% a day: the live bars give far less, so the CUSUM must cross.
     gid = _pool_with_probation(home, expected_daily_return=0.05, cusum_threshold=3.0)
-    with GenePoolStore(home.gene_pool_db) as store:
-        store.transition(
-            TransitionRecord(genome_id=gid, from_status="probation", to_status="champion",
-                             reason="promoted", day="2023-06-02"),
-        )  # fmt: skip
+    _promote(home, gid)
     data = load_arena_data(SPEC, home)
     config = _without_trend(ArenaConfig())
-    accounts = LocalAccounts(home, config, data.rules())
-    try:
-        result = replay_season(
-            accounts, data, START, END, home=home, config=config, write_report=False,
-            close=closed_loop(home, data, promotion=PromotionConfig()),
-        )  # fmt: skip
-    finally:
-        accounts.close()
+    result = _replay(home, data, config, promotion=PromotionConfig())
     assert _traded(home, gid) == {}  # it never had a sleeve
     with GenePoolStore(home.gene_pool_db) as store:
         stored = store.shadow_days(gid)
@@ -335,23 +319,13 @@ def test_a_champion_that_sits_out_is_judged_on_its_same_day_backtest(tmp_path):
     # The control: a paused champion sits out unjudged (no backtested day, no move).
     home2 = LabHome(tmp_path / "paused").ensure()
     gid2 = _pool_with_probation(home2, expected_daily_return=0.05, cusum_threshold=3.0)
+    _promote(home2, gid2)
     with GenePoolStore(home2.gene_pool_db) as store:
-        store.transition(
-            TransitionRecord(genome_id=gid2, from_status="probation", to_status="champion",
-                             reason="promoted", day="2023-06-02"),
-        )  # fmt: skip
         store.transition(
             TransitionRecord(genome_id=gid2, from_status="champion", to_status="champion",
                              kind="pause", actor="test", reason="out", day="2023-06-02"),
         )  # fmt: skip
-    accounts = LocalAccounts(home2, config, data.rules())
-    try:
-        replay_season(
-            accounts, data, START, END, home=home2, config=config, write_report=False,
-            close=closed_loop(home2, data, promotion=PromotionConfig()),
-        )  # fmt: skip
-    finally:
-        accounts.close()
+    _replay(home2, data, config, promotion=PromotionConfig())
     with GenePoolStore(home2.gene_pool_db) as store:
         assert store.shadow_days(gid2) == [] and store.status_of(gid2) == ("champion", True)
 
