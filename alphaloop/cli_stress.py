@@ -3,10 +3,14 @@
 ``stress replay --json`` prints one object: ``date``, ``seed``, ``size``, ``config_hash``,
 ``passed``, ``scenarios`` (each ``name``, ``passed``, ``checks`` (``name``, ``passed``,
 ``detail``), ``accounts`` (per account ``loss``, ``max_drawdown``, ``exposure_at_start``,
-``seeded``), ``report`` (path of the HTML report)), ``report`` (``markdown``, ``html``) and
+``seeded``, ``stress_orders``, ``stress_fills``), ``report`` (path of the HTML report)),
+``report`` (``markdown``, ``html``) and
 ``mlflow_run_id``. The exit status is 1 when any check failed, 2 on a user mistake (an unknown
-scenario). The replay runs in its own sandbox under ``<lab home>/stress/<date>/`` and never
-writes the arena's ledger or gene pool.
+scenario). A scenario whose accounts held no book (the ``exposure`` check, e.g. an index-only
+``--data`` file one lot of which costs more than the position limit) also prints
+``error: <scenario>: <why>`` on stderr and exits 1: it never passes on an empty book. The
+replay runs in its own sandbox under ``<lab home>/stress/<date>/`` and never writes the
+arena's ledger or gene pool.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.
 @app.command("list")
 def list_command(as_json: JsonOption = False) -> None:
     """List the scenarios, the facts each is built on and the checks that apply."""
+    from arena.stress import EXPOSURE_CHECK
     from simulators.scenarios import list_scenarios
 
-    scenarios = [info.to_dict() for info in list_scenarios()]
+    # Every replay ends with the exposure check (arena/stress.py: no pass on an empty book).
+    scenarios = [
+        {**info.to_dict(), "checks": [*info.checks, EXPOSURE_CHECK]} for info in list_scenarios()
+    ]
     if as_json:
         emit({"scenarios": scenarios})
         return
@@ -63,7 +71,7 @@ def replay_command(
 
     from alphaloop.errors import ConfigError
     from alphaloop.home import LabHome
-    from arena.stress import replay
+    from arena.stress import EXPOSURE_CHECK, replay
     from simulators.scenarios import SCENARIOS
 
     names = list(SCENARIOS) if replay_all else list(scenario or [])
@@ -107,5 +115,9 @@ def replay_command(
             for check in entry["checks"]:
                 typer.echo(f"  {'ok  ' if check['passed'] else 'FAIL'} {check['name']}")
         typer.echo(f"report: {result['report']['html']}")
+    for entry in result["scenarios"]:
+        for check in entry["checks"]:
+            if check["name"] == EXPOSURE_CHECK and not check["passed"]:
+                typer.echo(f"error: {entry['name']}: {check['detail']['why']}", err=True)
     if not result["passed"]:
         raise typer.Exit(1)

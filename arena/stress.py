@@ -35,6 +35,20 @@ A check on an empty book passes vacuously, so the accounts go into the stress ex
 The seeded accounts and each account's gross exposure at the stress start are in the result
 (``accounts.<name>.seeded``, ``exposure_at_start``).
 
+No vacuous pass
+---------------
+Seeding can still leave a book empty: on an index-only file (CSI 300, SSE Composite) one lot
+of 100 units of the index costs more than the position limit, so no order is ever sent. Every
+scenario therefore ends with the check :data:`EXPOSURE_CHECK` (:func:`check_exposure`): each
+account's gross exposure is at least :data:`EXPOSURE_FLOOR` of its equity at the stress start
+(or, for the scenarios that build the book on the first stress day, at that day's close); an
+account under the floor fails it with why (the names one lot of which costs more than the
+position limit, an index named as such; else its orders, fills, vetoes and rejects). The
+scenario's own checks need that book (``ledger_verify`` needs fills instead): while the
+precondition is not met each of them reports ``passed: false`` with ``detail.precondition``
+saying why, so the scenario and the replay fail. The replay never trades an index as if it were
+a share or a fund: replay the constituents' daily bars (or an index fund's) instead.
+
 MLflow
 ------
 :func:`arena.tracking.log_stress_run` (driver side only) writes one run in the experiment
@@ -47,6 +61,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -80,10 +95,13 @@ from simulators.bars import Panel
 from simulators.scenarios import SCENARIOS, Scenario, StressDay, build_scenario
 
 __all__ = [
+    "EXPOSURE_CHECK",
+    "EXPOSURE_FLOOR",
     "STRESS_EXPERIMENT",
     "AccountRun",
     "ScenarioRun",
     "StressConfig",
+    "check_exposure",
     "evaluate_checks",
     "load_stress_config",
     "replay",
@@ -95,6 +113,19 @@ STRESS_EXPERIMENT = "alphaloop-stress"
 # A limit-down close within this relative distance of the limit price is a locked limit (the
 # fill model's own tolerance).
 _LOCK_TOLERANCE = 1e-6
+EXPOSURE_CHECK = "exposure"
+"""Name of the check every scenario ends with (:func:`check_exposure`)."""
+EXPOSURE_FLOOR = 0.01
+"""Gross exposure (share of equity) under which an account holds no book: the checks cannot
+pass on it (one lot of a 10-unit share on the cn market is 0.1% of the starting capital)."""
+# Index codes as data files name them: SSE 000xxx with an SSE mark (sh000001, sh.000300,
+# 000001.SH, 000300.XSHG: SSE Composite, CSI 300), SZSE 399xxx (399300), and the bare CSI 300
+# code. A bare 000001 is Ping An Bank on the SZSE, not the SSE Composite.
+_INDEX_SYMBOL = re.compile(
+    r"^(?:sh\.?000\d{3}|000\d{3}\.(?:sh|xshg)|(?:sz\.?)?399\d{3}(?:\.(?:sz|xshe))?|000300)"
+    r"(?![0-9])",
+    re.IGNORECASE,
+)
 
 
 class StressConfig(FrozenConfig):
@@ -175,6 +206,7 @@ class ScenarioRun:
     conditions: dict[date, DayConditions] = field(default_factory=dict)
     days: list[AccountRun] = field(default_factory=list)
     exposure: dict[str, float] = field(default_factory=dict)
+    built_exposure: dict[str, float] = field(default_factory=dict)
     seeded: dict[str, bool] = field(default_factory=dict)
     manual_files: list[Path] = field(default_factory=list)
 
@@ -358,6 +390,9 @@ def run_scenario(
                     account_plan = _hold_plan(account_plan, book, market.prev_close)
                 start_positions = dict(book.cash_and_positions()["positions"])
                 result = book.run_day(account_plan, market, conditions=conditions)
+                if day == scenario.stress_days[0].day:
+                    # The book a build-book scenario's faults met (check_exposure).
+                    run.built_exposure[name] = _gross_exposure(book, market.close)
                 run.days.append(
                     AccountRun(
                         account=name, day=day, stress=item is not None, result=result,
@@ -427,7 +462,8 @@ def _curve(item: AccountRun) -> list[tuple[datetime, float]]:
 
 
 def account_figures(run: ScenarioRun) -> dict[str, dict[str, Any]]:
-    """Return per account: ``loss`` over the stress days, ``max_drawdown`` intraday, exposure.
+    """Return per account: ``loss`` over the stress days, ``max_drawdown`` intraday, exposure,
+    and the orders and fills of the stress days (``stress_orders``, ``stress_fills``).
 
     ``loss`` is ``1 - equity at the last stress close / equity at the close before the first
     stress day`` (positive: money lost); ``max_drawdown`` is the largest fall of the intraday
@@ -453,6 +489,8 @@ def account_figures(run: ScenarioRun) -> dict[str, dict[str, Any]]:
             "end_equity": end,
             "exposure_at_start": run.exposure.get(name, 0.0),
             "seeded": run.seeded.get(name, False),
+            "stress_orders": sum(len(item.result.orders) for item in runs),
+            "stress_fills": sum(len(item.result.fills) for item in runs),
         }
     return out
 
@@ -746,6 +784,8 @@ def check_duplicate_fill(run: ScenarioRun) -> Check:
         problems.append(f"{len(duplicated)} child order(s) filled beyond their quantity")
     if timeouts == 0:
         problems.append("no broker time-out happened: nothing was checked")
+    if keys == 0:
+        problems.append("no child order filled on the stress days: nothing was checked")
     return _check(
         "no_duplicate_fill", not problems,
         {"keys_filled": keys, "broker_timeouts": timeouts, "duplicates_suppressed": suppressed,
@@ -831,10 +871,13 @@ def check_ledger(run: ScenarioRun) -> Check:
     """``ledger verify`` of the sandbox ledger passes."""
     with Ledger(run.ledger_path) as ledger:
         report = ledger.verify(calendar=list(run.scenario.days)).to_dict()
+    problems = [] if report["fills_checked"] else ["no fill in the sandbox ledger: nothing "
+                                                   "was checked"]  # fmt: skip
     return _check(
-        "ledger_verify", bool(report["ok"]),
+        "ledger_verify", bool(report["ok"]) and not problems,
         {"ledger": str(run.ledger_path), "days_checked": report["days_checked"],
-         "fills_checked": report["fills_checked"], "issues": report["issues"][:20]},
+         "fills_checked": report["fills_checked"], "issues": report["issues"][:20],
+         "problems": problems},
     )  # fmt: skip
 
 
@@ -885,9 +928,183 @@ _CHECKS: dict[str, Callable[[ScenarioRun], Check]] = {
 }
 
 
+def _money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _looks_like_index(symbol: str) -> bool:
+    return _INDEX_SYMBOL.match(symbol) is not None
+
+
+def _build_runs(run: ScenarioRun, account: str) -> list[AccountRun]:
+    """Return the account's days on which the replay builds its book (seed and warm-up)."""
+    first = run.scenario.stress_days[0].day
+    if run.scenario.build_book:
+        return [r for r in run.days if r.account == account and r.day == first]
+    return [r for r in run.days if r.account == account and not r.stress]
+
+
+def _dear_lots(run: ScenarioRun, account: str) -> tuple[list[dict[str, Any]], int]:
+    """Return the names one lot of which costs more than the account's position limit.
+
+    The limit is ``max_position_weight`` of the equity at the stress start (the seed book's cap
+    per name), scaled by the governor's tightening when it tightened on a day the book is
+    built. Returns the rows and the number of names priced at the stress start.
+    """
+    first = run.scenario.stress_days[0].day
+    prices = {s: p for s, p in run.markets[first].prev_close.items() if p > 0}
+    runs = run.stress_runs(account)
+    equity = float(runs[0].result.previous_equity) if runs else run.arena.starting_capital
+    limit = run.arena.risk.max_position_weight * equity
+    factors = [
+        float(e.value)
+        for r in _build_runs(run, account)
+        for e in _risk_events(r.result, "tighten")
+        if e.value is not None and 0 < e.value < 1
+    ]
+    factor = min(factors, default=1.0)
+    lot = quantity_to_float(run.rules.lot_units, run.rules.units.quantity_digits)
+    rows = []
+    for symbol, price in sorted(prices.items()):
+        cost = lot * price
+        if cost > limit * factor:
+            rows.append({"symbol": symbol, "lot": lot, "price": price, "lot_cost": cost,
+                         "position_limit": limit, "tighten_factor": factor, "equity": equity,
+                         "index": _looks_like_index(symbol)})  # fmt: skip
+    return rows, len(prices)
+
+
+def _why_unexposed(run: ScenarioRun, account: str) -> tuple[str, list[dict[str, Any]]]:
+    """Return why ``account`` holds no book, and the names too dear for one lot."""
+    dear, priced = _dear_lots(run, account)
+    weight = run.arena.risk.max_position_weight
+    parts = []
+    for row in dear[:3]:
+        text = (f"one lot of {row['symbol']} ({row['lot']:g} units at {row['price']:,.2f}) costs "
+                f"{_money(row['lot_cost'])} > the position limit ")  # fmt: skip
+        if row["lot_cost"] > row["position_limit"]:
+            text += (f"{_money(row['position_limit'])} (max_position_weight {weight:.0%} of "
+                     f"equity {_money(row['equity'])})")  # fmt: skip
+        else:
+            text += (f"{_money(row['position_limit'] * row['tighten_factor'])} (tightened "
+                     f"x{row['tighten_factor']:g} on the high-volatility days)")  # fmt: skip
+        parts.append(text)
+    if len(dear) > 3:
+        parts.append(f"and {len(dear) - 3} more name(s)")
+    if dear and len(dear) == priced:
+        why = "no name can be bought in one lot within the position limit: " + "; ".join(parts)
+        indices = [row["symbol"] for row in dear if row["index"]]
+        if indices:
+            why += (f"; {', '.join(indices)} looks like an index, not an instrument the accounts "
+                    "can hold (the replay does not invent a fund tracking it): replay its "
+                    "constituents' daily bars, or an index fund's (ETF's)")  # fmt: skip
+        return why, dear
+    runs = _build_runs(run, account)
+    orders = [o for r in runs for o in r.result.orders]
+    fills = sum(len(r.result.fills) for r in runs)
+    vetoes: dict[str, int] = {}
+    for r in runs:
+        for event in _risk_events(r.result, "veto"):
+            vetoes[event.rule] = vetoes.get(event.rule, 0) + 1
+    rejects: dict[str, int] = {}
+    for order in orders:
+        if order.reason:
+            rejects[order.reason] = rejects.get(order.reason, 0) + 1
+    days = "the first stress day" if run.scenario.build_book else "the warm-up days"
+    if not orders:
+        why = (f"no order was sent on {days} (the plans and the seed book asked for nothing "
+               "that could be bought)")  # fmt: skip
+    else:
+        why = f"{len(orders)} order(s) and {fills} fill(s) on {days}"
+        if vetoes:
+            why += "; vetoes: " + ", ".join(f"{k} x{v}" for k, v in sorted(vetoes.items()))
+        if rejects:
+            why += "; orders ended: " + ", ".join(f"{k} x{v}" for k, v in sorted(rejects.items()))
+        if fills:
+            why += "; the book was sold again before the stress start"
+    if parts:
+        why += "; " + "; ".join(parts)
+    return why, dear
+
+
+def check_exposure(run: ScenarioRun) -> Check:
+    """Every account goes into the stress with a book: gross exposure >= :data:`EXPOSURE_FLOOR`.
+
+    A book in place at the stress start is measured at the close before the first stress day;
+    a book built on the first stress day (``data-outage``, ``broker-faults``) at that day's
+    close. An account under the floor fails the check with why (:func:`_why_unexposed`); the
+    scenario's other checks then fail too (:func:`evaluate_checks`).
+    """
+    built = run.scenario.build_book
+    accounts: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    whys: dict[str, list[str]] = {}
+    for name in PERSONA_NAMES:
+        runs = run.stress_runs(name)
+        if not runs:
+            continue
+        exposure = run.built_exposure.get(name, 0.0) if built else run.exposure.get(name, 0.0)
+        row: dict[str, Any] = {
+            "exposure": exposure, "exposure_at_start": run.exposure.get(name, 0.0),
+            "seeded": run.seeded.get(name, False),
+            "stress_orders": sum(len(r.result.orders) for r in runs),
+            "stress_fills": sum(len(r.result.fills) for r in runs),
+        }  # fmt: skip
+        if built:
+            row["exposure_after_build"] = exposure
+        if exposure < EXPOSURE_FLOOR:
+            why, dear = _why_unexposed(run, name)
+            row["why"] = why
+            row["lots_above_limit"] = dear
+            whys.setdefault(why, []).append(f"{name} {exposure:.1%}")
+            problems.append(f"{name}: gross exposure {exposure:.1%} < {EXPOSURE_FLOOR:.0%}: {why}")
+        accounts[name] = row
+    if not accounts:
+        problems.append("no account ran the stress days: nothing was checked")
+    where = "at the close of the first stress day" if built else "at the stress start"
+    summary = None
+    if whys:
+        summary = "; ".join(
+            f"no exposure {where} for {', '.join(names)} (floor {EXPOSURE_FLOOR:.0%}): {why}"
+            for why, names in whys.items()
+        ) + ": the stress would test an empty book, so its checks fail"  # fmt: skip
+    elif problems:
+        summary = problems[0]
+    return _check(
+        EXPOSURE_CHECK, not problems,
+        {"floor": EXPOSURE_FLOOR, "measured": where, "accounts": accounts,
+         "unexposed": [n for n, r in accounts.items() if "why" in r], "why": summary,
+         "problems": problems},
+    )  # fmt: skip
+
+
+def _with_precondition(check: Check, exposure: Check) -> Check:
+    """Fail ``check`` when the book it needs was never there (``detail.precondition``)."""
+    detail = check["detail"]
+    if check["name"] == "ledger_verify":
+        met = not detail.get("problems")
+        detail["precondition"] = {"needs": "fills", "met": met,
+                                  "why": None if met else detail["problems"][0]}  # fmt: skip
+        return check
+    met = bool(exposure["passed"])
+    why = None if met else exposure["detail"]["why"]
+    detail["precondition"] = {"needs": "exposure", "met": met,
+                              "accounts": exposure["detail"]["unexposed"], "why": why}  # fmt: skip
+    if not met:
+        check["passed"] = False
+        detail.setdefault("problems", []).append(f"precondition not met: {why}")
+    return check
+
+
 def evaluate_checks(run: ScenarioRun) -> list[Check]:
-    """Return the scenario's checks, in the scenario's order."""
-    return [_CHECKS[name](run) for name in run.scenario.checks]
+    """Return the scenario's checks, in the scenario's order, then :data:`EXPOSURE_CHECK`.
+
+    Every check but ``ledger_verify`` needs the accounts' books (:func:`check_exposure`); on an
+    empty book it reports ``passed: false`` with ``detail.precondition`` saying why.
+    """
+    exposure = check_exposure(run)
+    checks = [_with_precondition(_CHECKS[name](run), exposure) for name in run.scenario.checks]
+    return [*checks, exposure]
 
 
 # --------------------------------------------------------------------------- the replay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,7 @@ def test_cli_stress_list_json_names_every_scenario_with_facts_and_checks() -> No
     assert [s["name"] for s in payload["scenarios"]] == list(SCENARIOS)
     for scenario in payload["scenarios"]:
         assert scenario["facts"] and scenario["checks"] and scenario["market"] in ("cn", "us")
+        assert scenario["checks"][-1] == "exposure"
 
 
 def test_cli_stress_replay_json_contract_and_exit_zero(lab_home: LabHome) -> None:
@@ -99,3 +101,23 @@ def test_cli_stress_replay_without_a_scenario_is_a_user_error(lab_home: LabHome)
     result = _invoke("replay", "--json")
     assert result.exit_code != 0
     assert "--all" in str(result.exception)
+
+
+def test_cli_stress_replay_index_only_data_exits_one_with_an_error_line(
+    lab_home: LabHome, fixtures_dir: Path
+) -> None:
+    # One lot of the index costs more than the position limit: the old replay exited 0 with
+    # every check passed on an empty book.
+    index_file = fixtures_dir / "stress" / "sh000300.csv"
+    result = _invoke(
+        "replay", "--scenario", "cn-crash-2015", "--size", "small", "--json", "--no-mlflow",
+        "--data", f"file:{index_file};market=cn",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    payload = json.loads(result.stdout)
+    assert payload["passed"] is False
+    checks = {c["name"]: c for c in payload["scenarios"][0]["checks"]}
+    assert not any(c["passed"] for c in checks.values())
+    assert "error: cn-crash-2015: no exposure at the stress start" in result.stderr
+    assert "one lot of sh000300" in result.stderr and "position limit 300,000" in result.stderr
+    assert checks["exposure"]["detail"]["why"] in result.stderr

@@ -20,6 +20,8 @@ from arena.intraday import Protections
 from arena.personas import load_arena_config
 from arena.season import LocalAccounts, load_arena_data, run_arena_day
 from arena.stress import (
+    EXPOSURE_CHECK,
+    EXPOSURE_FLOOR,
     STRESS_EXPERIMENT,
     check_ledger,
     load_stress_config,
@@ -29,6 +31,8 @@ from arena.stress import (
 from simulators.scenarios import SCENARIOS, build_scenario
 
 RUN_DATE = date(2026, 1, 5)
+# A CSI 300-shaped daily path through the 2015 crash (tests/fixtures/stress/README.md).
+INDEX_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "stress" / "sh000300.csv"
 CRASHES = ("cn-crash-2015", "cn-circuit-breaker-2016", "us-flash-crash-2010",
            "covid-crash-2020", "black-swan-gap")  # fmt: skip
 
@@ -85,7 +89,10 @@ def test_replay_every_scenario_small_passes_every_check(full: dict[str, Any]) ->
     for scenario in result["scenarios"]:
         failed = [c for c in scenario["checks"] if not c["passed"]]
         assert not failed, (scenario["name"], failed)
-        assert [c["name"] for c in scenario["checks"]] == list(SCENARIOS[scenario["name"]].checks)
+        names = [c["name"] for c in scenario["checks"]]
+        assert names == [*SCENARIOS[scenario["name"]].checks, EXPOSURE_CHECK]
+        for check in scenario["checks"][:-1]:
+            assert check["detail"]["precondition"]["met"] is True, (scenario["name"], check)
         assert set(scenario["accounts"]) == {"aggressive", "conservative", "synthesis"}
         for figures in scenario["accounts"].values():
             assert {"loss", "max_drawdown"} <= set(figures)
@@ -99,6 +106,17 @@ def test_replay_accounts_exposed_at_the_stress_start(full: dict[str, Any]) -> No
             continue
         for name, figures in scenario["accounts"].items():
             assert figures["exposure_at_start"] > 0.1, (scenario["name"], name, figures)
+
+
+def test_replay_every_account_exposed_and_filled_in_every_scenario(full: dict[str, Any]) -> None:
+    for scenario in full["result"]["scenarios"]:
+        exposure = _checks(full["result"], scenario["name"])[EXPOSURE_CHECK]
+        assert exposure["passed"], (scenario["name"], exposure)
+        for name, row in exposure["detail"]["accounts"].items():
+            assert row["exposure"] >= EXPOSURE_FLOOR, (scenario["name"], name, row)
+        fills = sum(f["stress_fills"] for f in scenario["accounts"].values())
+        if scenario["name"] in ("data-outage", "broker-faults"):
+            assert fills > 0, scenario["name"]  # the faults met the orders that built the book
 
 
 def test_replay_crash_days_list_the_limits_that_tripped_with_times(full: dict[str, Any]) -> None:
@@ -306,3 +324,82 @@ def test_cn_crash_replays_real_daily_bars_from_a_data_file(tmp_path: Path) -> No
     for quantity, value, money_digits, quantity_digits in held:
         price = (value / 10.0**money_digits) / (quantity / 10.0**quantity_digits)
         assert price == pytest.approx(panel.close[row, column], rel=1e-3)
+
+
+# --------------------------------------------------------------------------- no vacuous pass
+def _stock_folder(folder: Path, scales: dict[str, float]) -> Path:
+    """Write the index fixture's path as shares: ``symbol -> index level / share price``."""
+    import pandas as pd
+
+    frame = pd.read_csv(INDEX_FILE)
+    folder.mkdir(parents=True, exist_ok=True)
+    for symbol, scale in scales.items():
+        shares = frame.copy()
+        for column in ("open", "high", "low", "close"):
+            shares[column] = (shares[column] / scale).round(2)
+        shares["volume"] = (shares["volume"] / 1000).astype("int64")
+        shares.to_csv(folder / f"{symbol}.csv", index=False)
+    return folder
+
+
+def test_cn_crash_index_only_file_fails_every_check_naming_the_lot_cost(tmp_path: Path) -> None:
+    # One lot (100 units) of the index at ~3,900 points is ~390,000 > the 300,000 position
+    # limit: nothing is bought. The old replay passed every check on the empty book.
+    home = LabHome(tmp_path / "home").ensure()
+    result = _replay_one(home, "cn-crash-2015", data_spec=f"file:{INDEX_FILE};market=cn")
+    (scenario,) = result["scenarios"]
+    assert result["passed"] is False and scenario["passed"] is False
+    assert all(f["stress_fills"] == 0 and f["exposure_at_start"] == 0.0
+               for f in scenario["accounts"].values())  # fmt: skip
+    checks = _checks(result, "cn-crash-2015")
+    exposure = checks[EXPOSURE_CHECK]
+    assert not exposure["passed"]
+    assert exposure["detail"]["unexposed"] == ["aggressive", "conservative", "synthesis"]
+    why = exposure["detail"]["why"]
+    assert "one lot of sh000300 (100 units at 3,885.90) costs 388,590 > the position limit " \
+        "300,000" in why  # fmt: skip
+    assert "looks like an index" in why
+    (dear,) = exposure["detail"]["accounts"]["aggressive"]["lots_above_limit"]
+    assert dear["symbol"] == "sh000300" and dear["lot_cost"] > dear["position_limit"]
+    for name in SCENARIOS["cn-crash-2015"].checks:
+        check = checks[name]
+        assert not check["passed"], name
+        if name == "ledger_verify":
+            assert check["detail"]["fills_checked"] == 0
+            assert check["detail"]["precondition"] == {
+                "needs": "fills", "met": False,
+                "why": "no fill in the sandbox ledger: nothing was checked",
+            }  # fmt: skip
+        else:
+            precondition = check["detail"]["precondition"]
+            assert precondition["needs"] == "exposure" and precondition["met"] is False
+            assert precondition["accounts"] == ["aggressive", "conservative", "synthesis"]
+            assert any(p.startswith("precondition not met") for p in check["detail"]["problems"])
+
+
+def test_cn_crash_dear_share_fails_exposure_without_calling_it_an_index(tmp_path: Path) -> None:
+    # Any instrument one lot of which exceeds the position limit, not only an index.
+    folder = _stock_folder(tmp_path / "bars", {"600519": 1.0})
+    home = LabHome(tmp_path / "home").ensure()
+    result = _replay_one(home, "cn-crash-2015", data_spec=f"file:{folder};market=cn")
+    exposure = _checks(result, "cn-crash-2015")[EXPOSURE_CHECK]
+    assert result["passed"] is False and not exposure["passed"]
+    assert "one lot of 600519" in exposure["detail"]["why"]
+    assert "index" not in exposure["detail"]["why"]
+
+
+def test_cn_crash_share_file_on_the_index_path_passes_with_real_exposure(tmp_path: Path) -> None:
+    # The control: the same daily path as shares of ~13 and ~5 CNY (a lot: ~1,300 and ~500).
+    folder = _stock_folder(tmp_path / "bars", {"600000": 300.0, "601398": 800.0})
+    home = LabHome(tmp_path / "home").ensure()
+    result = _replay_one(home, "cn-crash-2015", data_spec=f"file:{folder};market=cn")
+    (scenario,) = result["scenarios"]
+    failed = [c for c in scenario["checks"] if not c["passed"]]
+    assert not failed and result["passed"] is True
+    for figures in scenario["accounts"].values():
+        assert figures["exposure_at_start"] > 0.1
+    assert sum(f["stress_fills"] for f in scenario["accounts"].values()) > 0
+    checks = _checks(result, "cn-crash-2015")
+    assert checks["ledger_verify"]["detail"]["fills_checked"] > 0
+    assert checks["limits_tripped"]["detail"]["crash_days"] == ["2015-07-08"]
+    assert all(c["detail"]["precondition"]["met"] for c in scenario["checks"][:-1])
