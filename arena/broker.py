@@ -83,7 +83,12 @@ from arena.orders import (
 )
 from simulators.bars import Panel
 from simulators.fill_model import BarQuote, FillParams, fill_child_order
-from simulators.market_rules import CN_STAMP_DUTY_CUT, cn_board_limit, get_market_rules
+from simulators.market_rules import (
+    CN_STAMP_DUTY_CUT,
+    cn_board_limit,
+    cn_symbol_is_st,
+    get_market_rules,
+)
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -152,9 +157,11 @@ class BrokerRules:
     stamp_duty:
         ``(effective_from, rate)`` pairs, sorted: the rate on sell values from that day on.
     price_limits:
-        Apply the China board limits (10% main board, 20% ChiNext/STAR, 5% ST).
+        Apply the China board limits of the day traded
+        (:func:`simulators.market_rules.cn_board_limit`: by board and trading date).
     st_symbols:
-        Symbols under special treatment besides those with ``ST`` in the name.
+        Symbols under special treatment (the only source of ST status; the letters of a
+        symbol never make it ST).
     half_spread_bps, impact_coefficient, participation_cap:
         The bar fill model's parameters (:class:`simulators.fill_model.FillParams`).
     """
@@ -241,11 +248,11 @@ class BrokerRules:
             participation_cap=participation_cap,
         )
 
-    def limit_pct(self, symbol: str) -> float | None:
-        """Return the daily price-limit fraction of ``symbol`` (``None``: no limit)."""
+    def limit_pct(self, symbol: str, day: date) -> float | None:
+        """Return the price-limit fraction of ``symbol`` on trading ``day`` (``None``: none)."""
         if not self.price_limits:
             return None
-        return cn_board_limit(symbol, is_st=symbol in self.st_symbols)
+        return cn_board_limit(symbol, day, is_st=cn_symbol_is_st(symbol, self.st_symbols))
 
     def stamp_duty_rate(self, day: date) -> float:
         """Return the stamp-duty rate on sells filled on ``day``."""
@@ -266,14 +273,14 @@ class BrokerRules:
         )
         return variable + money_from_float(self.commission_fixed, digits)
 
-    def fill_params(self, symbol: str, lot_units: int) -> FillParams:
-        """Return the fill model parameters of ``symbol`` with lots of ``lot_units``."""
+    def fill_params(self, symbol: str, lot_units: int, day: date) -> FillParams:
+        """Return the fill model parameters of ``symbol`` traded on ``day`` in ``lot_units``."""
         return FillParams(
             half_spread_bps=self.half_spread_bps,
             impact_coefficient=self.impact_coefficient,
             participation_cap=self.participation_cap,
             lot_size=quantity_to_float(lot_units, self.units.quantity_digits),
-            limit_pct=self.limit_pct(symbol),
+            limit_pct=self.limit_pct(symbol, day),
         )
 
 
@@ -751,7 +758,7 @@ def _admission_reason(
         quantity_to_float(order.quantity, rules.units.quantity_digits),
         bar.quote(),
         sigma=0.0,
-        params=rules.fill_params(order.symbol, lot),
+        params=rules.fill_params(order.symbol, lot, bar.day),
     )
     if probe.reason in ("limit_up", "limit_down"):
         return probe.reason
@@ -809,7 +816,7 @@ def _fill_on_bar(
         quantity_to_float(want, digits),
         bar.quote(),
         sigma=sigma,
-        params=rules.fill_params(order.symbol, lot),
+        params=rules.fill_params(order.symbol, lot, bar.day),
     )
     reason = child.reason
     if child.filled <= 0:

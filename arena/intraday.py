@@ -488,7 +488,7 @@ class _Day:
         band = MANUAL_LIMIT_BAND if order.side == "buy" else -MANUAL_LIMIT_BAND
         limit = last * (1.0 + band)
         reference = self.market.prev_close.get(order.symbol)
-        pct = self.rules.limit_pct(order.symbol)
+        pct = self.rules.limit_pct(order.symbol, self.market.day)
         if reference is not None and pct is not None:
             limit = (
                 min(limit, reference * (1 + pct)) if band > 0 else max(limit, reference * (1 - pct))

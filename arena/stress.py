@@ -583,7 +583,7 @@ def _sellable_bar(bar: Any, rules: BrokerRules, halts: Sequence[Halt]) -> bool:
     for halt in halts:
         if halt.start < bar.at <= halt.end:
             return False
-    pct = rules.limit_pct(bar.symbol)
+    pct = rules.limit_pct(bar.symbol, bar.day)
     if pct is not None and bar.prev_close is not None:
         floor = bar.prev_close * (1.0 - pct)
         if bar.close <= floor * (1.0 + _LOCK_TOLERANCE):

@@ -10,16 +10,22 @@ Models (defaults documented in ``docs/fill_assumptions.md``):
 * ``none``: frictionless; fractional sizes; no limits (used for parity tests).
 * ``us``: lot 1, a fixed commission of 1.00 per order, long only.
 * ``crypto``: fractional sizes, 0.1% taker fee on the traded value, trades 24/7.
-* ``cn``: China A-shares: lot 100, T+1, daily price limits (+-10% main board, +-20% ChiNext
-  ``300xxx``/``301xxx`` and STAR ``688xxx``, +-5% ST), commission 0.025% with a 5 CNY
-  minimum, stamp duty on sells 0.1% before 2023-08-28 and 0.05% from that day.
+* ``cn``: China A-shares: lot 100, T+1, daily price limits by board and trading date
+  (:func:`cn_board_limit`: +-10% main board; ChiNext ``300xxx``/``301xxx`` +-10% before
+  2020-08-24 and +-20% from that day; STAR ``688xxx``/``689xxx`` +-20%; Beijing +-30%;
+  +-5% for symbols listed as ST on the boards whose rule has a separate ST limit),
+  commission 0.025% with a 5 CNY minimum, stamp duty on sells 0.1% before 2023-08-28 and
+  0.05% from that day.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from datetime import date
+from functools import lru_cache
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,19 +34,27 @@ from alphaloop.errors import ConfigError
 from simulators.bars import Panel
 
 __all__ = [
+    "CHINEXT_REFORM",
     "CN_STAMP_DUTY_CUT",
     "ChinaAShareRules",
+    "ChinaBoard",
     "CryptoRules",
     "FrictionlessRules",
     "MarketRules",
     "RuleArrays",
     "USEquityRules",
+    "cn_board",
     "cn_board_limit",
+    "cn_limit_fractions",
+    "cn_security",
+    "cn_symbol_is_st",
     "get_market_rules",
     "trading_day_ids",
 ]
 
 CN_STAMP_DUTY_CUT = pd.Timestamp("2023-08-28")
+#: First trading day of ChiNext under the registration reform's +-20% limit (+-10% before).
+CHINEXT_REFORM = pd.Timestamp("2020-08-24")
 MARKET_NAMES: tuple[str, ...] = ("none", "cn", "us", "crypto")
 
 
@@ -171,22 +185,145 @@ class CryptoRules:
         )
 
 
-_DIGITS = re.compile(r"(\d{6})")
+ChinaBoard = Literal["main", "chinext", "star", "beijing"]
+
+# A six-digit code not inside a longer run of digits (so a date such as 20200824 is no code).
+_CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
+# Exchange prefix (``sh600000``, ``sh.600000``, ``SZ000001``) or suffix (``600000.SH``,
+# ``600000.SS`` as Yahoo writes Shanghai, ``000001.XSHE`` as the Wind/JoinQuant style does).
+_PREFIX = re.compile(r"^(sh|sz|bj)[._]?(?=\d)", re.IGNORECASE)
+_SUFFIX = re.compile(r"(?<=\d)[._](sh|ss|sz|bj|xshg|xshe)(?![a-z])", re.IGNORECASE)
+_EXCHANGE_ALIASES = {"ss": "sh", "xshg": "sh", "xshe": "sz"}
+_CHINEXT_CODES = ("300", "301")
+_STAR_CODES = ("688", "689")
+_BEIJING_CODES = ("43", "83", "87", "88", "92")
+_ST_LIMIT = 0.05
 
 
-def cn_board_limit(symbol: str, *, is_st: bool = False) -> float:
-    """Return the daily price-limit fraction of a China A-share ``symbol``.
+# The broker asks for every fill; parse each symbol once.
+@lru_cache(maxsize=4096)
+def cn_security(symbol: str) -> tuple[str | None, str | None]:
+    """Return ``(exchange, code)`` of a China A-share ``symbol``; ``None`` where it says none.
 
-    ST names (flagged, or with ``ST`` in the symbol) are limited to 5%; ChiNext
-    (``300``/``301``) and STAR (``688``) to 20%; everything else to 10%.
+    The exchange is ``"sh"``, ``"sz"`` or ``"bj"`` when the symbol carries a prefix
+    (``sh600000``, ``bj430047``) or a suffix (``600000.SH``, ``000001.SZ``); the code is the
+    first six-digit number in the symbol (``sz300059_history`` -> ``("sz", "300059")``).
     """
-    if is_st or "ST" in symbol.upper():
-        return 0.05
-    match = _DIGITS.search(symbol)
-    code = match.group(1) if match else ""
-    if code.startswith(("300", "301", "688")):
+    found = _PREFIX.search(symbol) or _SUFFIX.search(symbol)
+    exchange = found.group(1).lower() if found else None
+    if exchange is not None:
+        exchange = _EXCHANGE_ALIASES.get(exchange, exchange)
+    code = _CODE.search(symbol)
+    return exchange, code.group(1) if code else None
+
+
+def cn_board(symbol: str) -> ChinaBoard:
+    """Return the board ``symbol`` trades on, from its exchange and code.
+
+    ``bj`` symbols and bare codes ``43/83/87/88/92xxxx`` are Beijing; ``300/301xxx`` (not on
+    Shanghai) ChiNext; ``688/689xxx`` (not on Shenzhen) STAR; everything else, including a
+    symbol without a six-digit code, is the main board.
+    """
+    exchange, code = cn_security(symbol)
+    if exchange == "bj":
+        return "beijing"
+    if code is None:
+        return "main"
+    if exchange is None and code.startswith(_BEIJING_CODES):
+        return "beijing"
+    if code.startswith(_CHINEXT_CODES) and exchange != "sh":
+        return "chinext"
+    if code.startswith(_STAR_CODES) and exchange != "sz":
+        return "star"
+    return "main"
+
+
+def _board_limit(board: ChinaBoard, *, is_st: bool, reformed: bool) -> float:
+    """Return the limit of ``board`` for an ST or ordinary name, before or after the reform.
+
+    The one table of the rule: ST names have their own 5% only where the board's rule has
+    one (the main board; ChiNext before its reform); on post-reform ChiNext, STAR and
+    Beijing an ST name has the board's limit.
+    """
+    if board == "beijing":
+        return 0.30
+    if board == "star":
         return 0.20
-    return 0.10
+    if board == "chinext" and reformed:
+        return 0.20
+    return _ST_LIMIT if is_st else 0.10
+
+
+def _local_days(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Return each bar's trading date (its exchange-local calendar day, as naive midnight)."""
+    local = index.tz_localize(None) if index.tz is not None else index
+    return local.normalize()
+
+
+def cn_symbol_is_st(symbol: str, st_symbols: Iterable[str]) -> bool:
+    """Return whether ``symbol`` is one of ``st_symbols`` (the explicit ST list).
+
+    A name matches itself, or any symbol with the same six-digit code on the same exchange;
+    an entry without an exchange (``600001``) matches that code on any exchange. Letters in
+    the symbol never make it ST (``sz300059_history`` and ``STAR_TECH`` are not).
+    """
+    exchange, code = cn_security(symbol)
+    for entry in st_symbols:
+        if entry == symbol:
+            return True
+        other_exchange, other_code = cn_security(entry)
+        if code is None or other_code != code:
+            continue
+        if exchange is None or other_exchange is None or exchange == other_exchange:
+            return True
+    return False
+
+
+def cn_board_limit(symbol: str, day: date | pd.Timestamp, *, is_st: bool = False) -> float:
+    """Return the daily price-limit fraction of China A-share ``symbol`` on trading ``day``.
+
+    Parameters
+    ----------
+    symbol:
+        The symbol (``600000``, ``sh600000``, ``600000.SH``, ``bj430047``...); its board comes
+        from :func:`cn_board`.
+    day:
+        The trading date (a tz-aware timestamp counts by its own local calendar day).
+    is_st:
+        Whether the name is under special treatment that day; only an explicit source says
+        so (``st_symbols``), never the letters of the symbol.
+
+    Returns
+    -------
+    float
+        Main board 0.10 (0.05 ST); ChiNext 0.10 (0.05 ST) before 2020-08-24 and 0.20 from
+        that day; STAR 0.20; Beijing 0.30.
+    """
+    stamp = pd.Timestamp(day)
+    if stamp.tz is not None:
+        stamp = stamp.tz_localize(None)
+    reformed = bool(stamp.normalize() >= CHINEXT_REFORM)
+    return _board_limit(cn_board(symbol), is_st=is_st, reformed=reformed)
+
+
+def cn_limit_fractions(
+    symbols: Iterable[str], index: pd.DatetimeIndex, *, st_symbols: Iterable[str] = ()
+) -> np.ndarray:
+    """Return the ``(T, N)`` price-limit fraction of each symbol on each bar's trading date.
+
+    The array form of :func:`cn_board_limit` (same rule, one value per bar and symbol).
+    """
+    st = tuple(st_symbols)
+    reformed = np.asarray(_local_days(index) >= CHINEXT_REFORM, dtype=bool)
+    columns = []
+    for symbol in symbols:
+        board, is_st = cn_board(symbol), cn_symbol_is_st(symbol, st)
+        before = _board_limit(board, is_st=is_st, reformed=False)
+        after = _board_limit(board, is_st=is_st, reformed=True)
+        columns.append(np.where(reformed, after, before))
+    if not columns:
+        return np.empty((len(index), 0))
+    return np.ascontiguousarray(np.stack(columns, axis=1), dtype=np.float64)
 
 
 def _previous_day_close(close: np.ndarray, day_id: np.ndarray) -> np.ndarray:
@@ -212,7 +349,9 @@ class ChinaAShareRules:
     Parameters
     ----------
     st_symbols:
-        Symbols under special treatment (+-5% limit) besides those with ``ST`` in the name.
+        Symbols under special treatment (+-5% where the board has an ST limit; see
+        :func:`cn_board_limit`). The only source of ST status: the letters of a symbol
+        never make it ST.
     """
 
     name: str = "cn"
@@ -229,9 +368,8 @@ class ChinaAShareRules:
         """Return A-share rule arrays for ``panel``."""
         day_id = trading_day_ids(panel.index)
         previous = _previous_day_close(panel.close, day_id)
-        limits = np.array(
-            [cn_board_limit(s, is_st=s in self.st_symbols) for s in panel.symbols], dtype=float
-        )
+        # Each bar gets the limit of its own trading date (ChiNext changed on 2020-08-24).
+        limits = cn_limit_fractions(panel.symbols, panel.index, st_symbols=self.st_symbols)
         # Exchange limit prices are rounded to the tick; a fill within half a tick of the
         # limit price is "at the limit" (so float noise never lets an order through).
         half_tick = self.tick / 2.0
@@ -239,7 +377,7 @@ class ChinaAShareRules:
         down = np.round(previous * (1.0 - limits) / self.tick) * self.tick + half_tick
         up = np.where(np.isnan(up), np.inf, up)
         down = np.where(np.isnan(down), -np.inf, down)
-        local = panel.index.tz_localize(None).normalize()
+        local = _local_days(panel.index)
         stamp = np.where(local >= CN_STAMP_DUTY_CUT, self.stamp_duty_after, self.stamp_duty_before)
         return RuleArrays(
             lot_size=np.full(panel.n_assets, self.lot_size),

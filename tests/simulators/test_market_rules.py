@@ -60,15 +60,18 @@ def flags(n: int, *bars: int) -> np.ndarray:
         ("300750.SZ", 0.20),
         ("301001", 0.20),
         ("688981.SH", 0.20),
-        ("ST600001", 0.05),
+        # Letters never make a name ST (only st_symbols does): the main-board limit.
+        ("ST600001", 0.10),
     ],
 )
 def test_cn_board_limit_by_code_returns_board_rule(symbol: str, limit: float) -> None:
-    assert cn_board_limit(symbol) == limit
+    # By board and date (tests/simulators/test_cn_board_limits.py): 2024 is after the
+    # ChiNext reform of 2020-08-24.
+    assert cn_board_limit(symbol, pd.Timestamp("2024-01-02")) == limit
 
 
-def test_cn_st_flag_overrides_board_limit() -> None:
-    assert cn_board_limit("300750.SZ", is_st=True) == 0.05
+def test_cn_st_flag_overrides_main_board_limit() -> None:
+    assert cn_board_limit("600000.SH", pd.Timestamp("2024-01-02"), is_st=True) == 0.05
 
 
 def test_cn_size_rounded_down_to_lot_of_100() -> None:
@@ -147,7 +150,7 @@ def test_cn_no_sell_at_limit_down_exit_retried() -> None:
 
 
 def test_chinext_limit_is_twenty_percent() -> None:
-    # +10% is fine on ChiNext (limit 20%), refused on the main board.
+    # +10% is fine on ChiNext in 2024 (limit 20% since 2020-08-24), refused on the main board.
     prices = [10.0, 11.0, 11.0, 11.0]
     chinext = run_backtest(
         cn_panel(prices, open_=prices, symbol="300750.SZ"), flags(4, 0), flags(4), config=CN
