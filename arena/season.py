@@ -297,6 +297,27 @@ def _summary(
     }
 
 
+def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
+    """Refuse to run a day before the ledger's last committed day (the books move forward
+    only: a day inserted or recomputed there would change every later day's books)."""
+    if not home.ledger_db.exists():
+        return
+    with Ledger(home.ledger_db) as ledger:
+        last = ledger.last_committed_day()
+    if last is None or day >= last:
+        return
+    if force:
+        raise ConfigError(
+            f"arena day {day.isoformat()}: --force recomputes only the last committed day "
+            f"{last.isoformat()}; later days are built on {day.isoformat()}'s books"
+        )
+    raise ConfigError(
+        f"arena day {day.isoformat()}: before the last committed day {last.isoformat()} and "
+        f"never run; the books move forward only (run a day after {last.isoformat()}, or "
+        "replay the season in a new home)"
+    )
+
+
 def run_arena_day(
     accounts: Accounts,
     data: ArenaData,
@@ -317,6 +338,8 @@ def run_arena_day(
     home.ensure()
     committed = accounts.committed(day)
     already = all(committed.values()) and not force
+    if not already:
+        _refuse_going_back(home, day, force=force)
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 
 import typer
 from typer.testing import CliRunner
@@ -100,3 +103,39 @@ def test_cli_arena_bad_date_is_user_error(lab_home: LabHome) -> None:
     assert isinstance(result.exception, AlphaLoopError) and "not a trading day" in str(
         result.exception
     )
+
+
+def _cli(home: LabHome, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ALPHALOOP_HOME": str(home.root)}
+    return subprocess.run(
+        [sys.executable, "-m", "alphaloop.cli", *args],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+def _ledger_rows(home: LabHome) -> dict[str, list[tuple]]:
+    conn = sqlite3.connect(home.ledger_db)
+    try:
+        return {
+            t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()
+            for t in ("days", "orders", "fills", "positions", "equity")
+        }
+    finally:
+        conn.close()
+
+
+def test_cli_arena_run_before_the_last_committed_day_is_refused(lab_home: LabHome) -> None:
+    common = ("--data", SPEC, "--local", "--no-mlflow")
+    assert _cli(lab_home, "arena", "run", "--date", "2023-06-02", *common).returncode == 0
+    before = _ledger_rows(lab_home)
+    for extra in ((), ("--force",)):
+        refused = _cli(lab_home, "arena", "run", "--date", "2023-06-01", *extra, *common)
+        assert refused.returncode == 2, refused.stderr
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: arena day 2023-06-01"), lines
+        assert "last committed day 2023-06-02" in lines[0]
+        assert _ledger_rows(lab_home) == before  # nothing stored changed
+    # The control: the next day runs, and the last day may still be forced.
+    assert _cli(lab_home, "arena", "run", "--date", "2023-06-05", *common).returncode == 0
+    forced = _cli(lab_home, "arena", "run", "--date", "2023-06-05", "--force", *common)
+    assert forced.returncode == 0, forced.stderr
