@@ -76,9 +76,15 @@ def evolve(
     if as_of is None:
         as_of = str(panel.index[-1].date())
     try:
-        pd.Timestamp(as_of)
+        as_of_day = pd.Timestamp(as_of).date()
     except ValueError:
         raise ConfigError(f"--as-of {as_of!r}: expected YYYY-MM-DD") from None
+    last_day = panel.index[-1].date()
+    if as_of_day > last_day:
+        raise ConfigError(
+            f"--as-of {as_of}: after the data's last day {last_day} ({data!r}); a session is "
+            f"scored on bars up to its as-of date, so use --as-of {last_day} or earlier"
+        )
     session = EvolutionSession(
         home=home,
         panel=panel,

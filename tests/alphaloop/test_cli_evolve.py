@@ -145,6 +145,13 @@ def test_cli_bad_inputs_exit_2_with_a_clear_message(evolved, tmp_path) -> None:
         home=tmp_path / "h",
     )
     assert early.returncode == 2 and "--as-of 2020-06-30" in early.stderr
+    late = _run_cli(
+        "evolve", "--data", DATA, "--as-of", "2031-01-02", "--generations", "1",
+        "--population", "8", "--workers", "0", "--no-mlflow", home=tmp_path / "late",
+    )  # fmt: skip
+    lines = late.stderr.strip().splitlines()
+    assert late.returncode == 2 and lines[-1].startswith("error: --as-of 2031-01-02: after")
+    assert "data's last day" in lines[-1] and not (tmp_path / "late" / "gene_pool.sqlite").exists()
     bad_status = _run_cli("pool", "list", "--status", "zombie", home=home)
     assert bad_status.returncode == 2 and "alive, culled, candidate" in bad_status.stderr
     bad_genome = tmp_path / "bad.json"
