@@ -279,7 +279,8 @@ class EvolutionSession:
         from evolution.feedback import paper_stats
         from simulators.metrics import periods_per_year
 
-        periods = periods_per_year(self.panel.freq, self.panel.market)
+        # Paper days are arena days: annualised as daily returns whatever the panel's bars.
+        periods = periods_per_year("1D", self.panel.market)
         pooled: dict[str, dict[str, list[float]]] = {}
         for row in self.store.paper_days(until=self.as_of):
             days = pooled.setdefault(row.genome_id, {})

@@ -54,13 +54,13 @@ from genome.random import numeric_genes
 from genome.regime import REGIME_CODES, RegimeSpec
 from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
 from simulators.bars import Panel
-from simulators.metrics import periods_per_year as _periods_per_year
+from simulators.metrics import panel_periods_per_year
 
 
 def periods_per_year(panel: Panel) -> float:
     """Return how many bars make a year on ``panel`` (252 trading days; 365 for crypto)."""
     try:
-        return _periods_per_year(panel.freq, panel.market)
+        return panel_periods_per_year(panel)
     except ValueError:
         raise GenomeError(
             f"panel.freq: cannot annualise bars of frequency {panel.freq!r}"

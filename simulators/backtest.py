@@ -35,7 +35,7 @@ from simulators.backtest_nb import (
 )
 from simulators.bars import Panel
 from simulators.market_rules import MARKET_NAMES, RuleArrays, get_market_rules
-from simulators.metrics import compute_metrics, periods_per_year
+from simulators.metrics import calendar_years, compute_metrics, panel_periods_per_year
 
 __all__ = [
     "ArrayBacktest",
@@ -333,7 +333,7 @@ def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> Prepare
         tradable=_frozen(panel.tradable, np.bool_),
         close_filled=_frozen(np.nan_to_num(close), np.float64),
         rules=rules,
-        periods=periods_per_year(panel.freq, market),
+        periods=panel_periods_per_year(panel, market),
     )
 
 
@@ -449,6 +449,7 @@ def run_backtest_arrays(
         traded_value=traded,
         position_value=position_value,
         periods=prepared.periods,
+        years=calendar_years(panel.index),
     )
     return ArrayBacktest(
         equity=equity, trades=trades, positions=positions, metrics=metrics, config=cfg

@@ -20,6 +20,7 @@ Conventions (also in ``docs/fill_assumptions.md``):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,39 @@ def periods_per_year(freq: str, market: str) -> float:
     raise ValueError(f"periods_per_year: unknown frequency {freq!r} (allowed: 1D, 1W, 1min..1h)")
 
 
+def panel_periods_per_year(panel: Any, market: str | None = None) -> float:
+    """Return the bars of ``panel`` in a year of ``market`` (default: the panel's).
+
+    Daily and weekly bars as :func:`periods_per_year`. Intraday bars count the bars a session
+    of the data actually holds (the median number of bars per local trading day) times the
+    trading days of a year, so a US hourly file with seven bars a day (the last one a half
+    hour) is annualised at 7 x 252, not 6.5 x 252; a file without a full day falls back to
+    the market's session length.
+    """
+    market = market or panel.market
+    if panel.freq not in _FREQ_MINUTES or panel.n_bars == 0:
+        return periods_per_year(panel.freq, market)
+    from simulators.market_rules import trading_day_ids
+
+    _, counts = np.unique(trading_day_ids(panel.index), return_counts=True)
+    days = 365.0 if market == "crypto" else 252.0
+    return days * float(np.median(counts))
+
+
+def calendar_years(index: Any) -> float:
+    """Return the calendar time ``index`` spans, in years of 365.25 days.
+
+    The ``T`` bars stand for ``T`` periods: the span from the first to the last bar times
+    ``T / (T - 1)`` (the first bar's own period included), so 252 daily bars of one year give
+    about one year whatever their weekends, holidays and suspensions; 0 for fewer than 2 bars.
+    """
+    n = len(index)
+    if n < 2:
+        return 0.0
+    seconds = (index[-1] - index[0]).total_seconds()
+    return seconds * n / (n - 1) / (365.25 * 86_400.0)
+
+
 def max_drawdown(equity: np.ndarray) -> float:
     """Return the largest fall from a running peak as a positive fraction."""
     values = np.asarray(equity, dtype=np.float64)
@@ -78,6 +112,7 @@ def compute_metrics(
     traded_value: float,
     position_value: np.ndarray,
     periods: float,
+    years: float | None = None,
 ) -> dict[str, float]:
     """Return every metric of :data:`METRIC_NAMES` as a float.
 
@@ -94,7 +129,10 @@ def compute_metrics(
     position_value:
         ``(T,)`` value of all positions at each bar close.
     periods:
-        Bars per year (see :func:`periods_per_year`).
+        Bars per year (see :func:`periods_per_year`): annualises volatility, Sharpe and Sortino.
+    years:
+        The calendar time the bars span (:func:`calendar_years`), for CAGR, Calmar and turnover;
+        ``None``: ``T / periods`` (bar counts, exact only for bars without gaps).
     """
     values = np.asarray(equity, dtype=np.float64)
     n_bars = values.size
@@ -102,7 +140,8 @@ def compute_metrics(
     total_return = final / init_cash - 1.0
     previous = np.concatenate(([init_cash], values[:-1])) if n_bars else np.empty(0)
     returns = values / previous - 1.0 if n_bars else np.empty(0)
-    years = n_bars / periods if periods > 0 else 0.0
+    if years is None or not years > 0:
+        years = n_bars / periods if periods > 0 else 0.0
     if years > 0 and final > 0:
         cagr = (final / init_cash) ** (1.0 / years) - 1.0
     else:

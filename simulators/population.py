@@ -25,7 +25,7 @@ from alphaloop.errors import ConfigError, DataQualityError, StrategyParamError
 from simulators import population_nb as nb
 from simulators.bars import Panel
 from simulators.market_rules import MARKET_NAMES
-from simulators.metrics import periods_per_year as bar_periods_per_year
+from simulators.metrics import panel_periods_per_year
 
 FillMode = Literal["next-open", "close"]
 FILL_MODES: tuple[str, ...] = ("next-open", "close")
@@ -398,7 +398,7 @@ def run_sma_cross_population(
         )
     if periods_per_year is None:
         market = panel.market if panel.market in MARKET_NAMES else "none"
-        periods_per_year = bar_periods_per_year(panel.freq, market)
+        periods_per_year = panel_periods_per_year(panel, market)
     return simulate_sma_cross_population(
         np.ascontiguousarray(panel.close[:, column]),
         np.ascontiguousarray(panel.open[:, column]),

@@ -19,7 +19,7 @@ from simulators.backtest import (
 from simulators.backtest_nb import EXIT_REASON_NAMES, SIZING_ALL_IN, SIZING_FRACTION, simulate_nb
 from simulators.bars import Panel
 from simulators.market_rules import get_market_rules
-from simulators.metrics import compute_metrics, periods_per_year
+from simulators.metrics import calendar_years, compute_metrics, panel_periods_per_year
 
 
 def make_panel(seed: int, n_bars: int = 160, n_assets: int = 5, market: str = "us") -> Panel:
@@ -107,7 +107,8 @@ def reference_backtest(panel: Panel, entries: np.ndarray, exits: np.ndarray, **k
         trade_closed=closed,
         traded_value=traded,
         position_value=(positions * np.nan_to_num(panel.close)).sum(axis=1),
-        periods=periods_per_year(panel.freq, market),
+        periods=panel_periods_per_year(panel, market),
+        years=calendar_years(panel.index),  # CAGR over calendar time (issue 12)
     )
     return equity, frame, positions, metrics
 

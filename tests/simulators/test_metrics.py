@@ -5,9 +5,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from simulators.metrics import compute_metrics, max_drawdown, periods_per_year
+from simulators.backtest import run_backtest_arrays
+from simulators.bars import Panel
+from simulators.metrics import (
+    calendar_years,
+    compute_metrics,
+    max_drawdown,
+    panel_periods_per_year,
+    periods_per_year,
+)
 
 
 def metrics_of(equity: list[float], pnl: list[float] | None = None, **kw: float) -> dict:
@@ -94,3 +103,56 @@ def test_periods_per_year_by_frequency_and_market(freq: str, market: str, expect
 def test_periods_per_year_unknown_frequency_raises() -> None:
     with pytest.raises(ValueError, match="unknown frequency"):
         periods_per_year("3D", "us")
+
+
+def _panel(
+    index: pd.DatetimeIndex, close: np.ndarray, market: str = "us", freq: str = "1D"
+) -> Panel:
+    close = np.asarray(close, dtype=float).reshape(-1, 1)
+    return Panel(
+        symbols=("AAA",), index=index, open=close, high=close, low=close, close=close,
+        volume=np.full(close.shape, 1e6), tradable=np.ones(close.shape, dtype=bool),
+        freq=freq, market=market,
+    )  # fmt: skip
+
+
+def test_a_us_hourly_file_with_seven_bars_a_day_is_annualised_at_seven() -> None:
+    # yfinance's US hourly bars open 9:30, 10:30, ..., 15:30: seven bars a day, the last one a
+    # half hour; bar-close stamps 10:30 .. 15:30 and 16:00.
+    days = pd.bdate_range("2024-01-02", periods=10)
+    closes = [pd.Timedelta(hours=10, minutes=30) + pd.Timedelta(hours=h) for h in range(6)]
+    closes.append(pd.Timedelta(hours=16))
+    index = pd.DatetimeIndex([d + c for d in days for c in closes]).tz_localize("America/New_York")
+    panel = _panel(index, np.linspace(10, 11, len(index)), freq="1h")
+    assert panel_periods_per_year(panel) == 252.0 * 7
+    assert periods_per_year("1h", "us") == 252.0 * 6.5  # the session length: the old figure
+    # Daily bars keep the market's trading days.
+    daily = _panel((days + pd.Timedelta(hours=16)).tz_localize("America/New_York"), np.ones(10))
+    assert panel_periods_per_year(daily) == 252.0
+
+
+def test_cagr_uses_calendar_time_so_a_long_suspension_is_not_left_out() -> None:
+    # 252 daily bars, then 140 calendar days without a bar (a suspension), then 126 bars:
+    # about 1.5 years of bars over about 1.9 years of calendar time.
+    first = pd.bdate_range("2019-01-02", periods=252)
+    second = pd.bdate_range(first[-1] + pd.Timedelta(days=140), periods=126)
+    index = (first.append(second) + pd.Timedelta(hours=16)).tz_localize("America/New_York")
+    equity = np.linspace(101.0, 150.0, len(index))
+    years = calendar_years(index)
+    span = (index[-1] - index[0]).total_seconds() / 86_400.0  # a DST hour included
+    assert years == pytest.approx(span * len(index) / (len(index) - 1) / 365.25)
+    by_bars = metrics_of(list(equity))
+    by_calendar = compute_metrics(
+        equity, init_cash=100.0, trade_pnl=np.zeros(0), trade_closed=np.zeros(0, dtype=bool),
+        traded_value=0.0, position_value=np.zeros(equity.size), periods=252.0, years=years,
+    )  # fmt: skip
+    assert by_bars["cagr"] == pytest.approx(1.5 ** (252 / len(index)) - 1)
+    assert by_calendar["cagr"] == pytest.approx(1.5 ** (1 / years) - 1)
+    assert by_calendar["cagr"] < by_bars["cagr"]
+    # A backtest reports the calendar figure.
+    panel = _panel(index, equity)
+    entries = np.zeros((len(index), 1), dtype=bool)
+    entries[0] = True
+    result = run_backtest_arrays(panel, entries, np.zeros_like(entries))
+    final = result.metrics["final_equity"] / 100_000.0
+    assert result.metrics["cagr"] == pytest.approx(final ** (1 / years) - 1, rel=1e-9)
