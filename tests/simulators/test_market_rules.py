@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,12 @@ def test_markets_yaml_agrees_with_rule_defaults() -> None:
     cn = ChinaAShareRules()
     assert table["cn"]["stamp_duty_before"] == cn.stamp_duty_before
     assert table["cn"]["stamp_duty_after"] == cn.stamp_duty_after
+    limits = table["cn"]["price_limits"]
+    before, after = date(2020, 8, 21), date(2020, 8, 24)
+    assert cn_board_limit("600000", after) == limits["main"]
+    assert cn_board_limit("300750", before) == limits["chinext_before_2020_08_24"]
+    assert cn_board_limit("300750", after) == limits["chinext_from_2020_08_24"]
+    assert cn_board_limit("688001", before) == limits["star"]
+    assert cn_board_limit("bj430047", after) == limits["beijing"]
+    assert cn_board_limit("600000", after, is_st=True) == limits["st"]
+    assert cn_board_limit("300750", before, is_st=True) == limits["st"]
