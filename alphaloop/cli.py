@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Annotated
 
 import typer
 
-from alphaloop.errors import AlphaLoopError
+from alphaloop.errors import AlphaLoopError, DataWarning
 from alphaloop.home import ENV_VAR
 
 app = typer.Typer(
@@ -68,8 +69,19 @@ def _register() -> None:
 _register()
 
 
+def _show_data_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    if issubclass(category, DataWarning):
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main() -> None:
     """Entry point of the console script."""
+    warnings.showwarning = _show_data_warning
     try:
         app()
     except AlphaLoopError as exc:

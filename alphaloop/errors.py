@@ -34,3 +34,8 @@ class GenomeError(AlphaLoopError, ValueError):
 
 class StrategyParamError(AlphaLoopError, ValueError):
     """A reference strategy was given an unknown or invalid parameter."""
+
+
+class DataWarning(UserWarning):
+    """Something about the data a user should know but that is not an error (the CLI prints
+    one ``warning:`` line on stderr for each)."""

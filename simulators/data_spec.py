@@ -29,7 +29,14 @@ Options
 * synthetic: passed as is to :meth:`simulators.synthetic.SyntheticSpec.from_options`.
 
 Markets: akshare is ``cn``; yfinance is ``us`` unless every symbol is a crypto pair
-(``BTC-USD``...), then ``crypto``; files are ``none`` unless ``market=`` says otherwise.
+(``BTC-USD``...), then ``crypto``. Files without ``market=`` get the market their symbols
+obviously belong to (:func:`infer_market`): every symbol an A-share code with its exchange
+(``sh600000``, ``sz300059_history``, ``600000.SH``, ``bj430047``) gives ``cn``, every symbol a
+crypto pair (``BTC-USD``, ``BTCUSDT``, ``ETH_USDT_1h``, ``Binance_BTCUSDT_1h``) ``crypto``;
+the quality report notes the inference (``market_inferred``). Otherwise a file is ``none``
+(fractional sizes, no fees, no price limits, UTC for naive times) with a
+:class:`~alphaloop.errors.DataWarning` and a ``market_default`` note that say so and how to
+set it.
 Naive file timestamps are exchange-local time of that market (UTC for ``none``/``crypto``).
 
 Loading validates every symbol (:mod:`simulators.validation`) under a
@@ -41,13 +48,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from alphaloop.config import FrozenConfig, load_config
-from alphaloop.errors import DataSpecError
+from alphaloop.errors import DataSpecError, DataWarning
 from alphaloop.home import LabHome
 from simulators.bars import FIELDS, Panel
 from simulators.calendars import MARKETS
@@ -69,6 +79,30 @@ ALLOWED_OPTIONS: dict[str, tuple[str, ...]] = {
     "file": ("market", "tz", "stamp", "freq", "symbol"),
 }
 _CRYPTO = re.compile(r"^[A-Z0-9]+-(USD|USDT|USDC|EUR|BTC|ETH)$", re.IGNORECASE)
+# A file symbol that is obviously an A-share code with its exchange, or a crypto pair (a file
+# stem may carry a suffix after an underscore: sz300059_history, BTCUSDT_1h).
+_ASHARE_FILE = re.compile(r"^(?:(?:sh|sz|bj)[._]?\d{6}|\d{6}[._](?:sh|sz|bj|ss))(?:_.*)?$", re.I)
+# Without a separator only crypto quote assets count (BTCUSDT, ETHBTC): AUDUSD is a currency.
+_CRYPTO_FILE = re.compile(
+    r"^(?:[A-Za-z]+_)?[A-Z0-9]{2,10}"
+    r"(?:[-_/](?:USDT|USDC|BUSD|USD|EUR|BTC|ETH)|(?:USDT|USDC|BUSD|BTC|ETH))(?:_.*)?$",
+    re.IGNORECASE,
+)
+
+
+def infer_market(symbols: Iterable[str]) -> str | None:
+    """Return ``cn`` when every symbol is an A-share code with its exchange, ``crypto`` when
+    every one is a crypto pair, else ``None`` (see the module docstring)."""
+    names = [str(s) for s in symbols]
+    if not names:
+        return None
+    if all(_ASHARE_FILE.match(n) for n in names):
+        return "cn"
+    if all(_CRYPTO_FILE.match(n) and not _ASHARE_FILE.match(n) for n in names):
+        return "crypto"
+    return None
+
+
 _FILE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
@@ -308,15 +342,45 @@ def _fetch(spec: DataSpec, home: LabHome, retry: RetryPolicy) -> _Loaded:
         from simulators.providers.files import load_path
 
         assert spec.path is not None
-        load = load_path(
-            spec.path,
-            market=market,
-            tz=options.get("tz"),
-            stamp=options.get("stamp", "close"),
-            freq=options.get("freq"),
-            symbol=options.get("symbol"),
-        )
-        notes = [
+
+        def read(market: str) -> Any:
+            assert spec.path is not None
+            return load_path(
+                spec.path,
+                market=market,
+                tz=options.get("tz"),
+                stamp=options.get("stamp", "close"),
+                freq=options.get("freq"),
+                symbol=options.get("symbol"),
+            )
+
+        load = read(market)
+        notes = []
+        if "market" not in options:
+            inferred = infer_market(load.frames)
+            if inferred is not None:
+                # Read again: naive timestamps are local time of the market.
+                market, load = inferred, read(inferred)
+                notes.append(
+                    QualityIssue(
+                        symbol="*", kind="market_inferred", action="warn", count=0,
+                        detail=f"market={inferred} from the symbols ({', '.join(load.frames)}); "
+                        "add ;market=... to the --data spec to choose another",
+                    )
+                )  # fmt: skip
+            elif load.frames:
+                why = (
+                    f"{spec.raw}: no market= given and the symbols do not name one, so "
+                    "market=none (fractional sizes, no fees, no price limits, naive times UTC);"
+                    " add ;market=cn, ;market=us or ;market=crypto for a real market's rules"
+                )
+                warnings.warn(why, DataWarning, stacklevel=4)
+                notes.append(
+                    QualityIssue(
+                        symbol="*", kind="market_default", action="warn", count=0, detail=why
+                    )
+                )
+        notes += [
             QualityIssue(symbol=name, kind="skipped_file", action="warn", count=1, detail=why)
             for name, why in load.skipped.items()
         ]
@@ -469,6 +533,7 @@ __all__ = [
     "DataConfig",
     "DataSpec",
     "check_market",
+    "infer_market",
     "load_data_config",
     "load_market",
     "load_market_with_report",

@@ -75,3 +75,26 @@ def test_data_check_as_subprocess_prints_json_and_exits_zero() -> None:
     assert data["market"] == "crypto" and data["freq"] == "1h"
     kinds = {issue["kind"] for issue in data["issues"]}
     assert {"outlier", "gap"} <= kinds
+
+
+def test_data_check_names_the_market_it_inferred_or_warns_of_the_default(tmp_path: Path) -> None:
+    command = Path(sys.executable).with_name("alphaloop")
+
+    def check(spec: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(command), "data", "check", spec, "--json"], capture_output=True, text=True,
+            timeout=120, env=dict(os.environ), check=False,
+        )  # fmt: skip
+
+    plain = check(str(FILES / "us_daily"))
+    assert plain.returncode == 0, plain.stderr
+    warned = [line for line in plain.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "market=none" in warned[0] and ";market=us" in warned[0]
+    assert json.loads(plain.stdout)["market"] == "none"
+    named = tmp_path / "sh600036_history.csv"
+    named.write_bytes((FILES / "600036_em.csv").read_bytes())
+    inferred = check(str(named))
+    assert inferred.returncode == 0, inferred.stderr
+    assert "warning:" not in inferred.stderr
+    data = json.loads(inferred.stdout)
+    assert data["market"] == "cn" and "market_inferred" in {i["kind"] for i in data["issues"]}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from alphaloop.errors import ConfigError, DataQualityError, DataSpecError
+from alphaloop.errors import ConfigError, DataQualityError, DataSpecError, DataWarning
 from simulators.data_spec import (
     DataConfig,
+    infer_market,
     load_data_config,
     load_market,
     load_market_with_report,
@@ -138,3 +140,49 @@ def test_load_data_config_unknown_key_names_file_and_key(tmp_path: Path) -> None
     path.write_text("quality:\n  jump: explode\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"data.yaml.*quality.jump"):
         load_data_config(path)
+
+
+@pytest.mark.parametrize(
+    ("symbols", "market"),
+    [
+        (("sh600000",), "cn"),
+        (("sz300059_history",), "cn"),
+        (("600000.SH", "000001.SZ"), "cn"),
+        (("bj430047",), "cn"),
+        (("BTC-USD",), "crypto"),
+        (("BTCUSDT_1h", "Binance_ETHUSDT_d_clean"), "crypto"),
+        (("600036",), None),  # six digits alone: no exchange
+        (("600036_em",), None),
+        (("AAPL", "IBM_daily_unadjusted"), None),
+        (("AUDUSD",), None),  # a currency pair, not crypto
+        (("sh600000", "AAPL"), None),  # mixed: no one market
+    ],
+)
+def test_infer_market_from_obvious_symbols(symbols, market) -> None:
+    assert infer_market(symbols) == market
+
+
+def test_an_a_share_file_gets_the_cn_market_and_its_local_clock(tmp_path: Path) -> None:
+    path = tmp_path / "sz300059_history.csv"
+    path.write_bytes((FILES / "600036_em.csv").read_bytes())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # no default-market warning
+        panel, report = load_market_with_report(str(path))
+    assert panel.market == "cn" and str(panel.index.tz) == "Asia/Shanghai"
+    (note,) = [i for i in report.issues if i.kind == "market_inferred"]
+    assert "market=cn" in note.detail and "sz300059_history" in note.detail
+    # The control: an explicit market= is kept and nothing is inferred.
+    panel, report = load_market_with_report(f"{path};market=us")
+    assert panel.market == "us" and not [i for i in report.issues if i.kind.startswith("market")]
+
+
+def test_a_file_whose_symbols_name_no_market_warns_of_the_default(tmp_path: Path) -> None:
+    spec = str(FILES / "us_daily")
+    with pytest.warns(DataWarning, match="market=none .* add ;market=cn, ;market=us"):
+        panel, report = load_market_with_report(spec)
+    assert panel.market == "none"
+    assert [i.kind for i in report.issues if i.kind.startswith("market")] == ["market_default"]
+    path = tmp_path / "BTCUSDT_1h.csv"
+    path.write_bytes((FILES / "BTCUSDT_1h.csv").read_bytes())
+    crypto = load_market(f"{path};stamp=open")
+    assert crypto.market == "crypto"
