@@ -103,7 +103,7 @@ def infer_market(symbols: Iterable[str]) -> str | None:
     return None
 
 
-_FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+_FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".zip")
 
 
 class DataConfig(FrozenConfig):
@@ -295,7 +295,7 @@ def parse_data_spec(spec: str | None) -> DataSpec:
             "PATH[;k=v], file:PATH[;k=v]"
         )
     if path.is_file() and path.suffix.lower() not in _FILE_SUFFIXES:
-        raise DataSpecError(f"{where}: {path} is not a .csv or .parquet file")
+        raise DataSpecError(f"{where}: {path} is not a .csv, .parquet or .zip file")
     _check_options("file", options, where)
     return DataSpec(kind="file", options=options, path=path, raw=text)
 

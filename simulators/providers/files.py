@@ -9,8 +9,10 @@ What is understood
   ``volume_*`` column (``volume_btc`` before ``volume_usdt``: units of the asset).
 * Time values: strings, datetimes, ``YYYYMMDD`` integers, or epoch seconds/milliseconds
   (taken as UTC).
-* A ``symbol``/``code``/``ticker`` column with several values splits the file into several
-  symbols named by those values; otherwise the symbol is the file stem.
+* A ``symbol``/``code``/``ticker`` column names the file's symbols: several values split the
+  file into several symbols named by those values, one value names its one symbol (a czsc
+  export ``sh000001_czsc_daily.csv`` holding ``000001.SH`` is ``000001.SH``); without such a
+  column the symbol is the file stem. ``symbol=`` names a one-symbol file whatever it holds.
 
 Time zones and stamps
 ---------------------
@@ -22,14 +24,19 @@ pass ``stamp=open`` when the source stamps bars by their open (Binance, CryptoDa
 yfinance intraday) and one bar period is added.
 
 Files that are not bar files (no OHLC columns, e.g. QuantConnect factor files) are skipped
-inside a folder (and listed in the report) and rejected when named on their own.
+inside a folder (and listed in the report) and rejected when named on their own. A ``.zip``
+archive is read like a folder of its bar files (one bar file inside: like that file).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -229,31 +236,51 @@ def frame_from_table(
     frame.index.name = "timestamp"
     if "symbol" in columns:
         labels = table[columns["symbol"]].astype(str).to_numpy()
-        unique = list(dict.fromkeys(labels))
+        unique = [label for label in dict.fromkeys(labels) if label.strip() and label != "nan"]
         if len(unique) > 1:
             split: dict[str | None, pd.DataFrame] = {
                 label: frame[labels == label] for label in unique
             }
             return split, freq
+        if len(unique) == 1 and len(set(labels)) == 1:
+            return {unique[0].strip(): frame}, freq
     return {None: frame}, freq
 
 
 # ---------------------------------------------------------------------- files and folders
-def read_table(path: Path) -> pd.DataFrame:
-    """Read one CSV (UTF-8, else GBK, the usual encoding of Chinese exports) or Parquet file."""
-    if path.suffix.lower() in (".parquet", ".pq"):
+def read_table(path: Path | str, content: bytes | None = None) -> pd.DataFrame:
+    """Read one CSV (UTF-8, else GBK, the usual encoding of Chinese exports) or Parquet file;
+    with ``content``, those bytes under the name ``path`` (a member of a ``.zip``)."""
+    where = str(path)
+    source: Any
+    if where.lower().endswith((".parquet", ".pq")):
         try:
-            return pd.read_parquet(path)
+            return pd.read_parquet(path if content is None else io.BytesIO(content))
         except (OSError, ValueError) as exc:
-            raise DataSpecError(f"{path}: cannot read Parquet: {exc}") from None
+            raise DataSpecError(f"{where}: cannot read Parquet: {exc}") from None
     for encoding in ("utf-8-sig", "gbk"):
         try:
-            return pd.read_csv(path, encoding=encoding)
+            source = path if content is None else io.BytesIO(content)
+            return pd.read_csv(source, encoding=encoding)
         except UnicodeDecodeError:
             continue
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise NotABarFile(f"{path}: cannot read CSV: {exc}") from None
-    raise DataSpecError(f"{path}: cannot decode the file as UTF-8 or GBK")
+            raise NotABarFile(f"{where}: cannot read CSV: {exc}") from None
+    raise DataSpecError(f"{where}: cannot decode the file as UTF-8 or GBK")
+
+
+def _zip_members(path: Path) -> list[tuple[str, bytes]]:
+    """Return ``(name, bytes)`` of every bar file inside the ``.zip`` at ``path``, by name."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [
+                info for info in archive.infolist()
+                if not info.is_dir() and not info.filename.startswith("__MACOSX/")
+                and info.filename.lower().endswith(BAR_SUFFIXES)
+            ]  # fmt: skip
+            return sorted((info.filename, archive.read(info)) for info in infos)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataSpecError(f"{path}: cannot read the zip archive: {exc}") from None
 
 
 def read_bar_file(
@@ -273,11 +300,20 @@ def read_bar_file(
     DataSpecError
         When it cannot be read or its timestamps cannot be parsed.
     """
-    table = read_table(path)
+    return _bar_table(read_table(path), str(path), market=market, tz=tz, stamp=stamp,
+                      symbol=symbol)  # fmt: skip
+
+
+def _bar_table(
+    table: pd.DataFrame, where: str, *, market: str, tz: str | None, stamp: str,
+    symbol: str | None,
+) -> tuple[dict[str, pd.DataFrame], str]:  # fmt: skip
     if table.empty:
-        raise NotABarFile(f"{path}: the file holds no rows")
-    parts, freq = frame_from_table(table, where=str(path), market=market, tz=tz, stamp=stamp)
-    default = symbol or symbol_from_path(path)
+        raise NotABarFile(f"{where}: the file holds no rows")
+    parts, freq = frame_from_table(table, where=where, market=market, tz=tz, stamp=stamp)
+    if symbol is not None and len(parts) == 1:
+        return {symbol: next(iter(parts.values()))}, freq
+    default = symbol_from_path(Path(where))
     return {default if key is None else key: frame for key, frame in parts.items()}, freq
 
 
@@ -304,7 +340,8 @@ def load_path(
     Parameters
     ----------
     path:
-        A ``.csv``/``.parquet`` file or a folder of them (symbol = file stem).
+        A ``.csv``/``.parquet`` file, a folder of them, or a ``.zip`` archive of them (read
+        like the folder; one bar file inside is read like that file).
     market, tz, stamp:
         See :func:`stamp_bars`.
     freq:
@@ -320,31 +357,52 @@ def load_path(
     """
     if not path.exists():
         raise DataSpecError(f"{path}: no such file or folder")
-    if path.is_file():
+    readers: list[tuple[str, Callable[[], pd.DataFrame]]]
+    if path.is_file() and path.suffix.lower() == ".zip":
+        members = _zip_members(path)
+        if len(members) == 1:
+            # One bar file in the archive: read as that file on its own.
+            name, content = members[0]
+            frames, found = _bar_table(
+                read_table(name, content), f"{path}!{name}", market=market, tz=tz,
+                stamp=stamp, symbol=symbol or symbol_from_path(Path(name)),
+            )  # fmt: skip
+            if freq is not None and found != freq:
+                raise DataSpecError(f"{path}: bars are {found}, not the requested freq={freq}")
+            return FileLoad(frames=frames, freq=found)
+        readers = [(name, partial(read_table, name, content)) for name, content in members]
+    elif path.is_file():
         frames, found = read_bar_file(path, market=market, tz=tz, stamp=stamp, symbol=symbol)
         if freq is not None and found != freq:
             raise DataSpecError(f"{path}: bars are {found}, not the requested freq={freq}")
         return FileLoad(frames=frames, freq=found)
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in BAR_SUFFIXES)
+    else:
+        files = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in BAR_SUFFIXES
+        )
+        readers = [(f.name, partial(read_table, f)) for f in files]
     load = FileLoad()
-    origin: dict[str, Path] = {}
+    origin: dict[str, str] = {}
     frequencies: dict[str, str] = {}
-    for file in files:
+    for label, read in readers:
+        where = f"{path}!{label}" if path.is_file() else str(path / label)
         try:
-            frames, found = read_bar_file(file, market=market, tz=tz, stamp=stamp)
+            frames, found = _bar_table(
+                read(), where, market=market, tz=tz, stamp=stamp, symbol=None
+            )
         except NotABarFile as exc:
-            load.skipped[file.name] = str(exc)
+            load.skipped[label] = str(exc)
             continue
         if freq is not None and found != freq:
-            load.skipped[file.name] = f"{file}: bars are {found}, not freq={freq}"
+            load.skipped[label] = f"{where}: bars are {found}, not freq={freq}"
             continue
         for name, frame in frames.items():
             if name in load.frames:
                 raise DataSpecError(
-                    f"{path}: symbol {name!r} is defined twice ({origin[name].name}, {file.name})"
+                    f"{path}: symbol {name!r} is defined twice ({origin[name]}, {label})"
                 )
             load.frames[name] = frame
-            origin[name] = file
+            origin[name] = label
             frequencies[name] = found
     if not load.frames:
         raise DataSpecError(

@@ -129,3 +129,47 @@ def test_infer_frequency_regular_spacing_gives_bar_frequency(freq: str, expected
     index = pd.date_range("2024-01-01", periods=60, freq=freq)
     # a few holes must not change the answer
     assert infer_frequency(index.delete([5, 6, 30])) == expected
+
+
+def _one_symbol_csv(tmp_path: Path) -> Path:
+    """The first symbol of the czsc fixture alone: a symbol column with one value."""
+    table = pd.read_csv(FILES / "czsc_two_symbols.csv")
+    path = tmp_path / "sh000001_czsc_daily.csv"
+    table[table["symbol"] == "000001.SH"].to_csv(path, index=False)
+    return path
+
+
+def test_a_one_valued_symbol_column_names_the_symbol(tmp_path: Path) -> None:
+    path = _one_symbol_csv(tmp_path)
+    frames, _ = read_bar_file(path, market="cn")
+    assert list(frames) == ["000001.SH"] and len(frames["000001.SH"]) == 20
+    # symbol= names a one-symbol file whatever it holds; without a column the stem does.
+    assert list(read_bar_file(path, market="cn", symbol="SSE")[0]) == ["SSE"]
+    assert list(read_bar_file(FILES / "600036_em.csv", market="cn")[0]) == ["600036_em"]
+
+
+def test_a_zip_archive_is_read_like_a_folder_and_one_member_like_its_file(tmp_path: Path) -> None:
+    import zipfile
+
+    two = tmp_path / "bars.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.write(FILES / "us_daily" / "AAPL.csv", "daily/AAPL.csv")
+        archive.write(FILES / "us_daily" / "MSFT.parquet", "daily/MSFT.parquet")
+        archive.write(FILES / "us_daily" / "AAPL_factor_file.csv", "daily/AAPL_factor_file.csv")
+        archive.writestr("__MACOSX/daily/._AAPL.csv", b"junk")
+    load = load_path(two, market="us")
+    folder = load_path(FILES / "us_daily", market="us")
+    assert sorted(load.frames) == sorted(folder.frames) == ["AAPL", "MSFT"]
+    for name in folder.frames:
+        pd.testing.assert_frame_equal(load.frames[name], folder.frames[name])
+    assert list(load.skipped) == ["daily/AAPL_factor_file.csv"]
+    one = tmp_path / "one.zip"
+    with zipfile.ZipFile(one, "w") as archive:
+        archive.write(FILES / "600036_em.csv", "600036_em.csv")
+    alone = load_path(one, market="cn")
+    assert list(alone.frames) == ["600036_em"]
+    assert list(load_path(one, market="cn", symbol="CMB").frames) == ["CMB"]
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(DataSpecError, match="cannot read the zip archive"):
+        load_path(broken, market="cn")
