@@ -7,6 +7,11 @@ and recursive averages (EMA, Wilder's RSI and ATR) restart their warm-up after i
 
 The kernels take one column at a time along axis 0 and loop over columns, so a column that
 starts late (an asset listed mid-panel, NaN before its first bar) warms up on its own.
+
+The SMA is the one of :mod:`simulators.indicators` on a decimal price grid: the correctly
+rounded mean of the window's decimals, so two averages equal as decimals are the same float
+and a cross of them (``fast - slow`` against 0) never fires on a tie. Off the grid it is a
+running float sum.
 """
 
 from __future__ import annotations
@@ -14,10 +19,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulators.indicators import decimal_sma
+
+
+def sma(values: np.ndarray, window: int) -> np.ndarray:
+    """Return the simple moving average over ``window`` bars (exact on a decimal grid).
+
+    See :func:`simulators.indicators.decimal_sma`; windows off the grid use a running sum.
+    """
+    return decimal_sma(np.asarray(values, dtype=np.float64), window, _running_sma)
+
 
 @njit(cache=True)
-def sma(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
-    """Return the simple moving average over ``window`` bars."""
+def _running_sma(values: np.ndarray, window: int) -> np.ndarray:  # pragma: no cover - numba
+    """Return the simple moving average over ``window`` bars from a running float sum."""
     n_bars, n_assets = values.shape
     out = np.full((n_bars, n_assets), np.nan)
     for col in range(n_assets):

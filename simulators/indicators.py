@@ -9,8 +9,21 @@ indicators (EMA, RSI, ATR) start again from scratch (a new warm-up) after a NaN.
 Definitions (the one place they are written down; the reference strategies and the genome
 compiler use exactly these):
 
-* ``sma(x, n)[t] = (x[t-n+1] + ... + x[t]) / n``, summed in that order for every ``t``
-  (no running sum, so a value never depends on how far back the series starts).
+* ``sma(x, n)[t] = (x[t-n+1] + ... + x[t]) / n``. On a decimal price grid (every price of
+  the window the float nearest to a decimal of ``d <= 8`` places, as parsed from a file: see
+  :func:`decimal_ticks_nb`) it is the exact mean of those decimals, correctly rounded: the
+  window's ticks are summed as integers and divided once. On A-shares' two-decimal yuan, two
+  averages equal as decimals are then the same float, and an exact tie never resolves by
+  rounding noise (float sums put SMA(10) a hair below SMA(50) on such a day and exited a day
+  early). A window with a price off the grid (``0.1 + 0.2``, adjusted prices) falls back to
+  the float sum, in that order for every ``t`` (no running sum, so a value never depends on
+  how far back the series starts). The choice is made per window from its own prices (and,
+  for the size of its integer sum, the places of earlier ones), never from later bars.
+  The genome's SMA (:func:`genome.primitives.sma`) is the same on the grid.
+* ``sma_order(x, fast, slow)[t]``: the sign (+1, 0, -1) of
+  ``sma(x, fast)[t] - sma(x, slow)[t]``, NaN while either is undefined. Where both windows
+  are on the grid it compares ``sum_fast * slow`` with ``sum_slow * fast`` in integers (a
+  decimal tie is 0); elsewhere it compares the float averages. Crosses of two SMAs read it.
 * ``ema(x, n)``: ``alpha = 2 / (n + 1)``, seeded at the first full window with the SMA of it,
   then ``e[t] = e[t-1] + alpha * (x[t] - e[t-1])``.
 * ``rsi(close, n)`` (Wilder): ``d[t] = close[t] - close[t-1]``; the first average gain/loss
@@ -27,12 +40,25 @@ compiler use exactly these):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit
 
 from alphaloop.errors import StrategyParamError
 
-__all__ = ["atr", "ema", "rolling_max", "rolling_min", "rsi", "shift", "sma"]
+__all__ = [
+    "DECIMALS_MAX",
+    "atr",
+    "decimal_sma",
+    "ema",
+    "rolling_max",
+    "rolling_min",
+    "rsi",
+    "shift",
+    "sma",
+    "sma_order",
+]
 
 
 @njit(cache=True)
@@ -48,6 +74,228 @@ def sma_nb(values: np.ndarray, window: int) -> np.ndarray:
             # NaN propagates through the sum, which is the wanted warm-up behaviour.
             out[t, col] = total / window
     return out
+
+
+# The decimal grid: a price is on it when it is the float nearest to a decimal of d <= 8
+# places (what a parser returns for the decimal's text, and ``np.round(x, d)``), within half
+# an ulp of it. With at most 2**35 ticks a float off the grid is on it by chance less than
+# once in 2**17 (an ulp over a tick); a window needs every one of its prices on it, and a
+# window of one such price still gets that very price as its mean.
+DECIMALS_MAX = 8
+_TICKS_MAX = 2.0**35
+_OFF_GRID = -1
+_MISSING = -2
+_SCALES = np.array([10.0**d for d in range(DECIMALS_MAX + 1)])
+_POWERS = np.array([10**d for d in range(DECIMALS_MAX + 1)], dtype=np.int64)
+# A tick sum or a divisor is an exact float up to 2**53; the bounds are checked in float, so
+# one bit of margin. Products compared in int64 stay below 2**62.
+_EXACT_MAX = 2.0**52
+_PRODUCT_MAX = 2.0**62
+
+
+@njit(cache=True)
+def decimal_ticks_nb(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return each value's decimal places, its number of ticks of ``10**-places``, and the
+    longest run of values on the grid in one column.
+
+    ``places[t, i]`` is the fewest decimals ``d <= DECIMALS_MAX`` for which the value is the
+    float nearest to ``ticks[t, i] * 10**-d`` (at most ``2**35`` ticks): -1 when there is
+    none (off the grid, infinite or too large), -2 for NaN. No window longer than the run
+    can be on the grid.
+    """
+    n_bars, n_assets = values.shape
+    places = np.full((n_bars, n_assets), _OFF_GRID, dtype=np.int8)
+    ticks = np.zeros((n_bars, n_assets), dtype=np.int64)
+    runs = np.zeros(n_assets, dtype=np.int64)
+    longest = 0
+    for t in range(n_bars):
+        for col in range(n_assets):
+            x = values[t, col]
+            run = runs[col]
+            runs[col] = 0  # until the value is found on the grid
+            if np.isnan(x):
+                places[t, col] = _MISSING
+                continue
+            if not np.isfinite(x):
+                continue
+            # A decimal of d places is one of d + 1 places too, so one test at the most
+            # places that fit decides whether the value is on the grid at all.
+            top = DECIMALS_MAX
+            while top >= 0 and abs(x) * _SCALES[top] > _TICKS_MAX:
+                top -= 1
+            if top < 0:
+                continue
+            # A float nearest to a decimal is within 2**-17 ticks of it, so rint finds the
+            # ticks; both operands of the division are exact, so it gives the float nearest
+            # to the decimal.
+            if np.rint(x * _SCALES[top]) / _SCALES[top] != x:
+                continue
+            for d in range(top + 1):
+                scaled = x * _SCALES[d]
+                nearest = np.rint(scaled)
+                # The cheap test first (the decimal's own places pass it); the exact one after.
+                if abs(scaled - nearest) <= 2.0**-16 and nearest / _SCALES[d] == x:
+                    places[t, col] = d
+                    ticks[t, col] = np.int64(nearest)
+                    break
+            runs[col] = run + 1
+            longest = max(longest, run + 1)
+    return places, ticks, longest
+
+
+@njit(cache=True)
+def decimal_window_sums_nb(
+    places: np.ndarray, ticks: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the exact tick sum of every full window and the places it counts in.
+
+    ``sums[t, i]`` counts ticks of ``10**-window_places[t, i]``: the most places of any
+    value of the column up to ``t`` (so it is read from the past only). ``window_places``
+    is -1 when a value of the window is off the grid or the sum (or ``window * 10**places``)
+    is too large to be an exact float, -2 when a value is NaN or the window is not full.
+    """
+    n_bars, n_assets = places.shape
+    window_places = np.full((n_bars, n_assets), _MISSING, dtype=np.int8)
+    sums = np.zeros((n_bars, n_assets), dtype=np.int64)
+    # Running state of every column, walked row by row (the arrays are row-major). The int64
+    # running sum is exact modulo 2**64 whatever it passed through, so it is the exact sum
+    # whenever the float bound of its magnitude says that is below 2**52. The bound is exact
+    # below 2**53 and otherwise off by far less than the bit of margin.
+    totals = np.zeros(n_assets, dtype=np.int64)
+    bounds = np.zeros(n_assets)
+    resolution = np.zeros(n_assets, dtype=np.int64)
+    missing = np.zeros(n_assets, dtype=np.int64)
+    off_grid = np.zeros(n_assets, dtype=np.int64)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            d = places[t, col]
+            r = resolution[col]
+            if d > r:
+                totals[col] *= _POWERS[d - r]
+                bounds[col] *= _SCALES[d - r]
+                r = d
+                resolution[col] = d
+            if d >= 0:
+                count = ticks[t, col] * _POWERS[r - d]  # at most 2**35 * 10**8 < 2**62
+                totals[col] += count
+                bounds[col] += abs(count)
+            elif d == _MISSING:
+                missing[col] += 1
+            else:
+                off_grid[col] += 1
+            if t >= window:
+                d = places[t - window, col]
+                if d >= 0:
+                    count = ticks[t - window, col] * _POWERS[r - d]
+                    totals[col] -= count
+                    bounds[col] -= abs(count)
+                elif d == _MISSING:
+                    missing[col] -= 1
+                else:
+                    off_grid[col] -= 1
+            if t < window - 1 or missing[col] > 0:
+                continue
+            window_places[t, col] = _OFF_GRID
+            if off_grid[col] > 0 or bounds[col] > _EXACT_MAX or window * _SCALES[r] > _EXACT_MAX:
+                continue
+            sums[t, col] = totals[col]
+            window_places[t, col] = r
+    return window_places, sums
+
+
+@njit(cache=True)
+def decimal_means_nb(window_places: np.ndarray, sums: np.ndarray, window: int) -> np.ndarray:
+    """Return ``sums / (window * 10**places)`` (correctly rounded), NaN off the grid."""
+    n_bars, n_assets = sums.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            d = window_places[t, col]
+            if d >= 0:
+                # Both operands are exact floats, so the one division rounds correctly.
+                out[t, col] = float(sums[t, col]) / (window * _SCALES[d])
+    return out
+
+
+@njit(cache=True)
+def sma_order_nb(
+    fast_places: np.ndarray,
+    fast_sums: np.ndarray,
+    fast_means: np.ndarray,
+    fast: int,
+    slow_places: np.ndarray,
+    slow_sums: np.ndarray,
+    slow_means: np.ndarray,
+    slow: int,
+) -> np.ndarray:
+    """Return the sign of ``fast_means - slow_means``, from the tick sums where both have them."""
+    n_bars, n_assets = fast_means.shape
+    out = np.full((n_bars, n_assets), np.nan)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            fast_d = fast_places[t, col]
+            slow_d = slow_places[t, col]
+            if fast_d == _MISSING or slow_d == _MISSING:
+                continue
+            if fast_d >= 0 and slow_d >= 0:
+                top = max(fast_d, slow_d)
+                fast_scale = _POWERS[top - fast_d] * slow
+                slow_scale = _POWERS[top - slow_d] * fast
+                if (
+                    abs(fast_sums[t, col]) * float(fast_scale) < _PRODUCT_MAX
+                    and abs(slow_sums[t, col]) * float(slow_scale) < _PRODUCT_MAX
+                ):
+                    # sum_fast / fast vs sum_slow / slow, both over 10**top: cross-multiplied.
+                    left = fast_sums[t, col] * fast_scale
+                    right = slow_sums[t, col] * slow_scale
+                    out[t, col] = 1.0 if left > right else (-1.0 if left < right else 0.0)
+                    continue
+            a = fast_means[t, col]
+            b = slow_means[t, col]
+            if a > b:
+                out[t, col] = 1.0
+            elif a < b:
+                out[t, col] = -1.0
+            elif a == b:
+                out[t, col] = 0.0
+    return out
+
+
+def _decimal_windows(
+    values: np.ndarray,
+    decimals: tuple[np.ndarray, np.ndarray, int],
+    window: int,
+    fallback: Callable[[np.ndarray, int], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the places, tick sums and means of every window (see :func:`decimal_sma`)."""
+    places, ticks, longest = decimals
+    if longest < window:
+        # No window is on the grid: every one is the fallback's (NaN ones included).
+        off_grid = np.full(values.shape, _OFF_GRID, dtype=np.int8)
+        return off_grid, np.zeros(values.shape, dtype=np.int64), fallback(values, window)
+    window_places, sums = decimal_window_sums_nb(places, ticks, window)
+    means: np.ndarray = decimal_means_nb(window_places, sums, window)
+    off = window_places == _OFF_GRID
+    if off.any():
+        np.copyto(means, fallback(values, window), where=off)
+    return window_places, sums, means
+
+
+def decimal_sma(
+    values: np.ndarray, window: int, fallback: Callable[[np.ndarray, int], np.ndarray]
+) -> np.ndarray:
+    """Return the SMA of ``(T, N)`` float64 ``values``, exact on the decimal grid.
+
+    A window whose prices are all on the grid gets the correctly rounded mean of their
+    decimals (see the module docstring); a window with a NaN gets NaN; any other window
+    gets ``fallback(values, window)``'s value, which is computed only if there is one.
+    """
+    decimals = decimal_ticks_nb(values)
+    if decimals[2] < window:
+        # No window is on the grid: every one is the fallback's (NaN ones included).
+        result: np.ndarray = fallback(values, window)
+        return result
+    return _decimal_windows(values, decimals, window, fallback)[2]
 
 
 @njit(cache=True)
@@ -209,7 +457,24 @@ def _unwrap(out: np.ndarray, flat: bool) -> np.ndarray:
 def sma(values: np.ndarray, window: int) -> np.ndarray:
     """Return the simple moving average of ``values`` (see the module docstring)."""
     array, flat = _as_2d(values, "sma")
-    return _unwrap(sma_nb(array, _check_window(window, "sma")), flat)
+    return _unwrap(decimal_sma(array, _check_window(window, "sma"), sma_nb), flat)
+
+
+def sma_order(values: np.ndarray, fast: int, slow: int) -> np.ndarray:
+    """Return the sign of ``sma(values, fast) - sma(values, slow)``: +1, 0 or -1, NaN if undefined.
+
+    On the decimal grid the sign is exact (a decimal tie is 0); see the module docstring.
+    """
+    array, flat = _as_2d(values, "sma_order")
+    fast = _check_window(fast, "sma_order")
+    slow = _check_window(slow, "sma_order")
+    decimals = decimal_ticks_nb(array)
+    fast_places, fast_sums, fast_means = _decimal_windows(array, decimals, fast, sma_nb)
+    slow_places, slow_sums, slow_means = _decimal_windows(array, decimals, slow, sma_nb)
+    order = sma_order_nb(
+        fast_places, fast_sums, fast_means, fast, slow_places, slow_sums, slow_means, slow
+    )
+    return _unwrap(order, flat)
 
 
 def ema(values: np.ndarray, window: int) -> np.ndarray:

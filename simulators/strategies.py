@@ -7,6 +7,8 @@ an indicator's warm-up):
 * ``sma-cross(fast, slow)``: ``f = sma(close, fast)``, ``s = sma(close, slow)``;
   entry at ``t`` when ``f[t] > s[t]`` and ``f[t-1] <= s[t-1]``;
   exit when ``f[t] < s[t]`` and ``f[t-1] >= s[t-1]``. Requires ``1 <= fast < slow``.
+  The comparisons are those of :func:`~simulators.indicators.sma_order`: exact on a decimal
+  price grid, so a bar where the averages are equal as decimals is a tie, never a cross.
 * ``rsi(period, lower, upper)``: ``r = rsi(close, period)`` (Wilder);
   entry when ``r[t-1] < lower <= r[t]`` (crosses up through ``lower``);
   exit when ``r[t-1] > upper >= r[t]`` (crosses down through ``upper``).
@@ -26,7 +28,7 @@ import numpy as np
 
 from alphaloop.errors import StrategyParamError
 from simulators.bars import Panel
-from simulators.indicators import rolling_max, rolling_min, rsi, shift, sma
+from simulators.indicators import rolling_max, rolling_min, rsi, shift, sma_order
 
 __all__ = ["STRATEGIES", "ParamSpec", "StrategySignals", "strategy_signals", "validate_params"]
 
@@ -71,9 +73,11 @@ def _crossed_below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _sma_cross(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
-    fast = sma(panel.close, int(p["fast"]))
-    slow = sma(panel.close, int(p["slow"]))
-    return StrategySignals(_crossed_above(fast, slow), _crossed_below(fast, slow), None, dict(p))
+    # The sign of fast - slow against 0: the same comparisons as fast against slow, made
+    # exactly where the prices are decimals.
+    order = sma_order(panel.close, int(p["fast"]), int(p["slow"]))
+    zero = np.zeros_like(order)
+    return StrategySignals(_crossed_above(order, zero), _crossed_below(order, zero), None, dict(p))
 
 
 def _rsi(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
