@@ -94,7 +94,8 @@ def backtest(
     panel = _load_panel(data)
     if symbol:
         try:
-            panel = panel.select(list(symbol))
+            # Their own bars: a symbol from a folder backtests as its own file does.
+            panel = panel.select(list(symbol), own_bars=True)
         except KeyError as exc:
             raise DataSpecError(f"--symbol: {exc.args[0]}") from None
     typer.echo(

@@ -106,9 +106,19 @@ class Panel:
                 f"symbol {symbol!r} not in panel (have: {', '.join(self.symbols)})"
             ) from None
 
-    def select(self, symbols: list[str] | tuple[str, ...]) -> Panel:
-        """Return a panel with only ``symbols`` (in that order)."""
+    def select(self, symbols: list[str] | tuple[str, ...], *, own_bars: bool = False) -> Panel:
+        """Return a panel with only ``symbols`` (in that order).
+
+        With ``own_bars`` only the bars where at least one of them has a bar of its own
+        (``tradable``) are kept: a symbol taken from a folder whose other files trade on days
+        it was suspended gets exactly the bars of its own file, not the flat forward-filled
+        bars :meth:`from_frames` puts in its gaps (which would enter its indicators).
+        """
         cols = [self.column(s) for s in symbols]
+        if own_bars:
+            keep = np.flatnonzero(self.tradable[:, cols].any(axis=1))
+            if keep.size < self.n_bars:
+                return self._replace_arrays(keep, cols, tuple(symbols))
         return self._replace_arrays(slice(None), cols, tuple(symbols))
 
     def slice_bars(self, start: int, stop: int) -> Panel:
@@ -120,7 +130,9 @@ class Panel:
         stop = int(self.index.searchsorted(timestamp, side="right"))
         return self.slice_bars(0, stop)
 
-    def _replace_arrays(self, rows: slice, cols: list[int], symbols: tuple[str, ...]) -> Panel:
+    def _replace_arrays(
+        self, rows: slice | np.ndarray, cols: list[int], symbols: tuple[str, ...]
+    ) -> Panel:
         def take(a: np.ndarray) -> np.ndarray:
             return np.ascontiguousarray(a[rows][:, cols])
 
