@@ -517,18 +517,28 @@ def validate_frame(
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.diff(np.log(ordered["close"].to_numpy(dtype=float)))
     jumps = np.concatenate([[False], np.abs(returns) > threshold])
-    if jumps.any():
-        worst = float(returns[np.nanargmax(np.abs(returns))])
-        issues.append(
-            _issue(
-                symbol,
-                "jump",
-                policy.jump,
-                ordered.index[jumps],
-                f"|log return| > {threshold:g} (largest {worst:+.3f}); split, bad tick or wrong "
-                "adjustment?",
-            )
-        )
+    # A move across a long gap in the data (a suspension) is not evidence of a split.
+    after_gap = np.zeros(len(ordered), dtype=bool)
+    if jumps.any() and market != "crypto" and is_daily_or_slower(freq) and freq != "1W":
+        skipped = missing_business_days(ordered.index, market)
+        after_gap[1:] = skipped > policy.gap_business_days
+    for mask, why in (
+        (jumps & ~after_gap, "split, bad tick or wrong adjustment?"),
+        (
+            jumps & after_gap,
+            f"across a gap of more than {policy.gap_business_days} missing business days "
+            "(a suspension or missing data: the price moved while no bar was recorded)",
+        ),
+    ):
+        if mask.any():
+            moves = np.abs(returns[mask[1:]])
+            worst = float(returns[mask[1:]][int(np.nanargmax(moves))])
+            issues.append(
+                _issue(
+                    symbol, "jump", policy.jump, ordered.index[mask],
+                    f"|log return| > {threshold:g} (largest {worst:+.3f}); {why}",
+                )
+            )  # fmt: skip
 
     # -- gaps against the market calendar
     issues.extend(_gap_issues(symbol, ordered.index, market=market, freq=freq, policy=policy))

@@ -200,3 +200,23 @@ def test_validate_frame_repair_everything_always_yields_clean_frame(
     frame = pd.concat([frame, frame.iloc[[i % n for i in duplicate_at]]]).iloc[::-1]
     out, _ = validate_frame("X", frame, market="us", freq="1D", policy=REPAIR_ALL)
     _assert_clean(out)
+
+
+def test_a_jump_across_a_long_gap_is_not_called_a_split() -> None:
+    # Forty business days without a bar (a suspension), then the price is 60% higher.
+    days = pd.bdate_range("2020-03-02", periods=100)
+    keep = np.r_[np.arange(20), np.arange(60, 100)]
+    index = (days[keep] + pd.Timedelta(hours=15)).tz_localize("Asia/Shanghai")
+    close = np.r_[np.full(20, 10.0), np.full(40, 16.0)]
+    close[50] = 26.0  # and a genuine one-bar jump later, with no gap before it
+    frame = pd.DataFrame(
+        {"open": close, "high": close, "low": close, "close": close, "volume": 1e5}, index=index
+    )
+    _, issues = validate_frame("600000", frame, market="cn", freq="1D", policy=QualityPolicy())
+    jumps = [i for i in issues if i.kind == "jump"]
+    across = [i for i in jumps if "across a gap" in i.detail]
+    plain = [i for i in jumps if "split" in i.detail]
+    assert [i.timestamps[0] for i in across] == [index[20].isoformat()]
+    assert "split" not in across[0].detail
+    assert plain and index[50].isoformat() in plain[0].timestamps
+    assert index[20].isoformat() not in plain[0].timestamps
