@@ -300,10 +300,8 @@ def _summary(
 def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
     """Refuse to run a day before the ledger's last committed day (the books move forward
     only: a day inserted or recomputed there would change every later day's books)."""
-    if not home.ledger_db.exists():
-        return
-    with Ledger(home.ledger_db) as ledger:
-        last = ledger.last_committed_day()
+    # Read-only: an account of the day may be committing right now.
+    last = Ledger.peek_last_committed_day(home.ledger_db)
     if last is None or day >= last:
         return
     if force:
