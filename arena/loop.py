@@ -37,7 +37,7 @@ from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
 from arena.review import shadow_returns
 from evolution.feedback import DayFigures, LiveFeedback, summarise
 from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, calibrate, decide
-from evolution.store import GenePoolStore, PaperDayRecord, TransitionRecord
+from evolution.store import SYSTEM_ACTOR, GenePoolStore, PaperDayRecord, TransitionRecord
 from genome.compile import compile_and_backtest
 from genome.genes import Genome
 from simulators.bars import Panel
@@ -67,6 +67,9 @@ class LoopDay:
     paper_days: int
     feedback: int
     transitions: tuple[dict[str, Any], ...]
+    # The day's moves stored by an earlier close of the same day (a replay run again on the
+    # same home): not decided again, still part of the season's record.
+    recorded: tuple[dict[str, Any], ...] = ()
 
 
 def week_of(day: date) -> tuple[date, date]:
@@ -293,14 +296,24 @@ def close_loop(
                         "reason": decision.reason,
                     }
                 )
+        decided = {(m["genome_id"], m["to"]) for m in moves}
+        recorded = tuple(
+            {"genome_id": m["genome_id"], "from": m["from_status"], "to": m["to_status"],
+             "reason": m["reason"]}
+            for m in store.transitions_between(iso, iso)
+            if m["day"] == iso and m["kind"] == "status" and m["actor"] == SYSTEM_ACTOR
+            and (m["genome_id"], m["to_status"]) not in decided
+        )  # fmt: skip
     return LoopDay(
-        day=iso, paper_days=len(records), feedback=len(feedback), transitions=tuple(moves)
-    )
+        day=iso, paper_days=len(records), feedback=len(feedback), transitions=tuple(moves),
+        recorded=recorded,
+    )  # fmt: skip
 
 
 def loop_summary(days: Sequence[LoopDay]) -> dict[str, Any]:
-    """Return the season's loop figures: promotions and demotions with their days."""
-    moves = [dict(move, day=d.day) for d in days for move in d.transitions]
+    """Return the season's loop figures: promotions and demotions with their days (those
+    decided now and those a previous run of the same days stored)."""
+    moves = [dict(move, day=d.day) for d in days for move in (*d.recorded, *d.transitions)]
     return {
         "paper_days": sum(d.paper_days for d in days),
         "promoted": [m for m in moves if m["to"] == "champion"],

@@ -412,3 +412,20 @@ def test_schema_one_champions_get_an_expectation_calibrated_and_are_judged(tmp_p
             assert figures["expected_daily_return"] == pytest.approx(returns.mean(), rel=1e-12)
             assert figures["expected_daily_vol"] == pytest.approx(returns.std(ddof=1), rel=1e-12)
             assert first == "2025-07-03"  # its first paper day in this season
+
+
+def test_a_season_replayed_again_on_its_home_reports_its_moves_and_decides_none_again(tmp_path):
+    home = LabHome(tmp_path / "again").ensure()
+    gid = _pool_with_probation(home, expected_daily_return=0.0)
+    promotion = PromotionConfig(paper_days=3, min_days=2, promote_z=10.0, demote_z=10.0)
+    first = _season(home, promotion)
+    with GenePoolStore(home.gene_pool_db) as store:
+        stored = store.transitions(gid)
+    assert [m["genome_id"] for m in first["loop"]["promoted"]] == [gid]
+    again = _season(home, promotion)  # every day already committed
+    assert again["ran"] == 0 and again["skipped"] == first["days"]
+    # The season's record is the same; nothing new was decided or stored.
+    assert again["loop"]["promoted"] == first["loop"]["promoted"]
+    assert again["loop"]["transitions"] == first["loop"]["transitions"]
+    with GenePoolStore(home.gene_pool_db) as store:
+        assert store.transitions(gid) == stored
