@@ -76,12 +76,20 @@ def affordable_size_nb(
         # The minimum commission binds: it is a fixed cost for this order.
         size = (budget - fixed - minimum) / price
     if lot > 0.0:
-        size = np.floor(size / lot) * lot
-        # Rounding can leave the cost a hair above budget; step down one lot if so.
-        while size > 0.0 and size * price + order_fee_nb(size * price, rate, minimum, fixed) > (
-            budget * (1.0 + 1e-12)
-        ):
-            size -= lot
+        # Whole lots only: count them, and drop one while the cost exceeds the budget (float
+        # rounding can leave the cost of the floor a hair above it). The size stays a whole
+        # number of lots: stepping it down by an ulp, as for fractional sizes, would not.
+        lots = np.floor(size / lot)
+        # The quotient can fall a hair short of a whole number: one more lot may still fit.
+        more = (lots + 1.0) * lot * price
+        if more + order_fee_nb(more, rate, minimum, fixed) <= budget:
+            lots += 1.0
+        while lots > 0.0:
+            cost = lots * lot * price
+            if cost + order_fee_nb(cost, rate, minimum, fixed) <= budget:
+                break
+            lots -= 1.0
+        return lots * lot if lots > 0.0 else 0.0
     if size <= 0.0:
         return 0.0
     # Float rounding can make size * price exceed the budget by an ulp; cash never goes
