@@ -96,6 +96,7 @@ from genome.cache import IndicatorCache
 from genome.compile import compile_and_backtest
 from genome.regime import classify_regimes
 from simulators.bars import Panel
+from simulators.metrics import annualised_sharpe
 
 __all__ = [
     "HISTORY_BARS",
@@ -901,12 +902,19 @@ class AccountBook:
 
 # --------------------------------------------------------------------------- figures
 def account_metrics(
-    equity: Sequence[float], initial: float, wins: int, losses: int, trades: int
+    equity: Sequence[float],
+    initial: float,
+    wins: int,
+    losses: int,
+    trades: int,
+    periods_per_year: float = 252.0,
 ) -> dict[str, float | int | None]:
     """Return the report figures of an account from its close equities (oldest first).
 
     ``return`` is the last day's, ``max_drawdown`` over the whole history (from the initial
-    capital), ``sharpe`` the annualised mean / std of daily returns (0 with fewer than two),
+    capital), ``sharpe`` the annualised mean / std of daily returns
+    (:func:`simulators.metrics.annualised_sharpe` over the market's ``periods_per_year``
+    trading days: 365 on crypto; 0 with fewer than two),
     ``win_rate`` the share of the day's closing sells that made money (``None`` without any),
     and ``score`` = ``clip(50 + 15 * sharpe - 100 * max_drawdown + 20 * (win_rate - 0.5))``
     in ``[0, 100]``.
@@ -916,8 +924,7 @@ def account_metrics(
     last = float(returns[-1]) if returns.size else 0.0
     peak = np.maximum.accumulate(curve)
     drawdown = float(np.max(1.0 - curve / peak)) if curve.size else 0.0
-    std = float(returns.std(ddof=1)) if returns.size > 1 else 0.0
-    sharpe = float(returns.mean() / std * math.sqrt(252.0)) if std > 0 else 0.0
+    sharpe = annualised_sharpe(returns, periods_per_year)
     closed = wins + losses
     win_rate = wins / closed if closed else None
     score = 50.0 + 15.0 * sharpe - 100.0 * drawdown

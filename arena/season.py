@@ -51,6 +51,7 @@ from arena.personas import PERSONA_NAMES, ArenaConfig
 from arena.review import day_sleeves, review_day
 from genome.genes import Genome
 from simulators.bars import Panel
+from simulators.metrics import periods_per_year
 
 __all__ = [
     "GENOME_SUMMARY_FIELDS",
@@ -250,6 +251,7 @@ def _summary(
     already: bool,
     results: Mapping[str, AccountDayResult],
     genome_days: Sequence[GenomeDay] = (),
+    periods: float = 252.0,
 ) -> dict[str, Any]:
     iso = day.isoformat()
     accounts: dict[str, Any] = {}
@@ -268,6 +270,7 @@ def _summary(
                 0 if result is None else result.wins,
                 0 if result is None else result.losses,
                 n_fills,
+                periods_per_year=periods,
             )
             # The daily report's score, so the JSON and the report agree.
             figures["score"] = account_score(figures)
@@ -347,7 +350,10 @@ def run_arena_day(
         plan = plan_day(data.daily, day, chosen, config, equities)
         results = accounts.run(plan.accounts, market, force=force)
     genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
-    summary = _summary(home, day, market, config, already, results, genome_days)
+    summary = _summary(
+        home, day, market, config, already, results, genome_days,
+        periods=periods_per_year("1D", data.daily.market),
+    )  # fmt: skip
     report: dict[str, str | None] = {"markdown": None, "html": None}
     if write_report:
         report = write_day_outputs(home, day, summary, data=data, market=market)
@@ -814,7 +820,6 @@ def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Cal
     """
     from arena.loop import close_loop
     from evolution.session import load_session_config
-    from simulators.metrics import periods_per_year
 
     config = promotion if promotion is not None else load_session_config().promotion
     periods = periods_per_year(data.daily.freq, data.daily.market)

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from simulators.metrics import annualised_sharpe
+
 FEEDBACK_FIELDS = (
     "total_return",
     "max_drawdown",
@@ -112,7 +114,7 @@ def _curve_stats(returns: np.ndarray, periods_per_year: float) -> dict[str, floa
         "total_return": float(equity[-1] - 1.0) if equity.size else 0.0,
         "max_drawdown": float(np.max(1.0 - equity / peak)) if equity.size else 0.0,
         "volatility": std * scale,
-        "sharpe": float(returns.mean() / std * scale) if std > 0 else 0.0,
+        "sharpe": annualised_sharpe(returns, periods_per_year),
     }
 
 

@@ -104,6 +104,7 @@ from reports.html import (
     render_markdown,
 )
 from reports.lessons import Lesson, LessonConfig, adjustments, detect_lessons, regime_label
+from simulators.metrics import annualised_sharpe
 from simulators.metrics import max_drawdown as _max_drawdown
 
 __all__ = [
@@ -412,12 +413,7 @@ def _history_returns(history: pd.Series) -> np.ndarray:
 
 
 def _history_sharpe(history: pd.Series, periods: float) -> float:
-    # Same convention as simulators.metrics: mean / std (ddof=1) * sqrt(P), 0 when undefined.
-    returns = _history_returns(history)
-    if returns.size < 2:
-        return 0.0
-    spread = float(np.std(returns, ddof=1))
-    return float(np.mean(returns)) / spread * math.sqrt(periods) if spread > 0 else 0.0
+    return annualised_sharpe(_history_returns(history), periods)
 
 
 def _drawdown_curve(history: pd.Series) -> pd.Series:

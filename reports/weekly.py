@@ -89,7 +89,7 @@ from reports.html import (
 )
 from reports.lessons import Lesson, LessonConfig
 from reports.tracking import REPORTS_EXPERIMENT, log_report
-from simulators.metrics import max_drawdown
+from simulators.metrics import annualised_sharpe, daily_periods_per_year, max_drawdown
 
 __all__ = [
     "REPORTS_EXPERIMENT",
@@ -117,7 +117,6 @@ __all__ = [
     "write_weekly_report",
 ]
 
-PERIODS_PER_YEAR = 252.0
 # The "usual" daily trade count of a day is the mean over this many earlier committed days.
 TYPICAL_DAYS = 20
 TOP_RANKED = 10
@@ -361,12 +360,10 @@ def benchmark_history(closes: pd.DataFrame, days: Sequence[date]) -> pd.Series |
     return pd.Series(levels, index=pd.Index(index), dtype=np.float64)
 
 
-def _sharpe(curve: np.ndarray) -> float:
+def _sharpe(curve: np.ndarray, periods: float) -> float:
     if curve.size < 3:
         return 0.0
-    returns = curve[1:] / curve[:-1] - 1.0
-    spread = float(np.std(returns, ddof=1))
-    return float(np.mean(returns)) / spread * math.sqrt(PERIODS_PER_YEAR) if spread > 0 else 0.0
+    return annualised_sharpe(curve[1:] / curve[:-1] - 1.0, periods)
 
 
 def account_figures(
@@ -409,7 +406,8 @@ def account_figures(
         "round_trips": len(closed),
         "win_rate": (sum(trip.pnl > 0 for trip in closed) / len(closed)) if closed else None,
         "max_drawdown": max_drawdown(curve),
-        "sharpe": _sharpe(curve),
+        # Annualised over the account's own calendar: 365 days when it trades weekends.
+        "sharpe": _sharpe(curve, daily_periods_per_year(days)),
         "pnl": float(sum(trip.pnl for trip in closed)),
         "vs_benchmark": None if bench_return is None else total - bench_return,
     }

@@ -59,6 +59,22 @@ def periods_per_year(freq: str, market: str) -> float:
     raise ValueError(f"periods_per_year: unknown frequency {freq!r} (allowed: 1D, 1W, 1min..1h)")
 
 
+def annualised_sharpe(returns: Any, periods: float) -> float:
+    """Return ``mean / std (ddof=1) x sqrt(periods)`` of per-period ``returns``: the lab's one
+    Sharpe ratio (0 with fewer than two returns or no spread)."""
+    values = np.asarray(returns, dtype=np.float64)
+    if values.size < 2:
+        return 0.0
+    spread = float(np.std(values, ddof=1))
+    return float(np.mean(values)) / spread * math.sqrt(periods) if spread > 0 else 0.0
+
+
+def daily_periods_per_year(days: Any) -> float:
+    """Return the trading days in a year of a daily record: 365 when it holds a Saturday or
+    Sunday (a 24/7 market such as crypto), else 252."""
+    return 365.0 if any(day.weekday() >= 5 for day in days) else 252.0
+
+
 def panel_periods_per_year(panel: Any, market: str | None = None) -> float:
     """Return the bars of ``panel`` in a year of ``market`` (default: the panel's).
 

@@ -11,8 +11,10 @@ import pytest
 from simulators.backtest import run_backtest_arrays
 from simulators.bars import Panel
 from simulators.metrics import (
+    annualised_sharpe,
     calendar_years,
     compute_metrics,
+    daily_periods_per_year,
     max_drawdown,
     panel_periods_per_year,
     periods_per_year,
@@ -156,3 +158,29 @@ def test_cagr_uses_calendar_time_so_a_long_suspension_is_not_left_out() -> None:
     result = run_backtest_arrays(panel, entries, np.zeros_like(entries))
     final = result.metrics["final_equity"] / 100_000.0
     assert result.metrics["cagr"] == pytest.approx(final ** (1 / years) - 1, rel=1e-9)
+
+
+def test_one_sharpe_ratio_annualised_over_the_markets_trading_days() -> None:
+    returns = np.array([0.01, -0.005, 0.007, 0.002, -0.001])
+    by_hand = returns.mean() / returns.std(ddof=1)
+    assert annualised_sharpe(returns, 252.0) == pytest.approx(by_hand * math.sqrt(252.0))
+    assert annualised_sharpe(returns, 365.0) == pytest.approx(by_hand * math.sqrt(365.0))
+    assert annualised_sharpe(returns[:1], 252.0) == 0.0
+    assert annualised_sharpe(np.full(5, 0.01), 252.0) == 0.0
+    # A daily record with weekend days is a 24/7 market's (crypto): 365 days a year.
+    weekdays = pd.bdate_range("2024-01-01", periods=10).date
+    every_day = pd.date_range("2024-01-01", periods=10).date
+    assert daily_periods_per_year(weekdays) == 252.0
+    assert daily_periods_per_year(every_day) == 365.0
+
+
+def test_arena_account_sharpe_uses_the_markets_days_a_crypto_account_is_not_understated() -> None:
+    from arena.cycle import account_metrics
+
+    curve = [1_000_000.0 * (1 + 0.001 * k) + (500.0 if k % 2 else -500.0) for k in range(1, 30)]
+    stock = account_metrics(curve, 1_000_000.0, 0, 0, 0)
+    crypto = account_metrics(curve, 1_000_000.0, 0, 0, 0, periods_per_year=365.0)
+    assert crypto["sharpe"] == pytest.approx(stock["sharpe"] * math.sqrt(365.0 / 252.0))
+    values = np.asarray([1_000_000.0, *curve])
+    returns = values[1:] / values[:-1] - 1
+    assert stock["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * math.sqrt(252))
