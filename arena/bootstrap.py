@@ -25,7 +25,10 @@ lab's 0-100 scale): none has earned a ranking, so a persona keeps all those of i
 (ties broken by genome id). Champions are read from ``LabHome.gene_pool_db`` (never created
 here) with their last gene-pool score as fitness, and beside them the genomes on probation
 (gate candidates that trade a small allocation until their paper record decides; see
-:mod:`evolution.lifecycle`). Paused genomes never trade.
+:mod:`evolution.lifecycle`). Paused genomes never trade. The closed loop judges the bootstrap
+genomes that trade like champions (:mod:`arena.loop`): one whose paper record decayed is added
+to the pool as demoted and is not offered again, so a persona with neither a champion nor a
+stand-in of its styles holds cash in them.
 """
 
 from __future__ import annotations

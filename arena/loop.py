@@ -16,7 +16,14 @@ After each committed arena day the driver calls :func:`close_loop`:
    :func:`evolution.lifecycle.decide` (promotion after the paper stage, demotion on a CUSUM
    crossing, divergence or a drawdown budget); each move is a stored transition with its
    reasons and figures, made by ``system`` on that day (a champion's record includes its
-   sat-out days, read by the CUSUM only: :mod:`evolution.lifecycle`).
+   sat-out days, read by the CUSUM only: :mod:`evolution.lifecycle`); a genome on probation
+   is promoted only if its paper days also beat those of its incumbents, the full sleeves
+   beside it in the same accounts on the same days (:func:`incumbent_record`);
+5. every bootstrap stand-in that traded the day (:mod:`arena.bootstrap`) is judged like a
+   champion on the days it traded, against the expectation of the plan's backtest before its
+   first paper day: a decayed one is added to the pool as demoted and trades no more, so the
+   persona it stood in for holds cash in its styles until a champion is promoted
+   (:func:`_judge_stand_ins`).
 
 The next day's plan reads the pool again (:func:`arena.bootstrap.arena_genomes`), so a
 demoted champion stops trading the next morning and a promoted one trades on a full sleeve.
@@ -33,6 +40,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from alphaloop.home import LabHome
+from arena.bootstrap import BOOTSTRAP_GENOMES
 from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
 from arena.review import shadow_returns
 from evolution.feedback import DayFigures, LiveFeedback, summarise
@@ -42,7 +50,11 @@ from genome.compile import compile_and_backtest
 from genome.genes import Genome
 from simulators.bars import Panel
 
-__all__ = ["LoopDay", "close_loop", "loop_summary", "paper_record", "week_of"]
+__all__ = ["LoopDay", "close_loop", "incumbent_record", "loop_summary", "paper_record", "week_of"]
+
+# The bootstrap stand-ins by genome id (judged by the loop like champions).
+STAND_INS: dict[str, Genome] = {g.id: g for g in BOOTSTRAP_GENOMES.values()}
+STAND_IN_NAMES: dict[str, str] = {g.id: name for name, g in BOOTSTRAP_GENOMES.items()}
 
 # The review's figures kept with each paper day (beside allocation, pnl and shadow return).
 _FIGURES = (
@@ -91,7 +103,13 @@ def _records(genome_days: Sequence[Any]) -> list[PaperDayRecord]:
                 allocation=float(row.allocation),
                 pnl=float(row.pnl),
                 shadow_return=float(row.expected_return),
-                figures={name: float(getattr(row, name)) for name in _FIGURES},
+                figures={
+                    **{name: float(getattr(row, name)) for name in _FIGURES},
+                    # What the sleeve traded as (the incumbents of a challenger are the full
+                    # sleeves beside it; a bootstrap stand-in is judged by the loop too).
+                    "probation": float(row.source == "probation"),
+                    "bootstrap": float(str(row.source).startswith("bootstrap:")),
+                },
             )
         )
     return out
@@ -117,6 +135,42 @@ def _day_figures(record: PaperDayRecord) -> DayFigures:
     )
 
 
+def _executed(pnl: float, turnover: float, shadow: float) -> bool:
+    # A sleeve the accounts held and traded none of while its backtest moved: no evidence.
+    return not (pnl == 0.0 and turnover == 0.0 and shadow != 0.0)
+
+
+def incumbent_record(store: GenePoolStore, genome_id: str, *, until: str) -> list[PaperDay]:
+    """Return, per day the challenger ``genome_id`` had a sleeve, its incumbents' pooled paper
+    day: the other genomes with a full sleeve (not on probation, by the paper day's flag or,
+    for records without it, by the genome's status now) in the accounts that traded the
+    challenger that day (:mod:`evolution.lifecycle`, challenger against incumbent). Days the
+    incumbents did not execute are left out, as in :func:`paper_record`."""
+    accounts: dict[str, set[str]] = {}
+    for row in store.paper_days(genome_id, until=until):
+        accounts.setdefault(row.day, set()).add(row.account)
+    if not accounts:
+        return []
+    on_probation = {str(r["genome_id"]) for r in store.list_genomes("probation")}
+    pooled: dict[str, list[float]] = {}
+    for row in store.paper_days(since=min(accounts), until=until):
+        if row.genome_id == genome_id or row.account not in accounts.get(row.day, ()):
+            continue
+        flag = row.figures.get("probation")
+        if flag or (flag is None and row.genome_id in on_probation):
+            continue
+        total = pooled.setdefault(row.day, [0.0, 0.0, 0.0, 0.0])
+        total[0] += row.allocation
+        total[1] += row.pnl
+        total[2] += row.allocation * row.shadow_return
+        total[3] += abs(float(row.figures.get("turnover", 0.0)))
+    return [
+        PaperDay(day=day, allocation=a, pnl=p, shadow_return=sh / a)
+        for day, (a, p, sh, turnover) in sorted(pooled.items())
+        if _executed(p, turnover, sh / a)
+    ]
+
+
 def paper_record(
     store: GenePoolStore, genome_id: str, *, until: str, sat_out: bool = False
 ) -> list[PaperDay]:
@@ -138,7 +192,7 @@ def paper_record(
     days: dict[str, PaperDay] = {}
     for day, (a, p, s, turnover) in pooled.items():
         shadow = s / a
-        if p == 0.0 and turnover == 0.0 and shadow != 0.0:
+        if not _executed(p, turnover, shadow):
             if sat_out:
                 days[day] = PaperDay.sat_out(day, shadow)
             continue
@@ -149,23 +203,16 @@ def paper_record(
     return [days[day] for day in sorted(days)]
 
 
-def _calibrated(
-    store: GenePoolStore,
-    genome_id: str,
-    daily: Panel,
-    first_day: str,
-    config: PromotionConfig,
-) -> Expectation | None:
-    """Calibrate and store the expectation of a trading genome without gate figures.
+def _calibration(
+    genome: Genome, daily: Panel, first_day: str, config: PromotionConfig
+) -> tuple[Expectation, int] | None:
+    """Return the expectation of ``genome`` from the plan's backtest before ``first_day``
+    and the number of bars it read (None with fewer than 3).
 
     Its returns are those of the plan's backtest (:func:`arena.cycle.read_genome`'s code path:
     the :data:`HISTORY_BARS` bars before ``first_day``, its first paper day, trading the last
     :data:`TRADE_BARS`), the expectation :func:`evolution.lifecycle.calibrate` of them.
     """
-    stored = store.genome(genome_id)
-    if stored is None:
-        return None
-    genome = Genome.from_json(str(stored["genome_json"]))
     index = day_index(daily, date.fromisoformat(first_day))
     first = max(0, index - HISTORY_BARS)
     panel = daily.slice_bars(first, index)
@@ -174,13 +221,80 @@ def _calibrated(
         return None
     equity = compile_and_backtest(genome, panel, start=start).equity.to_numpy(dtype=float)
     returns = equity[1:] / equity[:-1] - 1.0
-    expectation = calibrate(genome_id, returns, config)
+    return calibrate(genome.id, returns, config), panel.n_bars - start
+
+
+def _calibrated(
+    store: GenePoolStore,
+    genome_id: str,
+    daily: Panel,
+    first_day: str,
+    config: PromotionConfig,
+) -> Expectation | None:
+    """Calibrate (:func:`_calibration`) and store the expectation of a trading genome
+    without gate figures."""
+    stored = store.genome(genome_id)
+    if stored is None:
+        return None
+    calibration = _calibration(
+        Genome.from_json(str(stored["genome_json"])), daily, first_day, config
+    )
+    if calibration is None:
+        return None
+    expectation, bars = calibration
     store.write_expectation(
         genome_id, expectation.as_dict(), day=first_day,
-        reason=f"calibrated by the loop on the plan's backtest of the {panel.n_bars - start} "
+        reason=f"calibrated by the loop on the plan's backtest of the {bars} "
         f"bars before its first paper day {first_day}: the pool holds no gate figures for it",
     )  # fmt: skip
     return expectation
+
+
+def _judge_stand_ins(
+    store: GenePoolStore,
+    day: str,
+    records: Sequence[PaperDayRecord],
+    daily: Panel,
+    config: PromotionConfig,
+) -> list[dict[str, Any]]:
+    """Judge the bootstrap stand-ins that traded on ``day`` as champions; demote the decayed.
+
+    A stand-in the pool does not hold is an incumbent like a champion: its expectation is
+    calibrated from the plan's backtest before its first paper day (:func:`_calibration`,
+    recomputed each day: the same figures every time), its record is the days it traded, and
+    :func:`evolution.lifecycle.decide` applies a champion's demotion rules. A demoted one is
+    added to the pool as demoted (:meth:`GenePoolStore.demote_stand_in`) and does not trade
+    again (:func:`arena.bootstrap.arena_genomes`).
+    """
+    moves: list[dict[str, Any]] = []
+    for genome_id in sorted({r.genome_id for r in records if r.figures.get("bootstrap")}):
+        genome = STAND_INS.get(genome_id)
+        if genome is None or store.status_of(genome_id) is not None:
+            continue  # not a bootstrap genome, or the pool holds it (judged under its status)
+        days = paper_record(store, genome_id, until=day)
+        if not days or days[-1].day != day:
+            continue
+        calibration = _calibration(genome, daily, days[0].day, config)
+        if calibration is None:
+            continue
+        expectation, bars = calibration
+        decision = decide("champion", days, expectation, config)
+        if decision.to_status != "demoted":
+            continue
+        name = STAND_IN_NAMES[genome_id]
+        figures = {**decision.figures, **expectation.as_dict(), "calibration_bars": float(bars)}
+        reason = f"bootstrap stand-in {name} {decision.reason}"
+        store.demote_stand_in(
+            genome_json=genome.to_json(), description=genome.describe(), style=genome.style,
+            move=TransitionRecord(
+                genome_id=genome_id, from_status="champion", to_status="demoted",
+                reason=reason, figures=figures, day=day,
+            ),
+        )  # fmt: skip
+        moves.append(
+            {"genome_id": genome_id, "from": "champion", "to": "demoted", "reason": reason}
+        )
+    return moves
 
 
 def _record_sat_out(store: GenePoolStore, daily: Panel, day: date, traded: set[str]) -> int:
@@ -276,7 +390,12 @@ def close_loop(
                 moves_so_far = store.transitions(genome_id)
                 if moves_so_far and moves_so_far[-1]["day"] == iso:
                     continue  # at most one move a day: closing the day again decides nothing
-                decision = decide(status, days, expectation, config, elapsed=elapsed)
+                incumbents = (
+                    incumbent_record(store, genome_id, until=iso) if status == "probation" else ()
+                )
+                decision = decide(
+                    status, days, expectation, config, elapsed=elapsed, incumbents=incumbents
+                )
                 if decision.to_status is None:
                     continue
                 move = TransitionRecord(
@@ -296,6 +415,8 @@ def close_loop(
                         "reason": decision.reason,
                     }
                 )
+        if daily is not None:
+            moves += _judge_stand_ins(store, iso, records, daily, config)
         decided = {(m["genome_id"], m["to"]) for m in moves}
         recorded = tuple(
             {"genome_id": m["genome_id"], "from": m["from_status"], "to": m["to_status"],

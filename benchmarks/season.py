@@ -346,9 +346,16 @@ def full_season(
         for gid, day in sorted(promoted.items())
         if gid not in {c["genome"] for c in champions}
     ]
+    # The bootstrap stand-ins the loop demoted (incumbents judged like champions).
+    stand_ins = [
+        {"genome": m["genome_id"], "demoted": m["day"], "days_after_break": after(m["day"])}
+        for m in loop["demoted"]
+        if str(m.get("reason", "")).startswith("bootstrap stand-in")
+    ]
     return {
         "seed": market.seed,
         "full_season": True,
+        "stand_ins_demoted": stand_ins,
         "decaying": decaying,
         "closed": closed,
         "break": break_day.isoformat(),
@@ -403,9 +410,10 @@ def seed_rows(root: Path, seed: int, edge_strength: float) -> list[dict[str, Any
         )
         rows.append(dict(row, pick=pick))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    for closed in (True, False):
-        rows.append(full_season(root / f"f{seed}", market, closed=closed))
-        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    for decaying in (True, False):
+        for closed in (True, False):
+            rows.append(full_season(root / f"f{seed}", market, closed=closed, decaying=decaying))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     for lax in (False, True):
         rows.append(champion_season(root / f"c{seed}", market, edge=False, weeks=3, lax_gate=lax))
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
@@ -451,6 +459,18 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     promoted = [c for s in seeds for c in full[(s, True)]["champions"]]
     after = [c for c in promoted if c["days_after_break"] is not None]
+    stand_ins = [c for s in seeds for c in full[(s, True)].get("stand_ins_demoted", ())]
+    # The stable twin (the edge never stops): what closing the loop costs where nothing decays.
+    twin = {(r["seed"], r["closed"]): r for r in rows if r.get("full_season") and not r["decaying"]}
+    twin_seeds = sorted({seed for seed, _ in twin})
+    twin_synthesis = [
+        twin[(s, True)]["equity"]["synthesis"] - twin[(s, False)]["equity"]["synthesis"]
+        for s in twin_seeds
+    ]
+    twin_stand_ins = sum(len(twin[(s, True)].get("stand_ins_demoted", ())) for s in twin_seeds)
+    twin_champions_demoted = sum(
+        1 for s in twin_seeds for c in twin[(s, True)]["champions"] if c["demoted"] is not None
+    )
     none = [r for r in rows if r.get("lax_gate") is False]
     lax = [r for r in rows if r.get("lax_gate") is True]
     return {
@@ -471,6 +491,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             1 for c in after if 0 < c["days_after_break"] <= 20
         ),
         "full_demoted_before_break": sum(1 for c in after if c["days_after_break"] <= 0),
+        "full_stand_ins_demoted_1_to_20_days_after_break": sum(
+            1 for c in stand_ins if 0 < c["days_after_break"] <= 20
+        ),
+        "full_stand_ins_demoted_before_break": sum(
+            1 for c in stand_ins if c["days_after_break"] <= 0
+        ),
         "full_synthesis_closed_beats_open": f"{sum(d > 0 for d in synthesis)}/{len(synthesis)}"
         f" (ties {sum(d == 0 for d in synthesis)})",
         "full_synthesis_closed_minus_open_mean": (
@@ -479,6 +505,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "full_total_closed_beats_open": f"{sum(d > 0 for d in total)}/{len(total)}"
         f" (ties {sum(d == 0 for d in total)})",
         "full_total_closed_minus_open_mean": sum(total) / len(total) if total else math.nan,
+        "stable_full_synthesis_closed_beats_open": f"{sum(d > 0 for d in twin_synthesis)}"
+        f"/{len(twin_synthesis)} (ties {sum(d == 0 for d in twin_synthesis)})",
+        "stable_full_synthesis_closed_minus_open_mean": (
+            sum(twin_synthesis) / len(twin_synthesis) if twin_synthesis else math.nan
+        ),
+        "stable_full_stand_ins_demoted": twin_stand_ins,
+        "stable_full_champions_demoted": twin_champions_demoted,
         "driftless_with_champion": f"{sum(r['champions'] > 0 for r in none)}/{len(none)}",
         "driftless_lax_gate_with_champion": f"{sum(r['champions'] > 0 for r in lax)}/{len(lax)}",
     }

@@ -30,8 +30,22 @@ the paper record falls short of (negative) or beats the backtest's expectation.
 * from ``min_days`` on, ``z_n < -demote_z`` demotes at once (the paper record contradicts the
   backtest; ``demote_z`` is wider than ``promote_z`` because the rule looks every day);
 * at ``n >= paper_days``, ``z_n >= -promote_z`` promotes to champion (the record is consistent
-  with the backtest at the one-sided ``promote_z`` level);
+  with the backtest at the one-sided ``promote_z`` level) **if it also beats its incumbents**
+  (below);
 * after ``max_probation_days`` without promotion the genome is demoted (it never proved itself).
+
+Challenger against incumbent
+----------------------------
+A promoted champion takes the place of what its persona traded before (the pool's champions
+of its styles, or the bootstrap stand-ins: :mod:`arena.bootstrap`), so consistency with its
+own backtest is not enough: it must have done better on paper than they did. Its
+**incumbents** on a day are the other genomes that held a full (not probation) sleeve in the
+accounts that traded the challenger that day; their pooled paper return is
+``y = sum(pnl) / sum(allocation)`` over those accounts. Over the days both have a paper return,
+the challenger is promoted only when ``mean(x) >= mean(y)`` (the figures ``challenger_mean``,
+``incumbent_mean`` and ``incumbent_days`` are stored with the verdict); otherwise it stays on
+probation, compared again each day, until ``max_probation_days``. A challenger whose accounts
+traded nothing else (no incumbent) is judged on its own record alone.
 
 Champion -> demoted: three rules, any one suffices
 --------------------------------------------------
@@ -251,6 +265,25 @@ def _divergence_streak(days: Sequence[PaperDay], tolerance: float) -> int:
     return streak
 
 
+def _beats_incumbents(
+    days: Sequence[PaperDay], incumbents: Sequence[PaperDay]
+) -> tuple[bool, dict[str, float]]:
+    """Whether the challenger's mean paper return over the days both traded is at least its
+    incumbents' (module docstring); with no common day, True and no figures."""
+    theirs = {d.day: d.paper_return for d in incumbents}
+    common = [d for d in days if d.day in theirs]
+    if not common:
+        return True, {}
+    mine = float(np.mean([d.paper_return for d in common]))
+    other = float(np.mean([theirs[d.day] for d in common]))
+    figures = {
+        "challenger_mean": mine,
+        "incumbent_mean": other,
+        "incumbent_days": float(len(common)),
+    }
+    return mine >= other, figures
+
+
 def decide(
     status: str,
     days: Sequence[PaperDay],
@@ -258,6 +291,7 @@ def decide(
     config: PromotionConfig,
     *,
     elapsed: int | None = None,
+    incumbents: Sequence[PaperDay] = (),
 ) -> Decision:
     """Return the lifecycle's decision on a probation genome or a champion.
 
@@ -265,7 +299,8 @@ def decide(
     champion, its sat-out days (:meth:`PaperDay.sat_out`). ``elapsed`` (probation) is the
     number of arena days it has had a sleeve, executed or not (default ``len(days)``): a genome
     whose sleeve is too small to ever trade still ends its probation after
-    ``max_probation_days``.
+    ``max_probation_days``. ``incumbents`` (probation) are the pooled paper days of the genomes
+    the challenger would replace (module docstring: challenger against incumbent).
     """
     if status not in ("probation", "champion"):
         raise ValueError(f"only probation genomes and champions are judged, not {status}")
@@ -283,12 +318,22 @@ def decide(
                 figures=figures,
             )
         if n >= config.paper_days and z >= -config.promote_z:
-            return Decision(
-                to_status="champion",
-                reason=f"promoted: {n} paper days consistent with the backtest (z = {z:.2f} "
-                f">= -{config.promote_z})",
-                figures=figures,
-            )
+            beats, comparison = _beats_incumbents(days, incumbents)
+            figures.update(comparison)
+            if beats:
+                versus = ""
+                if comparison:
+                    versus = (
+                        f", and it beat its incumbents on {int(comparison['incumbent_days'])} "
+                        f"common days ({comparison['challenger_mean']:.3%} against "
+                        f"{comparison['incumbent_mean']:.3%} a day)"
+                    )
+                return Decision(
+                    to_status="champion",
+                    reason=f"promoted: {n} paper days consistent with the backtest (z = {z:.2f} "
+                    f">= -{config.promote_z}){versus}",
+                    figures=figures,
+                )
         days_on = max(n, elapsed or 0)
         if days_on >= config.max_probation_days:
             figures["probation_days"] = float(days_on)
@@ -298,7 +343,13 @@ def decide(
                 f"days ({n} paper days executed, z = {z:.2f})",
                 figures=figures,
             )
-        return Decision(to_status=None, reason=f"probation: {n} paper days", figures=figures)
+        reason = f"probation: {n} paper days"
+        if "incumbent_mean" in figures and n >= config.paper_days and z >= -config.promote_z:
+            reason += (
+                f", consistent with the backtest but trailing its incumbents "
+                f"({figures['challenger_mean']:.3%} against {figures['incumbent_mean']:.3%} a day)"
+            )
+        return Decision(to_status=None, reason=reason, figures=figures)
     # Champion: the CUSUM reads every day (a sat-out day's return is its same-day backtest);
     # divergence and the drawdown budget read the days it traded.
     traded = [d for d in days if d.traded]

@@ -765,6 +765,36 @@ class GenePoolStore:
             for move in moves:
                 self._apply_transition(db, move, session_id=None)
 
+    def demote_stand_in(
+        self, *, genome_json: str, description: str, style: str, move: TransitionRecord
+    ) -> None:
+        """Take a bootstrap stand-in out of trading: add it to the pool and demote it.
+
+        A bootstrap genome (:mod:`arena.bootstrap`) trades outside the pool until the loop
+        judges its paper record decayed; then, in one transaction, it is added (first session
+        and lineage operator ``bootstrap``) as the champion it traded as, and ``move`` (champion
+        -> demoted, with the decision's reasons and figures) applied. A genome the pool already
+        holds raises :class:`TransitionError` and nothing is stored.
+        """
+        if move.from_status != "champion" or move.to_status != "demoted" or move.kind != "status":
+            raise TransitionError(f"a stand-in is only demoted from champion, not {move}")
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM genomes WHERE genome_id=?", (move.genome_id,)
+            ).fetchone():
+                raise TransitionError(f"genome {move.genome_id} is already in the pool")
+            db.execute(
+                "INSERT INTO genomes(genome_id, genome_json, description, style, first_session, "
+                "first_generation, status) VALUES (?,?,?,?,?,?,?)",
+                (move.genome_id, genome_json, description, style, "bootstrap", 0, "champion"),
+            )
+            db.execute(
+                "INSERT INTO lineage(genome_id, parents_json, operator, session_id, generation) "
+                "VALUES (?,?,?,?,?)",
+                (move.genome_id, "[]", "bootstrap", "bootstrap", 0),
+            )
+            self._apply_transition(db, move, session_id=None)
+
     def transitions(self, genome_id: str | None = None) -> list[dict[str, Any]]:
         """Return the stored lifecycle moves (of one genome, or all), oldest first."""
         query = "SELECT * FROM transitions"

@@ -77,6 +77,19 @@ def _pool_with_probation(
     return genome.id
 
 
+def _without_incumbents(home: LabHome) -> None:
+    """Take the aggressive persona's other bootstrap stand-ins out of trading (demoted, as the
+    loop does to decayed ones), so a trend genome on probation trades without incumbents."""
+    with GenePoolStore(home.gene_pool_db) as store:
+        for name in ("trend_momentum", "breakout"):
+            genome = BOOTSTRAP_GENOMES[name]
+            store.demote_stand_in(
+                genome_json=genome.to_json(), description=genome.describe(), style=genome.style,
+                move=TransitionRecord(genome_id=genome.id, from_status="champion",
+                                      to_status="demoted", reason="test set-up", day="2023-06-01"),
+            )  # fmt: skip
+
+
 def _season(home: LabHome, promotion: PromotionConfig) -> dict:
     return _replay(home, load_arena_data(SPEC, home), ArenaConfig(), promotion=promotion)
 
@@ -137,8 +150,14 @@ def test_probation_paper_days_reach_the_pool_and_a_consistent_record_is_promoted
     assert status == ("champion", False)
     promoted = moves[-1]
     assert (promoted["from_status"], promoted["to_status"]) == ("probation", "champion")
-    third_day = sorted({d.day for d in days})[2]
-    assert promoted["day"] == third_day and promoted["figures"]["paper_days"] == 3
+    # Promoted from the paper stage (3 days) on, on the first day it also beat its
+    # incumbents (the bootstrap genomes beside it in the same accounts).
+    paper = sorted({d.day for d in days})
+    assert promoted["day"] >= paper[2]
+    assert promoted["figures"]["paper_days"] == paper.index(promoted["day"]) + 1
+    figures = promoted["figures"]
+    assert figures["incumbent_days"] >= 3
+    assert figures["challenger_mean"] >= figures["incumbent_mean"]
     assert result["loop"]["promoted"][0]["genome_id"] == gid
     assert feedback and {f["account"] for f in feedback} <= {"aggressive", "conservative",
                                                              "synthesis"}  # fmt: skip
@@ -203,6 +222,7 @@ def test_a_genome_moves_at_most_once_a_day_even_when_the_day_is_closed_again(tmp
     home = LabHome(tmp_path / "once").ensure()
     # Promotable at once (z >= -10), then demotable at once as a champion (threshold ~0).
     gid = _pool_with_probation(home, expected_daily_return=0.05, cusum_threshold=1e-9)
+    _without_incumbents(home)  # nothing beside it to beat: promoted on its own record
     promotion = PromotionConfig(paper_days=2, min_days=2, promote_z=10.0, demote_z=10.0)
     data = load_arena_data(SPEC, home)
     config = ArenaConfig()

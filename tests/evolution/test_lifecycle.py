@@ -82,6 +82,37 @@ def test_probation_record_consistent_with_its_backtest_is_promoted_at_the_paper_
     assert done.figures["z"] >= -CONFIG.promote_z
 
 
+def test_a_consistent_challenger_is_promoted_only_when_it_beats_its_incumbents() -> None:
+    expectation = Expectation(mu=0.001, sigma=0.01, cusum_threshold=5.0)
+    record = [0.002, 0.0, 0.001] * 7  # 21 days, mean 0.001: consistent with the backtest
+    days = _days(record[: CONFIG.paper_days])
+    mean = sum(record[: CONFIG.paper_days]) / CONFIG.paper_days
+    # The control: alone (no incumbent) the record is promoted.
+    assert decide("probation", days, expectation, CONFIG).to_status == "champion"
+    better = _days([mean + 0.0005] * CONFIG.paper_days)
+    trailing = decide("probation", days, expectation, CONFIG, incumbents=better)
+    assert trailing.to_status is None and "trailing its incumbents" in trailing.reason
+    assert trailing.figures["incumbent_days"] == CONFIG.paper_days
+    assert trailing.figures["incumbent_mean"] == pytest.approx(mean + 0.0005)
+    assert trailing.figures["challenger_mean"] == pytest.approx(mean)
+    # Incumbents that did worse on the same days: promoted, the comparison in the reason.
+    worse = _days([mean - 0.0005] * CONFIG.paper_days)
+    beaten = decide("probation", days, expectation, CONFIG, incumbents=worse)
+    assert beaten.to_status == "champion" and "beat its incumbents on 20 common days" in beaten.reason
+    # Only the common days count: incumbents' days the challenger has no paper day on do not.
+    elsewhere = [
+        PaperDay(day=f"2026-01-{i + 1:02d}", allocation=1.0, pnl=1.0) for i in range(5)
+    ]
+    assert decide("probation", days, expectation, CONFIG, incumbents=elsewhere).to_status == (
+        "champion"
+    )
+    # A trailing challenger still ends its probation demoted at the longest probation.
+    config = PromotionConfig(paper_days=20, max_probation_days=21)
+    late = decide("probation", _days(record), expectation, config, incumbents=_days(
+        [mean + 0.0005] * 21))  # fmt: skip
+    assert late.to_status == "demoted"
+
+
 def test_probation_record_far_below_its_backtest_is_demoted_early() -> None:
     expectation = Expectation(mu=0.004, sigma=0.01, cusum_threshold=5.0)
     losing = [-0.01] * CONFIG.min_days
