@@ -179,7 +179,9 @@ def backtest(
     panel = _load_panel(data)
     if symbol:
         try:
-            panel = panel.select(list(symbol))
+            # Their own bars: a symbol from a folder backtests as its own file does (the
+            # folder's rows where it has no bar would otherwise enter its per-bar metrics).
+            panel = panel.select(list(symbol), own_bars=True)
         except KeyError as exc:
             raise DataSpecError(f"--symbol: {exc.args[0]}") from None
     if config.market is None and commission is not None:

@@ -5,6 +5,14 @@ ATR(14)...). :class:`IndicatorCache` keys each result by ``(primitive, params)``
 so the second genome that needs SMA(20) gets the first one's array. Arrays are handed out
 read-only: a compiled genome can never corrupt another genome's inputs. Entries beyond
 ``max_bytes`` are evicted least recently used first.
+
+Every per-symbol indicator is computed on the symbol's own bars (its tradable rows, see
+:mod:`simulators.own_bars`) and placed back on the panel's rows: a suspended day is not a bar
+of the symbol, so "SMA(50)" is the mean of its last 50 bars, and on a suspended row an
+indicator holds the value of the symbol's last bar (NaN before its first). An indicator built
+from another (realised volatility from log returns) is computed on own bars from the other's
+own-bar values. The market regime is the one exception: it is a property of the whole panel
+(one code per row, from the symbols that traded), not of a symbol.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import numpy as np
 from genome import primitives as prim
 from genome.regime import RegimeSpec, classify_regimes
 from simulators.bars import Panel
+from simulators.own_bars import OwnBars
 
 CacheKey = tuple[Hashable, ...]
 PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -48,6 +57,8 @@ class IndicatorCache:
         self.computed: Counter[CacheKey] = Counter()
         self._entries: OrderedDict[CacheKey, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._own_bars: OwnBars | None = None
+        self._own_fields: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ core
     def __len__(self) -> int:
@@ -87,6 +98,7 @@ class IndicatorCache:
         """Drop every entry (the counters are kept)."""
         self._entries.clear()
         self._bytes = 0
+        self._own_fields.clear()
 
     def _field(self, name: str) -> np.ndarray:
         if name not in PRICE_FIELDS:
@@ -94,14 +106,45 @@ class IndicatorCache:
         array: np.ndarray = getattr(self.panel, name)
         return array
 
+    @property
+    def own_bars(self) -> OwnBars:
+        """Return the own bars of the panel's symbols (built on first use)."""
+        if self._own_bars is None:
+            self._own_bars = OwnBars.of(self.panel.tradable)
+        return self._own_bars
+
+    def _on_own_bars(self, function: Callable[..., np.ndarray], *arrays: np.ndarray) -> np.ndarray:
+        """Return ``function(*arrays)`` computed on each symbol's own bars (module docstring)."""
+        own = self.own_bars
+        if own.identity:
+            return function(*arrays)
+        return own.expand(function(*(self._compressed(array) for array in arrays)))
+
+    def _compressed(self, array: np.ndarray) -> np.ndarray:
+        # The price fields are read by most indicators: compress each of them once.
+        for name in PRICE_FIELDS:
+            if array is getattr(self.panel, name):
+                found = self._own_fields.get(name)
+                if found is None:
+                    found = self.own_bars.compress(array)  # private: never handed out
+                    self._own_fields[name] = found
+                return found
+        return self.own_bars.compress(array)
+
     # ------------------------------------------------------------------ primitives
     def sma(self, field: str, window: int) -> np.ndarray:
         """Return the SMA of a panel field."""
-        return self.get(("sma", field, window), lambda: prim.sma(self._field(field), window))
+        return self.get(
+            ("sma", field, window),
+            lambda: self._on_own_bars(lambda x: prim.sma(x, window), self._field(field)),
+        )
 
     def ema(self, field: str, window: int) -> np.ndarray:
         """Return the EMA of a panel field."""
-        return self.get(("ema", field, window), lambda: prim.ema(self._field(field), window))
+        return self.get(
+            ("ema", field, window),
+            lambda: self._on_own_bars(lambda x: prim.ema(x, window), self._field(field)),
+        )
 
     def moving_average(self, kind: str, field: str, window: int) -> np.ndarray:
         """Return the ``"sma"`` or ``"ema"`` of a panel field."""
@@ -110,30 +153,39 @@ class IndicatorCache:
     def std(self, field: str, window: int) -> np.ndarray:
         """Return the rolling population standard deviation of a panel field."""
         return self.get(
-            ("std", field, window), lambda: prim.rolling_std(self._field(field), window, 0)
+            ("std", field, window),
+            lambda: self._on_own_bars(lambda x: prim.rolling_std(x, window, 0), self._field(field)),
         )
 
     def rolling_max(self, field: str, window: int) -> np.ndarray:
         """Return the highest value of a field over the last ``window`` bars."""
         return self.get(
-            ("max", field, window), lambda: prim.rolling_max(self._field(field), window)
+            ("max", field, window),
+            lambda: self._on_own_bars(lambda x: prim.rolling_max(x, window), self._field(field)),
         )
 
     def rolling_min(self, field: str, window: int) -> np.ndarray:
         """Return the lowest value of a field over the last ``window`` bars."""
         return self.get(
-            ("min", field, window), lambda: prim.rolling_min(self._field(field), window)
+            ("min", field, window),
+            lambda: self._on_own_bars(lambda x: prim.rolling_min(x, window), self._field(field)),
         )
 
     def rsi(self, window: int) -> np.ndarray:
         """Return Wilder's RSI of the close."""
-        return self.get(("rsi", window), lambda: prim.rsi(self.panel.close, window))
+        return self.get(
+            ("rsi", window),
+            lambda: self._on_own_bars(lambda c: prim.rsi(c, window), self.panel.close),
+        )
 
     def atr(self, window: int) -> np.ndarray:
         """Return Wilder's ATR."""
         panel = self.panel
         return self.get(
-            ("atr", window), lambda: prim.atr(panel.high, panel.low, panel.close, window)
+            ("atr", window),
+            lambda: self._on_own_bars(
+                lambda h, lo, c: prim.atr(h, lo, c, window), panel.high, panel.low, panel.close
+            ),
         )
 
     def atr_pct(self, window: int) -> np.ndarray:
@@ -142,30 +194,45 @@ class IndicatorCache:
         # ATR itself is not kept: only its ratio to the close is used by genomes.
         return self.get(
             ("atr_pct", window),
-            lambda: prim.atr(panel.high, panel.low, panel.close, window) / panel.close,
+            lambda: self._on_own_bars(
+                lambda h, lo, c: prim.atr(h, lo, c, window) / c, panel.high, panel.low, panel.close
+            ),
         )
 
     def rate_of_change(self, window: int) -> np.ndarray:
         """Return the close's rate of change over ``window`` bars."""
-        return self.get(("roc", window), lambda: prim.rate_of_change(self.panel.close, window))
+        return self.get(
+            ("roc", window),
+            lambda: self._on_own_bars(lambda c: prim.rate_of_change(c, window), self.panel.close),
+        )
 
     def returns(self) -> np.ndarray:
         """Return the close's simple bar returns."""
-        return self.get(("returns",), lambda: prim.simple_returns(self.panel.close))
+        return self.get(
+            ("returns",), lambda: self._on_own_bars(prim.simple_returns, self.panel.close)
+        )
 
     def log_returns(self) -> np.ndarray:
         """Return the close's log bar returns."""
-        return self.get(("log_returns",), lambda: prim.log_returns(self.panel.close))
+        return self.get(
+            ("log_returns",), lambda: self._on_own_bars(prim.log_returns, self.panel.close)
+        )
 
     def realised_volatility(self, window: int) -> np.ndarray:
         """Return the per-bar realised volatility (sample sd of log returns)."""
-        return self.get(("rv", window), lambda: prim.rolling_std(self.log_returns(), window, 1))
+        return self.get(
+            ("rv", window),
+            lambda: self._on_own_bars(lambda r: prim.rolling_std(r, window, 1), self.log_returns()),
+        )
 
     def rv_percentile(self, window: int, lookback: int) -> np.ndarray:
         """Return the rank of realised volatility among its last ``lookback`` values."""
         return self.get(
             ("rv_pct", window, lookback),
-            lambda: prim.percentile_rank(self.realised_volatility(window), lookback, lookback),
+            lambda: self._on_own_bars(
+                lambda v: prim.percentile_rank(v, lookback, lookback),
+                self.realised_volatility(window),
+            ),
         )
 
     def previous(self, name: str, window: int) -> np.ndarray:
@@ -175,14 +242,19 @@ class IndicatorCache:
         The unshifted arrays are not kept: nothing else reads them.
         """
         panel = self.panel
-        sources: dict[str, Callable[[], np.ndarray]] = {
-            "max_high": lambda: prim.rolling_max(panel.high, window),
-            "min_low": lambda: prim.rolling_min(panel.low, window),
-            "sma_volume": lambda: prim.sma(panel.volume, window),
+        sources: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], np.ndarray]] = {
+            "max_high": (prim.rolling_max, panel.high),
+            "min_low": (prim.rolling_min, panel.low),
+            "sma_volume": (prim.sma, panel.volume),
         }
         if name not in sources:
             raise ValueError(f"unknown shifted indicator {name!r}; allowed: {list(sources)}")
-        return self.get(("prev", name, window), lambda: prim.shift(sources[name]()))
+        function, values = sources[name]
+        # Shifted on own bars: the channel of the symbol's bars before this one.
+        return self.get(
+            ("prev", name, window),
+            lambda: self._on_own_bars(lambda x: prim.shift(function(x, window)), values),
+        )
 
     def kelly_ratio(self, window: int) -> np.ndarray:
         """Return ``mean(r) / var(r)`` of the bar returns over ``window`` bars (uncapped).
@@ -190,15 +262,14 @@ class IndicatorCache:
         ``+inf`` where the variance is zero and the mean positive; NaN during warm-up.
         """
 
-        def compute() -> np.ndarray:
-            returns = self.returns()
+        def ratio_of(returns: np.ndarray) -> np.ndarray:
             mean = prim.sma(returns, window)
             variance = prim.rolling_std(returns, window, 1) ** 2
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(variance > 0.0, mean / variance, np.where(mean > 0.0, np.inf, 0.0))
             return np.where(np.isnan(mean), np.nan, ratio)
 
-        return self.get(("kelly", window), compute)
+        return self.get(("kelly", window), lambda: self._on_own_bars(ratio_of, self.returns()))
 
     def regimes(self, spec: RegimeSpec | None = None) -> np.ndarray:
         """Return :func:`genome.regime.classify_regimes` of the panel."""

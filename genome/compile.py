@@ -16,6 +16,15 @@ What a compiled genome holds (all ``(T, N)`` unless said otherwise):
 Every indicator goes through an :class:`~genome.cache.IndicatorCache`, and so does every
 condition's boolean signal, so a population compiled on one panel computes each distinct
 indicator and condition once. Nothing here evaluates text: genomes are data.
+
+Own bars: the cache computes each symbol's indicators on its own (tradable) bars and holds
+them flat over the rows where it has none (:mod:`simulators.own_bars`), so a condition read on
+a row where the symbol trades compares its own bars (a cross's "before" is its previous bar,
+however many suspended rows lie between); conditions, and so entries and exits, are False on
+rows where it does not trade. The backtester counts a time stop in the symbol's own bars too.
+A symbol's signals are therefore the same whether it is compiled alone or in a panel whose
+other symbols trade on its suspended days (only the market regime, a property of the whole
+panel, depends on the other symbols).
 """
 
 from __future__ import annotations
@@ -112,8 +121,14 @@ class CompiledGenome:
 
 # --------------------------------------------------------------------------- conditions
 def condition_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
-    """Return the ``(T, N)`` bool signal of one entry condition (cached by the condition)."""
-    return cache.get(("signal", condition), lambda: _compute_signal(condition, cache))
+    """Return the ``(T, N)`` bool signal of one entry condition (cached by the condition).
+
+    The signal is False wherever the asset has no bar of its own (``tradable`` False): a
+    suspended day fires no entry and no exit (see the module docstring).
+    """
+    return cache.get(
+        ("signal", condition), lambda: _compute_signal(condition, cache) & cache.panel.tradable
+    )
 
 
 def _compute_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:

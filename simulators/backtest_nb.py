@@ -7,8 +7,10 @@ bar or asset arrive already broadcast to ``(T, N)`` by :mod:`simulators.backtest
 Per bar ``t`` the kernel runs these phases, in this order:
 
 1. **open** (``fill="next-open"`` only): pending exits, then pending entries (column order),
-   fill at ``open[t]``;
-2. **time stop**: positions held ``>= time_stop`` bars exit at ``open[t]``;
+   fill at ``open[t]``; an order due on a non-tradable bar waits for the asset's next own bar
+   (a suspended day is not a bar of the asset: "next open" is the open of its next bar);
+2. **time stop**: positions held ``>= time_stop`` bars of their own (tradable bars after the
+   entry bar; suspended days do not count) exit at ``open[t]``;
 3. **intrabar stops** (positions filled before bar ``t``): stop loss / trailing stop
    before take profit; a gap through the level fills at the open, otherwise at the level;
 4. **close** (``fill="close"`` only): exits, then entries, fill at ``close[t]``;
@@ -154,6 +156,7 @@ def simulate_nb(
     tp_frac = np.full(n_assets, np.nan)
     tsl_frac = np.full(n_assets, np.nan)
     hold_limit = np.full(n_assets, np.nan)
+    held_bars = np.zeros(n_assets, dtype=np.int64)  # own bars since the entry bar
     peak = np.zeros(n_assets)
     pending_entry = np.zeros(n_assets, dtype=np.bool_)
     pending_signal_bar = np.full(n_assets, -1, dtype=np.int64)
@@ -200,8 +203,10 @@ def simulate_nb(
             for i in range(n_assets):
                 if not pending_entry[i]:
                     continue
-                pending_entry[i] = False  # an entry that cannot fill now expires
-                if size[i] > 0.0 or n_open >= max_positions or not tradable[t, i]:
+                if not tradable[t, i]:
+                    continue  # not a bar of the asset: the entry waits for its next one
+                pending_entry[i] = False  # an entry that cannot fill at its bar expires
+                if size[i] > 0.0 or n_open >= max_positions:
                     continue
                 price = min(open_[t, i] * (1.0 + slippage), high[t, i])
                 if price >= limit_up[t, i]:
@@ -227,6 +232,7 @@ def simulate_nb(
                 tp_frac[i] = tp_stop[s, i]
                 tsl_frac[i] = tsl_stop[s, i]
                 hold_limit[i] = time_stop[s, i]
+                held_bars[i] = 0
                 peak[i] = price
                 n_open += 1
 
@@ -234,6 +240,7 @@ def simulate_nb(
         for i in range(n_assets):
             if size[i] <= 0.0 or entry_idx[i] >= t or not tradable[t, i]:
                 continue
+            held_bars[i] += 1
             if t_plus_one and day_id[t] <= day_id[entry_idx[i]]:
                 if high[t, i] > peak[i]:
                     peak[i] = high[t, i]
@@ -243,7 +250,7 @@ def simulate_nb(
             bar_low = low[t, i]
             raw = np.nan
             reason = EXIT_OPEN
-            if not np.isnan(hold_limit[i]) and (t - entry_idx[i]) >= hold_limit[i]:
+            if not np.isnan(hold_limit[i]) and held_bars[i] >= hold_limit[i]:
                 raw = bar_open
                 reason = EXIT_TIME_STOP
             else:
@@ -370,6 +377,7 @@ def simulate_nb(
                 tp_frac[i] = tp_stop[t, i]
                 tsl_frac[i] = tsl_stop[t, i]
                 hold_limit[i] = time_stop[t, i]
+                held_bars[i] = 0
                 peak[i] = price
                 n_open += 1
 

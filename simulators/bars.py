@@ -12,6 +12,16 @@ Conventions (the one place they are written down for data):
   ``tradable[t, i]`` is False where the asset cannot trade at bar ``t`` (before listing,
   suspended, missing). Prices at non-tradable bars are forward-filled (or NaN before the
   first valid bar) and must not be used to fill orders.
+* A non-tradable row is **not a bar of that asset**. Its indicators and signals are computed on
+  its own (tradable) bars and placed back on the panel's rows (:mod:`simulators.own_bars`, used
+  by :class:`genome.cache.IndicatorCache` and :mod:`simulators.strategies`): "SMA(50)" means 50
+  of its own bars; on a suspended row an indicator holds the value of its last bar (NaN before
+  its first) and no entry or exit signal fires. The backtester counts time stops in own bars
+  and lets an order due on a suspended row wait for the asset's next bar. An asset therefore
+  backtests the same alone or in a folder whose other files trade on its suspended days (the
+  forward-filled flat rows never enter its moving averages). Per-bar figures of an equity curve
+  (volatility, Sharpe) do count the panel's rows: :meth:`Panel.select` with ``own_bars`` gives
+  a symbol exactly its own file's rows.
 """
 
 from __future__ import annotations
@@ -111,8 +121,10 @@ class Panel:
 
         With ``own_bars`` only the bars where at least one of them has a bar of its own
         (``tradable``) are kept: a symbol taken from a folder whose other files trade on days
-        it was suspended gets exactly the bars of its own file, not the flat forward-filled
-        bars :meth:`from_frames` puts in its gaps (which would enter its indicators).
+        it was suspended gets exactly the rows of its own file, not the flat forward-filled
+        rows :meth:`from_frames` puts in its gaps. Its indicators, signals and trades are the
+        same either way (module docstring); its per-bar figures (volatility, Sharpe,
+        exposure) are those of its own file only with ``own_bars``.
         """
         cols = [self.column(s) for s in symbols]
         if own_bars:
@@ -181,7 +193,8 @@ class Panel:
         """Align per-symbol OHLCV frames (tz-aware DatetimeIndex) on the union of timestamps.
 
         Bars missing for a symbol are marked non-tradable; their prices are forward-filled
-        (NaN before the symbol's first bar) and their volume is 0.
+        (NaN before the symbol's first bar) and their volume is 0. They are not bars of the
+        symbol for its indicators and signals (module docstring).
         """
         if not frames:
             raise ValueError("no symbols to build a panel from")

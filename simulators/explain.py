@@ -10,11 +10,12 @@
   share of equity at that bar stays in cash (buy-and-hold does not wait for a lower price).
 * :func:`why_no_trades`: a sentence that says why a backtest closed no trade, read from the
   data and the signals. While no position has ever been opened the kernel's state is the
-  initial cash and nothing else, so each entry signal's fate is decided by its own bar:
+  initial cash and nothing else, so each entry signal's fate is decided by its fill bar:
   cancelled by an exit on the same bar, on the last bar (``next-open`` has no next bar), on
-  a non-tradable (suspended) bar, at the limit-up price, or one lot (price with slippage
-  times the lot, plus commission) costing more than the entry's budget. The checks are the
-  kernel's own, in its order (``docs/fill_assumptions.md``).
+  a non-tradable (suspended) bar (with ``next-open`` the entry waits for the asset's next own
+  bar, so only a suspension lasting to the last bar stops it), at the limit-up price, or one
+  lot (price with slippage times the lot, plus commission) costing more than the entry's
+  budget. The checks are the kernel's own, in its order (``docs/fill_assumptions.md``).
 """
 
 from __future__ import annotations
@@ -77,28 +78,46 @@ class BuyAndHold:
 def _fill_prices(prepared: PreparedPanel, config: BacktestConfig) -> tuple[np.ndarray, np.ndarray]:
     """Return, per signal bar, the entry fill price and what the fill bar's checks say.
 
-    Row ``s`` is an entry signalled at the close of bar ``s``: it fills at ``open[s + 1]``
-    (``next-open``) or ``close[s]`` (``close``), with slippage, capped at the bar's high;
-    the checks are the kernel's, in its order (tradable, limit-up, a price).
+    Row ``s`` is an entry signalled at the close of bar ``s``: it fills at the open of the
+    asset's next own bar (``next-open``: ``open[s + 1]``, or later when the asset is suspended
+    then; never when it has no bar after ``s``) or at ``close[s]`` (``close``), with slippage,
+    capped at the bar's high; the checks are the kernel's, in its order (tradable, limit-up, a
+    price).
     """
-    n_bars = prepared.close.shape[0]
-    price = np.full(prepared.close.shape, np.nan)
-    code = np.full(prepared.close.shape, _LAST_BAR, dtype=np.int64)
+    n_bars, n_assets = prepared.close.shape
+    columns = np.arange(n_assets)[None, :]
     if config.fill == "close":
-        signal_rows, fill_rows = slice(0, n_bars), slice(0, n_bars)
+        fill_rows = np.broadcast_to(np.arange(n_bars)[:, None], (n_bars, n_assets))
         raw = prepared.close
+        code = np.zeros((n_bars, n_assets), dtype=np.int64)
     else:
-        signal_rows, fill_rows = slice(0, n_bars - 1), slice(1, n_bars)
-        raw = prepared.open[fill_rows]
+        # The asset's first own bar after s (n_bars when there is none).
+        rows = np.where(prepared.tradable, np.arange(n_bars)[:, None], n_bars)
+        upcoming = np.minimum.accumulate(rows[::-1], axis=0)[::-1]
+        after = np.full((n_bars, n_assets), n_bars, dtype=np.int64)
+        after[:-1] = upcoming[1:]
+        last_row = n_bars - 1
+        code = np.where(
+            np.arange(n_bars)[:, None] == last_row,
+            _LAST_BAR,
+            np.where(after >= n_bars, _NOT_TRADABLE, _FILLABLE),
+        )
+        fill_rows = np.minimum(after, last_row)
+        raw = prepared.open[fill_rows, columns]
     with np.errstate(invalid="ignore"):
-        fill = np.minimum(raw * (1.0 + float(config.slippage)), prepared.high[fill_rows])
-        at_limit = fill >= prepared.rules.limit_up[fill_rows]
-    price[signal_rows] = fill
-    code[signal_rows] = np.select(
-        [~prepared.tradable[fill_rows], at_limit, ~np.isfinite(fill)],
-        [_NOT_TRADABLE, _LIMIT_UP, _NO_PRICE],
-        default=_FILLABLE,
+        fill = np.minimum(raw * (1.0 + float(config.slippage)), prepared.high[fill_rows, columns])
+        at_limit = fill >= prepared.rules.limit_up[fill_rows, columns]
+    pending = code == _FILLABLE
+    code = np.where(
+        pending,
+        np.select(
+            [~prepared.tradable[fill_rows, columns], at_limit, ~np.isfinite(fill)],
+            [_NOT_TRADABLE, _LIMIT_UP, _NO_PRICE],
+            default=_FILLABLE,
+        ),
+        code,
     )
+    price = np.where(pending, fill, np.nan)
     return price, code
 
 

@@ -16,6 +16,12 @@ an indicator's warm-up):
 * ``breakout(lookback, stop_pct)``: entry when ``close[t] > max(high[t-lookback..t-1])``;
   exit when ``close[t] < min(low[t-lookback..t-1])``; plus a stop loss ``stop_pct`` below
   the entry price (0 = none). Requires ``lookback >= 1`` and ``0 <= stop_pct < 1``.
+
+``t`` counts each symbol's own bars (:mod:`simulators.own_bars`): the rules run on the bars
+where the symbol is tradable, so a suspended day is not a bar of its averages, RSI or channel,
+``t - 1`` is its previous bar, and no signal fires on a row where it has no bar. A symbol's
+signals are the same whether its panel holds it alone or beside symbols trading on its
+suspended days.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 from alphaloop.errors import StrategyParamError
 from simulators.bars import Panel
 from simulators.indicators import rolling_max, rolling_min, rsi, shift, sma_order
+from simulators.own_bars import OwnBars
 
 __all__ = ["STRATEGIES", "ParamSpec", "StrategySignals", "strategy_signals", "validate_params"]
 
@@ -46,6 +53,15 @@ class ParamSpec:
     def describe(self) -> str:
         """Return ``name: kind in [low, high] (default d)``."""
         return f"{self.name}: {self.kind.__name__} in [{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Bars:
+    """The ``(T, N)`` prices a rule reads, in own-bar space (:class:`OwnBars`)."""
+
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +88,7 @@ def _crossed_below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sma_cross(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
+def _sma_cross(panel: _Bars, p: Mapping[str, float | int]) -> StrategySignals:
     # The sign of fast - slow against 0: the same comparisons as fast against slow, made
     # exactly where the prices are decimals.
     order = sma_order(panel.close, int(p["fast"]), int(p["slow"]))
@@ -80,7 +96,7 @@ def _sma_cross(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
     return StrategySignals(_crossed_above(order, zero), _crossed_below(order, zero), None, dict(p))
 
 
-def _rsi(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
+def _rsi(panel: _Bars, p: Mapping[str, float | int]) -> StrategySignals:
     values = rsi(panel.close, int(p["period"]))
     lower, upper = float(p["lower"]), float(p["upper"])
     entries = np.zeros(values.shape, dtype=bool)
@@ -91,7 +107,7 @@ def _rsi(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
     return StrategySignals(entries, exits, None, dict(p))
 
 
-def _breakout(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
+def _breakout(panel: _Bars, p: Mapping[str, float | int]) -> StrategySignals:
     lookback = int(p["lookback"])
     upper = shift(rolling_max(panel.high, lookback), 1)
     lower = shift(rolling_min(panel.low, lookback), 1)
@@ -105,7 +121,7 @@ def _breakout(panel: Panel, p: Mapping[str, float | int]) -> StrategySignals:
 @dataclass(frozen=True, slots=True)
 class _Strategy:
     specs: tuple[ParamSpec, ...]
-    build: Callable[[Panel, Mapping[str, float | int]], StrategySignals]
+    build: Callable[[_Bars, Mapping[str, float | int]], StrategySignals]
     rule: str  # cross-parameter constraint, for error messages
     check: Callable[[Mapping[str, float | int]], bool]
 
@@ -198,10 +214,22 @@ def strategy_signals(
 ) -> StrategySignals:
     """Return the entry/exit signals of strategy ``name`` on ``panel``.
 
+    The rule runs on each symbol's own bars and its signals are placed back on the panel's
+    rows, False where the symbol has no bar (module docstring).
+
     Raises
     ------
     StrategyParamError
         If the strategy or a parameter is unknown or invalid.
     """
     checked = validate_params(name, params or {})
-    return STRATEGIES[name].build(panel, checked)
+    own = OwnBars.of(panel.tradable)
+    bars = _Bars(
+        high=own.compress(panel.high), low=own.compress(panel.low), close=own.compress(panel.close)
+    )
+    signals = STRATEGIES[name].build(bars, checked)
+    if own.identity:
+        return signals
+    return StrategySignals(
+        own.signal(signals.entries), own.signal(signals.exits), signals.sl_stop, signals.params
+    )

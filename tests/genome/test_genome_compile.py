@@ -39,6 +39,7 @@ from genome.genes import ATRPct
 from genome.regime import REGIME_CODES
 from simulators.backtest import BacktestConfig
 from simulators.bars import Panel
+from simulators.own_bars import OwnBars
 
 
 def genome_of(*conditions: Any, **changes: Any) -> Genome:
@@ -167,7 +168,11 @@ def test_compile_cache_of_other_panel_is_rejected(panel: Panel) -> None:
 # --------------------------------------------------------------------------- semantics
 def test_compile_ma_cross_fires_only_on_crossing_bar(panel: Panel) -> None:
     compiled = compile_genome(genome_of(MACross(ma="sma", fast=5, slow=20)), panel)
-    fast, slow = prim.sma(panel.close, 5), prim.sma(panel.close, 20)
+    # On each asset's own bars, held over its suspended rows: the row before an own bar
+    # holds the asset's previous bar's averages.
+    own = OwnBars.of(panel.tradable)
+    fast = own.apply(lambda c: prim.sma(c, 5), panel.close)
+    slow = own.apply(lambda c: prim.sma(c, 20), panel.close)
     with np.errstate(invalid="ignore"):
         above = fast > slow
     expected = np.zeros_like(above)
@@ -234,9 +239,13 @@ def test_compile_stops_and_sizes_become_backtest_inputs(panel: Panel) -> None:
     compiled = compile_genome(genome, panel)
     assert (compiled.sl_stop, compiled.tp_stop, compiled.time_stop) == (0.05, 0.2, 7)
     assert compiled.max_positions == 4
-    expected_tsl = 2.0 * prim.atr(panel.high, panel.low, panel.close, 14) / panel.close
+    # Indicators count each asset's own bars (asset 1 is suspended on bars 100-109).
+    own = OwnBars.of(panel.tradable)
+    expected_tsl = own.apply(
+        lambda h, lo, c: 2.0 * prim.atr(h, lo, c, 14) / c, panel.high, panel.low, panel.close
+    )
     np.testing.assert_allclose(compiled.tsl_stop, expected_tsl)
-    sigma = prim.realised_volatility(panel.close, 20) * np.sqrt(252.0)
+    sigma = own.apply(lambda c: prim.realised_volatility(c, 20), panel.close) * np.sqrt(252.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         expected_size = np.nan_to_num(np.minimum(1.0, 0.1 / sigma) / 4, nan=0.0)
     np.testing.assert_allclose(compiled.size, expected_size)
@@ -254,8 +263,10 @@ def test_compile_capped_kelly_is_clipped_to_cap(panel: Panel) -> None:
         sizing=CappedKelly(window=30, cap=0.25, max_positions=3),
     )
     size = compile_genome(genome, panel).size
-    returns = prim.simple_returns(panel.close)
-    mean, sd = prim.sma(returns, 30), prim.rolling_std(returns, 30, 1)
+    own = OwnBars.of(panel.tradable)  # indicators count each asset's own bars
+    returns = prim.simple_returns(own.compress(panel.close))
+    mean = own.expand(prim.sma(returns, 30))
+    sd = own.expand(prim.rolling_std(returns, 30, 1))
     expected = np.nan_to_num(np.clip(mean / sd**2, 0.0, 0.25), nan=0.0)
     np.testing.assert_allclose(size, expected)
     assert size.max() == 0.25 and (size == 0.0).any()

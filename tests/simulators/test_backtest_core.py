@@ -211,7 +211,9 @@ def test_fill_never_outside_bar_range_with_slippage() -> None:
     assert np.all(signal_fills >= np.minimum(open_[trades.entry_idx], high[trades.entry_idx]))
 
 
-def test_non_tradable_bar_entry_expires_and_exit_waits() -> None:
+def test_non_tradable_bar_entry_and_exit_wait_for_the_next_own_bar() -> None:
+    # A non-tradable bar is not a bar of the asset (a suspension): the order due there is
+    # due at the asset's next bar, as it would be on the asset's own file without that row.
     tradable = np.ones((8, 1), dtype=bool)
     tradable[2, 0] = False  # the bar the first entry would fill on
     tradable[6, 0] = False  # the bar the exit would fill on
@@ -219,8 +221,19 @@ def test_non_tradable_bar_entry_expires_and_exit_waits() -> None:
     result = run_backtest(panel, flags(8, 1, 3), flags(8, 5), config=FRICTIONLESS)
     trade = result.trades.iloc[0]
     assert len(result.trades) == 1
-    assert trade.entry_idx == 4  # the bar-1 entry expired; the bar-3 one filled
+    assert trade.entry_idx == 3  # the bar-1 entry waited over bar 2 (bar 3's is ignored: long)
     assert trade.exit_idx == 7  # retried after the suspended bar
+
+
+def test_time_stop_counts_the_assets_own_bars_not_its_suspended_days() -> None:
+    tradable = np.ones((9, 1), dtype=bool)
+    tradable[3:5, 0] = False  # two suspended days inside the holding period
+    panel = make_panel(np.arange(10.0, 19.0), tradable=tradable)
+    result = run_backtest(panel, flags(9, 0), flags(9), config=FRICTIONLESS, time_stop=3)
+    trade = result.trades.iloc[0]
+    assert trade.exit_reason == "time_stop"
+    # Filled at bar 1; its own bars after it are 2, 5, 6: out at the open of bar 6.
+    assert (trade.entry_idx, trade.exit_idx) == (1, 6)
 
 
 def test_multi_asset_all_in_splits_equity_by_max_positions() -> None:

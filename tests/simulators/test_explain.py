@@ -110,10 +110,10 @@ def test_why_no_trades_counts_limit_up_suspended_last_bar_and_cancelled_entries(
     open_ = close.copy()
     open_[[3, 6]] = 11.0  # gaps to the +10% limit (previous close 10.00)
     tradable = np.ones((12, 1), dtype=bool)
-    tradable[8] = False  # suspended
+    tradable[10:] = False  # suspended from bar 10 to the end: no own bar to fill at after 9
     panel = make_panel(close, symbols=("600000",), open_=open_, tradable=tradable)
     entries = signals_at(panel, 2, 5, 7, 9, 11)
-    exits = signals_at(panel, 9)
+    exits = signals_at(panel, 7)
     result = run_backtest(panel, entries, exits)
     assert len(result.trades) == 0, "the kernel must refuse every one of these entries"
     why = why_no_trades(panel, entries, exits, result.trades, config=result.config)
