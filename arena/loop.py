@@ -256,6 +256,7 @@ def _judge_stand_ins(
     records: Sequence[PaperDayRecord],
     daily: Panel,
     config: PromotionConfig,
+    calibrations: dict[tuple[str, str], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Judge the bootstrap stand-ins that traded on ``day`` as champions; demote the decayed.
 
@@ -264,8 +265,11 @@ def _judge_stand_ins(
     recomputed each day: the same figures every time), its record is the days it traded, and
     :func:`evolution.lifecycle.decide` applies a champion's demotion rules. A demoted one is
     added to the pool as demoted (:meth:`GenePoolStore.demote_stand_in`) and does not trade
-    again (:func:`arena.bootstrap.arena_genomes`).
+    again (:func:`arena.bootstrap.arena_genomes`). ``calibrations`` keeps the calibrations by
+    (genome, first paper day) across the days of one season (the same bars give the same
+    figures, so it only saves the backtests).
     """
+    cache = {} if calibrations is None else calibrations
     moves: list[dict[str, Any]] = []
     for genome_id in sorted({r.genome_id for r in records if r.figures.get("bootstrap")}):
         genome = STAND_INS.get(genome_id)
@@ -274,10 +278,12 @@ def _judge_stand_ins(
         days = paper_record(store, genome_id, until=day)
         if not days or days[-1].day != day:
             continue
-        calibration = _calibration(genome, daily, days[0].day, config)
-        if calibration is None:
+        key = (genome_id, days[0].day)
+        if key not in cache:
+            cache[key] = _calibration(genome, daily, days[0].day, config)
+        if cache[key] is None:
             continue
-        expectation, bars = calibration
+        expectation, bars = cache[key]
         decision = decide("champion", days, expectation, config)
         if decision.to_status != "demoted":
             continue
@@ -348,12 +354,14 @@ def close_loop(
     periods_per_year: float,
     config_hash: str = "",
     daily: Panel | None = None,
+    calibrations: dict[tuple[str, str], Any] | None = None,
 ) -> LoopDay:
     """Record ``day``'s genome days in the pool and apply the lifecycle (module docstring).
 
     ``genome_days`` are the review's records of the day (``arena.review.GenomeDay``);
     ``daily`` (the bars through ``day``) backtests the champions that sat the day out. Without
-    it a champion is judged on the days it traded only.
+    it a champion is judged on the days it traded only. ``calibrations`` (a dict the caller
+    keeps across a season's days) saves recomputing the stand-ins' calibrations.
     """
     iso = day.isoformat()
     records = _records(genome_days)
@@ -416,7 +424,7 @@ def close_loop(
                     }
                 )
         if daily is not None:
-            moves += _judge_stand_ins(store, iso, records, daily, config)
+            moves += _judge_stand_ins(store, iso, records, daily, config, calibrations)
         decided = {(m["genome_id"], m["to"]) for m in moves}
         recorded = tuple(
             {"genome_id": m["genome_id"], "from": m["from_status"], "to": m["to_status"],

@@ -823,13 +823,14 @@ def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Cal
 
     config = promotion if promotion is not None else load_session_config().promotion
     periods = periods_per_year(data.daily.freq, data.daily.market)
+    calibrations: dict[tuple[str, str], Any] = {}  # the stand-ins', kept across the days
 
     def close(day: date) -> Any:
         with Ledger(home.ledger_db) as ledger:
             rows = ledger.genome_days(start=day, end=day)
         return close_loop(
             home, day, rows, config=config, periods_per_year=periods,
-            config_hash=config.stable_hash(), daily=data.daily,
+            config_hash=config.stable_hash(), daily=data.daily, calibrations=calibrations,
         )  # fmt: skip
 
     return close

@@ -20,9 +20,12 @@ What it measures, per seed of a driftless synthetic market with a planted breako
 4. **Full season, closed against open**: 12 weeks on the decaying market (the edge stops after
    week 7) with weekly evolution (5 generations), the real gate (``configs/evolution.yaml``:
    200 trades, deflated Sharpe 0.95) and the default 20-day paper stage; closed: the loop on,
-   open: ``--open-loop``. How many champions were promoted through the paper stage, how many of
-   them were demoted 1 to 20 trading days after the break (and how many before it), and the
-   final equity closed minus open, of the synthesis account and of the three accounts together.
+   open: ``--open-loop``. How many champions were promoted through the paper stage (a
+   challenger must also beat its incumbents), how many of them and of the bootstrap stand-ins
+   (judged like champions) were demoted 1 to 20 trading days after the break (and how many
+   before it), and the final equity closed minus open, of the synthesis account and of the
+   three accounts together. The same on the stable twin (the edge never stops): what closing
+   the loop costs or earns where nothing decays, and the stand-ins it demotes there.
 5. **Driftless market**: a season with weekly evolution (5 generations), the real gate and a
    short paper stage (``paper_days`` 5, so promotion is reachable in the season) on markets with
    no edge: how many seeds end with a champion. The control: the same seasons with a gate that
