@@ -60,7 +60,8 @@ def _print_table(report: object) -> None:
     console = Console(soft_wrap=False)
     bars = ", ".join(f"{symbol}={count}" for symbol, count in report.bars.items())
     console.print(
-        f"[bold]{report.source}[/bold]  market={report.market}  freq={report.freq}  bars: {bars}",
+        f"[bold]{report.source}[/bold]  market={report.market}  calendar={report.calendar}  "
+        f"freq={report.freq}  bars: {bars}",
         markup=True,
         highlight=False,
     )

@@ -314,6 +314,7 @@ class _Loaded:
     fetched: FetchResult | None = None
     cache: object | None = None
     panel: Panel | None = None
+    calendar: str | None = None  # None: the market's own (simulators.calendars.market_calendar)
 
 
 def _panel_frames(panel: Panel) -> dict[str, pd.DataFrame]:
@@ -332,7 +333,11 @@ def _fetch(spec: DataSpec, home: LabHome, retry: RetryPolicy) -> _Loaded:
         from simulators.synthetic import SyntheticSpec, generate_daily
 
         panel = generate_daily(SyntheticSpec.from_options(dict(options)))
-        return _Loaded(_panel_frames(panel), panel.freq, panel.market, [], panel=panel)
+        # Generated on weekdays (every day for crypto), not on the exchange's holidays.
+        calendar = "24/7" if panel.market == "crypto" else "weekdays"
+        return _Loaded(
+            _panel_frames(panel), panel.freq, panel.market, [], panel=panel, calendar=calendar
+        )
     if spec.kind == "sample":
         from simulators.sample import load_sample
 
@@ -439,7 +444,12 @@ def _load(
     home = home or LabHome.resolve()
     loaded = _fetch(parsed, home, retry)
     frames, report = validate_frames(
-        loaded.frames, market=loaded.market, freq=loaded.freq, policy=policy, source=parsed.raw
+        loaded.frames,
+        market=loaded.market,
+        freq=loaded.freq,
+        policy=policy,
+        source=parsed.raw,
+        calendar=loaded.calendar,
     )
     report = report.with_issues(loaded.notes)
     if loaded.fetched is not None and loaded.cache is not None:

@@ -16,8 +16,37 @@ a :class:`~simulators.bars.Panel`. Each kind of problem has one action in the
 Repairs, in the order they are applied: sort by time (stable), drop duplicated timestamps
 keeping the last, drop rows with NaN/Inf prices (NaN/Inf volume becomes 0), drop rows with
 non-positive prices, clip high/low so that ``low <= min(open, close) <= max(open, close) <=
-high``, drop isolated outlier bars, drop zero-volume bars. Jumps and gaps cannot be
+high``, drop isolated outlier bars, drop zero-volume bars, drop bars outside the session and
+extended-hours bars. Jumps, gaps, mixed bar sizes, missing and truncated sessions cannot be
 repaired (nobody knows the true prices), only warned about or raised.
+
+Checks against the market's calendar (:func:`simulators.calendars.market_sessions`; ``cn``
+XSHG, ``us`` XNYS), after the value checks:
+
+``mixed_bar_sizes`` (every market; default ``raise``)
+    one file mixes bar sizes: several bars on one day of a daily file (intraday rows appended
+    to daily rows), bars closer together than the file's bar size, a day of coarser bars, or
+    a lone date-only row among intraday days. Such a file would be read at one wrong size.
+``missing_session`` (XSHG, XNYS; ``warn``)
+    sessions of the calendar between the first and the last bar with no bar at all (a
+    holiday is not a session, so it is never missing; a suspended stock's days are). One
+    issue lists every such session (its close stamp).
+``truncated_session`` (XSHG, XNYS, intraday; ``warn``)
+    a session whose last regular-hours bar closes more than ``truncated_session_minutes``
+    (and more than one bar) before the session's close, e.g. the A-share circuit-breaker
+    days 2016-01-04 (stopped at 13:34) and 2016-01-07 (at 09:59). Early closes are known
+    to the calendar and are not truncations.
+``outside_session`` (XSHG, XNYS; ``warn``)
+    bars on a day that is not a session (weekend, holiday) or, intraday, outside regular
+    hours (before the open, in the A-share lunch break, after the close) and not in XNYS's
+    extended hours. A bar counts as in the session when its interval ``(stamp - bar, stamp]``
+    overlaps it; a 1-minute bar stamped at the XSHG open (09:30, the opening auction) too.
+``extended_hours`` (XNYS, intraday; ``warn``)
+    pre-market (04:00 to the open) and post-market (the close to 20:00) bars, counted.
+
+``none`` (the ``weekdays`` calendar) and ``crypto`` (``24/7``) keep the gap rule above and
+are not checked against sessions; the synthetic market is checked against ``weekdays``
+(the calendar it is generated on) whatever its market.
 
 Frames here are "raw frames": a tz-aware ``DatetimeIndex`` of bar-close timestamps (maybe
 unsorted or duplicated) and float columns ``open, high, low, close, volume``.
@@ -38,7 +67,16 @@ from pydantic import model_validator
 from alphaloop.config import FrozenConfig
 from alphaloop.errors import ConfigError, DataQualityError
 from simulators.bars import FIELDS
-from simulators.calendars import FREQUENCY_STEPS, is_daily_or_slower, missing_business_days
+from simulators.calendars import (
+    EXCHANGE_CALENDARS,
+    FREQUENCY_STEPS,
+    is_daily_or_slower,
+    market_calendar,
+    market_sessions,
+    market_timezone,
+    missing_business_days,
+    session_dates,
+)
 
 PRICES: tuple[str, ...] = FIELDS[:4]
 
@@ -57,6 +95,11 @@ ISSUE_KINDS: tuple[str, ...] = (
     "zero_volume",
     "jump",
     "gap",
+    "mixed_bar_sizes",
+    "missing_session",
+    "truncated_session",
+    "outside_session",
+    "extended_hours",
 )
 
 # How many timestamps of one issue the text table shows (the dict has them all).
@@ -81,6 +124,13 @@ class QualityPolicy(FrozenConfig):
     zero_volume: AnyAction = "warn"
     jump: RaiseOrWarn = "warn"
     gap: RaiseOrWarn = "warn"
+    mixed_bar_sizes: RaiseOrWarn = "raise"
+    missing_session: RaiseOrWarn = "warn"
+    truncated_session: RaiseOrWarn = "warn"
+    outside_session: AnyAction = "warn"
+    """``repair`` drops the bars outside the session."""
+    extended_hours: AnyAction = "warn"
+    """``repair`` drops the pre- and post-market bars (regular hours only)."""
 
     jump_log_return: float = 0.4
     """A close-to-close ``|log return|`` above this is a jump (0.4: +49% or -33%)."""
@@ -94,6 +144,9 @@ class QualityPolicy(FrozenConfig):
     missing (holidays such as the Chinese Golden Week skip up to 6)."""
     gap_crypto_bars: int = 0
     """Crypto: report a gap when more than this many bars in a row are missing."""
+    truncated_session_minutes: int = 30
+    """Intraday: a session is truncated when its last regular bar closes more than this many
+    minutes (and more than one bar) before the session close."""
 
     @model_validator(mode="after")
     def _check_thresholds(self) -> QualityPolicy:
@@ -109,6 +162,11 @@ class QualityPolicy(FrozenConfig):
             value = getattr(self, name)
             if not (0 <= value <= 10_000):
                 raise ValueError(f"{name} must be in [0, 10000] (got {value})")
+        if not (1 <= self.truncated_session_minutes <= 1440):
+            raise ValueError(
+                "truncated_session_minutes must be in [1, 1440] "
+                f"(got {self.truncated_session_minutes})"
+            )
         return self
 
     def action(self, kind: str) -> str:
@@ -125,7 +183,8 @@ class QualityIssue:
     symbol:
         The symbol (or file, for ``skipped_file``) the issue is about.
     kind:
-        One of :data:`ISSUE_KINDS`, or an ingest note such as ``skipped_file``, ``stale_cache``.
+        One of :data:`ISSUE_KINDS`, or a note such as ``skipped_file``, ``stale_cache``,
+        ``calendar_range`` (bars past the days an exchange calendar records).
     action:
         What was done: ``raise`` (the data is rejected), ``warn`` (kept as is) or ``repair``
         (the listed bars were repaired).
@@ -184,6 +243,9 @@ class DataQualityReport:
         The ``--data`` spec that was loaded.
     market, freq:
         Market and bar frequency the checks assumed.
+    calendar:
+        The calendar the bars were checked against (``XSHG``, ``XNYS``, ``24/7``,
+        ``weekdays``; see :func:`simulators.calendars.market_sessions`).
     bars:
         Bars per symbol after the repairs.
     issues:
@@ -193,6 +255,7 @@ class DataQualityReport:
     source: str
     market: str
     freq: str
+    calendar: str = ""
     bars: dict[str, int] = field(default_factory=dict)
     issues: tuple[QualityIssue, ...] = ()
 
@@ -227,6 +290,7 @@ class DataQualityReport:
             source=self.source,
             market=self.market,
             freq=self.freq,
+            calendar=self.calendar,
             bars=dict(self.bars),
             issues=(*self.issues, *extra),
         )
@@ -237,6 +301,7 @@ class DataQualityReport:
             "source": self.source,
             "market": self.market,
             "freq": self.freq,
+            "calendar": self.calendar,
             "ok": self.ok,
             "bars": dict(self.bars),
             "counts": {
@@ -273,7 +338,10 @@ class DataQualityReport:
             return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
 
         bars = ", ".join(f"{symbol}={count}" for symbol, count in self.bars.items())
-        out = [f"data: {self.source}  market={self.market}  freq={self.freq}  bars: {bars}"]
+        out = [
+            f"data: {self.source}  market={self.market}  calendar={self.calendar}  "
+            f"freq={self.freq}  bars: {bars}"
+        ]
         if rows:
             out.append(line(header).rstrip())
             out.extend(line(row).rstrip() for row in rows)
@@ -371,6 +439,7 @@ def validate_frame(
     market: str,
     freq: str,
     policy: QualityPolicy,
+    calendar: str | None = None,
 ) -> tuple[pd.DataFrame, list[QualityIssue]]:
     """Check one symbol's raw frame; return the (repaired) frame and the issues found.
 
@@ -389,6 +458,9 @@ def validate_frame(
         Bar frequency (``1D``, ``1h``, ``1min``...).
     policy:
         What to do with each kind.
+    calendar:
+        The calendar to check sessions against (default: the market's own,
+        :func:`simulators.calendars.market_calendar`).
     """
     missing = [name for name in FIELDS if name not in frame.columns]
     if missing:
@@ -542,6 +614,19 @@ def validate_frame(
 
     # -- gaps against the market calendar
     issues.extend(_gap_issues(symbol, ordered.index, market=market, freq=freq, policy=policy))
+
+    # -- bar sizes and sessions of the calendar
+    found, outside = _session_issues(
+        symbol,
+        ordered.index,
+        market=market,
+        freq=freq,
+        calendar=calendar or market_calendar(market),
+        policy=policy,
+    )
+    issues.extend(found)
+    if outside.any():
+        out = out[~out.index.isin(ordered.index[outside])]
     return out, issues
 
 
@@ -576,9 +661,314 @@ def _gap_issues(
     return [_issue(symbol, "gap", policy.gap, after, detail, count=int(sizes.sum()))]
 
 
-def _last_bar_per_day(index: pd.DatetimeIndex, market: str) -> pd.DatetimeIndex:
-    from simulators.calendars import market_timezone
+# ---------------------------------------------------------------------- calendar checks
+_NANOS_PER_MINUTE = 60_000_000_000
+# A lone midnight bar this far from its neighbours is a date-only (daily) row.
+_DAILY_ROW_APART = pd.Timedelta(hours=3).value
+# Lone bars at the session close on this many days in a row are daily rows, not thin days.
+_DAILY_ROW_RUN = 3
 
+
+def _run_lengths(flags: np.ndarray) -> np.ndarray:
+    """Return, for each True, the length of the run of Trues it belongs to (0 for False)."""
+    out = np.zeros(len(flags), dtype=np.int64)
+    edges = np.flatnonzero(np.diff(np.r_[0, flags.astype(np.int8), 0]))
+    for begin, stop in zip(edges[::2], edges[1::2], strict=True):
+        out[begin:stop] = stop - begin
+    return out
+
+
+def _session_issues(
+    symbol: str,
+    index: pd.DatetimeIndex,
+    *,
+    market: str,
+    freq: str,
+    calendar: str,
+    policy: QualityPolicy,
+) -> tuple[list[QualityIssue], np.ndarray]:
+    """Check bar sizes (every calendar) and sessions (exchange calendars) of sorted bars.
+
+    Returns the issues and a mask over ``index`` of the bars a ``repair`` action drops.
+    """
+    drop = np.zeros(len(index), dtype=bool)
+    if len(index) == 0:
+        return [], drop
+    dates = session_dates(index, market)
+    sessions = market_sessions(market, dates[0], dates[-1], calendar=calendar)
+    position = sessions.index.get_indexer(dates)
+    issues: list[QualityIssue] = []
+
+    mixed, why = _mixed_bar_sizes(index, dates, position, sessions, freq=freq)
+    if mixed.any():
+        issues.append(
+            _issue(
+                symbol, "mixed_bar_sizes", policy.mixed_bar_sizes, index[mixed],
+                f"the file's bars are {freq} but {why}; split the file by bar size",
+            )
+        )  # fmt: skip
+    if calendar not in EXCHANGE_CALENDARS or freq == "1W":
+        return issues, drop
+
+    bounds = sessions.attrs["bounds"]
+    known = np.asarray((dates >= bounds[0]) & (dates <= bounds[1]), dtype=bool)
+    if not known.all():
+        issues.append(
+            _issue(
+                symbol, "calendar_range", "warn", index[~known],
+                f"outside {bounds[0].date()}..{bounds[1].date()}, the days the {calendar} "
+                "calendar records: not checked against sessions",
+            )
+        )  # fmt: skip
+    checked = known & ~mixed
+    on_session = position >= 0
+
+    # -- missing sessions: a session day between the first and the last bar without any bar
+    missing = sessions.index[~sessions.index.isin(dates)]
+    if len(missing):
+        closes = sessions.loc[missing, "close"]
+        issues.append(
+            _issue(
+                symbol, "missing_session", policy.missing_session, pd.DatetimeIndex(closes),
+                f"{len(missing)} {calendar} session(s) between the first and the last bar have no "
+                "bar (missing data or a suspension; holidays are not sessions); timestamps are "
+                "the sessions' closes",
+            )
+        )  # fmt: skip
+
+    if is_daily_or_slower(freq):
+        outside = checked & ~on_session
+        if outside.any():
+            issues.append(
+                _issue(
+                    symbol, "outside_session", policy.outside_session, index[outside],
+                    f"daily bar on a day that is not a {calendar} session (weekend or holiday)"
+                    + ("; bar dropped" if policy.outside_session == "repair" else ""),
+                )
+            )  # fmt: skip
+            if policy.outside_session == "repair":
+                drop |= outside
+        return issues, drop
+
+    step = FREQUENCY_STEPS.get(freq, pd.Timedelta(days=1)).value
+    regular, extended = _regular_and_extended(index, position, sessions, step=step)
+    regular &= checked
+    extended &= checked & ~regular
+    outside = checked & ~regular & ~extended
+    if outside.any():
+        local = index.tz_convert(market_timezone(market))
+        off_day = outside & ~on_session
+        in_break = np.zeros(len(index), dtype=bool)
+        if sessions["break_start"].notna().any():
+            starts = _column(sessions, "break_start", position)
+            ends = _column(sessions, "break_end", position)
+            stamps = index.as_unit("ns").asi8
+            in_break = outside & on_session & (stamps > starts) & (stamps <= ends)
+        other = outside & ~off_day & ~in_break
+        parts = [
+            f"{int(off_day.sum())} on days that are not sessions",
+            *([f"{int(in_break.sum())} in the lunch break"] if in_break.any() else []),
+            f"{int(other.sum())} before the open or after the close",
+        ]
+        first_times = sorted({t.strftime("%H:%M") for t in local[in_break | other][:1000]})
+        detail = f"{', '.join(parts)} of {calendar}"
+        if first_times:
+            detail += f" (local times such as {', '.join(first_times[:4])})"
+        if policy.outside_session == "repair":
+            detail += "; bars dropped"
+        issues.append(
+            _issue(symbol, "outside_session", policy.outside_session, index[outside], detail)
+        )
+        if policy.outside_session == "repair":
+            drop |= outside
+    if extended.any():
+        stamps = index.as_unit("ns").asi8
+        pre = extended & (stamps <= _column(sessions, "open", position))
+        days = len(np.unique(position[extended]))
+        detail = (
+            f"{int(pre.sum())} pre-market (04:00 to the open) and {int((extended & ~pre).sum())} "
+            f"post-market (the close to 20:00) bar(s) on {days} session(s); not regular hours"
+            + ("; bars dropped" if policy.extended_hours == "repair" else "")
+        )
+        issues.append(
+            _issue(symbol, "extended_hours", policy.extended_hours, index[extended], detail)
+        )
+        if policy.extended_hours == "repair":
+            drop |= extended
+
+    truncated = _truncated_sessions(
+        index, position, sessions, present=checked & on_session, regular=regular,
+        step=step, minutes=policy.truncated_session_minutes,
+    )  # fmt: skip
+    if len(truncated):
+        local = pd.DatetimeIndex(index[truncated]).tz_convert(market_timezone(market))
+        first = local[0]
+        close = sessions["close"].iloc[position[truncated[0]]]
+        issues.append(
+            _issue(
+                symbol, "truncated_session", policy.truncated_session, index[truncated],
+                f"{len(truncated)} session(s) whose last regular bar closes more than "
+                f"{policy.truncated_session_minutes} min before the session close (first: "
+                f"{first.date()} last bar {first.strftime('%H:%M')}, close "
+                f"{close.strftime('%H:%M')}); timestamps are those last bars",
+            )
+        )  # fmt: skip
+    return issues, drop
+
+
+def _column(sessions: pd.DataFrame, column: str, position: np.ndarray) -> np.ndarray:
+    """Return ``sessions[column]`` of each bar's session as int64 ns (NaT/no session: min int)."""
+    values = pd.DatetimeIndex(sessions[column]).as_unit("ns").asi8
+    out = np.full(len(position), np.iinfo(np.int64).min, dtype=np.int64)
+    found = position >= 0
+    out[found] = values[position[found]]
+    return out
+
+
+def _regular_and_extended(
+    index: pd.DatetimeIndex, position: np.ndarray, sessions: pd.DataFrame, *, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return masks of the bars in regular hours and in extended hours of their session.
+
+    A bar is ``(stamp - step, stamp]``; it is in a part of the session when the two overlap.
+    A bar stamped at the XSHG open is the opening call auction and counts as regular.
+    """
+    nat = np.iinfo(np.int64).min
+    stamps = index.as_unit("ns").asi8
+    begin = stamps - step
+    on_session = position >= 0
+    opens, closes = _column(sessions, "open", position), _column(sessions, "close", position)
+    breaks, resumes = (_column(sessions, name, position) for name in ("break_start", "break_end"))
+    has_break = breaks != nat
+    morning_end = np.where(has_break, breaks, closes)
+    regular = on_session & (stamps > opens) & (begin < morning_end)
+    regular |= on_session & has_break & (stamps > resumes) & (begin < closes)
+    if sessions.attrs.get("calendar") == "XSHG":
+        regular |= on_session & (stamps == opens)
+    ext_open = _column(sessions, "extended_open", position)
+    ext_close = _column(sessions, "extended_close", position)
+    extended = on_session & (ext_open != nat) & (stamps > ext_open) & (begin < ext_close)
+    return regular, extended & ~regular
+
+
+def _truncated_sessions(
+    index: pd.DatetimeIndex,
+    position: np.ndarray,
+    sessions: pd.DataFrame,
+    *,
+    present: np.ndarray,
+    regular: np.ndarray,
+    step: int,
+    minutes: int,
+) -> np.ndarray:
+    """Return the positions (in ``index``) of the last bar of each truncated session."""
+    stamps = index.as_unit("ns").asi8
+    closes = _column(sessions, "close", position)
+    slack = max(step, minutes * _NANOS_PER_MINUTE)
+    rows = np.flatnonzero(present)
+    if len(rows) == 0:
+        return rows
+    frame = pd.DataFrame({"session": position[rows], "row": rows, "regular": regular[rows]})
+    last_any = frame.groupby("session")["row"].max()
+    last_regular = frame[frame["regular"]].groupby("session")["row"].max()
+    last = last_regular.reindex(last_any.index)
+    no_regular = last.isna()
+    last = last.fillna(last_any).astype(np.int64).to_numpy()
+    early = stamps[last] < closes[last] - slack
+    return np.sort(last[early | no_regular.to_numpy()])
+
+
+def _mixed_bar_sizes(
+    index: pd.DatetimeIndex,
+    dates: pd.DatetimeIndex,
+    position: np.ndarray,
+    sessions: pd.DataFrame,
+    *,
+    freq: str,
+) -> tuple[np.ndarray, str]:
+    """Return a mask of the bars that are of another size than ``freq``, and why.
+
+    Daily files: bars sharing a day with another bar. Weekly files: bars under half a week
+    after the one before. Intraday files: bars closer than one bar after the one before
+    (except a shorter bar ending at a session close or at the lunch break), days whose bars
+    are all a whole multiple (at least 2) of the bar size apart (a day of coarser bars), and a
+    lone bar on its day stamped at midnight or at the session close among days of several
+    bars (a daily row).
+    """
+    mask = np.zeros(len(index), dtype=bool)
+    if len(index) < 2:
+        return mask, ""
+    stamps = index.as_unit("ns").asi8
+    diffs = np.diff(stamps)
+    day = dates.as_unit("ns").asi8
+    same_day = day[1:] == day[:-1]
+    step = FREQUENCY_STEPS.get(freq, pd.Timedelta(days=1)).value
+    if freq == "1D":
+        shared = same_day & (diffs > 0)
+        mask[1:] |= shared
+        mask[:-1] |= shared
+        days = len(np.unique(day[mask]))
+        return mask, f"{days} day(s) hold several bars (intraday rows among daily ones?)"
+    if is_daily_or_slower(freq):
+        mask[1:] |= (diffs > 0) & (diffs < step // 2)
+        return mask, "some bars are less than half a week apart"
+    reasons = []
+    boundaries = np.concatenate(
+        [
+            pd.DatetimeIndex(sessions[name].dropna()).as_unit("ns").asi8
+            for name in ("close", "break_start")
+        ]
+    )
+    finer = (diffs > 0) & (diffs < step) & ~np.isin(stamps[1:], boundaries)
+    if finer.any():
+        mask[1:] |= finer
+        reasons.append(f"{int(finer.sum())} bar(s) follow the one before by less than one bar")
+    # Per day: number of bars and the smallest spacing inside the day.
+    starts = np.flatnonzero(np.r_[True, ~same_day])
+    counts = np.diff(np.r_[starts, len(index)])
+    inner = np.where(same_day & (diffs > 0), diffs, np.iinfo(np.int64).max)
+    smallest = (
+        np.minimum.reduceat(np.r_[inner, np.iinfo(np.int64).max], starts)
+        if len(inner)
+        else np.full(len(starts), np.iinfo(np.int64).max)
+    )
+    standard = {value.value for value in FREQUENCY_STEPS.values()}
+    coarse = (
+        (counts >= 3)
+        & (smallest >= 2 * step)
+        & (smallest % step == 0)
+        & np.isin(smallest, list(standard))
+    )
+    if coarse.any():
+        for start, count in zip(starts[coarse], counts[coarse], strict=True):
+            mask[start : start + count] = True
+        reasons.append(f"{int(coarse.sum())} day(s) hold bars of a larger size")
+    # Most bars sit on days of several bars (a median over bars, not days).
+    if np.median(np.repeat(counts, counts)) >= 4:
+        lone = counts == 1
+        first = starts[lone]
+        local = index[first].tz_convert(sessions.attrs["timezone"])
+        before = np.r_[np.iinfo(np.int64).max, diffs][first]
+        after = np.r_[diffs, np.iinfo(np.int64).max][first]
+        apart = (before >= _DAILY_ROW_APART) & (after >= _DAILY_ROW_APART)
+        # A date-only row read as midnight, hours away from the bars around it ...
+        midnight = np.zeros(len(starts), dtype=bool)
+        midnight[lone] = np.asarray(local == local.normalize(), dtype=bool) & apart
+        # ... or rows stamped at the session close, day after day.
+        at_close = np.zeros(len(starts), dtype=bool)
+        at_close[lone] = stamps[first] == _column(sessions, "close", position[first])
+        runs = _run_lengths(at_close)
+        daily_rows = midnight | (at_close & (runs >= _DAILY_ROW_RUN))
+        if daily_rows.any():
+            mask[starts[daily_rows]] = True
+            reasons.append(
+                f"{int(daily_rows.sum())} day(s) hold one bar stamped at midnight or at the "
+                "close (daily rows among intraday ones?)"
+            )
+    return mask, "; ".join(reasons)
+
+
+def _last_bar_per_day(index: pd.DatetimeIndex, market: str) -> pd.DatetimeIndex:
     local = index.tz_convert(market_timezone(market))
     days = local.normalize()
     keep = ~pd.Index(days).duplicated(keep="last")
@@ -592,23 +982,29 @@ def validate_frames(
     freq: str,
     policy: QualityPolicy | None = None,
     source: str = "",
+    calendar: str | None = None,
 ) -> tuple[dict[str, pd.DataFrame], DataQualityReport]:
     """Validate every symbol's frame; return the repaired frames and one report.
 
     Does not raise for bad data; call :meth:`DataQualityReport.raise_for_errors` (the
     loaders do) to turn issues under ``raise`` into a :class:`DataQualityError`.
+    ``calendar`` overrides the market's own (the synthetic market uses ``weekdays``).
     """
     policy = policy or QualityPolicy()
+    calendar = calendar or market_calendar(market)
     repaired: dict[str, pd.DataFrame] = {}
     issues: list[QualityIssue] = []
     for symbol, frame in frames.items():
-        out, found = validate_frame(symbol, frame, market=market, freq=freq, policy=policy)
+        out, found = validate_frame(
+            symbol, frame, market=market, freq=freq, policy=policy, calendar=calendar
+        )
         repaired[symbol] = out
         issues.extend(found)
     report = DataQualityReport(
         source=source,
         market=market,
         freq=freq,
+        calendar=calendar,
         bars={symbol: len(frame) for symbol, frame in repaired.items()},
         issues=tuple(issues),
     )

@@ -113,7 +113,8 @@ def test_validate_frame_bogus_first_bar_is_dropped_as_outlier() -> None:
 
 
 def test_validate_frame_bad_wick_is_clipped_not_dropped() -> None:
-    frame = _bars([100, 101, 102, 101, 103, 104, 103])
+    # From 2024-01-02: a bar on New Year's Day is outside the XNYS sessions (another issue).
+    frame = _bars([100, 101, 102, 101, 103, 104, 103], start="2024-01-02")
     frame.iloc[3, frame.columns.get_loc("low")] = 10.1  # a low 10x too small
     out, issues = validate_frame("AAPL", frame, market="us", freq="1D", policy=QualityPolicy())
     assert [i.kind for i in issues] == ["outlier"]
@@ -122,7 +123,8 @@ def test_validate_frame_bad_wick_is_clipped_not_dropped() -> None:
 
 
 def test_validate_frame_split_is_a_jump_not_an_outlier() -> None:
-    frame = _bars([700, 702, 698, 701, 100, 101, 99, 100])  # a 7:1 split, unadjusted
+    # A 7:1 split, unadjusted (from 2024-01-02: New Year's Day is not an XNYS session).
+    frame = _bars([700, 702, 698, 701, 100, 101, 99, 100], start="2024-01-02")
     out, issues = validate_frame("AAPL", frame, market="us", freq="1D", policy=QualityPolicy())
     assert [i.kind for i in issues] == ["jump"]
     assert issues[0].timestamps == (frame.index[4].isoformat(),)
