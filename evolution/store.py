@@ -779,9 +779,7 @@ class GenePoolStore:
         if move.from_status != "champion" or move.to_status != "demoted" or move.kind != "status":
             raise TransitionError(f"a stand-in is only demoted from champion, not {move}")
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM genomes WHERE genome_id=?", (move.genome_id,)
-            ).fetchone():
+            if db.execute("SELECT 1 FROM genomes WHERE genome_id=?", (move.genome_id,)).fetchone():
                 raise TransitionError(f"genome {move.genome_id} is already in the pool")
             db.execute(
                 "INSERT INTO genomes(genome_id, genome_json, description, style, first_session, "

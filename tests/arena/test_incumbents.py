@@ -118,7 +118,9 @@ def test_a_decayed_bootstrap_stand_in_is_demoted_and_trades_no_more(tmp_path):
         assert store.status_of(gid) == ("demoted", False)
         move = store.transitions(gid)[-1]
         assert (move["from_status"], move["to_status"], move["actor"]) == (
-            "champion", "demoted", "system"
+            "champion",
+            "demoted",
+            "system",
         )
         assert move["figures"]["expected_daily_vol"] > 0
         assert store.lineage(gid)[0]["operator"] == "bootstrap"

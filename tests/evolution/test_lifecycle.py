@@ -98,11 +98,10 @@ def test_a_consistent_challenger_is_promoted_only_when_it_beats_its_incumbents()
     # Incumbents that did worse on the same days: promoted, the comparison in the reason.
     worse = _days([mean - 0.0005] * CONFIG.paper_days)
     beaten = decide("probation", days, expectation, CONFIG, incumbents=worse)
-    assert beaten.to_status == "champion" and "beat its incumbents on 20 common days" in beaten.reason
+    assert beaten.to_status == "champion"
+    assert "beat its incumbents on 20 common days" in beaten.reason
     # Only the common days count: incumbents' days the challenger has no paper day on do not.
-    elsewhere = [
-        PaperDay(day=f"2026-01-{i + 1:02d}", allocation=1.0, pnl=1.0) for i in range(5)
-    ]
+    elsewhere = [PaperDay(day=f"2026-01-{i + 1:02d}", allocation=1.0, pnl=1.0) for i in range(5)]
     assert decide("probation", days, expectation, CONFIG, incumbents=elsewhere).to_status == (
         "champion"
     )
