@@ -95,6 +95,7 @@ from arena.risk import AccountSnapshot, MarketSnapshot, OrderRequest, RiskEvent,
 from genome.cache import IndicatorCache
 from genome.compile import compile_and_backtest
 from genome.regime import classify_regimes
+from simulators import detmath
 from simulators.bars import Panel
 from simulators.metrics import annualised_sharpe
 
@@ -504,7 +505,7 @@ def day_market(daily: Panel, day: date, minute: Panel | None = None) -> DayMarke
     first = source.index[0]
     step = pd.Timedelta(minutes=1) if minute is not None else pd.Timedelta(0)
     open_time = (first - step).to_pydatetime()
-    returns = np.diff(np.log(daily.close[max(0, index - 20) : index]), axis=0)
+    returns = np.diff(detmath.log(daily.close[max(0, index - 20) : index]), axis=0)
     sigma: dict[str, float] = {}
     for column, symbol in enumerate(daily.symbols):
         values = returns[:, column] if returns.size else np.array([])

@@ -21,6 +21,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from rl_exec.config import AcConfig, ReplayConfig
+from simulators import detmath
 from simulators.bars import Panel
 from simulators.fill_model import BarQuote, FillParams, fill_child_order
 
@@ -409,7 +410,7 @@ def replay_days_from_panels(
         Days of history for the average volume and the volatility.
     """
     days: list[ReplayDay] = []
-    log_close = np.log(np.where(daily.close > 0, daily.close, np.nan))
+    log_close = detmath.log(np.where(daily.close > 0, daily.close, np.nan))
     for day_index in sorted(intraday):
         if day_index < lookback_days:
             raise ValueError(

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from alphaloop.errors import ConfigError, DataSpecError
+from simulators import detmath
 from simulators.bars import Panel
 from simulators.synthetic import (
     SyntheticSpec,
@@ -381,8 +382,8 @@ def _minute_bars_from_path(
     """Return minute OHLCV from boundary prices ``price`` (``M+1`` rows: open, then closes)."""
     n_minutes = price.shape[0] - 1
     m_open, m_close = price[:-1], price[1:]
-    up = np.exp(wick_sd * rng.exponential(size=m_open.shape))
-    down = np.exp(-wick_sd * rng.exponential(size=m_open.shape))
+    up = detmath.exp(wick_sd * rng.exponential(size=m_open.shape))
+    down = detmath.exp(-wick_sd * rng.exponential(size=m_open.shape))
     m_high = np.maximum(m_open, m_close) * up
     m_low = np.minimum(m_open, m_close) * down
     if market == "cn":
@@ -471,8 +472,10 @@ def _shaped_day(
             held[k] = held[k - 1]
     log_move = betas[None, :] * held[:, None] + walk
     if market == "cn":
-        log_move = np.clip(log_move, math.log(1.0 - _CN_LIMIT), math.log(1.0 + _CN_LIMIT))
-    price = prev_close[None, :] * np.exp(log_move)
+        log_move = np.clip(
+            log_move, float(detmath.log(1.0 - _CN_LIMIT)), float(detmath.log(1.0 + _CN_LIMIT))
+        )
+    price = prev_close[None, :] * detmath.exp(log_move)
     tradable = np.ones(n_assets, dtype=bool)
     o, h, lo, c, v = _minute_bars_from_path(
         price, rng, prev_close=prev_close, tradable=tradable, daily_volume=daily_volume,
@@ -508,13 +511,13 @@ def _bridge_day(
     steps = rng.standard_normal((n_minutes, n_assets)) * (range_sd / math.sqrt(n_minutes))
     walk = np.vstack([np.zeros(n_assets), np.cumsum(steps, axis=0)])
     weight = np.arange(n_minutes + 1, dtype=float)[:, None] / n_minutes
-    start, end = np.log(open_price), np.log(close_price)
+    start, end = detmath.log(open_price), detmath.log(close_price)
     path = start + weight * (end - start) + walk - weight * walk[-1]
     if market == "cn":
-        lower = np.log(prev_close * (1.0 - _CN_LIMIT))
-        upper = np.log(prev_close * (1.0 + _CN_LIMIT))
+        lower = detmath.log(prev_close * (1.0 - _CN_LIMIT))
+        upper = detmath.log(prev_close * (1.0 + _CN_LIMIT))
         path = np.clip(path, lower, upper)
-    price = np.exp(path)
+    price = detmath.exp(path)
     price[0], price[-1] = open_price, close_price
     price[:, locked] = close_price[locked]
     halted = np.zeros(n_minutes, dtype=bool)
@@ -582,7 +585,7 @@ def _solve_shift(
     low, high = -1.0, 1.0
     for _ in range(200):
         middle = 0.5 * (low + high)
-        if np.mean(np.exp(clip(raw + middle)) - 1.0) < target:
+        if np.mean(detmath.exp(clip(raw + middle)) - 1.0) < target:
             low = middle
         else:
             high = middle
@@ -639,17 +642,19 @@ def _calibrated_days(
             if counted[column]:
                 locked[column] = True
         raw = day_rng.standard_normal(n_assets) * idio_sd
-        lower = math.log(1.0 - _CN_LIMIT) if limit else None
-        upper = math.log(1.0 + _CN_LIMIT) if limit else None
+        lower = float(detmath.log(1.0 - _CN_LIMIT)) if limit else None
+        upper = float(detmath.log(1.0 + _CN_LIMIT)) if limit else None
         log_ret = np.zeros(n_assets)
         # The index counts the names tradable on both days; a name back from a suspension
         # moves on its own (the index of the day leaves it out).
         free = counted & ~locked
         # Locked names sit exactly on the limit-down price (the fill model's "locked" test).
-        locked_ret = math.log(1.0 - _CN_LIMIT) if limit else math.log(0.9)
+        locked_ret = float(detmath.log(1.0 - _CN_LIMIT)) if limit else float(detmath.log(0.9))
         log_ret[locked] = locked_ret
         resumed = live & was_suspended
-        log_ret[resumed] = np.clip(math.log1p(target) + raw[resumed], lower or -1.0, upper or 1.0)
+        log_ret[resumed] = np.clip(
+            float(detmath.log(1.0 + target)) + raw[resumed], lower or -1.0, upper or 1.0
+        )
         if n_counted and free.any():
             # The free names carry what the locked ones leave of the index move.
             n_locked_counted = int((locked & counted).sum())
@@ -657,12 +662,12 @@ def _calibrated_days(
                 free.sum()
             )
             log_ret[free] = _solve_shift(rest, raw[free], lower, upper)
-        new_close = close * np.exp(log_ret)
+        new_close = close * detmath.exp(log_ret)
         new_close[suspended] = close[suspended]
         if limit:
             new_close[locked] = close[locked] * (1.0 - _CN_LIMIT)
         gap_share = day_rng.uniform(0.2, 0.6, n_assets)
-        open_price = close * np.exp(gap_share * log_ret)
+        open_price = close * detmath.exp(gap_share * log_ret)
         open_price[locked] = new_close[locked]
         open_price[suspended] = close[suspended]
         stress_volume = volume * (1.0 + 4.0 * abs(float(target)))
@@ -692,9 +697,9 @@ def _anchored_returns(
     for day in keys[1:]:
         if day not in positions:
             raise ValueError(f"anchor {day} is not a stress day")
-        levels[positions[day]] = math.log(anchors[day])
-    known = [(-1, math.log(anchors[keys[0]]))] + [
-        (positions[d], math.log(anchors[d])) for d in keys[1:]
+        levels[positions[day]] = float(detmath.log(anchors[day]))
+    known = [(-1, float(detmath.log(anchors[keys[0]])))] + [
+        (positions[d], float(detmath.log(anchors[d]))) for d in keys[1:]
     ]
     log_level = np.empty(len(days))
     for (i0, v0), (i1, v1) in itertools.pairwise(known):
@@ -709,7 +714,7 @@ def _anchored_returns(
         tail = np.cumsum(rng.standard_normal(len(days) - 1 - last_known) * noise)
         log_level[last_known + 1 :] = known[-1][1] + tail
     previous = np.concatenate([[known[0][1]], log_level[:-1]])
-    return np.exp(log_level - previous) - 1.0
+    return detmath.exp(log_level - previous) - 1.0
 
 
 # The SSE Composite, 2015 (close unless said; index points).
@@ -934,7 +939,7 @@ def _shaped_scenario(
 
 
 def _log(move: float) -> float:
-    return math.log(1.0 + move)
+    return float(detmath.log(1.0 + move))
 
 
 _CSI_FACTS = (

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from alphaloop.errors import DataQualityError, DataSpecError
+from simulators import detmath
 from simulators.bars import Panel
 
 __all__ = [
@@ -81,7 +82,7 @@ __all__ = [
 REGIMES: tuple[str, ...] = ("bull", "bear", "range", "high_vol")
 MARKETS: tuple[str, ...] = ("none", "cn", "us", "crypto")
 EDGES: tuple[str, ...] = ("none", "breakout")
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # 2: exp/log/cos from simulators.detmath (same bits on any CPU)
 
 # --------------------------------------------------------------------------- model constants
 # Per regime, in REGIMES order. Daily log units.
@@ -358,14 +359,16 @@ def _profile(market: str) -> np.ndarray:
     position = (np.arange(n_minutes) + 0.5) / n_minutes
     if market == "crypto":
         # No open or close: a smooth diurnal wave peaking at 15:00 UTC (US/EU overlap).
-        weights = 1.0 + 0.4 * np.cos(2.0 * np.pi * (position - 15.0 / 24.0))
+        weights = 1.0 + 0.4 * detmath.cos(2.0 * np.pi * (position - 15.0 / 24.0))
     else:
         # Heavy first minutes after the open, heavier last minutes into the close.
-        weights = 1.0 + 2.0 * np.exp(-position / 0.05) + 3.0 * np.exp(-(1.0 - position) / 0.04)
+        weights = (
+            1.0 + 2.0 * detmath.exp(-position / 0.05) + 3.0 * detmath.exp(-(1.0 - position) / 0.04)
+        )
         if market == "cn":
             # The afternoon session reopens after the lunch break with a small burst.
             afternoon = position - 0.5
-            weights += np.where(afternoon > 0, 0.8 * np.exp(-afternoon / 0.03), 0.0)
+            weights += np.where(afternoon > 0, 0.8 * detmath.exp(-afternoon / 0.03), 0.0)
     profile = weights / weights.sum()
     profile.setflags(write=False)
     return profile
@@ -514,8 +517,10 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
     gamma = structure.uniform(0.4, 0.9, n_assets)
     idio_sd = structure.uniform(0.010, 0.020, n_assets) * vol_scale
     alpha = structure.normal(0.0, 0.0002, n_assets)
-    log_price0 = structure.uniform(math.log(10.0), math.log(100.0), n_assets)
-    dollar_volume = np.exp(structure.uniform(math.log(2e6), math.log(2e8), n_assets))
+    log_price0 = structure.uniform(float(detmath.log(10.0)), float(detmath.log(100.0)), n_assets)
+    dollar_volume = detmath.exp(
+        structure.uniform(float(detmath.log(2e6)), float(detmath.log(2e8)), n_assets)
+    )
 
     mu = _REGIME_MU[states]
     market_sd = _REGIME_MARKET_SD[states] * vol_scale
@@ -550,7 +555,11 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
         + (idio_mult[:, None] * idio_sd) ** 2
     )
 
-    bounds = (math.log(1.0 - _CN_LIMIT), math.log(1.0 + _CN_LIMIT)) if spec.market == "cn" else None
+    bounds = (
+        (float(detmath.log(1.0 - _CN_LIMIT)), float(detmath.log(1.0 + _CN_LIMIT)))
+        if spec.market == "cn"
+        else None
+    )
     if spec.edge == "breakout":
         per_day = spec.edge_strength * EDGE_DAILY_DRIFT * vol_scale
         returns, _ = breakout_edge_returns(
@@ -560,14 +569,14 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
         returns = base if bounds is None else np.clip(base, bounds[0], bounds[1])
 
     log_close = np.cumsum(np.vstack([log_price0, returns]), axis=0)
-    close_all = np.exp(log_close)
+    close_all = detmath.exp(log_close)
     previous_close, close = close_all[:-1], close_all[1:]
 
     gap = _GAP_SHARE * returns + _GAP_NOISE * day_sd * rng["gap_noise"].standard_normal(
         (n_bars, n_assets)
     )
     intraday = returns - gap
-    open_ = previous_close * np.exp(gap)
+    open_ = previous_close * detmath.exp(gap)
     # Exact max/min of a Brownian bridge from 0 to x with variance s^2 (inverse-CDF sampling).
     bridge_var = (_INTRADAY_SD_SHARE * day_sd) ** 2
     up = 0.5 * (
@@ -582,8 +591,8 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
             intraday**2 + 2.0 * bridge_var * rng["low_excursion"].exponential(size=base.shape)
         )
     )
-    high = open_ * np.exp(up)
-    low = open_ * np.exp(-down)
+    high = open_ * detmath.exp(up)
+    low = open_ * detmath.exp(-down)
     if spec.market == "cn":
         lower, upper = previous_close * (1.0 - _CN_LIMIT), previous_close * (1.0 + _CN_LIMIT)
         close = np.clip(close, lower, upper)
@@ -597,12 +606,12 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
     unit = 100.0 if spec.market == "cn" else 1.0
     typical_sd = np.sqrt((beta * 0.009 * vol_scale) ** 2 + idio_sd**2)
     log_volume = (
-        np.log(dollar_volume / np.exp(log_price0))
+        detmath.log(dollar_volume / detmath.exp(log_price0))
         + _REGIME_VOLUME[states][:, None]
         + _VOLUME_RETURN_LOADING * np.abs(returns) / typical_sd
         + _VOLUME_NOISE_SD * rng["volume_noise"].standard_normal((n_bars, n_assets))
     )
-    volume = np.maximum(np.rint(np.exp(log_volume) / unit), 1.0) * unit
+    volume = np.maximum(np.rint(detmath.exp(log_volume) / unit), 1.0) * unit
 
     width = max(3, len(str(n_assets - 1)))
     return Panel(
@@ -697,7 +706,7 @@ def generate_intraday(spec: SyntheticSpec, daily: Panel, day: int) -> Panel:
 
     # Work on safe stand-ins for non-tradable columns; they are overwritten below.
     o_, h_, lo_, c_ = (np.where(live, x, 1.0) for x in (o, h, lo, c))
-    log_range = np.log(h_ / lo_)
+    log_range = detmath.log(h_ / lo_)
     step_sd = 0.6 * log_range / math.sqrt(n_minutes)
 
     # Brownian bridge through the pins (0, open), (touch, high), (touch, low), (M, close):
@@ -705,12 +714,12 @@ def generate_intraday(spec: SyntheticSpec, daily: Panel, day: int) -> Panel:
     walk = np.vstack([np.zeros(n_assets), np.cumsum(steps * step_sd, axis=0)])
     first = np.minimum(touch_high, touch_low)
     second = np.maximum(touch_high, touch_low)
-    first_level = np.where(touch_high < touch_low, np.log(h_), np.log(lo_))
-    second_level = np.where(touch_high < touch_low, np.log(lo_), np.log(h_))
+    first_level = np.where(touch_high < touch_low, detmath.log(h_), detmath.log(lo_))
+    second_level = np.where(touch_high < touch_low, detmath.log(lo_), detmath.log(h_))
     columns = np.arange(n_assets)
     times = np.arange(n_minutes + 1, dtype=float)[:, None]
     pins_t = np.stack([np.zeros(n_assets), first, second, np.full(n_assets, n_minutes)])
-    pins_v = np.stack([np.log(o_), first_level, second_level, np.log(c_)])
+    pins_v = np.stack([detmath.log(o_), first_level, second_level, detmath.log(c_)])
     pins_w = walk[pins_t.astype(np.int64), columns]
     path = walk.copy()
     for segment in range(3):
@@ -723,13 +732,13 @@ def generate_intraday(spec: SyntheticSpec, daily: Panel, day: int) -> Panel:
 
     # Fold the path back into [low, high] by reflection (as a walk between two mirrors would
     # move) rather than clipping, which would leave flat stretches pinned at the extremes.
-    log_low = np.log(lo_)
-    band = np.log(h_) - log_low
+    log_low = detmath.log(lo_)
+    band = detmath.log(h_) - log_low
     safe_band = np.where(band > 0, band, 1.0)
     folded = np.mod(path - log_low, 2.0 * safe_band)
     folded = np.where(folded > safe_band, 2.0 * safe_band - folded, folded)
     path = np.where(band > 0, log_low + folded, log_low)
-    price = np.clip(np.exp(path), lo_, h_)
+    price = np.clip(detmath.exp(path), lo_, h_)
     price[0] = o_
     price[n_minutes] = c_
     price[touch_high, columns] = h_
@@ -737,8 +746,8 @@ def generate_intraday(spec: SyntheticSpec, daily: Panel, day: int) -> Panel:
 
     m_open, m_close = price[:-1], price[1:]
     wick_sd = 0.5 * step_sd
-    m_high = np.minimum(np.maximum(m_open, m_close) * np.exp(wick_sd * wick_up), h_)
-    m_low = np.maximum(np.minimum(m_open, m_close) * np.exp(-wick_sd * wick_down), lo_)
+    m_high = np.minimum(np.maximum(m_open, m_close) * detmath.exp(wick_sd * wick_up), h_)
+    m_low = np.maximum(np.minimum(m_open, m_close) * detmath.exp(-wick_sd * wick_down), lo_)
 
     unit = 100.0 if market == "cn" and bool(np.all(np.mod(v[live], 100.0) == 0)) else 1.0
     units = np.where(live & np.isfinite(v), np.floor(v / unit), 0.0).astype(np.int64)
