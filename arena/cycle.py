@@ -97,6 +97,7 @@ from genome.compile import compile_and_backtest
 from genome.regime import classify_regimes
 from simulators import detmath
 from simulators.bars import Panel
+from simulators.calendars import FREQUENCY_STEPS
 from simulators.metrics import annualised_sharpe
 
 __all__ = [
@@ -473,9 +474,10 @@ def day_market(daily: Panel, day: date, minute: Panel | None = None) -> DayMarke
     day:
         A trading day of it (not the first).
     minute:
-        The day's minute bars (``simulators.synthetic.generate_intraday``); ``None`` for
-        daily-only data: the single daily bar of ``day`` is the fallback (see the module
-        docstring).
+        The day's own intraday bars (``simulators.synthetic.generate_intraday``, or a real
+        file's bars of that session: :mod:`simulators.intraday_market`; any bar size from 1
+        minute to 1 hour); ``None`` for daily-only data: the single daily bar of ``day`` is
+        the fallback (see the module docstring).
     """
     index = day_index(daily, day)
     prev: dict[str, float] = {}
@@ -503,7 +505,11 @@ def day_market(daily: Panel, day: date, minute: Panel | None = None) -> DayMarke
         bars[symbol] = tuple(bars_from_panel(source, symbol, day=day, prev_close=prev.get(symbol)))
     snapshots = tuple(MarketSnapshot.from_panel_row(source, row) for row in range(source.n_bars))
     first = source.index[0]
-    step = pd.Timedelta(minutes=1) if minute is not None else pd.Timedelta(0)
+    step = (
+        FREQUENCY_STEPS.get(minute.freq, pd.Timedelta(minutes=1))
+        if minute is not None
+        else pd.Timedelta(0)
+    )
     open_time = (first - step).to_pydatetime()
     returns = np.diff(detmath.log(daily.close[max(0, index - 20) : index]), axis=0)
     sigma: dict[str, float] = {}

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from alphaloop.errors import ConfigError
+from alphaloop.errors import ConfigError, DataSpecError
 from alphaloop.home import LabHome
 from arena.bootstrap import ArenaGenome, arena_genomes, bootstrap_genomes
 from arena.broker import BrokerRules, start_day
@@ -71,14 +71,28 @@ __all__ = [
 # --------------------------------------------------------------------------- data
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArenaData:
-    """The market the arena trades: the daily panel and, for synthetic data, its spec."""
+    """The market the arena trades: the daily panel and where the day's own bars come from.
+
+    Synthetic data generates each day's minute bars from its spec; real intraday data (bars
+    of 1 minute to 1 hour) keeps its regular-hours bars in ``intraday`` and ``daily`` is their
+    exact aggregate on the market's sessions (:mod:`simulators.intraday_market`); daily-only
+    data has neither, and a day executes at its single daily bar.
+    """
 
     daily: Panel
     spec: str
     synthetic: Any = None  # simulators.synthetic.SyntheticSpec for synthetic data
+    intraday: Any = None  # simulators.intraday_market.IntradayMarket for real intraday data
+
+    @property
+    def has_intraday(self) -> bool:
+        """Whether each day executes on its own intraday bars (not its single daily bar)."""
+        return self.synthetic is not None or self.intraday is not None
 
     def minute_bars(self, day: date) -> Panel | None:
-        """Return the minute bars of ``day`` (synthetic data), or ``None`` (daily only)."""
+        """Return the intraday bars of ``day``, or ``None`` (daily-only data)."""
+        if self.intraday is not None:
+            return self.intraday.row_bars(day_index(self.daily, day))
         if self.synthetic is None:
             return None
         from simulators.synthetic import generate_intraday
@@ -101,7 +115,18 @@ def load_arena_data(spec: str | None, home: LabHome) -> ArenaData:
         synthetic = SyntheticSpec.from_options(dict(parsed.options))
         # The minute bars are generated from this very panel, so it is built here, not cached.
         return ArenaData(daily=generate_daily(synthetic), spec=parsed.raw, synthetic=synthetic)
-    return ArenaData(daily=load_market(spec, home=home), spec=parsed.raw or str(spec))
+    from simulators.calendars import is_daily_or_slower
+
+    panel = load_market(spec, home=home)
+    if is_daily_or_slower(panel.freq):
+        return ArenaData(daily=panel, spec=parsed.raw or str(spec))
+    from simulators.intraday_market import aggregate_sessions
+
+    try:
+        market = aggregate_sessions(panel)
+    except ValueError as exc:
+        raise DataSpecError(f"--data {spec}: {exc}") from None
+    return ArenaData(daily=market.daily, spec=parsed.raw or str(spec), intraday=market)
 
 
 # --------------------------------------------------------------------------- back ends
@@ -226,7 +251,7 @@ def review_committed_day(
             if ledger.is_committed(name, day) and not ledger.is_reviewed(name, day)
         ]
         if pending:
-            if market is None or (not market.intraday and data.synthetic is not None):
+            if market is None or (not market.intraday and data.has_intraday):
                 market = day_market(data.daily, day, data.minute_bars(day))
             needed = {s.genome_id for name in pending for s in day_sleeves(ledger, name, day)}
             rows = review_day(
@@ -393,7 +418,7 @@ def write_day_outputs(
 
     folder = run_dir_for(home, day)
     folder.mkdir(parents=True, exist_ok=True)
-    if market is None or (not market.intraday and data.synthetic is not None):
+    if market is None or (not market.intraday and data.has_intraday):
         market = day_market(data.daily, day, data.minute_bars(day))
     report_input = build_report_input(home, data, market, summary)
     paths = write_daily_report(folder, report_input)

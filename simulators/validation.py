@@ -751,7 +751,7 @@ def _session_issues(
         return issues, drop
 
     step = FREQUENCY_STEPS.get(freq, pd.Timedelta(days=1)).value
-    regular, extended = _regular_and_extended(index, position, sessions, step=step)
+    regular, extended = regular_and_extended(index, position, sessions, step=step)
     regular &= checked
     extended &= checked & ~regular
     outside = checked & ~regular & ~extended
@@ -825,7 +825,7 @@ def _column(sessions: pd.DataFrame, column: str, position: np.ndarray) -> np.nda
     return out
 
 
-def _regular_and_extended(
+def regular_and_extended(
     index: pd.DatetimeIndex, position: np.ndarray, sessions: pd.DataFrame, *, step: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return masks of the bars in regular hours and in extended hours of their session.
