@@ -643,7 +643,7 @@ class _Day:
                 at,
                 "liquidation",
                 None,
-                "the stop tripped on the last minute: no minute left to sell in",
+                "the stop tripped on the day's last bar: no bar left to sell in",
             )
             return
         digits = self.books.units.quantity_digits
@@ -889,22 +889,27 @@ def execute_day(
                 market.snapshots[t], stale, protections.stale_data_guard, day.last_good
             )
             held = {p.symbol for p in day.books.positions} | always
-            governor.on_bar(seen, pd.Timestamp(at), positions=sorted(held))
+            governor.on_bar(
+                seen, pd.Timestamp(at), positions=sorted(held), bars_left=day.n_bars - t - 1
+            )
         if day.stopped_at is None:
             tripped = False
             if fixed is not None:
                 tripped = fixed.stop_at is not None and at >= fixed.stop_at
             elif governor is not None and stop_on:
-                tripped = bool(governor.on_equity(equity, at))
+                tripped = bool(governor.on_equity(equity, at, bars_left=day.n_bars - t - 1))
             if tripped:
                 day.stopped_at = at
-                day.incident(
-                    at,
-                    "daily_loss_stop",
-                    None,
-                    f"equity {equity:,.2f} beyond the "
-                    "daily-loss limit: buys frozen, positions liquidated",
+                what = (
+                    "buys frozen, positions liquidated"
+                    if t + 1 < day.n_bars
+                    else "at the day's last bar, after every order had been executed: nothing "
+                    "left to freeze or sell today"
                 )
+                day.incident(
+                    at, "daily_loss_stop", None, f"equity {equity:,.2f} beyond the "
+                    f"daily-loss limit: {what}",
+                )  # fmt: skip
                 given = None if fixed is None else fixed.liquidations
                 day.liquidate(t, liquidation_decision_id, given)
 

@@ -373,6 +373,21 @@ class FreezeState:
 
 
 # --------------------------------------------------------------------------- the governor
+def _freeze_message(message: str, bars_left: int | None) -> str:
+    """The freeze message, saying so when the trigger bar was the day's last one.
+
+    At the day's last bar (with daily-only data, its single bar) every order of the day has
+    already been executed: nothing is frozen or sold before the next day's first bar.
+    """
+    if bars_left is None or bars_left > 0:
+        return message
+    return (
+        f"{message}; it tripped at the day's last bar, after every order of the day had been "
+        "executed: nothing left to freeze or sell today (held positions are carried into the "
+        "next session)"
+    )
+
+
 class RiskGovernor:
     """Pre-trade risk checks and the circuit breaker of one paper account.
 
@@ -510,7 +525,9 @@ class RiskGovernor:
         return self._active
 
     # ------------------------------------------------------------------ daily-loss stop
-    def on_equity(self, equity: float, now: datetime | str) -> tuple[RiskEvent, ...]:
+    def on_equity(
+        self, equity: float, now: datetime | str, *, bars_left: int | None = None
+    ) -> tuple[RiskEvent, ...]:
         """Watch the account's marked equity: stop the day beyond ``max_daily_loss``.
 
         Called at every minute close with the equity marked at that minute's prices. When
@@ -518,7 +535,9 @@ class RiskGovernor:
         limit, so a high-volatility day stops sooner), the stop trips once for the day: a
         ``trigger`` and a ``freeze`` event (rule ``daily_loss``) at ``now``. From then on the
         caller blocks new buys and liquidates (see ``docs/risk_governor.md``). Returns the new
-        events (empty when nothing tripped or the stop already tripped).
+        events (empty when nothing tripped or the stop already tripped). ``bars_left`` (the
+        bars of the day after this one, when the caller knows) only words the freeze message:
+        with none left, nothing can be frozen or sold any more today and the message says so.
 
         Raises
         ------
@@ -558,8 +577,11 @@ class RiskGovernor:
                 rule="daily_loss",
                 time=stamp,
                 account=self._account,
-                message=f"new buys frozen and positions liquidated from {stamp.isoformat()} "
-                "(daily-loss stop)",
+                message=_freeze_message(
+                    f"new buys frozen and positions liquidated from {stamp.isoformat()} "
+                    "(daily-loss stop)",
+                    bars_left,
+                ),
                 value=0.0,
                 limit=float(self._active.freeze_latency_minutes),
             ),
@@ -574,12 +596,14 @@ class RiskGovernor:
         now: datetime | str,
         *,
         positions: Mapping[str, float] | Iterable[str] = (),
+        bars_left: int | None = None,
     ) -> tuple[RiskEvent, ...]:
         """Watch one bar: freeze new orders on a market crash or a held name's drop.
 
         ``snapshot.time`` is the bar's close (the trigger time); ``now`` is the simulated time
         the governor sees it (the freeze time). ``positions`` are the held symbols (or a
-        mapping symbol -> quantity; zero quantities are not held). Returns the new events.
+        mapping symbol -> quantity; zero quantities are not held). ``bars_left`` words the
+        freeze message as :meth:`on_equity` does. Returns the new events.
 
         Raises
         ------
@@ -589,7 +613,9 @@ class RiskGovernor:
         if not self._reference:
             raise RuntimeError("RiskGovernor.on_bar before start_day: no previous closes")
         held = _held(positions)
-        return self._watch(snapshot.prices, snapshot.time, _timestamp(now, "now"), held)
+        return self._watch(
+            snapshot.prices, snapshot.time, _timestamp(now, "now"), held, bars_left=bars_left
+        )
 
     def _watch(
         self,
@@ -599,6 +625,7 @@ class RiskGovernor:
         held: Iterable[str],
         *,
         whole_market: bool = True,
+        bars_left: int | None = None,
     ) -> tuple[RiskEvent, ...]:
         if self._freeze is not None or not self._reference:
             return ()
@@ -648,8 +675,11 @@ class RiskGovernor:
                 time=freeze_time,
                 account=self._account,
                 symbol=symbol,
-                message=f"new orders frozen from {freeze_time.isoformat()} "
-                f"(trigger bar {trigger_time.isoformat()})",
+                message=_freeze_message(
+                    f"new orders frozen from {freeze_time.isoformat()} "
+                    f"(trigger bar {trigger_time.isoformat()})",
+                    bars_left,
+                ),
                 value=self._freeze.latency_minutes,
                 limit=float(limits.freeze_latency_minutes),
             ),

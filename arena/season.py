@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -92,7 +93,7 @@ class ArenaData:
     def minute_bars(self, day: date) -> Panel | None:
         """Return the intraday bars of ``day``, or ``None`` (daily-only data)."""
         if self.intraday is not None:
-            return self.intraday.row_bars(day_index(self.daily, day))
+            return self.intraday.day_bars(day)
         if self.synthetic is None:
             return None
         from simulators.synthetic import generate_intraday
@@ -749,7 +750,20 @@ def build_report_input(
         equity=tables["equity"],
         volatility_change=_volatility_change(data.daily, day),
         genomes=genome_rows,
+        execution_bars=_execution_bars(market),
     )
+
+
+def _execution_bars(market: DayMarket) -> str:
+    """``"daily"`` or the bar size the day executed on (``DailyReportInput.execution_bars``)."""
+    if not market.intraday:
+        return "daily"
+    stamps = sorted({bar.at for bars in market.bars.values() for bar in bars})
+    if len(stamps) < 2:
+        return "intraday"
+    step = min(b - a for a, b in pairwise(stamps))
+    minutes = int(step.total_seconds() // 60)
+    return f"{minutes // 60}h" if minutes >= 60 and minutes % 60 == 0 else f"{minutes}min"
 
 
 def _atomic_write(path: Path, text: str) -> None:

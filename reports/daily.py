@@ -323,6 +323,11 @@ class DailyReportInput:
     volatility_change: float | None
     periods_per_year: float = 252.0
     genomes: tuple[GenomeRow, ...] = ()
+    execution_bars: str = ""
+    """How the day executed: its intraday bar size (``"1min"``, ``"5min"``...) when every
+    order ran through the day's own bars, ``"daily"`` when the data has daily bars only (each
+    order filled at the day's single bar; the intraday protections could act only at its
+    close), ``""`` when not known (reports written before this field)."""
 
     def __post_init__(self) -> None:
         _require(isinstance(self.date, date), "DailyReportInput.date must be a datetime.date")
@@ -608,13 +613,27 @@ def _execution_section(data: DailyReportInput) -> Section:
             )
         )
     headers = ("account", "trades", "shortfall vs arrival (bps)", "vs TWAP (bps)", "against TWAP")
-    return Section(
-        title="Execution shortfall against TWAP",
-        blocks=(
-            Table(headers=headers, rows=tuple(rows), numeric=frozenset({1, 2, 3})),
-            Paragraph(text="Basis points of traded value; positive = a cost.", note=True),
-        ),
-    )
+    blocks: list[Paragraph | Table] = []
+    if data.execution_bars == "daily":
+        blocks.append(Paragraph(text=DAILY_ONLY_NOTE))
+    elif data.execution_bars:
+        blocks.append(
+            Paragraph(
+                text=f"Every order executed through the day's own {data.execution_bars} bars.",
+                note=True,
+            )
+        )
+    blocks.append(Table(headers=headers, rows=tuple(rows), numeric=frozenset({1, 2, 3})))
+    blocks.append(Paragraph(text="Basis points of traded value; positive = a cost.", note=True))
+    return Section(title="Execution shortfall against TWAP", blocks=tuple(blocks))
+
+
+DAILY_ONLY_NOTE = (
+    "Daily bars only: every order filled at the day's single bar, so the intraday protections "
+    "(circuit breaker, daily-loss stop) could act only at that bar's close, after every order "
+    "had filled, and slicing an order could not change its price. Give intraday bars "
+    "(1 minute to 1 hour) for the day to execute bar by bar."
+)
 
 
 def _money(value: float) -> str:

@@ -15,6 +15,8 @@ kind              fires for an account when
 ``poor_fills``    ``slippage_bps > max_slippage_bps`` (absolute shortfall against the
                   arrival price) or ``twap_slippage_bps > max_twap_shortfall_bps`` (worse
                   than a TWAP of the same orders); only on days with at least one trade
+                  and only when the day executed on intraday bars (with daily bars only
+                  every order fills at the single daily bar: slicing cannot change that)
 ``concentration`` some position has ``|weight| > max_position_weight`` (one lesson per
                   account, naming the largest position)
 ================  ==========================================================================
@@ -220,7 +222,7 @@ def detect_lessons(data: DailyReportInput, config: LessonConfig | None = None) -
         for lesson in (
             _over_trading(account, config),
             _high_vol_loss(account, label, config),
-            _poor_fills(account, config),
+            None if data.execution_bars == "daily" else _poor_fills(account, config),
             _concentration(account, config),
         ):
             if lesson is not None:

@@ -130,7 +130,7 @@ def aggregate_sessions(panel: Panel) -> IntradayMarket:
     if bounds is not None:
         # Beyond the calendar's known years every bar on a weekday counts (not checked).
         unknown = np.asarray((dates < bounds[0]) | (dates > bounds[1]), dtype=bool)
-        regular = regular | (unknown & (dates.dayofweek < 5))
+        regular = regular | (unknown & (dates.day_of_week < 5))
     keep = np.flatnonzero(regular)
     if keep.size == 0:
         raise ValueError(
