@@ -4,8 +4,9 @@ Conventions (also in ``docs/fill_assumptions.md``):
 
 * Returns are simple bar-to-bar returns of the equity curve; the first bar's return is
   measured against the initial cash.
-* Annualisation uses :func:`periods_per_year`: 252 trading days a year for equity markets
-  (``none``, ``us``, ``cn``), 365 days for ``crypto``; intraday bars multiply by the bars in
+* Annualisation uses :func:`periods_per_year`: the market's trading sessions a year
+  (:data:`TRADING_DAYS`: ``cn`` 243 from the XSHG calendar, ``us`` and ``none`` 252,
+  ``crypto`` 365); intraday bars multiply by the bars in
   a session (US 390 minutes, China 240 minutes, crypto 1440 minutes); weekly bars use 52.
 * The risk-free rate is 0. Sharpe = mean / std (ddof=1) * sqrt(P); Sortino uses the
   downside deviation ``sqrt(mean(min(r, 0)^2))``; a zero denominator gives 0.
@@ -46,9 +47,17 @@ _SESSION_MINUTES = {"us": 390.0, "cn": 240.0, "none": 390.0, "crypto": 1440.0}
 _FREQ_MINUTES = {"1min": 1.0, "5min": 5.0, "15min": 15.0, "30min": 30.0, "1h": 60.0}
 
 
+# Trading sessions in a year of each market: XSHG held 242.95 sessions a year on average over
+# 2006-2025 (exchange_calendars 4.13: 242 or 243 every year since 2020), XNYS 251.55 (252 is
+# the usual convention and within a session of every year since 2006); crypto trades every
+# day; ``none`` (the synthetic market) keeps the 252 convention the lab's figures were
+# calibrated with, although its Monday-Friday calendar has no holidays.
+TRADING_DAYS: dict[str, float] = {"cn": 243.0, "us": 252.0, "none": 252.0, "crypto": 365.0}
+
+
 def periods_per_year(freq: str, market: str) -> float:
-    """Return the number of bars of ``freq`` in a year of ``market``."""
-    days = 365.0 if market == "crypto" else 252.0
+    """Return the number of bars of ``freq`` in a year of ``market`` (:data:`TRADING_DAYS`)."""
+    days = TRADING_DAYS.get(market, 252.0)
     if freq == "1D":
         return days
     if freq == "1W":
@@ -90,7 +99,7 @@ def panel_periods_per_year(panel: Any, market: str | None = None) -> float:
     from simulators.market_rules import trading_day_ids
 
     _, counts = np.unique(trading_day_ids(panel.index), return_counts=True)
-    days = 365.0 if market == "crypto" else 252.0
+    days = TRADING_DAYS.get(market, 252.0)
     return days * float(np.median(counts))
 
 

@@ -128,7 +128,7 @@ def test_annualisation_uses_the_calendars_session_length() -> None:
     assert regular_minutes("cn", "2024-03-05") == 240.0
     assert regular_minutes("us", "2024-03-05") == 390.0
     assert regular_minutes("crypto", "2024-03-05") == 1440.0
-    assert periods_per_year("1min", "cn") == 252 * regular_minutes("cn", "2024-03-05")
+    assert periods_per_year("1min", "cn") == 243 * regular_minutes("cn", "2024-03-05")
     assert periods_per_year("1min", "us") == 252 * regular_minutes("us", "2024-03-05")
     assert periods_per_year("1h", "crypto") == 365 * 24
 

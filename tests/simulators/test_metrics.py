@@ -91,8 +91,10 @@ def test_exposure_and_turnover() -> None:
     ("freq", "market", "expected"),
     [
         ("1D", "us", 252.0),
-        ("1D", "cn", 252.0),
+        ("1D", "cn", 243.0),
+        ("1D", "none", 252.0),
         ("1D", "crypto", 365.0),
+        ("5min", "cn", 243.0 * 48),
         ("1W", "us", 52.0),
         ("1h", "crypto", 365.0 * 24),
         ("1min", "us", 252.0 * 390),
@@ -184,3 +186,14 @@ def test_arena_account_sharpe_uses_the_markets_days_a_crypto_account_is_not_unde
     values = np.asarray([1_000_000.0, *curve])
     returns = values[1:] / values[:-1] - 1
     assert stock["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1) * math.sqrt(252))
+
+
+def test_trading_days_a_year_match_the_exchange_calendars() -> None:
+    """cn and us daily annualisation: the mean sessions a year of XSHG and XNYS, 2006-2025,
+    counted here straight from exchange_calendars (not through the lab's calendar module)."""
+    import exchange_calendars as xcals
+
+    for market, name in (("cn", "XSHG"), ("us", "XNYS")):
+        calendar = xcals.get_calendar(name, start="2006-01-01", end="2025-12-31")
+        per_year = len(calendar.sessions) / 20.0
+        assert abs(periods_per_year("1D", market) - per_year) < 0.5, (market, per_year)
