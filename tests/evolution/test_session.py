@@ -292,6 +292,12 @@ def test_session_killed_between_store_and_mlflow_resumes_to_the_uninterrupted_re
     tmp_path, panel, monkeypatch
 ) -> None:
     config = _lax_config()
+    # Any profit factor passes here: which genomes clear a PF of 1 depends on the market's
+    # draw, and this test needs promotions (their verdicts and MLflow runs) whatever it is.
+    gate = config.gate.model_copy(
+        update={"min_profit_factor_in_sample": 0.0, "min_profit_factor_out_of_sample": 0.0}
+    )
+    config = config.model_copy(update={"gate": gate})
     straight_home = LabHome(tmp_path / "straight")
     straight = _session(straight_home, panel, config=config, track=True)
     try:
