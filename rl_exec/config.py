@@ -55,7 +55,12 @@ class AcConfig(FrozenConfig):
 
 
 class ReplayConfig(FrozenConfig):
-    """Replay market: one parent order over one day of intraday minute bars of the lab's data."""
+    """Replay market: one parent order over one day of intraday bars of the lab's data.
+
+    ``data`` is the synthetic market (default, minute bars) or real intraday bars of 1 minute
+    to 1 hour (a CSV/Parquet/``.zip`` file or folder); ``n_steps`` cannot exceed the bars of a
+    session at the data's bar size (4 for hourly A-share bars).
+    """
 
     data: str | None = None
     seed: int = Field(7, ge=0)

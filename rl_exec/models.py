@@ -7,9 +7,9 @@ market only has to implement :class:`MarketModel`.
 
 * :class:`AlmgrenChrissModel`: arithmetic Brownian price with linear permanent impact
   ``gamma``, linear temporary impact ``eta`` and a fixed half-spread ``epsilon``.
-* :class:`ReplayModel`: one day of intraday minute bars of one asset, child orders filled by
-  :func:`simulators.fill_model.fill_child_order` (spread, square-root impact, participation
-  cap, lots, price limits).
+* :class:`ReplayModel`: one day of intraday bars (any bar size, synthetic or real) of one
+  asset, child orders filled by :func:`simulators.fill_model.fill_child_order` (spread,
+  square-root impact, participation cap, lots, price limits).
 """
 
 from __future__ import annotations
@@ -178,20 +178,32 @@ class AlmgrenChrissModel:
 
 @dataclass(frozen=True, slots=True)
 class ReplayDay:
-    """One asset's minute bars of one day, with what was known before the day.
+    """One asset's intraday bars of one day, with what was known before the day.
 
     Parameters
     ----------
     open, high, low, close, volume:
-        Minute bars of the day, float64 arrays of the same length.
+        The day's bars (any bar size), float64 arrays of the same length, in time order. Only
+        bars that exist: a missing stretch or a halt is missing bars, never padding.
     prev_close:
         The previous daily close (reference of the price limits).
     average_daily_volume:
         Mean daily volume over the look-back window before the day (sizes the order).
     daily_volatility:
-        Standard deviation of daily log returns over the look-back window.
+        Standard deviation of daily log returns over the look-back window
+        (:func:`daily_history`).
     label:
         Where the day comes from (``"SYM 2024-03-05"``), for messages.
+    slots:
+        Place of each bar in the day's session: bar ``i`` covers the ``slots[i]``-th bar
+        interval of the session's regular hours (``0 .. n_slots - 1``, non-decreasing; see
+        :mod:`rl_exec.replay_data`). ``None``: bar ``i`` is slot ``i`` (a complete day).
+    n_slots:
+        Bar intervals of the day's scheduled session (its regular hours over the bar size);
+        ``None``: the number of bars.
+    profile:
+        Usual share of the day's volume per slot, known before the day (from the look-back
+        days); ``None``: the market model's profile is used.
     """
 
     open: np.ndarray
@@ -203,21 +215,77 @@ class ReplayDay:
     average_daily_volume: float
     daily_volatility: float
     label: str = ""
+    slots: np.ndarray | None = field(default=None, repr=False)
+    n_slots: int | None = None
+    profile: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n_bars = self.n_bars
+        if n_bars < 1:
+            raise ValueError(f"ReplayDay {self.label!r} has no bar")
+        if any(getattr(self, name).shape != (n_bars,) for name in ("open", "high", "low")):
+            raise ValueError(f"ReplayDay {self.label!r}: the bar arrays differ in length")
+        if self.volume.shape != (n_bars,):
+            raise ValueError(f"ReplayDay {self.label!r}: the bar arrays differ in length")
+        n_slots = self.session_slots
+        if self.slots is None:
+            if n_slots != n_bars:
+                raise ValueError(
+                    f"ReplayDay {self.label!r}: n_slots={n_slots} without slots needs one slot "
+                    f"per bar ({n_bars})"
+                )
+        else:
+            slots = self.slots
+            if slots.shape != (n_bars,) or slots[0] < 0 or slots[-1] >= n_slots:
+                raise ValueError(
+                    f"ReplayDay {self.label!r}: slots must be {n_bars} values in 0..{n_slots - 1}"
+                )
+            if np.any(np.diff(slots) < 0):
+                raise ValueError(f"ReplayDay {self.label!r}: slots must be non-decreasing")
+        if self.profile is not None:
+            profile = self.profile
+            if profile.shape != (n_slots,) or not np.isfinite(profile).all():
+                raise ValueError(f"ReplayDay {self.label!r}: profile must have {n_slots} values")
+            if np.any(profile < 0) or profile.sum() <= 0:
+                raise ValueError(f"ReplayDay {self.label!r}: profile must be non-negative shares")
 
     @property
     def n_bars(self) -> int:
-        """Minute bars in the day."""
+        """Bars in the day."""
         return int(self.close.shape[0])
+
+    @property
+    def session_slots(self) -> int:
+        """Bar intervals of the day's scheduled session (``n_slots``, else ``n_bars``)."""
+        return self.n_slots if self.n_slots is not None else self.n_bars
+
+    def bar_slots(self) -> np.ndarray:
+        """Return the slot of each bar (``arange(n_bars)`` for a day without ``slots``)."""
+        return self.slots if self.slots is not None else np.arange(self.n_bars)
+
+
+@dataclass(frozen=True, slots=True)
+class _DayLayout:
+    """A day's decision steps: the bars of each step and its share of the usual volume."""
+
+    bar_buckets: list[np.ndarray]
+    slot_counts: np.ndarray
+    n_slots: int
+    step_profile: np.ndarray
 
 
 class ReplayModel:
-    """Replay of intraday minute bars with the broker's fill model.
+    """Replay of intraday bars (any bar size) with the broker's fill model.
 
     Each episode picks one :class:`ReplayDay` with the episode's random generator, sizes a
-    parent order at ``order_pct_adv`` of the average daily volume, and splits the day into
-    ``n_steps`` buckets of consecutive minute bars. A child order is spread evenly over its
-    bucket's bars (what a bar leaves unfilled rolls to the next bar of the bucket; what the
-    bucket leaves unfilled returns to the parent order).
+    parent order at ``order_pct_adv`` of the average daily volume, and splits the day's
+    session into ``n_steps`` buckets of consecutive slots (bar intervals of the session's
+    regular hours, so a step is a stretch of clock time, the same on every complete day). A
+    child order is spread evenly over the bars its bucket holds (what a bar leaves unfilled
+    rolls to the next bar of the bucket; what the bucket leaves unfilled returns to the parent
+    order). A bucket without bars (a halt, a missing stretch, the end of a session cut short)
+    fills nothing: nothing is invented where the data has no bar, and what is still unfilled at
+    the end pays ``unfilled_penalty_bps``.
 
     The noise-free cost of a step (``StepFill.expected_cash``, read by the ``expected``
     training reward) prices every fill against its own bar's reference price (the OHLC average
@@ -230,12 +298,13 @@ class ReplayModel:
     Parameters
     ----------
     days:
-        The pool of days to draw episodes from (all with the same number of bars).
+        The pool of days to draw episodes from. Days with their own ``profile`` may differ in
+        length; the others must all have the same number of slots (they share ``profile``).
     config:
         Order, fill and risk parameters.
     profile:
-        Usual share of the day's volume per minute bar (normalised here); ``None`` estimates
-        it as the mean volume share of the pool.
+        Usual share of the day's volume per slot for the days without their own (normalised
+        here); ``None`` estimates it as the mean volume share of those days.
     lot_size, limit_pct:
         Market rules for the fill model (``config`` values win when they are set).
     """
@@ -256,13 +325,30 @@ class ReplayModel:
     ) -> None:
         if not days:
             raise ValueError("ReplayModel needs at least one day of intraday bars")
-        n_bars = days[0].n_bars
-        if any(day.n_bars != n_bars for day in days):
-            raise ValueError("ReplayModel days must all have the same number of minute bars")
-        if n_bars < config.n_steps:
-            raise ValueError(
-                f"replay.n_steps={config.n_steps} is more than the {n_bars} bars of a day"
-            )
+        for day in days:
+            if day.session_slots < config.n_steps:
+                raise ValueError(
+                    f"replay.n_steps={config.n_steps} is more than the {day.session_slots} "
+                    f"bars of a day ({day.label or 'unlabelled'})"
+                )
+        shared = [day for day in days if day.profile is None]
+        minute_profile: np.ndarray | None = None
+        if shared:
+            n_slots = shared[0].session_slots
+            if any(day.session_slots != n_slots for day in shared):
+                raise ValueError(
+                    "ReplayModel days without their own profile must all have the same number "
+                    "of bars"
+                )
+            if profile is None:
+                profile = np.stack([_volume_shares(day) for day in shared]).mean(axis=0)
+            minute_profile = np.asarray(profile, dtype=float)
+            if minute_profile.shape != (n_slots,) or minute_profile.sum() <= 0:
+                raise ValueError(f"profile must have {n_slots} non-negative values")
+            minute_profile = minute_profile / minute_profile.sum()
+        elif profile is not None:
+            minute_profile = np.asarray(profile, dtype=float)
+            minute_profile = minute_profile / minute_profile.sum()
         self.days = days
         self.config = config
         self.n_steps = config.n_steps
@@ -275,23 +361,60 @@ class ReplayModel:
             lot_size=config.lot_size if config.lot_size is not None else lot_size,
             limit_pct=config.limit_pct if config.limit_pct is not None else limit_pct,
         )
-        self.buckets = np.array_split(np.arange(n_bars), config.n_steps)
-        if profile is None:
-            shares = np.stack([d.volume / max(d.volume.sum(), 1e-12) for d in days])
-            profile = shares.mean(axis=0)
-        minute_profile = np.asarray(profile, dtype=float)
-        if minute_profile.shape != (n_bars,) or minute_profile.sum() <= 0:
-            raise ValueError(f"profile must have {n_bars} non-negative values")
-        minute_profile = minute_profile / minute_profile.sum()
+        #: Usual volume share per slot of the days without their own profile (``None`` if all
+        #: days carry one).
         self.minute_profile = minute_profile
-        self.step_profile = np.array([minute_profile[b].sum() for b in self.buckets])
+        self._layouts: list[_DayLayout | None] = [None] * len(days)
         self._day = days[0]
+        self._layout = self._layout_of(0)
+        #: Bars (positions in the day) of each step, and the usual volume share of each step,
+        #: of the current episode's day.
+        self.buckets = self._layout.bar_buckets
+        self.step_profile = self._layout.step_profile
         self._bars = _bar_rows(days[0])
         self._step = 0
         self._mid = float(days[0].open[0])
 
-    def _sigma_step(self, bucket: np.ndarray) -> float:
-        return self._day.daily_volatility * math.sqrt(len(bucket) / self._day.n_bars)
+    def fresh(self) -> ReplayModel:
+        """Return a new model on the same days and parameters (one per vectorised env)."""
+        return ReplayModel(
+            self.days,
+            self.config,
+            profile=self.minute_profile,
+            lot_size=self.params.lot_size,
+            limit_pct=self.params.limit_pct,
+        )
+
+    def _layout_of(self, index: int) -> _DayLayout:
+        layout = self._layouts[index]
+        if layout is not None:
+            return layout
+        day = self.days[index]
+        slot_buckets = np.array_split(np.arange(day.session_slots), self.n_steps)
+        first_slots = [int(bucket[0]) for bucket in slot_buckets]
+        if day.slots is None:
+            # One bar per slot: the bar buckets are the slot buckets.
+            bar_buckets = slot_buckets
+        else:
+            cuts = np.searchsorted(day.slots, [*first_slots, day.session_slots], side="left")
+            bar_buckets = [np.arange(cuts[i], cuts[i + 1]) for i in range(self.n_steps)]
+        profile = day.profile if day.profile is not None else self.minute_profile
+        assert profile is not None  # checked in the constructor
+        if day.profile is not None:
+            profile = profile / profile.sum()
+        layout = _DayLayout(
+            bar_buckets=bar_buckets,
+            slot_counts=np.array([len(bucket) for bucket in slot_buckets]),
+            n_slots=day.session_slots,
+            step_profile=np.array([profile[bucket].sum() for bucket in slot_buckets]),
+        )
+        self._layouts[index] = layout
+        return layout
+
+    def _sigma_step(self, step: int) -> float:
+        # Time, not bars: a step's variance is its share of the session's bar intervals.
+        layout = self._layout
+        return self._day.daily_volatility * math.sqrt(layout.slot_counts[step] / layout.n_slots)
 
     def _view(self, volume_ratio: float) -> MarketView:
         step = min(self._step, self.n_steps - 1)
@@ -299,12 +422,16 @@ class ReplayModel:
             mid=self._mid,
             spread_bps=2.0 * self.params.half_spread_bps,
             volume_ratio=volume_ratio,
-            step_volatility=self._sigma_step(self.buckets[step]),
+            step_volatility=self._sigma_step(step),
         )
 
     def start(self, rng: np.random.Generator) -> EpisodeStart:
         """Pick a day, size the parent order and return it at the day's first open."""
-        self._day = self.days[int(rng.integers(len(self.days)))]
+        index = int(rng.integers(len(self.days)))
+        self._day = self.days[index]
+        self._layout = self._layout_of(index)
+        self.buckets = self._layout.bar_buckets
+        self.step_profile = self._layout.step_profile
         self._bars = _bar_rows(self._day)
         self._step = 0
         self._mid = float(self._day.open[0])
@@ -324,7 +451,7 @@ class ReplayModel:
             raise RuntimeError("ReplayModel.execute called after the last step")
         day = self._day
         bucket = self.buckets[self._step]
-        sigma_step = self._sigma_step(bucket)
+        sigma_step = self._sigma_step(self._step)
         left = quantity
         filled = 0.0
         cash = 0.0
@@ -364,7 +491,9 @@ class ReplayModel:
         ratio = realised / expected_volume if expected_volume > 0 else 1.0
         step_variance = (sigma_step * self._mid) ** 2
         expected_cash = filled * self._mid + cost_vs_bars
-        self._mid = float(day.close[bucket[-1]])
+        if len(bucket):
+            # A step without a bar leaves the price where the last bar left it.
+            self._mid = float(day.close[bucket[-1]])
         self._step += 1
         return StepFill(
             filled=filled,
@@ -385,10 +514,58 @@ def bar_reference_price(quote: BarQuote) -> float:
     return (quote.open + quote.high + quote.low + quote.close) / 4.0
 
 
+def _volume_shares(day: ReplayDay) -> np.ndarray:
+    if day.slots is None:
+        return day.volume / max(day.volume.sum(), 1e-12)
+    per_slot = np.bincount(day.slots, weights=day.volume, minlength=day.session_slots)
+    return per_slot / max(per_slot.sum(), 1e-12)
+
+
 def _bar_rows(day: ReplayDay) -> list[tuple[float, float, float, float, float]]:
     # Python floats once per episode: indexing NumPy arrays bar by bar is the slow part.
     columns = (day.open, day.high, day.low, day.close, day.volume)
     return list(zip(*(column.tolist() for column in columns), strict=True))
+
+
+def daily_history(
+    daily: Panel, log_close: np.ndarray, day_index: int, column: int, *, lookback_days: int
+) -> tuple[float, float, float] | None:
+    """Return ``(prev_close, average_daily_volume, daily_volatility)`` known before a day.
+
+    Parameters
+    ----------
+    daily:
+        Daily bars.
+    log_close:
+        ``log(daily.close)`` (NaN where the close is not positive), computed once per panel.
+    day_index, column:
+        The day (row of ``daily``, at least ``lookback_days``) and the asset.
+    lookback_days:
+        Days of history for the average volume and the volatility.
+
+    Returns
+    -------
+    tuple or None
+        ``None`` when the look-back has a missing price or no volume.
+    """
+    window = slice(day_index - lookback_days, day_index)
+    returns = np.diff(log_close[window, column])
+    volume = daily.volume[window, column]
+    if not np.isfinite(returns).all() or volume.mean() <= 0:
+        return None
+    # One return (lookback_days=2) has no sample deviation: take its size (the root mean
+    # square about zero) rather than NaN, which would make every fill price NaN.
+    spread = returns.std(ddof=1) if returns.size > 1 else abs(float(returns[0]))
+    return (
+        float(daily.close[day_index - 1, column]),
+        float(volume.mean()),
+        float(max(spread, 1e-4)),
+    )
+
+
+def daily_log_close(daily: Panel) -> np.ndarray:
+    """Return ``log(daily.close)`` with NaN where the close is not positive."""
+    return detmath.log(np.where(daily.close > 0, daily.close, np.nan))
 
 
 def replay_days_from_panels(
@@ -410,22 +587,21 @@ def replay_days_from_panels(
         Days of history for the average volume and the volatility.
     """
     days: list[ReplayDay] = []
-    log_close = detmath.log(np.where(daily.close > 0, daily.close, np.nan))
+    log_close = daily_log_close(daily)
     for day_index in sorted(intraday):
         if day_index < lookback_days:
             raise ValueError(
                 f"day {day_index} has fewer than lookback_days={lookback_days} days before it"
             )
         minutes = intraday[day_index]
-        window = slice(day_index - lookback_days, day_index)
         for column, symbol in enumerate(minutes.symbols):
             col = daily.column(symbol)
             if not (daily.tradable[day_index, col] and minutes.tradable[:, column].all()):
                 continue
-            returns = np.diff(log_close[window, col])
-            volume = daily.volume[window, col]
-            if not np.isfinite(returns).all() or volume.mean() <= 0:
+            history = daily_history(daily, log_close, day_index, col, lookback_days=lookback_days)
+            if history is None:
                 continue
+            prev_close, average_volume, volatility = history
             days.append(
                 ReplayDay(
                     open=minutes.open[:, column].copy(),
@@ -433,9 +609,9 @@ def replay_days_from_panels(
                     low=minutes.low[:, column].copy(),
                     close=minutes.close[:, column].copy(),
                     volume=minutes.volume[:, column].copy(),
-                    prev_close=float(daily.close[day_index - 1, col]),
-                    average_daily_volume=float(volume.mean()),
-                    daily_volatility=float(max(returns.std(ddof=1), 1e-4)),
+                    prev_close=prev_close,
+                    average_daily_volume=average_volume,
+                    daily_volatility=volatility,
                     label=f"{symbol} {daily.index[day_index].date()}",
                 )
             )

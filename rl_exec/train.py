@@ -66,28 +66,25 @@ def build_replay_model(
 
     Training days are the ``config.days`` days after the look-back window; with ``holdout`` the
     next ``config.days`` days are used instead (evaluation on days the policy never saw).
-    Minute bars come from :func:`simulators.synthetic.generate_intraday`; other sources have
-    daily bars only and cannot be replayed (a clear :class:`DataSpecError` says so).
-    """
-    from simulators import synthetic
 
+    * The synthetic market: minute bars from :func:`simulators.synthetic.generate_intraday`,
+      the market's usual profile :func:`simulators.synthetic.intraday_profile`.
+    * Real intraday bars (a CSV/Parquet/``.zip`` file or folder, 1 minute to 1 hour): the
+      regular-hours bars of each session (:func:`simulators.intraday_market.aggregate_sessions`),
+      the daily panel aggregated exactly from them, a volume profile measured on the sessions
+      before each day (:mod:`rl_exec.replay_data`). Days whose session has fewer bar intervals
+      than ``replay.n_steps`` (an early close at a coarse bar size) are left out.
+    * Daily-only data cannot be replayed: a :class:`DataSpecError` says so and names its bar
+      size.
+    """
     text = (config.data or "synthetic").strip()
     if text.split(":", 1)[0].strip() != "synthetic":
-        daily_other = _load_market(text, home)
-        raise DataSpecError(
-            f"--data {text}: the replay environment needs intraday (minute) bars and this "
-            f"source has {daily_other.freq} bars; use the synthetic market (the default, "
-            "e.g. --data synthetic:market=cn)"
-        )
+        return _build_real_replay_model(text, config, home=home, holdout=holdout)
+    from simulators import synthetic
+
     spec = synthetic.SyntheticSpec.from_spec_string(text)
     daily = _load_market(text, home) if text != "synthetic" else synthetic.generate_daily(spec)
-    first = config.lookback_days + (config.days if holdout else 0)
-    if daily.n_bars < first + config.days:
-        raise DataSpecError(
-            f"--data {text}: {daily.n_bars} daily bars, the replay needs at least "
-            f"{first + config.days} (replay.lookback_days + replay.days"
-            f"{' x 2 with the hold-out days' if holdout else ''})"
-        )
+    first = _first_replay_day(text, daily.n_bars, config, holdout)
     daily = daily.select(list(daily.symbols[: config.assets]))
     intraday = {
         day: synthetic.generate_intraday(spec, daily, day)
@@ -100,9 +97,65 @@ def build_replay_model(
     profile: np.ndarray | None = np.asarray(synthetic.intraday_profile(market), dtype=float)
     if profile is not None and profile.shape != (days[0].n_bars,):
         profile = None
-    lot = {"cn": 100.0, "us": 1.0, "crypto": 1e-6}.get(market, 1.0)
-    limit = 0.1 if market == "cn" else None
+    lot, limit = _market_rules(market)
     return ReplayModel(days, config, profile=profile, lot_size=lot, limit_pct=limit)
+
+
+def _first_replay_day(text: str, n_days: int, config: ReplayConfig, holdout: bool) -> int:
+    """Return the first replayed daily row; a :class:`DataSpecError` if the data is too short."""
+    first = config.lookback_days + (config.days if holdout else 0)
+    if n_days < first + config.days:
+        raise DataSpecError(
+            f"--data {text}: {n_days} daily bars, the replay needs at least "
+            f"{first + config.days} (replay.lookback_days + replay.days"
+            f"{' x 2 with the hold-out days' if holdout else ''})"
+        )
+    return first
+
+
+def _market_rules(market: str) -> tuple[float, float | None]:
+    """Return the lot size and the price limit of the replay's fill model for ``market``."""
+    lot = {"cn": 100.0, "us": 1.0, "crypto": 1e-6}.get(market, 1.0)
+    return lot, (0.1 if market == "cn" else None)
+
+
+def _build_real_replay_model(
+    text: str, config: ReplayConfig, *, home: LabHome | None, holdout: bool
+) -> ReplayModel:
+    """Build the replay market from real intraday bars (see :func:`build_replay_model`)."""
+    from rl_exec.replay_data import replay_days_from_sessions
+    from simulators.calendars import is_daily_or_slower
+    from simulators.intraday_market import aggregate_sessions
+
+    panel = _load_market(text, home)
+    if is_daily_or_slower(panel.freq):
+        raise DataSpecError(
+            f"--data {text}: the replay environment needs intraday bars (1min to 1h) and this "
+            f"source has {panel.freq} bars; give intraday bars (a file or folder) or use the "
+            "synthetic market (the default, e.g. --data synthetic:market=cn)"
+        )
+    try:
+        market = aggregate_sessions(panel)
+    except ValueError as exc:
+        raise DataSpecError(f"--data {text}: {exc}") from None
+    first = _first_replay_day(text, market.daily.n_bars, config, holdout)
+    days = replay_days_from_sessions(
+        market,
+        range(first, first + config.days),
+        lookback_days=config.lookback_days,
+        symbols=market.daily.symbols[: config.assets],
+    )
+    if not days:
+        raise DataSpecError(f"--data {text}: no tradable asset-day to replay")
+    longest = max(day.session_slots for day in days)
+    days = [day for day in days if day.session_slots >= config.n_steps]
+    if not days:
+        raise DataSpecError(
+            f"--data {text}: replay.n_steps={config.n_steps} is more than the {longest} "
+            f"{market.freq} bars of a session; set replay.n_steps to at most {longest}"
+        )
+    lot, limit = _market_rules(market.daily.market)
+    return ReplayModel(days, config, lot_size=lot, limit_pct=limit)
 
 
 def _load_market(text: str, home: LabHome | None) -> Any:
@@ -220,12 +273,9 @@ def train_policy(
         if env_config.model == "replay":
             # Build the replay data once; every vectorised env replays the same pool.
             shared = build_replay_model(env_config.replay, home=lab)
-            days, replay_cfg = shared.days, env_config.replay
-            profile = shared.minute_profile
-            lot, limit = shared.params.lot_size, shared.params.limit_pct
 
             def model_factory() -> MarketModel:
-                return ReplayModel(days, replay_cfg, profile=profile, lot_size=lot, limit_pct=limit)
+                return shared.fresh()
         else:
 
             def model_factory() -> MarketModel:

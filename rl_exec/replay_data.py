@@ -1,0 +1,192 @@
+"""Replay days from real intraday bars (bar sizes from 1 minute to 1 hour).
+
+:func:`replay_days_from_sessions` turns an :class:`~simulators.intraday_market.IntradayMarket`
+(the regular-hours bars of a file or folder, split by session, with their exact daily
+aggregate) into :class:`~rl_exec.models.ReplayDay` values:
+
+* **Bars.** A replayed day executes on the session's regular-hours bars of the asset exactly as
+  the data has them: the rows where the asset traded (``tradable``). A missing stretch, a halt
+  or a session cut short is missing bars; no bar is padded in, so nothing can fill where the
+  data has no bar.
+* **Slots.** Each bar gets its place in the session's grid of bar intervals, built from the
+  market's calendar (:func:`simulators.calendars.market_sessions`: the XSHG lunch break, XNYS
+  early closes): ``open + step, open + 2 step, ...`` up to the close, a last partial bar
+  included, and the same again after a break. A bar goes to the first grid interval that ends
+  after the bar begins (a bar stamped at the XSHG open, the call auction, shares slot 0 with
+  the first continuous bar). :class:`~rl_exec.models.ReplayModel` cuts the session into
+  decision steps by slots, so a step is the same stretch of clock time on every complete day
+  and a step whose bars are missing fills nothing.
+* **Volume profile, from the data and causal.** The usual share of a session's volume per slot
+  for day ``d`` is the mean, over the look-back sessions before ``d`` (never ``d`` itself or
+  later) in which the asset traded, of each slot's share of that session's volume. Only
+  sessions with the same number of slots as ``d`` are averaged (an early close is compared with
+  nothing else when a full day is replayed); when none has it, all look-back sessions are used,
+  cut or padded with zeros to ``d``'s slots. A profile with no volume at all falls back to equal
+  shares (a schedule hint only; no bar comes from it).
+* **Order size, volatility, limits.** The previous close, the mean daily volume and the
+  volatility of daily log returns over the look-back come from the daily aggregate
+  (:func:`rl_exec.models.daily_history`), as for the synthetic market.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from rl_exec.models import ReplayDay, daily_history, daily_log_close
+from simulators.calendars import market_sessions, session_dates
+from simulators.intraday_market import IntradayMarket
+
+__all__ = ["replay_days_from_sessions", "session_slots"]
+
+_NAT = np.iinfo(np.int64).min
+
+
+def _session_rows(market: IntradayMarket) -> pd.DataFrame:
+    """Return the calendar's session of every daily row (weekday hours beyond its years)."""
+    daily = market.daily
+    dates = session_dates(daily.index, daily.market)
+    sessions = market_sessions(daily.market, dates[0], dates[-1])
+    unknown = dates[~dates.isin(sessions.index)]
+    if len(unknown):
+        # aggregate_sessions keeps every weekday bar beyond the calendar's known years.
+        weekdays = market_sessions(daily.market, unknown[0], unknown[-1], calendar="weekdays")
+        sessions = pd.concat([sessions, weekdays.loc[weekdays.index.isin(unknown)]]).sort_index()
+    rows = sessions.reindex(dates)
+    if rows["open"].isna().any():
+        missing = dates[rows["open"].isna().to_numpy()]
+        raise ValueError(f"no calendar session for {missing[0].date()} ({daily.market})")
+    return rows
+
+
+def _grid(open_: int, break_start: int, break_end: int, close: int, step: int) -> np.ndarray:
+    """Return the bar-end stamps (ns) of a session's regular hours at bar size ``step``."""
+    parts = [(open_, break_start), (break_end, close)] if break_start != _NAT else [(open_, close)]
+    ends = [
+        start + step * np.arange(1, -(-(end - start) // step) + 1, dtype=np.int64)
+        for start, end in parts
+    ]
+    return np.concatenate(ends)
+
+
+def session_slots(market: IntradayMarket) -> tuple[np.ndarray, np.ndarray]:
+    """Return the slot of every bar of ``market.bars`` and the slots of every session.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``slots[i]``: the place of bar ``i`` in its session's grid of bar intervals (module
+        docstring); ``n_slots[k]``: the grid's length for daily row ``k``.
+    """
+    rows = _session_rows(market)
+    opens, breaks, resumes, closes = (
+        pd.DatetimeIndex(rows[name]).as_unit("ns").asi8
+        for name in ("open", "break_start", "break_end", "close")
+    )
+    step = int(market.step.value)
+    begins = market.bars.index.as_unit("ns").asi8 - step
+    slots = np.zeros(market.bars.n_bars, dtype=np.int64)
+    n_slots = np.zeros(market.daily.n_bars, dtype=np.int64)
+    for row in range(market.daily.n_bars):
+        grid = _grid(
+            int(opens[row]), int(breaks[row]), int(resumes[row]), int(closes[row]), step=step
+        )
+        start, stop = int(market.starts[row]), int(market.stops[row])
+        position = np.searchsorted(grid, begins[start:stop], side="right")
+        slots[start:stop] = np.clip(position, 0, len(grid) - 1)
+        n_slots[row] = len(grid)
+    return slots, n_slots
+
+
+def _shares(volume: np.ndarray, slots: np.ndarray, n_slots: int) -> np.ndarray | None:
+    per_slot = np.bincount(slots, weights=volume, minlength=n_slots)
+    total = per_slot.sum()
+    return per_slot / total if total > 0 else None
+
+
+def _profile(history: list[np.ndarray], n_slots: int) -> np.ndarray:
+    same = [shares for shares in history if len(shares) == n_slots]
+    chosen = same or [np.resize(np.r_[shares, np.zeros(n_slots)], n_slots) for shares in history]
+    profile = np.mean(np.stack(chosen), axis=0)
+    if profile.sum() <= 0:
+        return np.full(n_slots, 1.0 / n_slots)
+    return profile / profile.sum()
+
+
+def replay_days_from_sessions(
+    market: IntradayMarket,
+    rows: Sequence[int],
+    *,
+    lookback_days: int,
+    symbols: Sequence[str] | None = None,
+) -> list[ReplayDay]:
+    """Build the replay days of daily rows ``rows`` from real intraday bars.
+
+    Parameters
+    ----------
+    market:
+        Regular-hours bars by session and their daily aggregate
+        (:func:`simulators.intraday_market.aggregate_sessions`).
+    rows:
+        Daily rows to replay (each at least ``lookback_days``).
+    lookback_days:
+        Sessions before a day for its volume profile, mean volume and volatility.
+    symbols:
+        Assets to replay (default all).
+
+    Returns
+    -------
+    list of ReplayDay
+        One per asset and row where the asset traded and its look-back has prices, volume and
+        at least one session with volume; ordered by row, then asset.
+    """
+    daily, bars = market.daily, market.bars
+    slots, n_slots = session_slots(market)
+    log_close = daily_log_close(daily)
+    columns = [daily.column(symbol) for symbol in (symbols or daily.symbols)]
+    cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def session_of(row: int, column: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Return the asset's bar rows in session ``row`` and their volume shares per slot."""
+        key = (row, column)
+        if key not in cache:
+            start, stop = int(market.starts[row]), int(market.stops[row])
+            own = start + np.flatnonzero(bars.tradable[start:stop, column])
+            cache[key] = (own, _shares(bars.volume[own, column], slots[own], int(n_slots[row])))
+        return cache[key]
+
+    days: list[ReplayDay] = []
+    for row in rows:
+        if row < lookback_days:
+            raise ValueError(
+                f"row {row} has fewer than lookback_days={lookback_days} days before it"
+            )
+        for column in columns:
+            own, _ = session_of(row, column)
+            if not daily.tradable[row, column] or own.size == 0:
+                continue
+            figures = daily_history(daily, log_close, row, column, lookback_days=lookback_days)
+            history = [session_of(past, column)[1] for past in range(row - lookback_days, row)]
+            past_shares = [shares for shares in history if shares is not None]
+            if figures is None or not past_shares:
+                continue
+            prev_close, average_volume, volatility = figures
+            days.append(
+                ReplayDay(
+                    open=bars.open[own, column].copy(),
+                    high=bars.high[own, column].copy(),
+                    low=bars.low[own, column].copy(),
+                    close=bars.close[own, column].copy(),
+                    volume=bars.volume[own, column].copy(),
+                    prev_close=prev_close,
+                    average_daily_volume=average_volume,
+                    daily_volatility=volatility,
+                    label=f"{daily.symbols[column]} {daily.index[row].date()}",
+                    slots=slots[own].copy(),
+                    n_slots=int(n_slots[row]),
+                    profile=_profile(past_shares, int(n_slots[row])),
+                )
+            )
+    return days
