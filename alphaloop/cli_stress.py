@@ -4,10 +4,12 @@
 ``passed``, ``scenarios`` (each ``name``, ``passed``, ``checks`` (``name``, ``passed``,
 ``detail``), ``accounts`` (per account ``loss``, ``max_drawdown``, ``exposure_at_start``,
 ``seeded``, ``stress_orders``, ``stress_fills``), ``report`` (path of the HTML report)),
-``report`` (``markdown``, ``html``) and
-``mlflow_run_id``. The exit status is 1 when any check failed, 2 on a user mistake (an unknown
-scenario). A scenario whose accounts held no book (the ``exposure`` check, e.g. an index-only
-``--data`` file one lot of which costs more than the position limit) also prints
+``report`` (``markdown``, ``html``) and ``mlflow_run_id``; each scenario also says what it
+executed on (``execution``) and the exchange halts it used per stress day and where they came
+from (``halts``). The exit status is 1 when any check failed, 2 on a user mistake (an unknown
+scenario, ``--data`` a scenario cannot replay: for example an intraday file without the 2016
+breaker sessions). A scenario whose accounts held no book (the ``exposure`` check, e.g. an
+index-only ``--data`` file one lot of which costs more than the position limit) also prints
 ``error: <scenario>: <why>`` on stderr and exits 1: it never passes on an empty book. The
 replay runs in its own sandbox under ``<lab home>/stress/<date>/`` and never writes the
 arena's ledger or gene pool.
@@ -56,7 +58,11 @@ def replay_command(
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every scenario.")] = False,
     data: Annotated[
         str | None,
-        typer.Option("--data", help="Real daily bars for cn-crash-2015 (CSV/Parquet data spec)."),
+        typer.Option(
+            "--data",
+            help="Real bars (a data spec): daily or intraday (1min-1h) for cn-crash-2015, "
+            "intraday for cn-circuit-breaker-2016 (the halts are read from the bars).",
+        ),
     ] = None,
     size: Annotated[
         str | None, typer.Option("--size", help="small or full (default: configs/stress.yaml).")

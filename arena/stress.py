@@ -49,6 +49,30 @@ precondition is not met each of them reports ``passed: false`` with ``detail.pre
 saying why, so the scenario and the replay fail. The replay never trades an index as if it were
 a share or a fund: replay the constituents' daily bars (or an index fund's) instead.
 
+Real intraday bars
+------------------
+With intraday ``--data`` (1 minute to 1 hour; :mod:`simulators.scenarios`) ``cn-crash-2015``
+and ``cn-circuit-breaker-2016`` execute every replayed day on the data's own bars of that
+session, through the same :func:`~arena.cycle.day_market` and executor as the synthetic
+minutes. The breaker's halts are then the ones found in the bars (``HaltWindow.source ==
+"data"``), and the checks read them so:
+
+* ``exchange_halt_respected``: no fill at a bar inside a halt, as on synthetic days. A halt
+  the file prints bars for (without volume) must be seen (a ``halt`` incident); a halt with no
+  bar of the day inside it (the session simply stops at the 7% breaker, as real files do) can
+  neither be seen nor traded in and is listed with ``bars_inside: 0``. A day the exchange is
+  known to have closed early (``StressDay.published_close_halt``) whose bars show no closing
+  halt fails the check: the file does not record the breaker.
+* ``circuit_breaker_froze_within_3_min``: a freeze is due by the first bar at or after the
+  crash minute plus the latency (on synthetic minutes: that minute); when the day's bars end
+  first (the exchange closed the market) the day is listed in ``bars_ended_before_due``.
+* ``daily_loss_within_limit``: the bars an ideal seller could sell into exclude the halts
+  found in the data, and there is no bar after a closing halt.
+
+The result names, per scenario, what it executed on (``execution``) and, per stress day, the
+halts used and their source (``halts``, :func:`halts_used`); both checks carry the same as one
+line (``detail.halts_used``) for the report.
+
 MLflow
 ------
 :func:`arena.tracking.log_stress_run` (driver side only) writes one run in the experiment
@@ -66,7 +90,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -92,7 +116,7 @@ from arena.ledger import Ledger
 from arena.money import quantity_to_float
 from arena.personas import PERSONA_NAMES, ArenaConfig, load_arena_config
 from simulators.bars import Panel
-from simulators.scenarios import SCENARIOS, Scenario, StressDay, build_scenario
+from simulators.scenarios import SCENARIOS, HaltWindow, Scenario, StressDay, build_scenario
 
 __all__ = [
     "EXPOSURE_CHECK",
@@ -103,6 +127,7 @@ __all__ = [
     "StressConfig",
     "check_exposure",
     "evaluate_checks",
+    "halts_used",
     "load_stress_config",
     "replay",
     "run_scenario",
@@ -517,11 +542,22 @@ def _expected_crash(market: DayMarket, threshold: float) -> datetime | None:
 
 
 def check_circuit_breaker(run: ScenarioRun) -> Check:
-    """Each trigger froze within the latency, no buy filled after a freeze, none was missed."""
+    """Each trigger froze within the latency, no buy filled after a freeze, none was missed.
+
+    "Missed": on a day the equal-weight market of the day's bars fell more than
+    ``crash_threshold``, each account froze by the first bar stamped at or after the crash
+    minute plus ``freeze_latency_minutes`` (:func:`_freeze_deadline`). On bars every minute
+    that is the crash minute plus the latency; where a real file has no bars (a halt it
+    prints nothing for, the lunch break) the freeze is due at the first bar after; when the
+    day's bars end first (the exchange closed the market: a halt found in the data) nothing
+    can fill after them, and the day is listed in ``bars_ended_before_due`` instead of
+    failing. ``halts_used`` names the halts of each stress day and their source.
+    """
     limits = run.arena.risk
     latency = float(limits.freeze_latency_minutes)
     freezes: list[dict[str, Any]] = []
     problems: list[str] = []
+    ended: list[dict[str, Any]] = []
     expected_days = 0
     for item in run.stress_runs():
         market = run.markets[item.day]
@@ -557,12 +593,21 @@ def check_circuit_breaker(run: ScenarioRun) -> Check:
                                 "the freeze")  # fmt: skip
         if expected is not None:
             first_freeze = min((e.at for e in frozen), default=None)
-            if first_freeze is None:
+            deadline = _freeze_deadline(market, expected, latency)
+            if first_freeze is None and deadline is None:
+                # The day's bars end before the freeze was due: nothing could fill after them.
+                ended.append(
+                    {"account": item.account, "day": item.day.isoformat(),
+                     "market_crash": expected.isoformat(),
+                     "last_bar": market.snapshots[-1].time.isoformat(),
+                     "halts": [_halt_row(h) for h in _stress_halts(run, item.day)]}
+                )  # fmt: skip
+            elif first_freeze is None:
                 problems.append(
                     f"{item.account} {item.day}: market down more than "
                     f"{limits.crash_threshold:.0%} at {expected.time()} but no freeze"
                 )
-            elif (first_freeze - expected).total_seconds() / 60.0 > latency:
+            elif deadline is not None and first_freeze > deadline:
                 problems.append(
                     f"{item.account} {item.day}: market crash at {expected.time()}, freeze only "
                     f"at {first_freeze.time()}"
@@ -573,8 +618,66 @@ def check_circuit_breaker(run: ScenarioRun) -> Check:
         "circuit_breaker_froze_within_3_min",
         not problems,
         {"latency_limit_minutes": latency, "crash_threshold": limits.crash_threshold,
-         "days_with_market_crash": expected_days, "freezes": freezes, "problems": problems},
+         "days_with_market_crash": expected_days, "freezes": freezes,
+         "bars_ended_before_due": ended, "halts_used": _halts_used(run), "problems": problems},
     )  # fmt: skip
+
+
+def _freeze_deadline(market: DayMarket, crash: datetime, latency: float) -> datetime | None:
+    """Return the bar by which a freeze is due after the market crash at ``crash``.
+
+    The first bar stamped at or after ``crash + latency``: on bars every minute that is
+    ``crash + latency``; where the data have no bar (a halt a real file prints nothing for)
+    the lab can act at the first bar after it. ``None``: the day's bars end first (the
+    exchange closed the market, or the file stops).
+    """
+    due = crash + timedelta(minutes=latency)
+    for snapshot in market.snapshots:
+        stamp = snapshot.time.to_pydatetime()
+        if stamp >= due:
+            return stamp
+    return None
+
+
+def _stress_halts(run: ScenarioRun, day: date) -> tuple[HaltWindow, ...]:
+    item = run.scenario.stress_day(day)
+    return item.halts if item is not None else ()
+
+
+def _halt_row(halt: HaltWindow) -> dict[str, Any]:
+    return {"start": halt.start.isoformat(), "end": halt.end.isoformat(), "source": halt.source,
+            "closes_session": halt.closes_session, "reason": halt.reason}  # fmt: skip
+
+
+def halts_used(scenario: Scenario) -> list[dict[str, Any]]:
+    """Return per stress day the exchange halts the replay used, and where they came from.
+
+    ``source`` ``scenario``: planted at the published times in a synthetic day; ``data``:
+    found in the real bars (:func:`simulators.session_halts.find_halts`).
+    ``published_close_halt``: on real data, when the exchange is known to have closed the
+    market that day.
+    """
+    return [
+        {"day": item.day.isoformat(), "halts": [_halt_row(h) for h in item.halts],
+         "published_close_halt": None if item.published_close_halt is None
+         else item.published_close_halt.isoformat()}
+        for item in scenario.stress_days
+        if item.halts or item.published_close_halt is not None
+    ]  # fmt: skip
+
+
+def _halts_used(run: ScenarioRun) -> str:
+    """One line for the report: each stress day's halts (``HH:MM-HH:MM``) and their source."""
+    parts = []
+    for item in run.scenario.stress_days:
+        if not item.halts and item.published_close_halt is None:
+            continue
+        windows = ", ".join(
+            f"{h.label} ({'from the data' if h.source == 'data' else 'scenario'})"
+            for h in item.halts
+        ) or "none in the data"  # fmt: skip
+        parts.append(f"{item.day.isoformat()}: {windows}")
+    return "; ".join(parts) or "none"
 
 
 def _sellable_bar(bar: Any, rules: BrokerRules, halts: Sequence[Halt]) -> bool:
@@ -846,25 +949,52 @@ def check_tightened(run: ScenarioRun) -> Check:
 
 
 def check_halts(run: ScenarioRun) -> Check:
-    """No fill at a bar inside an exchange halt; each halt was seen (an incident)."""
+    """No fill at a bar inside an exchange halt; each halt with bars inside was seen.
+
+    The halts are the stress day's (:func:`halts_used`): planted at the published times in a
+    synthetic day, whose halted minutes still print bars with volume, or found in the real
+    bars. A halt with no bar of the day inside it (a real file's session that simply stops at
+    the 7% breaker) cannot be seen by the executor, nor traded in: it is listed with
+    ``bars_inside: 0``. On real data a day the exchange is known to have closed early
+    (``published_close_halt``) must show that closing halt in its bars, else the check fails:
+    the file does not record the breaker, so there is nothing to check it against.
+    """
     rows = []
     problems = []
     for item in run.stress_runs():
         incidents = tuple(getattr(item.result, "incidents", ()) or ())
-        for halt in run.conditions[item.day].halts:
+        times = [s.time.to_pydatetime() for s in run.markets[item.day].snapshots]
+        for halt in _stress_halts(run, item.day):
             inside = [f.fill_id for f in item.result.fills if halt.start < f.at <= halt.end]
+            bars_inside = sum(1 for t in times if halt.start < t <= halt.end)
             seen = any(i.kind == "halt" and halt.start < i.time <= halt.end for i in incidents)
             rows.append({"account": item.account, "day": item.day.isoformat(),
                          "start": halt.start.isoformat(), "end": halt.end.isoformat(),
-                         "fills_inside": len(inside), "incident": seen})  # fmt: skip
+                         "source": halt.source, "closes_session": halt.closes_session,
+                         "bars_inside": bars_inside, "fills_inside": len(inside),
+                         "incident": seen})  # fmt: skip
             if inside:
                 problems.append(f"{item.account} {item.day}: {len(inside)} fill(s) inside the "
                                 f"halt {halt.start.time()}-{halt.end.time()}")  # fmt: skip
-            if not seen:
+            if not seen and bars_inside:
                 problems.append(f"{item.account} {item.day}: halt at {halt.start.time()} not seen")
-    if not rows:
+    for stress in run.scenario.stress_days:
+        published = stress.published_close_halt
+        if published is None or any(h.closes_session for h in stress.halts):
+            continue
+        last = stress.minute.index[-1]
+        problems.append(
+            f"{stress.day}: the exchange closed the market at {published.strftime('%H:%M')} "
+            f"(published), but the data show no closing halt (trades until the bar of "
+            f"{last.strftime('%H:%M')}): the file does not record the breaker, so the halt "
+            "cannot be checked"
+        )
+    if not rows and not problems:
         problems.append("no exchange halt on any stress day: nothing was checked")
-    return _check("exchange_halt_respected", not problems, {"halts": rows, "problems": problems})
+    return _check(
+        "exchange_halt_respected", not problems,
+        {"halts": rows, "halts_used": _halts_used(run), "problems": problems},
+    )  # fmt: skip
 
 
 def check_ledger(run: ScenarioRun) -> Check:
@@ -1132,7 +1262,9 @@ def replay(
     home:
         The lab home (its ledger and gene pool are only read).
     data_spec:
-        ``--data``: real daily bars for the scenarios that can replay them.
+        ``--data``: real bars for the scenarios that can replay them: daily or intraday
+        (1 minute to 1 hour) for ``cn-crash-2015``, intraday for ``cn-circuit-breaker-2016``
+        (:func:`simulators.scenarios.build_scenario`).
     config, arena_config:
         The stress settings and the arena's (default: ``configs/stress.yaml``, ``arena.yaml``).
     protections:
@@ -1152,6 +1284,9 @@ def replay(
     ------
     ConfigError
         On an unknown scenario name (nothing is run).
+    DataSpecError
+        If ``data_spec`` cannot be loaded or a scenario cannot replay it (no scenario is
+        replayed).
     """
     config = config or load_stress_config()
     updates: dict[str, Any] = {}
@@ -1188,8 +1323,10 @@ def replay(
     schedule = load_registered_policy(home)
     runs: list[ScenarioRun] = []
     scenarios: list[dict[str, Any]] = []
-    for name in chosen:
-        scenario = build_scenario(name, size=config.size, seed=config.seed, data=data)
+    # Every scenario is built before any runs: data a scenario cannot replay stops the replay
+    # (DataSpecError) before anything is replayed.
+    built = [build_scenario(n, size=config.size, seed=config.seed, data=data) for n in chosen]
+    for name, scenario in zip(chosen, built, strict=True):
         run = run_scenario(
             scenario, folder=folder, genomes=genomes, arena=arena_config, config=config,
             protections=protections, schedule=schedule, drop_halts=drop_halts,
@@ -1202,6 +1339,8 @@ def replay(
                 "title": scenario.title,
                 "market": scenario.market,
                 "source": scenario.source,
+                "execution": scenario.execution,
+                "halts": halts_used(scenario),
                 "passed": all(c["passed"] for c in checks),
                 "checks": checks,
                 "accounts": account_figures(run),

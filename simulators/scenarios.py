@@ -33,9 +33,28 @@ executor's halt rule must (so a replay that ignored the halt would show fills in
 
 Randomness: one ``SeedSequence(seed)`` per scenario with children spawned per purpose (the
 history's seed, the daily path, each day's minutes), so the same ``(name, size, seed)`` gives
-the same bytes. ``cn-crash-2015`` uses real daily bars when :func:`build_scenario` is given a
-panel covering 2015-06..2015-09 (minutes are then synthesised with
-:func:`simulators.synthetic.generate_intraday`, which aggregates exactly to them).
+the same bytes.
+
+Real data (``build_scenario(..., data=panel)``, ``stress replay --data``)
+--------------------------------------------------------------------------
+* ``cn-crash-2015`` replays real bars covering 2015-06-01..2015-09-01 (market cn). **Daily**
+  bars are the daily panel as they are, and each replayed day executes on minutes synthesised
+  with :func:`simulators.synthetic.generate_intraday` (they aggregate exactly to the day's
+  bar). **Intraday** bars (1 minute to 1 hour) are aggregated exactly to the daily panel on
+  the XSHG sessions (:func:`simulators.intraday_market.aggregate_sessions`) and every replayed
+  day, warm-up and stress, executes on the data's own bars of that session. The 2015 crash had
+  no market-wide halt; the scenario has no halt check.
+* ``cn-circuit-breaker-2016`` replays **intraday** bars holding the breaker sessions
+  2016-01-04 and 2016-01-07 and four sessions before them (three warm-up days and the close
+  before); the stress days are the data's sessions 01-04..01-07, each on its own bars. The
+  halts are **found in the bars** (:func:`simulators.session_halts.find_halts`: a session that
+  stops trading long before its close, a stretch in which no name trades), not planted at the
+  published minutes: the times are the data's (to one bar: 5-minute bars read 09:59 as 10:00),
+  each :class:`HaltWindow` says ``source="data"`` and what showed it, and the published
+  closing time of each breaker day is kept beside them (``StressDay.published_close_halt``) so
+  the halt check fails when the data do not show it. Daily bars cannot show a halt: with
+  daily ``--data`` the breaker replays its synthetic days, and ``Scenario.execution`` says so.
+* The other scenarios ignore ``data``.
 """
 
 from __future__ import annotations
@@ -44,7 +63,7 @@ import itertools
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import numpy as np
@@ -53,6 +72,9 @@ import pandas as pd
 from alphaloop.errors import ConfigError, DataSpecError
 from simulators import detmath
 from simulators.bars import Panel
+from simulators.calendars import FREQUENCY_STEPS, is_daily_or_slower
+from simulators.intraday_market import IntradayMarket, aggregate_sessions
+from simulators.session_halts import DataHalt, find_halts
 from simulators.synthetic import (
     SyntheticSpec,
     generate_daily,
@@ -96,6 +118,7 @@ _WARMUP_DAYS = 3
 _ASSETS = {"small": 6, "full": 20}
 _HISTORY = {"small": 320, "full": 800}
 _TIMEZONE = {"us": "America/New_York", "cn": "Asia/Shanghai"}
+_SYNTHETIC_EXECUTION = "synthetic 1-minute bars (simulators.scenarios)"
 _CLOSE = {"us": (16, 0), "cn": (15, 0)}
 
 
@@ -104,12 +127,23 @@ _CLOSE = {"us": (16, 0), "cn": (15, 0)}
 class HaltWindow:
     """An exchange-wide halt over ``[start, end)``: no fill at a bar stamped in ``(start, end]``.
 
-    (A bar stamped at its close covers the minute before it.)
+    (A bar stamped at its close covers the minute before it.) ``source`` says where the times
+    come from: ``scenario`` (planted at the published times in the synthetic day) or ``data``
+    (read from the real bars, :func:`simulators.session_halts.find_halts`; ``reason`` then
+    says what in the data shows it). ``closes_session``: the market stays closed to the end
+    of the session (the 7% breaker).
     """
 
     start: datetime
     end: datetime
     reason: str
+    source: str = "scenario"
+    closes_session: bool = False
+
+    @property
+    def label(self) -> str:
+        """Return ``HH:MM-HH:MM`` (``HH:MM-close`` for a halt to the session close)."""
+        return _halt_label(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,11 +176,15 @@ class StressDay:
     """One replayed day of a scenario: its minute bars and what the executor meets.
 
     ``crash`` marks a day on which limits are expected to trip (``limits_tripped``).
+    ``published_close_halt`` (real data only) is the time the exchange is known to have
+    closed the market that day: the data must show that closing halt for the halt check to
+    have something to check (``exchange_halt_respected``).
     """
 
     day: date
     minute: Panel
     halts: tuple[HaltWindow, ...] = ()
+    published_close_halt: datetime | None = None
     feed_faults: tuple[FeedOutage, ...] = ()
     broker_faults: BrokerFaultRates | None = None
     force_regime: str | None = None
@@ -179,6 +217,9 @@ class Scenario:
         must meet); ``False``: it is in place at the close before the first stress day.
     source:
         ``synthetic`` or the data's source.
+    execution:
+        What the replayed days execute on (synthetic minutes, minutes synthesised from real
+        daily bars, or the data's own intraday bars).
     """
 
     name: str
@@ -195,6 +236,7 @@ class Scenario:
     source: str = "synthetic"
     history_spec: SyntheticSpec | None = None
     extra_minutes: dict[date, Panel] = field(default_factory=dict)
+    execution: str = _SYNTHETIC_EXECUTION
 
     @property
     def days(self) -> tuple[date, ...]:
@@ -458,8 +500,11 @@ def _shaped_day(
         # move; the feed is flat after it until trading resumes.
         halted |= np.array([start < s <= end for s in stamps])
         windows.append(
-            HaltWindow(start=start, end=end, reason=f"exchange halt {start_text}-{end_text}")
-        )
+            HaltWindow(
+                start=start, end=end, reason=f"exchange halt {start_text}-{end_text}",
+                closes_session=end_text == "close",
+            )
+        )  # fmt: skip
     steps = rng.standard_normal((n_minutes, n_assets)) * idio_sd
     steps[halted] = 0.0
     gap = rng.standard_normal(n_assets) * gap_sd
@@ -810,28 +855,64 @@ def _cn_crash_2015(size: str, seed: int, data: Panel | None) -> Scenario:
     )  # fmt: skip
 
 
+def _real_bars(name: str, data: Panel, needs: str) -> tuple[Panel, IntradayMarket | None]:
+    """Return the daily panel of ``data`` and, for intraday bars, their sessions.
+
+    Daily bars are used as they are; intraday bars (1 minute to 1 hour) are aggregated to a
+    daily panel on the market's sessions (:func:`simulators.intraday_market.
+    aggregate_sessions`), and each replayed day executes on the data's own bars of that day.
+    """
+    if data.market != "cn":
+        raise DataSpecError(
+            f"{name}: --data {data.source or ''} is market={data.market!r}; {needs} is "
+            "China A-shares (market=cn, e.g. 'file:bars.csv;market=cn' or akshare:...)"
+        )
+    if data.freq == "1D":
+        return data, None
+    if is_daily_or_slower(data.freq) or data.freq not in FREQUENCY_STEPS:
+        raise DataSpecError(
+            f"{name}: --data must be daily bars or intraday bars (1 minute to 1 hour), got "
+            f"freq={data.freq!r}"
+        )
+    try:
+        market = aggregate_sessions(data)
+    except ValueError as error:
+        raise DataSpecError(f"{name}: {error}") from None
+    return market.daily, market
+
+
+def _session_days(daily: Panel) -> list[date]:
+    return [(s - pd.Timedelta(minutes=1)).date() for s in daily.index]
+
+
+def _span(days: Sequence[date], intraday: IntradayMarket | None) -> str:
+    span = f"{days[0]}..{days[-1]}" if days else "no bars"
+    if intraday is not None:
+        span += f" ({len(days)} session(s) of {intraday.freq} bars)"
+    return span
+
+
+def _day_moves(daily: Panel) -> Callable[[int], float]:
+    """Return ``row -> the equal-weight index move of daily row row`` (close to close)."""
+    index = equal_weight_index(daily)
+    return lambda row: float(index.iloc[row] / index.iloc[row - 1] - 1.0)
+
+
 def _cn_crash_from_data(
     size: str, seed: int, data: Panel, first_replay: date, last_replay: date
 ) -> Scenario:
     name = "cn-crash-2015"
     info = SCENARIOS[name]
-    if data.freq != "1D":
-        raise DataSpecError(f"{name}: --data must be daily bars, got freq={data.freq!r}")
-    if data.market != "cn":
-        raise DataSpecError(
-            f"{name}: --data {data.source or ''} is market={data.market!r}; the 2015 crash is "
-            "China A-shares (market=cn, e.g. 'file:bars.csv;market=cn' or akshare:...)"
-        )
-    all_days = [(s - pd.Timedelta(minutes=1)).date() for s in data.index]
+    daily_all, intraday = _real_bars(name, data, "the 2015 crash")
+    all_days = _session_days(daily_all)
     if not all_days or all_days[0] > date(2015, 6, 1) or all_days[-1] < date(2015, 9, 1):
-        span = f"{all_days[0]}..{all_days[-1]}" if all_days else "no bars"
         raise DataSpecError(
-            f"{name}: --data {data.source or ''} covers {span}; it must cover 2015-06-01.."
-            "2015-09-01 (the crash and its second leg)"
+            f"{name}: --data {data.source or ''} covers {_span(all_days, intraday)}; it must "
+            "cover 2015-06-01..2015-09-01 (the crash and its second leg)"
         )
     stop = int(np.searchsorted(np.array(all_days, dtype="datetime64[D]"),
                                np.datetime64(date(2015, 9, 30)), side="right"))  # fmt: skip
-    daily = data.slice_bars(0, stop)
+    daily = daily_all.slice_bars(0, stop)
     all_days = all_days[:stop]
     replay = [d for d in all_days if first_replay <= d <= last_replay]
     if not replay:
@@ -841,23 +922,35 @@ def _cn_crash_from_data(
         raise DataSpecError(f"{name}: --data has too little history before {replay[0]}")
     warmup = tuple(all_days[start - _WARMUP_DAYS : start])
     spec = SyntheticSpec(seed=_seed_int(np.random.SeedSequence(seed)), market="cn")
-    index = equal_weight_index(daily)
+
+    def bars_of(row: int) -> Panel:
+        # Intraday data: the day's own bars; daily data: minutes that aggregate to its bar.
+        if intraday is not None:
+            return intraday.row_bars(row)
+        return generate_intraday(spec, daily, row)
+
+    kind = "real daily bars" if intraday is None else f"real {intraday.freq} bars"
+    day_move = _day_moves(daily)
     stress = []
     for d in replay:
         row = all_days.index(d)
-        move = float(index.iloc[row] / index.iloc[row - 1] - 1.0)
+        move = day_move(row)
         stress.append(
-            StressDay(
-                day=d,
-                minute=generate_intraday(spec, daily, row),
-                crash=move < -0.05,
-                note=f"index {move:+.2%} (real daily bars)",
-            )
-        )
+            StressDay(day=d, minute=bars_of(row), crash=move < -0.05,
+                      note=f"index {move:+.2%} ({kind})")
+        )  # fmt: skip
+    extra = {} if intraday is None else {d: bars_of(all_days.index(d)) for d in warmup}
+    execution = (
+        "1-minute bars synthesised from the data's daily bars (simulators.synthetic."
+        "generate_intraday: they aggregate exactly to each daily bar)"
+        if intraday is None
+        else f"the data's own {intraday.freq} bars of each day ({intraday.describe()})"
+    )
     return Scenario(
         name=name, title=info.title, market="cn", size=size, seed=seed, facts=info.facts,
         checks=info.checks, daily=daily, warmup=warmup, stress_days=tuple(stress),
-        source=data.source or "data", history_spec=spec,
+        source=data.source or "data", history_spec=spec if intraday is None else None,
+        extra_minutes=extra, execution=execution,
     )  # fmt: skip
 
 
@@ -953,8 +1046,14 @@ _CSI_FACTS = (
 )
 
 
+# The days the 7% level closed the market, and when (Asia/Shanghai).
+_CSI_CLOSED = {date(2016, 1, 4): (13, 34), date(2016, 1, 7): (9, 59)}
+
+
 def _cn_circuit_breaker_2016(size: str, seed: int, data: Panel | None) -> Scenario:
-    del data
+    if data is not None and data.freq != "1D":
+        return _cn_breaker_from_data(size, seed, data)
+    # Daily bars cannot show a halt: the synthetic days are replayed (and say so).
     d4, d5, d6, d7 = (date(2016, 1, n) for n in (4, 5, 6, 7))
     plans = [
         {
@@ -977,7 +1076,92 @@ def _cn_circuit_breaker_2016(size: str, seed: int, data: Panel | None) -> Scenar
             "halts": [("09:42", "09:57"), ("09:59", "close")],
         },
     ]  # fmt: skip
-    return _shaped_scenario("cn-circuit-breaker-2016", size, seed, "cn", plans)
+    scenario = _shaped_scenario("cn-circuit-breaker-2016", size, seed, "cn", plans)
+    if data is None:
+        return scenario
+    return replace(
+        scenario,
+        execution=f"{_SYNTHETIC_EXECUTION}: --data {data.source or ''} has daily bars, which "
+        "cannot show a halt; the breaker replays real data from intraday bars (1 minute to "
+        "1 hour) only",
+    )
+
+
+def _halt_label(halt: HaltWindow | DataHalt) -> str:
+    """Return ``HH:MM-HH:MM`` (``HH:MM-close`` for a halt to the session close)."""
+    end = "close" if halt.closes_session else halt.end.strftime("%H:%M")
+    return f"{halt.start.strftime('%H:%M')}-{end}"
+
+
+def _cn_breaker_from_data(size: str, seed: int, data: Panel) -> Scenario:
+    """Replay the breaker sessions of real intraday ``data`` with the halts found in its bars.
+
+    The stress days are the sessions of 2016-01-04..01-07 in the data (the breaker sessions
+    01-04 and 01-07 must be there), after three warm-up sessions and the close before them;
+    each executes on the data's own bars. The halts are the ones the bars show
+    (:func:`simulators.session_halts.find_halts`), not the published times; the published
+    closing time of each breaker day is kept beside them (``published_close_halt``) so the
+    halt check can say when the data do not show it.
+    """
+    name = "cn-circuit-breaker-2016"
+    info = SCENARIOS[name]
+    daily_all, intraday = _real_bars(name, data, "the 2016 circuit breaker")
+    assert intraday is not None  # daily data replays the synthetic days
+    all_days = _session_days(daily_all)
+    first, last = min(_CSI_CLOSED), max(_CSI_CLOSED)
+    missing = [d.isoformat() for d in sorted(_CSI_CLOSED) if d not in all_days]
+    if missing:
+        raise DataSpecError(
+            f"{name}: --data {data.source or ''} covers {_span(all_days, intraday)} and lacks "
+            f"the breaker session(s) {', '.join(missing)}; it must hold the sessions "
+            f"{first}..{last} (the 7% breaker closed the market on {first} and {last}) and "
+            f"{_WARMUP_DAYS + 1} sessions before {first}"
+        )
+    start = all_days.index(first)
+    if start < _WARMUP_DAYS + 1:
+        raise DataSpecError(
+            f"{name}: --data {data.source or ''} covers {_span(all_days, intraday)}; it needs "
+            f"{_WARMUP_DAYS + 1} sessions before {first} ({_WARMUP_DAYS} warm-up days and the "
+            f"close before them), it has {start}"
+        )
+    stop = all_days.index(last) + 1
+    daily = daily_all.slice_bars(0, stop)
+    all_days = all_days[:stop]
+    warmup = tuple(all_days[start - _WARMUP_DAYS : start])
+    day_move = _day_moves(daily)
+    stress = []
+    for row in range(start, stop):
+        day = all_days[row]
+        bars = intraday.row_bars(row)
+        found = find_halts(bars)
+        halts = tuple(
+            HaltWindow(
+                start=h.start.to_pydatetime(), end=h.end.to_pydatetime(),
+                reason=f"exchange halt {_halt_label(h)} from the data: {h.evidence}",
+                source="data", closes_session=h.closes_session,
+            )
+            for h in found
+        )  # fmt: skip
+        published = None
+        if day in _CSI_CLOSED:
+            published = _stamp("cn", day, *_CSI_CLOSED[day])
+        move = day_move(row)
+        shown = ", ".join(_halt_label(w) for w in halts) or "none"
+        note = f"index {move:+.2%} (real {intraday.freq} bars); halts in the data: {shown}"
+        if published is not None:
+            note += f" (published: 7% breaker closed the market at {published.strftime('%H:%M')})"
+        stress.append(
+            StressDay(day=day, minute=bars, halts=halts, published_close_halt=published,
+                      crash=move < -0.05, note=note)
+        )  # fmt: skip
+    extra = {d: intraday.row_bars(all_days.index(d)) for d in warmup}
+    return Scenario(
+        name=name, title=info.title, market="cn", size=size, seed=seed, facts=info.facts,
+        checks=info.checks, daily=daily, warmup=warmup, stress_days=tuple(stress),
+        source=data.source or "data", extra_minutes=extra,
+        execution=f"the data's own {intraday.freq} bars of each day, with the exchange halts "
+        f"found in them ({intraday.describe()})",
+    )  # fmt: skip
 
 
 _FLASH_FACTS = (
@@ -1230,8 +1414,10 @@ def build_scenario(
 ) -> Scenario:
     """Build scenario ``name`` at ``size`` (``small`` for tests, ``full``) from ``seed``.
 
-    ``data`` (daily bars) replaces the calibrated synthetic market where the scenario can
-    replay real data (``cn-crash-2015``); other scenarios ignore it.
+    ``data`` replaces the synthetic market where the scenario can replay real data (module
+    docstring): daily or intraday bars for ``cn-crash-2015``, intraday bars for
+    ``cn-circuit-breaker-2016`` (which replays its synthetic days on daily bars, saying so in
+    ``Scenario.execution``); other scenarios ignore it.
 
     Raises
     ------
