@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,7 +128,7 @@ def probability_of_backtest_overfitting(
     matrix = np.nan_to_num(matrix, nan=0.0)
     blocks = np.array_split(np.arange(n_rows), n_splits)
     logits: list[float] = []
-    combos = itertools.combinations(range(n_splits), n_splits // 2)
+    combos: Iterator[tuple[int, ...]] = itertools.combinations(range(n_splits), n_splits // 2)
     if max_combinations is not None:
         combos = itertools.islice(combos, max_combinations)
     for in_sample_blocks in combos:

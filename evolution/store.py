@@ -225,7 +225,7 @@ class MemberRecord:
     status: str
     overfit: bool
     low_score_streak: int
-    window_stats: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    window_stats: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in GENERATION_STATUSES:
