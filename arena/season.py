@@ -415,7 +415,7 @@ def write_day_outputs(
     execution bars (both needed for the benchmark and the execution shortfall); ``market``
     is rebuilt from ``data`` when it has no minute bars but ``data`` has.
     """
-    from reports.daily import run_dir_for, write_daily_report
+    from reports.daily import run_dir_for, write_daily_report, write_parquet_table
 
     folder = run_dir_for(home, day)
     folder.mkdir(parents=True, exist_ok=True)
@@ -423,17 +423,24 @@ def write_day_outputs(
         market = day_market(data.daily, day, data.minute_bars(day))
     report_input = build_report_input(home, data, market, summary)
     paths = write_daily_report(folder, report_input)
-    # Beyond the report's four tables: the day's positions and risk events, as before.
+    # Beyond the report's four tables: the day's positions and risk events, money columns
+    # named with their unit like the report's (reports.daily.PARQUET_COLUMNS).
     with Ledger(home.ledger_db) as ledger:
         for table in ("positions", "risk_events"):
-            _frame(ledger, table, day).to_parquet(folder / f"{table}.parquet", index=False)
+            write_parquet_table(
+                folder / f"{table}.parquet",
+                table,
+                _frame(ledger, table, day),
+                currency=report_input.currency,
+                money_digits=report_input.money_digits,
+            )
     _atomic_write(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str))
     return {"markdown": str(paths.summary_md), "html": str(paths.report_html)}
 
 
 def _frame(ledger: Ledger, table: str, day: date) -> pd.DataFrame:
-    """Return ``day``'s rows of a ledger table as stored (no columns on a day without rows)."""
-    return pd.DataFrame(ledger.table_rows(table, day=day))
+    """Return ``day``'s rows of a ledger table as stored (its columns on a day without rows)."""
+    return pd.DataFrame(ledger.table_rows(table, day=day), columns=ledger.table_columns(table))
 
 
 def _benchmark_history(daily: Panel, first: date, day: date) -> pd.Series:
@@ -667,7 +674,9 @@ def build_report_input(
     * ``typical_trades``: mean fills per committed day over the last
       :data:`TYPICAL_TRADES_DAYS` days before ``D`` (0 without history);
     * ``genomes``: the day's genome days (:mod:`arena.review`) as plain
-      :class:`reports.daily.GenomeRow` values, by (account, genome id).
+      :class:`reports.daily.GenomeRow` values, by (account, genome id);
+    * ``currency``/``money_digits``: the accounts' book units (``MoneyUnits``, the same for
+      the three), which name the Parquet money columns.
     """
     from reports.daily import GENOME_COLUMNS, AccountDay, DailyReportInput, GenomeRow
 
@@ -735,6 +744,13 @@ def build_report_input(
             table: _frame(ledger, table, day)
             for table in ("orders", "fills", "decisions", "equity")
         }
+        books = {ledger.account_record(name).units for name in PERSONA_NAMES}
+    if len(books) != 1:
+        raise ConfigError(
+            f"the arena's accounts keep their books in different units ({books}): a daily "
+            "report names its money columns with one currency"
+        )
+    (book,) = books
     regime = dict(summary.get("regime") or {"regime": "unknown"})
     risk_events = tuple(dict(event) for event in summary.get("risk_events", ()))
     return DailyReportInput(
@@ -751,6 +767,8 @@ def build_report_input(
         volatility_change=_volatility_change(data.daily, day),
         genomes=genome_rows,
         execution_bars=_execution_bars(market),
+        currency=book.currency,
+        money_digits=book.money_digits,
     )
 
 

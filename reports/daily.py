@@ -47,14 +47,27 @@ Field meanings (all fractions are plain floats: 0.012 = 1.2%):
   ``volatility_change``: the relative change of market volatility into ``D`` (0.35 = +35%) or
   ``None``; ``orders``/``fills``/``decisions``/``equity``: the day's rows, written as they are;
   ``genomes``: the review's genome days (:class:`GenomeRow`, one per account and genome).
+* ``DailyReportInput.currency``/``money_digits``: the account currency and the decimal places
+  of its minor unit (``arena.money.MoneyUnits``), which name the Parquet money columns.
 
 Files under ``run_dir`` (each written atomically: temporary file + rename):
 ``summary.md``, ``report.html``, ``orders.parquet``, ``fills.parquet``, ``equity.parquet``,
 ``decisions.parquet``, ``genomes.parquet`` (one row per :class:`GenomeRow`, the columns of
 :data:`GENOME_COLUMNS`). The Parquet files round-trip through ``pandas.read_parquet``; the only
 changes are that an object column holding dicts, lists or tuples (a decision chain), or
-scalars of mixed types, is written as JSON text (``json.dumps(..., sort_keys=True)``), and
-non-string column names become strings.
+scalars of mixed types, is written as JSON text (``json.dumps(..., sort_keys=True)``),
+non-string column names become strings, and money columns carry their unit in their name.
+
+Units in the Parquet files (:data:`PARQUET_COLUMNS` classifies every column of every file; a
+column it does not list is refused with :class:`ReportInputError`): money in integer minor
+units of the account currency (the ledger's rows) is stored as ``<name>_<currency>_minor``
+(``cash`` -> ``cash_cny_minor``: fen), money in currency units and prices (currency units per
+whole unit of the asset) as ``<name>_<currency>`` (``allocation`` -> ``allocation_usd``,
+``price`` -> ``price_cny``), the currency in lower case; every other column (ids, text, times,
+quantities, counts, fractions, ``_bps``) keeps its name. The schema metadata key
+:data:`UNITS_METADATA_KEY` (``"alphaloop.units"``) holds JSON ``{stored name: unit}``, the unit
+``"CNY"`` or, for minor units, ``"0.01 CNY"``. The in-memory frames, ``summary.md`` and
+``report.html`` keep the bare names.
 
 Score (0-100), :func:`score_account`: the weighted sum of four parts in [0, 1]::
 
@@ -77,15 +90,19 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from alphaloop.errors import AlphaLoopError
 from alphaloop.home import LabHome
@@ -108,8 +125,13 @@ from simulators.metrics import annualised_sharpe
 from simulators.metrics import max_drawdown as _max_drawdown
 
 __all__ = [
+    "CURRENCY_UNITS",
     "GENOME_COLUMNS",
+    "MINOR_UNITS",
+    "PARQUET_COLUMNS",
     "PARQUET_TABLES",
+    "PRICE",
+    "UNITS_METADATA_KEY",
     "AccountDay",
     "DailyReportInput",
     "DailyReportPaths",
@@ -122,6 +144,7 @@ __all__ = [
     "run_dir_for",
     "score_account",
     "write_daily_report",
+    "write_parquet_table",
 ]
 
 # ``DailyReportInput.date`` shadows the type inside the class body; annotations there use this.
@@ -135,6 +158,64 @@ GENOME_COLUMNS: tuple[str, ...] = (
     "residual", "avg_slippage_bps", "fill_ratio", "order_reject_count", "risk_block_count",
     "turnover",
 )  # fmt: skip
+
+# The kinds of money column in a Parquet file (see PARQUET_COLUMNS).
+MINOR_UNITS = "minor"
+"""Money as an integer count of minor units of the account currency (the ledger's rows)."""
+CURRENCY_UNITS = "currency"
+"""Money as a float in currency units (the genome days)."""
+PRICE = "price"
+"""A price in currency units per whole unit of the asset (decimal text on the ledger's rows)."""
+# The schema-metadata key of a Parquet file's money units: JSON ``{stored column: unit}``.
+UNITS_METADATA_KEY = "alphaloop.units"
+
+
+def _classify(
+    plain: str, *, minor: str = "", currency: str = "", price: str = ""
+) -> Mapping[str, str | None]:
+    kinds: dict[str, str | None] = dict.fromkeys(plain.split())
+    for kind, names in ((MINOR_UNITS, minor), (CURRENCY_UNITS, currency), (PRICE, price)):
+        kinds.update(dict.fromkeys(names.split(), kind))
+    return MappingProxyType(kinds)
+
+
+# Every column of every Parquet file under ``runs/<date>/``, by file, with its money kind
+# (None: not money: ids, text, times, quantities, counts, fractions, basis points). Money
+# columns are stored as ``<name>_<currency>`` (CURRENCY_UNITS, PRICE) or
+# ``<name>_<currency>_minor`` (MINOR_UNITS), currency in lower case; the others keep their
+# names. A column missing here is refused (ReportInputError), so a new column is classified
+# before it is written; tests/arena/test_daily_report_wiring.py checks the ledger's columns.
+PARQUET_COLUMNS: Mapping[str, Mapping[str, str | None]] = MappingProxyType(
+    {
+        "orders": _classify(
+            "account order_id seq day symbol side quantity filled status reason decision_id "
+            "genomes",
+            minor="filled_notional commission taxes",
+        ),
+        "fills": _classify(
+            "fill_id account seq order_id day at symbol side quantity remaining genomes",
+            minor="notional commission taxes",
+            price="price",
+        ),
+        "equity": _classify(
+            "account day",
+            minor="cash market_value equity realised_pnl commission_paid taxes_paid",
+        ),
+        "decisions": _classify("account day decision_id payload"),
+        "positions": _classify(
+            "account day symbol quantity sellable genomes",
+            minor="cost_basis value",
+            price="price",
+        ),
+        "risk_events": _classify("account day seq at order_id rule reason value limit_value"),
+        "genomes": _classify(
+            "account genome_id source sleeve paper_return expected_return avg_slippage_bps "
+            "fill_ratio order_reject_count risk_block_count turnover",
+            currency="allocation pnl expected_pnl execution_cost governor_cuts debate_scaling "
+            "residual",
+        ),
+    }
+)
 
 # Score weights and scales (see the module docstring).
 _WEIGHT_RETURN = 0.35
@@ -328,6 +409,12 @@ class DailyReportInput:
     order ran through the day's own bars, ``"daily"`` when the data has daily bars only (each
     order filled at the day's single bar; the intraday protections could act only at its
     close), ``""`` when not known (reports written before this field)."""
+    currency: str = "USD"
+    """The account currency (``arena.money.MoneyUnits.currency``): the unit the Parquet files'
+    money columns are named with. ``"USD"``, the currency of ``market=none``, by default."""
+    money_digits: int = 2
+    """Decimal places of one minor unit of the currency: the ledger's rows in ``orders``,
+    ``fills`` and ``equity`` hold money as integer minor units (``MoneyUnits.money_digits``)."""
 
     def __post_init__(self) -> None:
         _require(isinstance(self.date, date), "DailyReportInput.date must be a datetime.date")
@@ -348,6 +435,8 @@ class DailyReportInput:
                 isinstance(getattr(self, name), pd.DataFrame),
                 f"DailyReportInput.{name} must be a pandas DataFrame",
             )
+            _require_classified(name, getattr(self, name), f"DailyReportInput.{name}")
+        _require_units(self.currency, self.money_digits, "DailyReportInput")
         _require(self.periods_per_year > 0, "DailyReportInput.periods_per_year must be positive")
 
     @property
@@ -911,15 +1000,113 @@ def _storable(column: pd.Series) -> pd.Series:
         return column.map(_json_text)
 
 
-def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+def _stored_names(frame: pd.DataFrame) -> list[str]:
+    # A named index is written as a column too.
+    return [str(c) for c in frame.columns] + [str(n) for n in frame.index.names if n is not None]
+
+
+def _require_classified(table: str, frame: pd.DataFrame, where: str) -> None:
+    known = PARQUET_COLUMNS[table]
+    unknown = [name for name in _stored_names(frame) if name not in known]
+    _require(
+        not unknown,
+        f"{where}: column(s) {unknown} of {table}.parquet have no unit in "
+        "reports.daily.PARQUET_COLUMNS; classify each as money (minor units, currency units, "
+        "price) or not money there",
+    )
+
+
+def _require_units(currency: str, money_digits: int, where: str) -> None:
+    _require(
+        isinstance(currency, str) and currency.isascii() and currency.isalnum(),
+        f"{where}: currency must be a non-empty code such as 'CNY' (got {currency!r})",
+    )
+    _require(
+        isinstance(money_digits, int)
+        and not isinstance(money_digits, bool)
+        and 0 <= money_digits <= 12,
+        f"{where}: money_digits must be an integer in [0, 12] (got {money_digits!r})",
+    )
+
+
+def _money_columns(
+    table: str, names: Sequence[str], currency: str, money_digits: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Return ``(bare name -> stored name, stored name -> unit)`` of the money columns."""
+    code = currency.upper()
+    minor = f"{Decimal(1).scaleb(-money_digits)} {code}"
+    renames: dict[str, str] = {}
+    units: dict[str, str] = {}
+    for name in names:
+        kind = PARQUET_COLUMNS[table][name]
+        if kind is None:
+            continue
+        stored = f"{name}_{code.lower()}" + ("_minor" if kind == MINOR_UNITS else "")
+        renames[name] = stored
+        units[stored] = minor if kind == MINOR_UNITS else code
+    return renames, units
+
+
+def _parquet_bytes(table: str, frame: pd.DataFrame, currency: str, money_digits: int) -> bytes:
     ready = frame.copy()
     ready.columns = [str(column) for column in ready.columns]
+    _require_classified(table, ready, f"{table}.parquet")
     for column in ready.columns:
         if ready[column].dtype == object:
             ready[column] = _storable(ready[column])
+    renames, units = _money_columns(table, _stored_names(ready), currency, money_digits)
+    ready = ready.rename(columns=renames)
+    ready.index = ready.index.set_names(
+        [None if name is None else renames.get(str(name), name) for name in ready.index.names]
+    )
+    with warnings.catch_warnings():
+        # pyarrow < 26 reads a tz-aware column through Series.values, which pandas 3 deprecates;
+        # pandas' own to_parquet silences the same warning (pandas GH#68426, arrow#51302).
+        warnings.filterwarnings(
+            "ignore", r"(Series|DatetimeIndex)\.values returning an ndarray that drops timezone"
+        )
+        arrow = pa.Table.from_pandas(ready)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata[UNITS_METADATA_KEY.encode()] = json.dumps(units, sort_keys=True).encode()
     buffer = io.BytesIO()
-    ready.to_parquet(buffer, engine="pyarrow")
+    pq.write_table(arrow.replace_schema_metadata(metadata), buffer)
     return buffer.getvalue()
+
+
+def write_parquet_table(
+    path: Path, table: str, frame: pd.DataFrame, *, currency: str, money_digits: int = 2
+) -> None:
+    """Write ``frame`` atomically as the Parquet file ``table`` of a day's folder.
+
+    Each money column is stored under its name with its unit (``cash`` ->
+    ``cash_cny_minor``, ``price`` -> ``price_cny``; the rule in the module docstring), and the
+    schema metadata key :data:`UNITS_METADATA_KEY` holds ``{stored name: unit}``.
+
+    Parameters
+    ----------
+    path:
+        The file to write (``runs/<date>/<table>.parquet``).
+    table:
+        One of :data:`PARQUET_COLUMNS`: which columns are money, and of which kind.
+    frame:
+        The rows, in the in-memory (bare) column names.
+    currency:
+        The account currency (``"CNY"``, ``"USD"``).
+    money_digits:
+        Decimal places of one minor unit (the ledger's integer money).
+
+    Raises
+    ------
+    ReportInputError
+        If ``table`` is unknown, a column of ``frame`` is not in ``PARQUET_COLUMNS[table]``, or
+        the currency or the digits are malformed.
+    """
+    _require(
+        table in PARQUET_COLUMNS,
+        f"write_parquet_table: unknown table {table!r} (tables: {', '.join(PARQUET_COLUMNS)})",
+    )
+    _require_units(currency, money_digits, f"{table}.parquet")
+    atomic_write_bytes(Path(path), _parquet_bytes(table, frame, currency, money_digits))
 
 
 def write_daily_report(
@@ -952,9 +1139,15 @@ def write_daily_report(
         decisions=run_dir / "decisions.parquet",
         genomes=run_dir / "genomes.parquet",
     )
+    currency, digits = data.currency, data.money_digits
     for name in PARQUET_TABLES:
-        atomic_write_bytes(getattr(paths, name), _parquet_bytes(getattr(data, name)))
-    atomic_write_bytes(paths.genomes, _parquet_bytes(_genomes_frame(data)))
+        frame = getattr(data, name)
+        write_parquet_table(
+            getattr(paths, name), name, frame, currency=currency, money_digits=digits
+        )
+    write_parquet_table(
+        paths.genomes, "genomes", _genomes_frame(data), currency=currency, money_digits=digits
+    )
     lessons = detect_lessons(data, config)
     advice = adjustments(data, lessons, config)
     title = report_title(data)

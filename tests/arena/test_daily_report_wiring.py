@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -25,16 +27,48 @@ from arena.season import (
     load_arena_data,
     run_arena_day,
 )
-from reports.daily import score_account
+from reports.daily import PARQUET_COLUMNS, score_account
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
-COMMON = ("--data", SPEC, "--json", "--local", "--no-mlflow")
+COMMON = ("--json", "--local", "--no-mlflow")
+# The columns of every Parquet file of runs/<date>/, ``{c}`` the currency in lower case.
+STORED = {
+    "orders": [
+        "account", "order_id", "seq", "day", "symbol", "side", "quantity", "filled", "status",
+        "reason", "filled_notional_{c}_minor", "commission_{c}_minor", "taxes_{c}_minor",
+        "decision_id", "genomes",
+    ],
+    "fills": [
+        "fill_id", "account", "seq", "order_id", "day", "at", "symbol", "side", "quantity",
+        "price_{c}", "notional_{c}_minor", "commission_{c}_minor", "taxes_{c}_minor", "remaining",
+        "genomes",
+    ],
+    "equity": [
+        "account", "day", "cash_{c}_minor", "market_value_{c}_minor", "equity_{c}_minor",
+        "realised_pnl_{c}_minor", "commission_paid_{c}_minor", "taxes_paid_{c}_minor",
+    ],
+    "decisions": ["account", "day", "decision_id", "payload"],
+    "positions": [
+        "account", "day", "symbol", "quantity", "sellable", "cost_basis_{c}_minor", "price_{c}",
+        "value_{c}_minor", "genomes",
+    ],
+    "risk_events": [
+        "account", "day", "seq", "at", "order_id", "rule", "reason", "value", "limit_value",
+    ],
+    "genomes": [
+        "account", "genome_id", "source", "sleeve", "allocation_{c}", "pnl_{c}",
+        "expected_pnl_{c}", "paper_return", "expected_return", "execution_cost_{c}",
+        "governor_cuts_{c}", "debate_scaling_{c}", "residual_{c}", "avg_slippage_bps",
+        "fill_ratio", "order_reject_count", "risk_block_count", "turnover",
+    ],
+}  # fmt: skip
 
 
-def _run(*args: str) -> dict:
+def _run(*args: str, spec: str = SPEC) -> dict:
     app = typer.Typer()
     app.add_typer(cli_arena.app, name="arena")
-    result = CliRunner().invoke(app, ["arena", "run", *args, *COMMON], catch_exceptions=False)
+    command = ["arena", "run", *args, "--data", spec, *COMMON]
+    result = CliRunner().invoke(app, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -54,6 +88,9 @@ def test_arena_run_daily_report_written_with_every_section(lab_home: LabHome) ->
     for name in ("orders", "fills", "equity", "decisions"):
         frame = pd.read_parquet(folder / f"{name}.parquet")
         assert len(frame) > 0 and set(frame["day"]) == {"2023-06-02"}
+    for name, columns in STORED.items():  # market=none books in USD
+        stored = list(pd.read_parquet(folder / f"{name}.parquet").columns)
+        assert stored == [column.format(c="usd") for column in columns], name
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert not re.search(r"""src\s*=\s*["']?https?:""", html, re.I)
     assert "data:image/png;base64," in html
@@ -159,7 +196,7 @@ def test_arena_run_genomes_section_parquet_and_json_agree_with_the_ledger(
     assert list(zip(frame["account"], frame["genome_id"], strict=True)) == [
         (r.account, r.genome_id) for r in rows
     ]
-    assert frame["residual"].tolist() == [r.residual for r in rows]
+    assert frame["residual_usd"].tolist() == [r.residual for r in rows]
     section = _section(
         (folder / "summary.md").read_text(encoding="utf-8"), "Genomes: paper vs shadow backtest"
     )
@@ -172,3 +209,32 @@ def test_arena_run_genomes_section_parquet_and_json_agree_with_the_ledger(
         ), (row.account, row.genome_id)
     again = _run("--date", "2023-06-01")  # committed and reviewed: the same genome days
     assert again["already_committed"] and again["genomes"] == out["genomes"]
+
+
+@pytest.mark.parametrize(("market", "code"), [("cn", "cny"), ("us", "usd")])
+def test_arena_run_parquet_money_columns_carry_the_account_currency(
+    lab_home: LabHome, market: str, code: str
+) -> None:
+    out = _run("--date", "2023-06-01", spec=f"{SPEC},market={market}")
+    folder = lab_home.runs / "2023-06-01"
+    assert out["accounts"] and (folder / "fills.parquet").exists()
+    for name, columns in STORED.items():
+        path = folder / f"{name}.parquet"
+        expected = [column.format(c=code) for column in columns]
+        assert list(pd.read_parquet(path).columns) == expected, name
+        units = json.loads(pq.read_schema(path).metadata[b"alphaloop.units"])
+        money = {
+            column: (f"0.01 {code.upper()}" if column.endswith("_minor") else code.upper())
+            for column in expected
+            if column.endswith((f"_{code}", f"_{code}_minor"))
+        }
+        assert units == money, name
+    genomes = pd.read_parquet(folder / "genomes.parquet")
+    assert len(genomes) > 0 and "avg_slippage_bps" in genomes.columns
+
+
+def test_parquet_columns_classify_every_ledger_column(lab_home: LabHome) -> None:
+    # A new ledger column must be classified (money or not) before arena run can write it.
+    with Ledger(lab_home.ledger_db) as ledger:
+        for table in ("orders", "fills", "equity", "decisions", "positions", "risk_events"):
+            assert set(ledger.table_columns(table)) == set(PARQUET_COLUMNS[table]), table

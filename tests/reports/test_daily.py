@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from alphaloop.home import LabHome
 from reports.daily import (
     GENOME_COLUMNS,
+    PARQUET_COLUMNS,
+    UNITS_METADATA_KEY,
     AccountDay,
     DailyReportInput,
     GenomeRow,
@@ -27,6 +30,7 @@ from reports.daily import (
     run_dir_for,
     score_account,
     write_daily_report,
+    write_parquet_table,
 )
 
 DAY = date(2024, 3, 25)
@@ -42,6 +46,44 @@ DECISION = {
     ],
     "quant": {"win_rate": 0.56, "expected_return": 0.004},
 }
+
+
+# The stored columns of every Parquet file of a day, ``{c}`` the currency in lower case:
+# money in minor units ends ``_{c}_minor``, money in currency units and prices ``_{c}``.
+STORED = {
+    "orders": [
+        "account", "order_id", "seq", "day", "symbol", "side", "quantity", "filled", "status",
+        "reason", "filled_notional_{c}_minor", "commission_{c}_minor", "taxes_{c}_minor",
+        "decision_id", "genomes",
+    ],
+    "fills": [
+        "fill_id", "account", "seq", "order_id", "day", "at", "symbol", "side", "quantity",
+        "price_{c}", "notional_{c}_minor", "commission_{c}_minor", "taxes_{c}_minor", "remaining",
+        "genomes",
+    ],
+    "equity": [
+        "account", "day", "cash_{c}_minor", "market_value_{c}_minor", "equity_{c}_minor",
+        "realised_pnl_{c}_minor", "commission_paid_{c}_minor", "taxes_paid_{c}_minor",
+    ],
+    "decisions": ["account", "day", "decision_id", "payload"],
+    "positions": [
+        "account", "day", "symbol", "quantity", "sellable", "cost_basis_{c}_minor", "price_{c}",
+        "value_{c}_minor", "genomes",
+    ],
+    "risk_events": [
+        "account", "day", "seq", "at", "order_id", "rule", "reason", "value", "limit_value",
+    ],
+    "genomes": [
+        "account", "genome_id", "source", "sleeve", "allocation_{c}", "pnl_{c}",
+        "expected_pnl_{c}", "paper_return", "expected_return", "execution_cost_{c}",
+        "governor_cuts_{c}", "debate_scaling_{c}", "residual_{c}", "avg_slippage_bps",
+        "fill_ratio", "order_reject_count", "risk_block_count", "turnover",
+    ],
+}  # fmt: skip
+
+
+def _stored(table: str, code: str) -> list[str]:
+    return [name.format(c=code) for name in STORED[table]]
 
 
 def _genome(
@@ -123,7 +165,7 @@ def _frames() -> dict[str, pd.DataFrame]:
                 "symbol": ["AAA", "BBB"],
                 "quantity": np.array([100, 200], dtype=np.int64),
                 "filled_notional": np.array([1_000_00, 2_000_00], dtype=np.int64),
-                "submitted_at": [at, at + pd.Timedelta(minutes=1)],
+                "commission": np.array([500, 500], dtype=np.int64),
             }
         ),
         "fills": pd.DataFrame(
@@ -133,9 +175,9 @@ def _frames() -> dict[str, pd.DataFrame]:
                 "at": [at + pd.Timedelta(minutes=2)],
             }
         ),
-        "decisions": pd.DataFrame({"decision_id": ["d1"], "chain": [DECISION]}),
+        "decisions": pd.DataFrame({"decision_id": ["d1"], "payload": [DECISION]}),
         "equity": pd.DataFrame(
-            {"account": ["synthesis"], "equity": [1_001_000.5]},
+            {"account": ["synthesis"], "equity": [1_001_000_50]},
             index=pd.Index([DAY], name="day"),
         ),
     }
@@ -348,10 +390,21 @@ def test_score_account_nan_sharpe_raises() -> None:
 
 
 # --------------------------------------------------------------------------- Parquet
-def test_parquet_tables_round_trip(written: tuple[DailyReportInput, Any]) -> None:
+def test_parquet_tables_round_trip_with_money_columns_named_with_their_unit(
+    written: tuple[DailyReportInput, Any],
+) -> None:
     data, paths = written
-    for name in ("orders", "fills", "equity"):
-        pd.testing.assert_frame_equal(pd.read_parquet(getattr(paths, name)), getattr(data, name))
+    stored = {
+        "orders": {
+            "filled_notional": "filled_notional_usd_minor",
+            "commission": "commission_usd_minor",
+        },
+        "fills": {"price": "price_usd"},
+        "equity": {"equity": "equity_usd_minor"},
+    }
+    for name, renames in stored.items():
+        expected = getattr(data, name).rename(columns=renames)
+        pd.testing.assert_frame_equal(pd.read_parquet(getattr(paths, name)), expected)
 
 
 def test_parquet_decision_chain_column_is_json_text(
@@ -360,7 +413,7 @@ def test_parquet_decision_chain_column_is_json_text(
     _, paths = written
     decisions = pd.read_parquet(paths.decisions)
     assert decisions["decision_id"].tolist() == ["d1"]
-    assert json.loads(decisions["chain"].iloc[0]) == DECISION
+    assert json.loads(decisions["payload"].iloc[0]) == DECISION
 
 
 def test_parquet_empty_frames_round_trip(tmp_path: Path) -> None:
@@ -434,9 +487,13 @@ def test_report_genomes_section_shows_each_account_and_genome(
 def test_parquet_genomes_round_trip(written: tuple[DailyReportInput, Any]) -> None:
     data, paths = written
     frame = pd.read_parquet(paths.genomes)
-    assert list(frame.columns) == list(GENOME_COLUMNS)
+    assert list(frame.columns) == _stored("genomes", "usd")
     assert frame.to_dict("records") == [
-        {name: getattr(row, name) for name in GENOME_COLUMNS} for row in data.genomes
+        {
+            stored: getattr(row, name)
+            for name, stored in zip(GENOME_COLUMNS, frame.columns, strict=True)
+        }
+        for row in data.genomes
     ]
 
 
@@ -444,7 +501,7 @@ def test_report_no_genome_says_so_and_writes_empty_genomes_parquet(tmp_path: Pat
     paths = write_daily_report(tmp_path, _data(genomes=()))
     assert "No genome traded today." in paths.summary_md.read_text(encoding="utf-8")
     frame = pd.read_parquet(paths.genomes)
-    assert list(frame.columns) == list(GENOME_COLUMNS) and len(frame) == 0
+    assert list(frame.columns) == _stored("genomes", "usd") and len(frame) == 0
 
 
 def test_genome_row_non_finite_figure_raises() -> None:
@@ -452,3 +509,100 @@ def test_genome_row_non_finite_figure_raises() -> None:
         _genome("aggressive", "g", 1.0, 2.0, residual=float("nan"))
     with pytest.raises(ReportInputError, match="duplicate genome rows"):
         _data(genomes=(GENOMES[0], GENOMES[0]))
+
+
+# --------------------------------------------------------------------------- units
+def _bare(stored: str, code: str) -> str:
+    return stored.removesuffix("_minor").removesuffix(f"_{code}")
+
+
+def _ledger_like_frame(table: str) -> pd.DataFrame:
+    # One row with a value of each column's kind: minor units int, currency float, price text.
+    values: dict[str, list[Any]] = {}
+    for name, kind in PARQUET_COLUMNS[table].items():
+        sample = {"minor": 12_345, "currency": 123.45, "price": "10.0100"}.get(kind or "", "x")
+        values[name] = [sample]
+    return pd.DataFrame(values)
+
+
+@pytest.mark.parametrize(("currency", "code"), [("CNY", "cny"), ("USD", "usd")])
+def test_parquet_money_columns_end_with_the_currency_in_every_file(
+    tmp_path: Path, currency: str, code: str
+) -> None:
+    assert set(PARQUET_COLUMNS) == set(STORED)
+    for table in STORED:
+        frame = _ledger_like_frame(table)[[_bare(name, code) for name in _stored(table, code)]]
+        path = tmp_path / f"{table}.parquet"
+        write_parquet_table(path, table, frame, currency=currency)
+        restored = pd.read_parquet(path)
+        assert list(restored.columns) == _stored(table, code), table
+        money = [name for name in restored.columns if PARQUET_COLUMNS[table][_bare(name, code)]]
+        assert all(name.endswith((f"_{code}", f"_{code}_minor")) for name in money), money
+        assert restored.to_numpy().tolist() == frame.to_numpy().tolist()
+
+
+def test_parquet_schema_metadata_names_the_units(tmp_path: Path) -> None:
+    for table in ("equity", "fills", "genomes", "risk_events"):
+        write_parquet_table(
+            tmp_path / f"{table}.parquet", table, _ledger_like_frame(table), currency="CNY"
+        )
+    key = b"alphaloop.units"
+    units = {
+        table: json.loads(pq.read_schema(tmp_path / f"{table}.parquet").metadata[key])
+        for table in ("equity", "fills", "genomes", "risk_events")
+    }
+    assert UNITS_METADATA_KEY == "alphaloop.units"
+    assert units["equity"] == {
+        "cash_cny_minor": "0.01 CNY", "market_value_cny_minor": "0.01 CNY",
+        "equity_cny_minor": "0.01 CNY", "realised_pnl_cny_minor": "0.01 CNY",
+        "commission_paid_cny_minor": "0.01 CNY", "taxes_paid_cny_minor": "0.01 CNY",
+    }  # fmt: skip
+    assert units["fills"] == {
+        "price_cny": "CNY", "notional_cny_minor": "0.01 CNY", "commission_cny_minor": "0.01 CNY",
+        "taxes_cny_minor": "0.01 CNY",
+    }  # fmt: skip
+    assert units["genomes"] == {
+        f"{name}_cny": "CNY"
+        for name in ("allocation", "pnl", "expected_pnl", "execution_cost", "governor_cuts",
+                     "debate_scaling", "residual")
+    }  # fmt: skip
+    assert units["risk_events"] == {}
+
+
+def test_parquet_minor_unit_follows_the_money_digits(tmp_path: Path) -> None:
+    path = tmp_path / "equity.parquet"
+    frame = pd.DataFrame({"account": ["a"], "cash": [7]})
+    write_parquet_table(path, "equity", frame, currency="USD", money_digits=0)
+    units = json.loads(pq.read_schema(path).metadata[UNITS_METADATA_KEY.encode()])
+    assert units == {"cash_usd_minor": "1 USD"}
+
+
+def test_parquet_non_money_columns_keep_their_names(written: tuple[DailyReportInput, Any]) -> None:
+    _, paths = written
+    genomes = pd.read_parquet(paths.genomes)
+    for name in ("avg_slippage_bps", "sleeve", "fill_ratio", "order_reject_count", "turnover"):
+        assert name in genomes.columns
+    assert genomes["avg_slippage_bps"].tolist() == [row.avg_slippage_bps for row in GENOMES]
+    assert "quantity" in pd.read_parquet(paths.orders).columns
+
+
+def test_report_input_column_without_a_unit_raises() -> None:
+    orders = pd.DataFrame({"order_id": ["o1"], "fee_total": [12]})
+    with pytest.raises(ReportInputError, match=r"DailyReportInput\.orders.*'fee_total'"):
+        _data(orders=orders)
+    with pytest.raises(ReportInputError, match="currency"):
+        _data(currency="")
+
+
+def test_write_parquet_table_unclassified_column_or_table_raises(tmp_path: Path) -> None:
+    with pytest.raises(ReportInputError, match=r"'mystery'.*PARQUET_COLUMNS"):
+        write_parquet_table(
+            tmp_path / "p.parquet", "positions", pd.DataFrame({"mystery": [1]}), currency="CNY"
+        )
+    with pytest.raises(ReportInputError, match="unknown table 'trades'"):
+        write_parquet_table(tmp_path / "t.parquet", "trades", pd.DataFrame(), currency="CNY")
+    assert not list(tmp_path.iterdir())
+
+
+def test_parquet_columns_classify_every_genome_row_field() -> None:
+    assert set(PARQUET_COLUMNS["genomes"]) == set(GENOME_COLUMNS)
