@@ -25,17 +25,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
+def _ask(request: urllib.request.Request | str, *, deadline_s: float = 60.0) -> dict:
+    """One REST call, retried until a deadline: a loaded machine may stall the server."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return json.loads(response.read())
+        except OSError as exc:  # refused, reset or timed out (URLError is an OSError)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the MLflow UI did not answer in {deadline_s:g} s") from exc
+            time.sleep(0.5)
 
 
 def _post(url: str, payload: dict) -> dict:
     request = urllib.request.Request(
         url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
+    return _ask(request)
 
 
 def test_cli_ui_serves_the_session_runs_on_loopback(tmp_path: Path) -> None:
@@ -72,9 +79,11 @@ def test_cli_ui_serves_the_session_runs_on_loopback(tmp_path: Path) -> None:
         deadline = time.monotonic() + 90
         while True:
             try:
-                experiment = _get(
-                    f"{base}/experiments/get-by-name?experiment_name=alphaloop-evolution"
-                )
+                with urllib.request.urlopen(
+                    f"{base}/experiments/get-by-name?experiment_name=alphaloop-evolution",
+                    timeout=15,
+                ) as response:
+                    experiment = json.loads(response.read())
                 break
             except OSError:
                 assert server.poll() is None, "the MLflow UI process exited"
