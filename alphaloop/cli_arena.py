@@ -58,6 +58,11 @@ def _accounts(local: bool, home: Any, config: Any, data: Any) -> Iterator[Any]:
         accounts: Any = LocalAccounts(home, config, data.rules(), load_registered_policy(home))
         started = False
     else:
+        from rl_exec.policy import load_registered_policy
+
+        # The actors load the registered policy themselves; check it here first so that a
+        # refused one is this command's error line, before any Ray starts.
+        load_registered_policy(home)
         import ray
 
         from arena.actors import RayAccounts, ensure_ray

@@ -5,6 +5,9 @@
 * ``alphaloop rl evaluate --policy PATH|twap|vwap|ac --env ac|replay [--data SPEC]
   --episodes N --seed S [--json]`` (one JSON object on stdout);
 * ``alphaloop rl register PATH --name NAME``: the arena's broker uses this policy from now on.
+
+Policies are ``PATH.safetensors`` + ``PATH.json`` (:mod:`rl_exec.policy_file`); a
+stable-baselines3 ``.zip`` or any other pickle-bearing file is refused with an ``error:`` line.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ def train(
     algo: Annotated[str, typer.Option("--algo", help="ppo or sac.")],
     env: Annotated[str, typer.Option("--env", help="ac (Almgren-Chriss) or replay.")],
     timesteps: Annotated[int, typer.Option("--timesteps", help="Environment steps.")],
-    out: Annotated[Path, typer.Option("--out", help="Policy path (PATH.zip + PATH.json).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Policy path (writes PATH.safetensors + PATH.json).")
+    ],
     seed: Annotated[int, typer.Option("--seed", help="Seed (same seed, same policy).")] = 0,
     data: Annotated[
         str | None, typer.Option("--data", help="Data spec for --env replay (default synthetic).")
@@ -159,10 +164,13 @@ def evaluate(
 
 @app.command()
 def register(
-    path: Annotated[Path, typer.Argument(help="Trained policy (.zip, metadata JSON next to it).")],
+    path: Annotated[
+        Path,
+        typer.Argument(help="Trained policy (PATH.safetensors, its PATH.json next to it)."),
+    ],
     name: Annotated[str, typer.Option("--name", help="Registry name.")],
 ) -> None:
-    """Make a trained policy the one the arena's broker uses."""
+    """Make a trained policy the one the arena's broker uses (checked; nothing is unpickled)."""
     from alphaloop.home import LabHome
     from rl_exec.registry import register_policy
 

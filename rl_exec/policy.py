@@ -7,15 +7,16 @@ The caller trades everything left at the last step whatever the policy says.
 * :class:`TwapPolicy`: equal child orders (share ``1 / steps left``);
 * :class:`VwapPolicy`: child orders in proportion to the usual intraday volume profile;
 * :class:`AcPolicy`: the Almgren-Chriss optimal schedule;
-* :class:`LearnedPolicy`: a stable-baselines3 model saved by :mod:`rl_exec.train`.
+* :class:`LearnedPolicy`: a PPO/SAC network saved by :mod:`rl_exec.train` in the lab's
+  pickle-free format (:mod:`rl_exec.policy_file`: safetensors weights + a JSON description).
 
 :func:`load_registered_policy` returns the policy registered in the lab home (see
-:mod:`rl_exec.registry`), or TWAP when none is.
+:mod:`rl_exec.registry`), or TWAP when none is; a registered policy that cannot be loaded
+safely (an old stable-baselines3 ``.zip``, a tampered file) is an error, never a silent TWAP.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -27,6 +28,24 @@ from alphaloop.home import LabHome
 from rl_exec.baselines import ac_kappa
 from rl_exec.config import AcConfig
 from rl_exec.env import BASE_OBS_FIELDS
+from rl_exec.policy_file import (
+    PolicyFileError,
+    PolicyFiles,
+    build_network,
+    policy_paths,
+    read_policy_files,
+)
+
+__all__ = [
+    "AcPolicy",
+    "ExecutionPolicy",
+    "LearnedPolicy",
+    "TwapPolicy",
+    "VwapPolicy",
+    "builtin_policy",
+    "load_registered_policy",
+    "policy_paths",
+]
 
 _TWAP = BASE_OBS_FIELDS.index("twap_share")
 _VWAP = BASE_OBS_FIELDS.index("vwap_share")
@@ -112,21 +131,18 @@ class AcPolicy:
         return float(min(max(1.0 - ratio, 0.0), 1.0))
 
 
-def policy_paths(path: str | Path) -> tuple[Path, Path]:
-    """Return ``(model_zip, metadata_json)`` for a policy path given with or without ``.zip``."""
-    base = Path(path)
-    zip_path = base if base.suffix == ".zip" else base.with_name(base.name + ".zip")
-    return zip_path, zip_path.with_suffix(".json")
-
-
 class LearnedPolicy:
-    """A stable-baselines3 model (PPO or SAC) with its metadata JSON, deterministic actions.
+    """A trained PPO or SAC policy in the lab's file format, deterministic actions.
 
     Parameters
     ----------
     path:
-        The model's ``.zip`` (or the same path without the suffix); the metadata JSON written
-        by :func:`rl_exec.train.train_policy` must sit next to it.
+        ``PATH.safetensors`` (or ``PATH`` / ``PATH.json``) written by
+        :func:`rl_exec.train.train_policy`, or files already read by
+        :func:`rl_exec.policy_file.read_policy_files`. The network is rebuilt by our code from
+        the JSON description and the weights copied in (:mod:`rl_exec.policy_file`); nothing
+        is unpickled, and a stable-baselines3 ``.zip`` or other pickle-bearing file is refused
+        with a :class:`~rl_exec.policy_file.PolicyFileError`.
 
     Notes
     -----
@@ -134,43 +150,31 @@ class LearnedPolicy:
     arena broker's default observation carries) is accepted: the missing return lags are 0.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        zip_path, meta_path = policy_paths(path)
-        if not zip_path.is_file():
-            raise ConfigError(f"{zip_path}: policy file not found")
-        if not meta_path.is_file():
-            raise ConfigError(f"{meta_path}: policy metadata not found (expected next to the zip)")
-        try:
-            self.metadata: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{meta_path}: not valid JSON: {exc}") from None
-        algo = str(self.metadata.get("algo", ""))
-        if algo not in ("ppo", "sac"):
-            raise ConfigError(f"{meta_path}: key 'algo' must be 'ppo' or 'sac', got {algo!r}")
-        from stable_baselines3 import PPO, SAC
-
-        loader = PPO if algo == "ppo" else SAC
-        self.model = loader.load(str(zip_path), device="cpu")
-        self.path = zip_path
-        levels = self.metadata.get("share_levels")
+    def __init__(self, path: str | Path | PolicyFiles) -> None:
+        files = path if isinstance(path, PolicyFiles) else read_policy_files(path)
+        self.network: Any = build_network(files)
+        self.files = files
+        self.metadata: dict[str, Any] = files.description
+        self.path = files.weights_path
+        levels = self.metadata.get("share_levels") if self.metadata["discrete"] else None
         self.levels = None if levels is None else np.asarray(levels, dtype=np.float64)
-        self.name = f"{algo}:{zip_path.name}"
-        self.obs_dim = int(self.metadata.get("obs_dim", 0))
+        self.name = f"{self.metadata['algo']}:{self.path.name}"
+        self.obs_dim = int(self.metadata["observation"]["dim"])
 
     def schedule_fraction(self, observation: np.ndarray) -> float:
-        """Return the model's deterministic action as a share of the remaining quantity."""
+        """Return the network's deterministic action as a share of the remaining quantity."""
         obs = np.asarray(observation, dtype=np.float32)
         base = len(BASE_OBS_FIELDS)
         if self.obs_dim > base and obs.shape == (base,):
             # The broker's default observation has no return lags; a zero return is the
             # neutral value the policy also sees at the start of every training episode.
             obs = np.concatenate([obs, np.zeros(self.obs_dim - base, dtype=np.float32)])
-        if self.obs_dim and obs.shape != (self.obs_dim,):
+        if obs.shape != (self.obs_dim,):
             raise ValueError(
                 f"{self.path}: observation has shape {obs.shape}, the policy expects "
                 f"({self.obs_dim},)"
             )
-        action, _ = self.model.predict(obs, deterministic=True)
+        action, _ = self.network.predict(obs, deterministic=True)
         if self.levels is not None:
             return float(self.levels[int(np.asarray(action).reshape(-1)[0])])
         return float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], 0.0, 1.0))
@@ -194,11 +198,24 @@ def load_registered_policy(home: LabHome | str | Path | None = None) -> Executio
     ----------
     home:
         The lab home (default: resolved from ``$ALPHALOOP_HOME``).
+
+    Raises
+    ------
+    ConfigError
+        If the registration is broken or the registered policy is refused
+        (:class:`~rl_exec.policy_file.PolicyFileError`: not the lab's format, tampered): the
+        arena does not trade with another schedule than the one registered without saying so.
     """
-    from rl_exec.registry import registered_policy_path
+    from rl_exec.registry import REGISTERED_FILE, registered_policy_path
 
     lab = home if isinstance(home, LabHome) else LabHome.resolve(home)
     path = registered_policy_path(lab)
     if path is None:
         return TwapPolicy()
-    return LearnedPolicy(path)
+    try:
+        return LearnedPolicy(path)
+    except PolicyFileError as exc:
+        raise PolicyFileError(
+            f"registered execution policy: {exc}; "
+            f"or remove {lab.policies / REGISTERED_FILE} to slice orders by TWAP"
+        ) from None

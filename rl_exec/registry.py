@@ -2,13 +2,17 @@
 
 Layout::
 
-    <home>/policies/<name>/policy.zip     the stable-baselines3 model
-    <home>/policies/<name>/policy.json    its metadata
-    <home>/policies/registered.json       {"name": ..., "path": "<name>/policy.zip", ...}
+    <home>/policies/<name>/policy.safetensors   the network's weights
+    <home>/policies/<name>/policy.json          its description (rl_exec.policy_file)
+    <home>/policies/registered.json             {"name": ..., "path": "<name>/policy.safetensors",
+                                                 "sha256": ..., "source": ..., ...}
 
-Registering copies the policy into the home (so it survives the training folder) and then
-replaces ``registered.json`` atomically (temp file + rename): a reader sees the old or the new
-registration, never half of one.
+Registering reads the policy once, checks it completely (format, weights against the
+description, the network rebuilt: :class:`rl_exec.policy.LearnedPolicy`), writes those same
+checked bytes into the home (so it survives the training folder) and then replaces
+``registered.json`` atomically (temp file + rename): a reader sees the old or the new
+registration, never half of one. A stable-baselines3 ``.zip`` or any other pickle-bearing file
+is refused (:class:`rl_exec.policy_file.PolicyFileError`); nothing of it is unpickled.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
-from rl_exec.policy import LearnedPolicy, policy_paths
+from rl_exec.policy import LearnedPolicy
+from rl_exec.policy_file import read_policy_files, write_policy_files
 
 REGISTERED_FILE = "registered.json"
+WEIGHTS_NAME = "policy.safetensors"
+DESCRIPTION_NAME = "policy.json"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -49,7 +55,8 @@ def register_policy(path: str | Path, name: str, home: LabHome | None = None) ->
     Parameters
     ----------
     path:
-        The policy ``.zip`` written by training (metadata JSON next to it).
+        The policy written by training: ``PATH.safetensors`` (or ``PATH``), its JSON
+        description next to it.
     name:
         Registry name (letters, digits, ``_ . -``; at most 64 characters).
     home:
@@ -58,34 +65,47 @@ def register_policy(path: str | Path, name: str, home: LabHome | None = None) ->
     Returns
     -------
     Path
-        The registered copy of the model.
+        The registered copy of the weights.
+
+    Raises
+    ------
+    ConfigError
+        If the name is not allowed; :class:`~rl_exec.policy_file.PolicyFileError` if the
+        policy is not in the lab's format (an SB3 ``.zip``, a pickle), is inconsistent or
+        tampered with.
     """
     if not _NAME.match(name):
         raise ConfigError(
             f"policy name {name!r} is not allowed (letters, digits, '_', '.', '-'; 1-64 chars)"
         )
-    zip_path, meta_path = policy_paths(path)
-    LearnedPolicy(zip_path)  # refuse to register something the broker could not load
+    files = read_policy_files(path)
+    LearnedPolicy(files)  # refuse to register something the broker could not load
     lab = home or LabHome.resolve()
     folder = lab.policies / name
-    folder.mkdir(parents=True, exist_ok=True)
-    target_zip = folder / "policy.zip"
-    shutil.copyfile(zip_path, folder / ".policy.zip.tmp")
-    os.replace(folder / ".policy.zip.tmp", target_zip)
-    shutil.copyfile(meta_path, folder / ".policy.json.tmp")
-    os.replace(folder / ".policy.json.tmp", folder / "policy.json")
+    target = folder / WEIGHTS_NAME
+    # The bytes checked above are the ones written: no second read of the source.
+    write_policy_files(target, folder / DESCRIPTION_NAME, files.weights, files.description_text)
     record = {
         "name": name,
-        "path": f"{name}/policy.zip",
-        "source": str(zip_path.resolve()),
+        "path": f"{name}/{WEIGHTS_NAME}",
+        "sha256": files.description["weights"]["sha256"],
+        "format_version": files.description["format_version"],
+        "source": str(files.weights_path.resolve()),
         "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _atomic_write(lab.policies / REGISTERED_FILE, json.dumps(record, indent=2) + "\n")
-    return target_zip
+    return target
 
 
 def registered_policy_path(home: LabHome | None = None) -> Path | None:
-    """Return the registered policy's ``.zip``, or ``None`` when nothing is registered."""
+    """Return the registered policy's weights file, or ``None`` when nothing is registered.
+
+    Raises
+    ------
+    ConfigError
+        If ``registered.json`` is broken, points outside ``<home>/policies`` or at a missing
+        file. (The file's format is checked by the loader, :class:`LearnedPolicy`.)
+    """
     lab = home or LabHome.resolve()
     record_path = lab.policies / REGISTERED_FILE
     if not record_path.is_file():
@@ -96,6 +116,10 @@ def registered_policy_path(home: LabHome | None = None) -> Path | None:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{record_path}: broken policy registration ({exc})") from None
     path = lab.policies / relative
+    if not path.resolve().is_relative_to(lab.policies.resolve()):
+        raise ConfigError(
+            f"{record_path}: registered policy path {relative!r} is outside {lab.policies}"
+        )
     if not path.is_file():
         raise ConfigError(f"{record_path}: registered policy {path} is missing")
     return path

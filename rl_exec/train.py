@@ -1,7 +1,9 @@
 """Train PPO or SAC (stable-baselines3, CPU) on an execution environment.
 
-The policy is saved as ``<out>.zip`` with ``<out>.json`` next to it: algorithm, seed,
-timesteps, the environment config and its hash, the observation layout and library versions.
+The policy is saved in the lab's pickle-free format (:mod:`rl_exec.policy_file`):
+``<out>.safetensors`` (the network's weights) with ``<out>.json`` next to it (the network's
+architecture, the observation and action spaces, algorithm, seed, timesteps, the environment
+config and its hash, the observation layout and library versions).
 Learning curves (mean episode objective per rollout) go to MLflow (experiment ``rl_exec``
 under the lab home's tracking store); MLflow is imported only here and in the CLI, the
 environment and the market models stay pure.
@@ -9,7 +11,6 @@ environment and the market models stay pure.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from rl_exec.env import (
     obs_fields,
 )
 from rl_exec.models import AlmgrenChrissModel, MarketModel, ReplayModel, replay_days_from_panels
-from rl_exec.policy import policy_paths
+from rl_exec.policy_file import WEIGHTS_SUFFIX, policy_paths, save_policy
 
 Algo = Literal["ppo", "sac"]
 ProgressCallback = Callable[[int, int], None]
@@ -46,6 +47,8 @@ class TrainResult:
     metadata: dict[str, Any]
     seconds: float
     curve: list[tuple[int, float]] = field(default_factory=list)
+    agent: Any = field(default=None, repr=False, compare=False)
+    """The trained stable-baselines3 model, in memory (it is not what is saved)."""
 
 
 def library_versions() -> dict[str, str]:
@@ -244,7 +247,7 @@ def train_policy(
     seed:
         Seed of the networks, the exploration and the environments (same seed, same policy).
     out:
-        Where to save (``<out>.zip`` and ``<out>.json``).
+        Where to save (``<out>.safetensors`` and ``<out>.json``).
     discrete:
         Train on the discrete-action variant (PPO only).
     model_factory:
@@ -262,6 +265,8 @@ def train_policy(
         raise ConfigError("SAC needs the continuous (Box) action; use --algo ppo for discrete")
     if timesteps < 1:
         raise ConfigError(f"--timesteps must be >= 1, got {timesteps}")
+    if policy_paths(out)[0].suffix.lower() != WEIGHTS_SUFFIX:  # say so before training
+        raise ConfigError(f"--out {out}: a policy is saved as PATH{WEIGHTS_SUFFIX} + PATH.json")
     import torch
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import BaseCallback
@@ -354,18 +359,18 @@ def train_policy(
     if progress is not None:
         progress(timesteps, timesteps)
 
-    zip_path, meta_path = policy_paths(out)
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    agent.save(str(zip_path))
     n_returns = env_config.n_returns
-    metadata: dict[str, Any] = {
-        "schema_version": 1,
-        "algo": algo,
+    facts: dict[str, Any] = {
         "seed": seed,
         "timesteps": timesteps,
-        "discrete": discrete,
         "share_levels": list(DEFAULT_SHARE_LEVELS) if discrete else None,
         "env": env_config.model,
+        "trained_on": {
+            "env": env_config.model,
+            "data": (env_config.replay.data or "synthetic")
+            if env_config.model == "replay"
+            else None,
+        },
         "env_config": env_config.model_dump(mode="json"),
         "env_config_hash": env_config.stable_hash(),
         "train_config": train_config.model_dump(mode="json"),
@@ -376,14 +381,18 @@ def train_policy(
         "train_seconds": seconds,
         "versions": library_versions(),
     }
-    meta_path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    weights_path, metadata = save_policy(
+        out, algo=algo, discrete=discrete, policy=agent.policy, facts=facts
+    )
     if log_mlflow:
-        _log_mlflow(lab, metadata, curve, zip_path)
-    return TrainResult(path=zip_path, metadata=metadata, seconds=seconds, curve=curve)
+        _log_mlflow(lab, metadata, curve, weights_path)
+    return TrainResult(
+        path=weights_path, metadata=metadata, seconds=seconds, curve=curve, agent=agent
+    )
 
 
 def _log_mlflow(
-    lab: LabHome, metadata: dict[str, Any], curve: list[tuple[int, float]], zip_path: Path
+    lab: LabHome, metadata: dict[str, Any], curve: list[tuple[int, float]], weights_path: Path
 ) -> None:
     import mlflow
 
@@ -407,5 +416,5 @@ def _log_mlflow(
         for step, objective in curve:
             mlflow.log_metric("episode_objective_bps", objective, step=step)
         mlflow.log_metric("train_seconds", metadata["train_seconds"])
-        mlflow.log_artifact(str(zip_path))
-        mlflow.log_artifact(str(zip_path.with_suffix(".json")))
+        mlflow.log_artifact(str(weights_path))
+        mlflow.log_artifact(str(weights_path.with_suffix(".json")))

@@ -70,7 +70,7 @@ def test_arena_uses_the_registered_policy_and_twap_without_one(
         str(policy_path),
         "--json",
     )
-    _invoke("rl", "register", str(policy_path) + ".zip", "--name", "tiny-ppo")
+    _invoke("rl", "register", str(policy_path) + ".safetensors", "--name", "tiny-ppo")
     assert isinstance(load_registered_policy(LabHome(learned_home)), LearnedPolicy)
     _run_day(learned_home, monkeypatch)
     learned_fills = _fills(learned_home)

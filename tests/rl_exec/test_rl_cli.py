@@ -46,7 +46,7 @@ def test_cli_rl_train_evaluate_register_round_trip(tmp_path: Path, lab_home: Lab
             "rl",
             "evaluate",
             "--policy",
-            str(out) + ".zip",
+            str(out) + ".safetensors",
             "--env",
             "ac",
             "--episodes",
@@ -60,7 +60,7 @@ def test_cli_rl_train_evaluate_register_round_trip(tmp_path: Path, lab_home: Lab
     result = json.loads(evaluated.stdout)
     assert FIELDS <= set(result) and result["episodes"] == 3 and result["env"] == "ac"
 
-    registered = runner.invoke(app, ["rl", "register", str(out) + ".zip", "--name", "cli"])
+    registered = runner.invoke(app, ["rl", "register", str(out) + ".safetensors", "--name", "cli"])
     assert registered.exit_code == 0, registered.output
     assert isinstance(load_registered_policy(lab_home), LearnedPolicy)
 

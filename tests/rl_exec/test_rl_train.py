@@ -16,7 +16,7 @@ from rl_exec.evaluate import evaluate_policy
 from rl_exec.models import ReplayModel
 from rl_exec.policy import LearnedPolicy, TwapPolicy, load_registered_policy
 from rl_exec.registry import register_policy
-from rl_exec.train import make_env, train_policy
+from rl_exec.train import TrainResult, make_env, train_policy
 
 ENV = load_rl_config().env
 TRAIN = TrainConfig()
@@ -38,20 +38,25 @@ class RandomPolicy:
 
 def _params(path: Path) -> list[np.ndarray]:
     policy = LearnedPolicy(path)
-    return [p.detach().numpy().copy() for p in policy.model.policy.parameters()]
+    return [p.detach().numpy().copy() for p in policy.network.parameters()]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+def trained_results(tmp_path_factory: pytest.TempPathFactory) -> dict[int, TrainResult]:
     """PPO on the AC market after one rollout and after a tiny budget (same seed)."""
     folder = tmp_path_factory.mktemp("ppo")
-    paths = {}
-    for steps in (1, 4096):
-        result = train_policy(
+    return {
+        steps: train_policy(
             "ppo", ENV, FAST, timesteps=steps, seed=0, out=folder / f"ppo{steps}", log_mlflow=False
         )
-        paths[steps] = result.path
-    return paths
+        for steps in (1, 4096)
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(trained_results: dict[int, TrainResult]) -> dict[int, Path]:
+    """The saved policies of :func:`trained_results`."""
+    return {steps: result.path for steps, result in trained_results.items()}
 
 
 def test_train_ppo_tiny_budget_beats_random_and_untrained(trained: dict[int, Path]) -> None:
@@ -79,11 +84,10 @@ def test_train_same_seed_same_policy_parameters(tmp_path: Path, trained: dict[in
 
 
 def test_train_saved_policy_round_trip_same_actions_and_metadata(
-    trained: dict[int, Path],
+    trained_results: dict[int, TrainResult],
 ) -> None:
-    from stable_baselines3 import PPO
-
-    path = trained[4096]
+    path = trained_results[4096].path
+    assert path.suffix == ".safetensors"
     metadata = json.loads(path.with_suffix(".json").read_text())
     assert metadata["algo"] == "ppo" and metadata["seed"] == 0
     assert metadata["timesteps"] == 4096
@@ -91,7 +95,7 @@ def test_train_saved_policy_round_trip_same_actions_and_metadata(
     assert metadata["obs_fields"] == list(obs_fields(ENV.n_returns))
     assert metadata["reward_mode"] == "expected"  # train.reward=auto on the AC market
     assert {"stable-baselines3", "torch", "gymnasium"} <= set(metadata["versions"])
-    raw = PPO.load(str(path), device="cpu")
+    raw = trained_results[4096].agent  # the model in memory; what was saved is rebuilt
     policy = LearnedPolicy(path)
     env = make_env(ENV)
     observation, _ = env.reset(seed=4)
@@ -170,14 +174,17 @@ def test_registry_registered_policy_is_what_broker_loads(
     assert loaded.schedule_fraction(observation) == original.schedule_fraction(observation)
     # A later registration replaces the first one.
     register_policy(trained[1], "exec-v0", lab_home)
-    assert load_registered_policy(lab_home).path == lab_home.policies / "exec-v0" / "policy.zip"
+    assert (
+        load_registered_policy(lab_home).path
+        == lab_home.policies / "exec-v0" / "policy.safetensors"
+    )
 
 
 def test_registry_bad_name_and_missing_file_rejected(lab_home: LabHome, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="name"):
-        register_policy(tmp_path / "x.zip", "../evil", lab_home)
+        register_policy(tmp_path / "x.safetensors", "../evil", lab_home)
     with pytest.raises(ConfigError, match="not found"):
-        register_policy(tmp_path / "missing.zip", "ok", lab_home)
+        register_policy(tmp_path / "missing.safetensors", "ok", lab_home)
 
 
 def test_learned_policy_base_observation_padded_with_zero_returns(
