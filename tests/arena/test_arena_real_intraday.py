@@ -67,7 +67,7 @@ def test_daily_panel_is_the_exact_aggregate_of_the_files_sessions(
     for name in ("open", "high", "low", "close", "volume"):
         np.testing.assert_array_equal(getattr(daily, name)[:, 0], expected[name].to_numpy())
     # Each day's bars are that session's regular-hours bars of the file, nothing else.
-    for row, day in enumerate(expected.index):
+    for day in expected.index:
         bars = data.minute_bars(day)
         assert bars is not None
         assert bars.n_bars == expected.loc[day, "bars"]
@@ -156,3 +156,33 @@ def test_daily_only_source_has_no_intraday_bars(tmp_path: Path) -> None:
     data = load_arena_data(f"{daily};market=cn", LabHome(tmp_path / "h"))
     assert data.intraday is None and not data.has_intraday
     assert data.minute_bars(data.daily.index[5].date()) is None
+
+
+def test_akshare_minute_bars_become_the_arenas_intraday_market(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """akshare's own minute format (East Money, bar-end stamps) through the provider to the
+    arena: only the endpoint (the network) is replaced by a fake returning the fixture."""
+    import akshare
+
+    raw = pd.read_csv(
+        FIXTURES.parent / "providers" / "akshare" / "stock_zh_a_hist_min_em_600036_5.csv"
+    )
+    calls: list[dict[str, object]] = []
+
+    def endpoint(**kwargs: object) -> pd.DataFrame:
+        calls.append(kwargs)
+        return raw.copy()
+
+    monkeypatch.setattr(akshare, "stock_zh_a_hist_min_em", endpoint)
+    data = load_arena_data(
+        "akshare:600036;interval=5m;start=2024-04-01;end=2024-04-01", LabHome(tmp_path)
+    )
+    assert calls and data.intraday is not None and data.intraday.freq == "5min"
+    assert data.daily.market == "cn" and data.daily.n_bars == 1
+    bars = data.minute_bars(date(2024, 4, 1))
+    assert bars is not None and bars.n_bars == len(raw)
+    np.testing.assert_array_equal(bars.close[:, 0], raw["收盘"].to_numpy(dtype=float))
+    assert data.daily.open[0, 0] == raw["开盘"].iloc[0]
+    assert data.daily.close[0, 0] == raw["收盘"].iloc[-1]
+    assert data.daily.high[0, 0] == raw["最高"].max() and data.daily.low[0, 0] == raw["最低"].min()
