@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from alphaloop import ray_session
 from alphaloop.errors import AlphaLoopError, DataWarning
 from alphaloop.home import ENV_VAR
 
@@ -37,10 +38,19 @@ def _root(
             help="Lab home holding all state (default: $ALPHALOOP_HOME, else ~/.alphaloop).",
         ),
     ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join (HOST:PORT of its GCS, or ray://HOST:PORT); default: "
+            "$RAY_ADDRESS, else a private local Ray on 127.0.0.1. Never a Ray found running.",
+        ),
+    ] = None,
 ) -> None:
     if home:
         # Exported so that Ray workers and sub-processes resolve the same home.
         os.environ[ENV_VAR] = os.path.abspath(os.path.expanduser(home))
+    ray_session.use_address(ray_address)
 
 
 def _register() -> None:

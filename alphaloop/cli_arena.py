@@ -7,10 +7,11 @@ account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sh
 P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle moves the day's
 paper record caused), ``report`` (``markdown``, ``html`` paths) and ``mlflow_run_id``.
 
-The accounts run as Ray actors (``arena/actors.py``): the command joins a running Ray
-(``ray start`` / ``ray job submit``) or starts a local one. ``--local`` keeps them in this
-process (same ledger, no Ray). All state is under the lab home: ``ledger.sqlite`` and
-``runs/<date>/``.
+The accounts run as Ray actors (``arena/actors.py``): the command joins the cluster the user
+named (``alphaloop --ray-address``, ``RAY_ADDRESS``, which ``ray job submit`` sets) or starts a
+private local Ray, never one it finds running (``alphaloop/ray_session.py``). ``--local`` keeps
+them in this process (same ledger, no Ray). All state is under the lab home: ``ledger.sqlite``
+and ``runs/<date>/``.
 """
 
 from __future__ import annotations

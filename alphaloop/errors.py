@@ -28,6 +28,10 @@ class DataSourceUnavailable(AlphaLoopError, RuntimeError):
     """A data provider cannot be reached and nothing is cached for the request."""
 
 
+class RayClusterUnavailable(AlphaLoopError, ConnectionError):
+    """The Ray cluster the user named (``--ray-address``, ``RAY_ADDRESS``) cannot be joined."""
+
+
 class GenomeError(AlphaLoopError, ValueError):
     """A strategy genome is malformed or out of bounds."""
 

@@ -30,39 +30,28 @@ MAX_RESTARTS = 3
 MAX_TASK_RETRIES = 1
 
 
-def ensure_ray(num_cpus: int | None = None, *, join_running: bool = True) -> bool:
-    """Connect to a running Ray (``address="auto"``), else start a local one.
+def ensure_ray(
+    num_cpus: int | None = None, *, join_running: bool = True, address: str | None = None
+) -> bool:
+    """Join the cluster the user named, else start a private local Ray.
 
-    ``join_running=False`` always starts a private local Ray (benchmarks: a shared machine's
-    other Ray, found by ``"auto"``, may vanish under the caller).
+    The cluster is named by ``address`` or ``RAY_ADDRESS`` (``ray job submit`` sets it), never
+    found by discovery (:func:`alphaloop.ray_session.connect_ray` has the rules).
+    ``join_running=False`` starts a private local Ray even when a cluster is named (benchmarks).
 
     Returns
     -------
     bool
         True when this call started a local Ray (the caller shuts it down).
-    """
-    if ray.is_initialized():
-        return False
-    from alphaloop.home import leave_job_working_dir
 
-    leave_job_working_dir()
-    if not join_running:
-        ray.init(
-            num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-            configure_logging=False,
-        )  # fmt: skip
-        return True
-    try:
-        ray.init(address="auto", log_to_driver=False, configure_logging=False)
-        return False
-    except (ConnectionError, RuntimeError, ValueError):
-        ray.init(
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
-        return True
+    Raises
+    ------
+    RayClusterUnavailable
+        The named cluster cannot be reached.
+    """
+    from alphaloop.ray_session import connect_ray
+
+    return connect_ray(address=address, num_cpus=num_cpus, private=not join_running).started
 
 
 @ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)

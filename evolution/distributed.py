@@ -3,7 +3,8 @@
 Each actor holds the panel (fetched once from the object store), one indicator cache and warm
 numba code, and evaluates batches of genomes. Evaluation is pure, so results are merged by
 genome id and neither completion order, routing nor the number of workers changes anything.
-Without a running cluster a local Ray is started with ``workers`` CPUs.
+Without a named cluster (``RAY_ADDRESS``, ``--ray-address``) a private local Ray is started
+with ``workers`` CPUs (:mod:`alphaloop.ray_session`).
 
 Routing (:func:`route`)
     A population uses a few hundred distinct indicators (SMA(37), RSI(9), ...), each costing
@@ -65,36 +66,28 @@ MIN_BATCH = 4
 PIPELINE = 2
 
 
-def ensure_ray(workers: int) -> dict[str, Any]:
-    """Connect to a running Ray cluster, or start a local one; return a description."""
-    if ray.is_initialized():
-        return {"started": False, "address": "existing"}
-    from alphaloop.home import leave_job_working_dir
+def ensure_ray(workers: int, *, address: str | None = None) -> dict[str, Any]:
+    """Join the cluster the user named, or start a private local Ray; return a description.
 
-    leave_job_working_dir()
+    The cluster is named by ``address`` or ``RAY_ADDRESS`` (``ray job submit`` sets it), never
+    found by discovery (:func:`alphaloop.ray_session.connect_ray` has the rules); a private
+    Ray gets ``workers`` CPUs. The description has ``started`` (this call started Ray) and
+    ``address`` (``"local"``, ``"existing"`` or the named address).
+    """
+    from alphaloop.ray_session import connect_ray
+
     env_vars = {k: v for k, v in os.environ.items() if k == "ALPHALOOP_HOME"}
     # Under `ray job submit` the job's runtime env already reaches every actor, and Ray refuses
     # to merge a driver env var the job also sets: pass only what the job does not.
     job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR") or "{}")
     job_vars = (job.get("runtime_env") or {}).get("env_vars") or {}
     env_vars = {k: v for k, v in env_vars.items() if k not in job_vars}
-    runtime_env: dict[str, Any] | None = {"env_vars": env_vars} if env_vars else None
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=False)
-        return {"started": False, "address": os.environ["RAY_ADDRESS"]}
-    try:
-        ray.init(address="auto", runtime_env=runtime_env, log_to_driver=False)
-        return {"started": False, "address": "auto"}
-    except (ConnectionError, RuntimeError):
-        pass
-    ray.init(
+    session = connect_ray(
+        address=address,
         num_cpus=max(1, workers),
-        include_dashboard=False,
-        runtime_env=runtime_env,
-        log_to_driver=False,
-        configure_logging=False,
+        runtime_env={"env_vars": env_vars} if env_vars else None,
     )
-    return {"started": True, "address": "local"}
+    return {"started": session.started, "address": session.address}
 
 
 @dataclass(frozen=True, slots=True)
@@ -644,11 +637,13 @@ class RayEvaluatorPool:
         worker.suspect = False
 
     def close(self) -> None:
-        """Kill the actors (the pool cannot be used afterwards)."""
+        """Kill the actors, and the local Ray if the pool started it (the pool is done)."""
         for worker in self._workers:
             ray.kill(worker.handle)
         self._workers = []
         self._leftover = {}
+        if self.ray_info["started"]:
+            ray.shutdown()
 
 
 def _gone_for_good(error: Exception) -> bool:

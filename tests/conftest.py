@@ -41,11 +41,15 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
-    """A local Ray with 2 CPUs shared by every test that needs one (started once)."""
+    """A private local Ray with 2 CPUs shared by every test that needs one (started once).
+
+    Private: a bare ``ray.init()`` would join a Ray that ``ray start`` left on the machine.
+    """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from alphaloop.ray_session import connect_ray
+
+    connect_ray(num_cpus=2, private=True)
     yield
     ray.shutdown()
 
