@@ -262,7 +262,7 @@ def load_genome_argument(value: str) -> Genome:
     path = Path(value).expanduser()
     if path.is_file():
         try:
-            return Genome.from_json(path.read_text(encoding="utf-8"))
+            return Genome.from_json(path.read_bytes())
         except GenomeError as exc:
             raise GenomeError(f"{path}: {exc}") from None
     home = LabHome.resolve()

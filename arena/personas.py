@@ -131,7 +131,10 @@ class Personas(FrozenConfig):
 class ArenaConfig(FrozenConfig):
     """Everything the daily arena is configured by (``configs/arena.yaml``)."""
 
-    starting_capital: float = Field(default=1_000_000.0, gt=0.0)
+    # At least one minor unit (0.01 in every market's currency: arena.money.MoneyUnits) and at
+    # most a trillion, so every amount of the exact-money ledger fits an int64 with room for
+    # the positions' value (a capital of 1e30 overflowed it; one of 0.001 rounded to 0).
+    starting_capital: float = Field(default=1_000_000.0, ge=0.01, le=1e12, allow_inf_nan=False)
     broker: Literal["paper"] = "paper"
     personas: Personas = Personas()
     risk: RiskLimits = RiskLimits()

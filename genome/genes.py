@@ -723,7 +723,12 @@ class Genome:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise GenomeError(f"genome: not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+        except RecursionError:
+            raise GenomeError("genome: JSON nested too deeply to be a genome") from None
+        try:
+            return cls.from_dict(data)
+        except RecursionError:
+            raise GenomeError("genome: nested too deeply to be a genome") from None
 
 
 def _component_to_dict(component: Any, *, tagged: bool) -> dict[str, Any]:
