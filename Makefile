@@ -25,7 +25,7 @@ install-dev: $(VENV)/.installed
 # that stops paying on 2025-06-27: the gene pool evolves, gate candidates trade on probation,
 # the loop promotes (or demotes) them on their paper record, then the ledger is verified.
 SEASON_DATA ?= synthetic:seed=4,assets=12,drift=0,edge=breakout,edge_strength=4,edge_until=2025-06-27
-SEASON_CONFIG ?= configs/season_demo.yaml
+SEASON_CONFIG ?= alphaloop/configs/season_demo.yaml
 run: install
 	$(BIN)/alphaloop --home "$(HOME_DIR)" data check "$(SEASON_DATA)"
 	$(BIN)/alphaloop --home "$(HOME_DIR)" evolve --data "$(SEASON_DATA)" --as-of 2025-05-30 \

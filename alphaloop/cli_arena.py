@@ -5,7 +5,15 @@ account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sh
 ``score``), ``benchmark`` (``return``), ``regime`` (label and its inputs), ``risk_events``
 (list), ``genomes`` (each genome's day per account: sleeve, P&L, the shadow backtest's expected
 P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle moves the day's
-paper record caused), ``report`` (``markdown``, ``html`` paths) and ``mlflow_run_id``.
+paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` and
+``arena_config_hash`` (the stable hash of the arena settings the day ran with: the packaged
+``arena.yaml`` with ``--arena-config FILE`` over it; ``arena replay --json`` carries it too).
+
+Option names: ``--arena-config FILE`` is the arena's own settings (starting capital, personas,
+risk limits, debate) on ``arena run``, ``arena replay`` and ``stress replay``; ``--config FILE``
+keeps the meaning it has on each command (on ``arena replay``: the weekly evolution's settings
+and the promotion rules, the format of ``evolution.yaml``). Either file names only the keys it
+changes; the rest come from the packaged defaults (``alphaloop/configs/``).
 
 The accounts run as Ray actors (``arena/actors.py``): the command joins the cluster the user
 named (``alphaloop --ray-address``, ``RAY_ADDRESS``, which ``ray job submit`` sets) or starts a
@@ -40,6 +48,14 @@ LocalOption = Annotated[
     bool, typer.Option("--local", help="Run the accounts in this process instead of Ray actors.")
 ]
 NoMlflowOption = Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")]
+ArenaConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--arena-config",
+        help="The arena's settings (starting capital, personas, risk limits, debate): a YAML "
+        "file whose keys override the packaged arena.yaml.",
+    ),
+]
 
 
 def _parse_day(text: str, option: str) -> date:
@@ -92,6 +108,7 @@ def run(
     as_json: JsonOption = False,
     local: LocalOption = False,
     no_mlflow: NoMlflowOption = False,
+    arena_config: ArenaConfigOption = None,
 ) -> None:
     """Run one arena day (perceive, plan, debate, risk, execute, close, report)."""
     from alphaloop.home import LabHome
@@ -99,8 +116,8 @@ def run(
     from arena.personas import load_arena_config
     from arena.season import closed_loop, load_arena_data, run_arena_day
 
+    config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
-    config = load_arena_config()
     market = load_arena_data(data, home)
     target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
     with _accounts(local, home, config, market) as accounts:
@@ -108,6 +125,7 @@ def run(
     # The loop closes: the day's paper record into the gene pool, promotions and demotions.
     loop_day = closed_loop(home, market)(target)
     summary["loop"] = {"transitions": list(loop_day.transitions)}
+    summary["arena_config_hash"] = config.stable_hash()
     summary["mlflow_run_id"] = None
     if not no_mlflow:
         from arena.tracking import log_arena_day
@@ -156,8 +174,9 @@ def replay(
         Path | None,
         typer.Option(
             "--config",
-            help="The weekly evolution's settings and the promotion rules (the format of "
-            "configs/evolution.yaml); --population, --window and --holdout override it.",
+            help="The weekly evolution's settings and the promotion rules (the format of the "
+            "packaged evolution.yaml, whose keys it overrides); --population, --window and "
+            "--holdout override it. The arena's own settings: --arena-config.",
         ),
     ] = None,
     open_loop: Annotated[
@@ -169,6 +188,7 @@ def replay(
     ] = False,
     local: LocalOption = False,
     no_mlflow: NoMlflowOption = False,
+    arena_config: ArenaConfigOption = None,
 ) -> None:
     """Replay a season day after day (resumable), evolving the gene pool once a week."""
     from rich.console import Console
@@ -184,8 +204,8 @@ def replay(
         weekly_evolution,
     )
 
+    config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
-    config = load_arena_config()
     market = load_arena_data(data, home)
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
     if first > last:
@@ -246,6 +266,7 @@ def replay(
                     promotion=None if session_config is None else session_config.promotion,
                 ),
             )  # fmt: skip
+    result["arena_config_hash"] = config.stable_hash()
     if as_json:
         emit(result)
         return

@@ -35,7 +35,7 @@ def check(
     ] = False,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Data config YAML (default: configs/data.yaml)."),
+        typer.Option("--config", help="Data config YAML: its keys override the packaged one."),
     ] = None,
 ) -> None:
     """Load SPEC, validate every symbol and print the data quality report."""

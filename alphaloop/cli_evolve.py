@@ -49,7 +49,11 @@ def evolve(
         bool, typer.Option("--resume", help="Continue the last session with this identity.")
     ] = False,
     config: Annotated[
-        Path | None, typer.Option("--config", help="Session config YAML (configs/evolution.yaml).")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Session config YAML; its keys override the packaged evolution.yaml.",
+        ),
     ] = None,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -58,7 +58,8 @@ def train(
         bool, typer.Option("--discrete", help="Train on the discrete-action variant (PPO).")
     ] = False,
     config: Annotated[
-        str | None, typer.Option("--config", help="YAML file (default configs/rl_exec.yaml).")
+        str | None,
+        typer.Option("--config", help="YAML file; its keys override the packaged rl_exec.yaml."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -130,7 +131,8 @@ def evaluate(
         str | None, typer.Option("--data", help="Data spec for --env replay (default synthetic).")
     ] = None,
     config: Annotated[
-        str | None, typer.Option("--config", help="YAML file (default configs/rl_exec.yaml).")
+        str | None,
+        typer.Option("--config", help="YAML file; its keys override the packaged rl_exec.yaml."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

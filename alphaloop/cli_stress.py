@@ -17,10 +17,12 @@ arena's ledger or gene pool.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from alphaloop.cli_arena import ArenaConfigOption
 from alphaloop.jsonout import emit
 
 app = typer.Typer(
@@ -65,9 +67,18 @@ def replay_command(
         ),
     ] = None,
     size: Annotated[
-        str | None, typer.Option("--size", help="small or full (default: configs/stress.yaml).")
+        str | None, typer.Option("--size", help="small or full (default: the stress config's).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Root seed.")] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="The stress replay's settings: a YAML file whose keys override the packaged "
+            "stress.yaml (--size and --seed override it).",
+        ),
+    ] = None,
+    arena_config: ArenaConfigOption = None,
     as_json: JsonOption = False,
     no_mlflow: Annotated[bool, typer.Option("--no-mlflow", help="Do not log to MLflow.")] = False,
 ) -> None:
@@ -77,7 +88,8 @@ def replay_command(
 
     from alphaloop.errors import ConfigError
     from alphaloop.home import LabHome
-    from arena.stress import EXPOSURE_CHECK, replay
+    from arena.personas import load_arena_config
+    from arena.stress import EXPOSURE_CHECK, load_stress_config, replay
     from simulators.scenarios import SCENARIOS
 
     names = list(SCENARIOS) if replay_all else list(scenario or [])
@@ -93,6 +105,8 @@ def replay_command(
         )
     if size is not None and size not in ("small", "full"):
         raise ConfigError(f"--size {size!r}: expected small or full")
+    stress_config = load_stress_config(config_file)
+    arena_settings = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
     progress = Progress(
         TextColumn("stress"),
@@ -110,8 +124,8 @@ def replay_command(
             progress.update(task, note=name)
 
         result = replay(
-            names, home=home, data_spec=data, seed=seed, size=size, track=not no_mlflow,
-            on_scenario=done,
+            names, home=home, data_spec=data, config=stress_config, arena_config=arena_settings,
+            seed=seed, size=size, track=not no_mlflow, on_scenario=done,
         )  # fmt: skip
     if as_json:
         emit(result)

@@ -5,8 +5,15 @@ checks live in ``model_validator(mode="after")`` methods of each model. Loading 
 through :func:`load_config` turns pydantic's errors into one :class:`ConfigError` whose
 message names the file, the dotted key and what is allowed, e.g.::
 
-    configs/backtest.yaml: key 'fees.commission_rate': Input should be less than or equal
+    my_backtest.yaml: key 'fees.commission_rate': Input should be less than or equal
     to 0.05 (got 0.5)
+
+The defaults a user edits ship inside the package, in ``alphaloop/configs/`` (read through
+:mod:`importlib.resources`, so an installed wheel finds them wherever it lives). A user file
+(``--config FILE``, ``--arena-config FILE``) overrides them key by key: it is merged over the
+packaged file section by section (see :func:`load_config`), then the result is validated. A
+packaged default that is missing is an error (a broken install), never a silent fall-back to
+the model's defaults.
 """
 
 from __future__ import annotations
@@ -14,15 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from alphaloop.errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+PACKAGED_CONFIG_FOLDER = "configs"
+"""The folder of packaged default YAML files inside the ``alphaloop`` package."""
 
 T = TypeVar("T", bound="FrozenConfig")
 
@@ -61,7 +71,30 @@ def validate_config(model: type[T], data: Mapping[str, Any] | None, source: str)
         raise ConfigError("\n".join(lines)) from None
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def packaged_configs() -> Traversable:
+    """Return the folder of the packaged default configuration files (``alphaloop/configs``)."""
+    return files("alphaloop") / PACKAGED_CONFIG_FOLDER
+
+
+def packaged_config(name: str) -> Traversable:
+    """Return the packaged default file ``name`` (e.g. ``"arena.yaml"``).
+
+    Raises
+    ------
+    ConfigError
+        If the installed package lacks it (an install without its package data).
+    """
+    file = packaged_configs() / name
+    if not file.is_file():
+        raise ConfigError(
+            f"{file}: packaged default configuration {name!r} is missing; the alphaloop "
+            "install is incomplete (reinstall it: the YAML files of alphaloop/configs/ are "
+            "package data)"
+        )
+    return file
+
+
+def read_yaml(path: Path | Traversable) -> dict[str, Any]:
     """Read one YAML mapping; raise :class:`ConfigError` on a missing or malformed file."""
     if not path.is_file():
         raise ConfigError(f"{path}: configuration file not found")
@@ -89,31 +122,62 @@ def load_config(
     default_name: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """Load ``model`` from ``path`` (or ``configs/<default_name>``), then apply ``overrides``.
+    """Load ``model``: the packaged ``default_name``, the user file ``path`` over it, then
+    ``overrides``.
 
-    With neither a path nor a default file, the model's own defaults are used.
+    A partial user file changes only the keys it names: a section that is a model of its own
+    (``risk:``, ``personas.aggressive:``) merges key by key, any other value (a number, a list,
+    a mapping such as ``regime_weights``) replaces the packaged one whole. Without
+    ``default_name`` (a model with no packaged file) ``path`` alone is validated, and with
+    neither the model's own defaults are used. Errors name the user file when there is one
+    (its keys are the ones a user can get wrong), else the packaged file.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and the key on a bad value, or when the packaged file is missing.
     """
     data: dict[str, Any] = {}
     source = "<defaults>"
+    if default_name is not None:
+        default = packaged_config(default_name)
+        data = read_yaml(default)
+        source = str(default)
     if path is not None:
         file = Path(path)
-        data = read_yaml(file)
-        source = str(file)
-    elif default_name is not None and (CONFIG_DIR / default_name).is_file():
-        file = CONFIG_DIR / default_name
-        data = read_yaml(file)
+        data = _merge(model, data, read_yaml(file))
         source = str(file)
     if overrides:
-        data = _deep_merge(data, overrides)
+        data = _merge(model, data, overrides)
         source = f"{source} (+ overrides)"
     return validate_config(model, data, source)
 
 
-def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def _section_model(model: type[BaseModel] | None, key: object) -> type[BaseModel] | None:
+    """Return the model of field ``key`` of ``model`` when that field is a model of its own."""
+    field = None if model is None else model.model_fields.get(str(key))
+    if field is None:
+        return None
+    found = [
+        kind
+        for kind in (field.annotation, *get_args(field.annotation))
+        if isinstance(kind, type) and issubclass(kind, BaseModel)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+def _merge(
+    model: type[BaseModel] | None, base: Mapping[str, Any], extra: Mapping[str, Any]
+) -> dict[str, Any]:
     merged = dict(base)
     for key, value in extra.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _deep_merge(merged[key], value)
+        section = _section_model(model, key)
+        if (
+            section is not None
+            and isinstance(value, Mapping)
+            and isinstance(merged.get(key), Mapping)
+        ):
+            merged[key] = _merge(section, merged[key], value)
         else:
             merged[key] = value
     return merged

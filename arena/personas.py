@@ -1,6 +1,7 @@
 """The arena's configuration: starting capital, the three personas, risk limits, the debate.
 
-The defaults below are the ones written in ``configs/arena.yaml`` (a test keeps them equal).
+The defaults below are the ones written in the packaged ``alphaloop/configs/arena.yaml`` (a test
+keeps them equal).
 Paper only: ``broker`` accepts the single value ``paper``; naming any other broker, or adding a
 ``live`` (or any broker-credential) key, is a :class:`~alphaloop.errors.ConfigError` that says
 so. There is no live broker adapter to configure.
@@ -129,7 +130,7 @@ class Personas(FrozenConfig):
 
 
 class ArenaConfig(FrozenConfig):
-    """Everything the daily arena is configured by (``configs/arena.yaml``)."""
+    """Everything the daily arena is configured by (``alphaloop/configs/arena.yaml``)."""
 
     # At least one minor unit (0.01 in every market's currency: arena.money.MoneyUnits) and at
     # most a trillion, so every amount of the exact-money ledger fits an int64 with room for
@@ -190,7 +191,7 @@ class ArenaConfig(FrozenConfig):
 def load_arena_config(
     path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> ArenaConfig:
-    """Load ``path`` (default ``configs/arena.yaml``) with ``overrides``.
+    """Load the packaged ``arena.yaml``, the user file ``path`` over it, then ``overrides``.
 
     Raises
     ------

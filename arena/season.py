@@ -873,7 +873,7 @@ def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Cal
     """Return the season's loop closer: after each day, :func:`arena.loop.close_loop`.
 
     It reads the day's genome days (the review's records in the ledger) and applies the
-    lifecycle of ``promotion`` (``configs/evolution.yaml``'s ``promotion:`` by default).
+    lifecycle of ``promotion`` (the packaged ``evolution.yaml``'s ``promotion:`` by default).
     """
     from arena.loop import close_loop
     from evolution.session import load_session_config

@@ -30,7 +30,7 @@ A check on an empty book passes vacuously, so the accounts go into the stress ex
 * **Hold.** From the day after the first seed on, every name held keeps at least its weight at
   the previous close (the plan may add, not sell): if the plan sold the book at the open, the
   stress would test nothing. Only the protections (circuit breaker, daily-loss stop) take risk
-  off. ``hold_book: false`` in ``configs/stress.yaml`` replays the plans as they are.
+  off. ``hold_book: false`` in ``alphaloop/configs/stress.yaml`` replays the plans as they are.
 
 The seeded accounts and each account's gross exposure at the stress start are in the result
 (``accounts.<name>.seeded``, ``exposure_at_start``).
@@ -154,7 +154,7 @@ _INDEX_SYMBOL = re.compile(
 
 
 class StressConfig(FrozenConfig):
-    """The stress replay's settings (``configs/stress.yaml``)."""
+    """The stress replay's settings (``alphaloop/configs/stress.yaml``)."""
 
     size: Literal["small", "full"] = "full"
     """Scenario size: ``small`` (tests: few names, short history, few days) or ``full``."""
@@ -172,7 +172,7 @@ class StressConfig(FrozenConfig):
 def load_stress_config(
     path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> StressConfig:
-    """Load ``path`` (default ``configs/stress.yaml``) with ``overrides``.
+    """Load the packaged ``stress.yaml``, the user file ``path`` over it, then ``overrides``.
 
     Raises
     ------
@@ -1266,7 +1266,8 @@ def replay(
         (1 minute to 1 hour) for ``cn-crash-2015``, intraday for ``cn-circuit-breaker-2016``
         (:func:`simulators.scenarios.build_scenario`).
     config, arena_config:
-        The stress settings and the arena's (default: ``configs/stress.yaml``, ``arena.yaml``).
+        The stress settings and the arena's (default: the packaged ``stress.yaml`` and
+        ``arena.yaml`` of ``alphaloop/configs/``).
     protections:
         Tests only: switch an intraday protection off (the CLI never passes it).
     seed, size:

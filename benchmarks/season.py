@@ -18,7 +18,7 @@ What it measures, per seed of a driftless synthetic market with a planted breako
    switched off (the champion is never demoted); the synthesis account's final equity, closed
    minus open.
 4. **Full season, closed against open**: 12 weeks on the decaying market (the edge stops after
-   week 7) with weekly evolution (5 generations), the real gate (``configs/evolution.yaml``:
+   week 7) with weekly evolution (5 generations), the real gate (packaged ``evolution.yaml``:
    200 trades, deflated Sharpe 0.95) and the default 20-day paper stage; closed: the loop on,
    open: ``--open-loop``. How many champions were promoted through the paper stage (a
    challenger must also beat its incumbents), how many of them and of the bootstrap stand-ins

@@ -16,8 +16,8 @@ CUSUM threshold ``h`` below; they are stored with the candidate's transition.
 The paper record
 ----------------
 A probation genome trades in the arena on a small allocation (``probation_share`` of each
-persona's budget, ``configs/arena.yaml``). Each arena day gives, per genome, the allocation
-(its sleeve x the account's equity at the previous close) and its attributed P&L in every
+persona's budget, ``alphaloop/configs/arena.yaml``). Each arena day gives, per genome, the
+allocation (its sleeve x the account's equity at the previous close) and its attributed P&L in every
 account that traded it; pooled over the accounts, the day's **paper return** is
 ``x = sum(pnl) / sum(allocation)``. The arena's review also backtests the genome over the same
 day (the **shadow** return ``b``: same bars, rules and costs).
@@ -91,7 +91,7 @@ from alphaloop.config import FrozenConfig
 
 
 class PromotionConfig(FrozenConfig):
-    """Settings of the paper stage (``promotion:`` in ``configs/evolution.yaml``)."""
+    """Settings of the paper stage (``promotion:`` in ``alphaloop/configs/evolution.yaml``)."""
 
     require_approval: bool = Field(
         False, description="candidates wait for `alphaloop pool approve ID` before probation"

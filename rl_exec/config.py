@@ -1,7 +1,7 @@
 """Configuration of the execution environments and of training (frozen pydantic models).
 
-Defaults live in ``configs/rl_exec.yaml``; :func:`load_rl_config` reads it (or another file)
-and reports a bad key with the file and the allowed range.
+Defaults live in the packaged ``alphaloop/configs/rl_exec.yaml``; :func:`load_rl_config` reads
+it (with a user file over it) and reports a bad key with the file and the allowed range.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class TrainConfig(FrozenConfig):
 
 
 class RlConfig(FrozenConfig):
-    """Everything ``alphaloop rl`` reads from ``configs/rl_exec.yaml``."""
+    """Everything ``alphaloop rl`` reads from ``alphaloop/configs/rl_exec.yaml``."""
 
     env: EnvConfig = EnvConfig()
     train: TrainConfig = TrainConfig()
@@ -126,5 +126,5 @@ class RlConfig(FrozenConfig):
 def load_rl_config(
     path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
 ) -> RlConfig:
-    """Load :class:`RlConfig` from ``path`` (default ``configs/rl_exec.yaml``) plus overrides."""
+    """Load :class:`RlConfig`: the packaged ``rl_exec.yaml``, ``path`` over it, then overrides."""
     return load_config(RlConfig, path, default_name="rl_exec.yaml", overrides=overrides)

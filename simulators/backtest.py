@@ -52,7 +52,7 @@ StopInput = float | np.ndarray | None
 
 
 class BacktestConfig(FrozenConfig):
-    """Settings of one backtest (defaults: ``configs/backtest.yaml``).
+    """Settings of one backtest (defaults: ``alphaloop/configs/backtest.yaml``).
 
     Attributes
     ----------

@@ -40,8 +40,8 @@ set it.
 Naive file timestamps are exchange-local time of that market (UTC for ``none``/``crypto``).
 
 Loading validates every symbol (:mod:`simulators.validation`) under a
-:class:`~simulators.validation.QualityPolicy` (default: ``configs/data.yaml``) and only then
-writes what was downloaded to ``<lab home>/cache/<provider>/``.
+:class:`~simulators.validation.QualityPolicy` (default: ``alphaloop/configs/data.yaml``) and only
+then writes what was downloaded to ``<lab home>/cache/<provider>/``.
 """
 
 from __future__ import annotations
@@ -107,14 +107,14 @@ _FILE_SUFFIXES = (".csv", ".parquet", ".pq", ".zip")
 
 
 class DataConfig(FrozenConfig):
-    """``configs/data.yaml``: the quality policy and the network retry policy."""
+    """``alphaloop/configs/data.yaml``: the quality policy and the network retry policy."""
 
     quality: QualityPolicy = QualityPolicy()
     retry: RetryPolicy = RetryPolicy()
 
 
 def load_data_config(path: str | Path | None = None) -> DataConfig:
-    """Load ``path`` (default ``configs/data.yaml``; built-in defaults when it is absent)."""
+    """Load the packaged ``data.yaml`` with the user file ``path`` (if any) over it."""
     return load_config(DataConfig, path, default_name="data.yaml")
 
 
@@ -496,9 +496,9 @@ def load_market_with_report(
     home:
         Lab home whose ``cache/`` is used (default: resolved from the environment).
     policy:
-        Quality policy (default: ``quality:`` of ``configs/data.yaml``).
+        Quality policy (default: ``quality:`` of ``alphaloop/configs/data.yaml``).
     retry:
-        Network retry policy (default: ``retry:`` of ``configs/data.yaml``).
+        Network retry policy (default: ``retry:`` of ``alphaloop/configs/data.yaml``).
 
     Raises
     ------

@@ -2,7 +2,7 @@
 
 Every per-symbol frame that enters the lab passes :func:`validate_frames` before it becomes
 a :class:`~simulators.bars.Panel`. Each kind of problem has one action in the
-:class:`QualityPolicy` (defaults in ``configs/data.yaml``):
+:class:`QualityPolicy` (defaults in ``alphaloop/configs/data.yaml``):
 
 ``raise``
     the problem is reported and, once every symbol has been checked, a
@@ -65,7 +65,7 @@ import pandas as pd
 from pydantic import model_validator
 
 from alphaloop.config import FrozenConfig
-from alphaloop.errors import ConfigError, DataQualityError
+from alphaloop.errors import DataQualityError
 from simulators.bars import FIELDS
 from simulators.calendars import (
     EXCHANGE_CALENDARS,
@@ -362,24 +362,18 @@ class DataQualityReport:
 
 # ---------------------------------------------------------------------- policy loading
 def load_quality_policy(path: str | Path | None = None) -> QualityPolicy:
-    """Load the ``quality:`` section of ``path`` (default ``configs/data.yaml``).
+    """Load the ``quality:`` section of the packaged ``data.yaml``, with ``path`` over it.
 
     Raises
     ------
     ConfigError
-        When the file is missing/malformed or a key or action is not allowed (the message
-        names the file and the key).
+        When the packaged file is missing, a file is malformed or a key or action is not
+        allowed (the message names the file and the key).
     """
-    from alphaloop.config import CONFIG_DIR, read_yaml, validate_config
+    # data_spec imports this module; the config model of the whole file lives there.
+    from simulators.data_spec import load_data_config
 
-    file = Path(path) if path is not None else CONFIG_DIR / "data.yaml"
-    if path is None and not file.is_file():
-        return QualityPolicy()
-    data = read_yaml(file)
-    section = data.get("quality", {})
-    if not isinstance(section, Mapping):
-        raise ConfigError(f"{file}: key 'quality' must be a mapping")
-    return validate_config(QualityPolicy, section, f"{file} [quality]")
+    return load_data_config(path).quality
 
 
 # ---------------------------------------------------------------------- checks

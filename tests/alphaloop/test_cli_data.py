@@ -31,7 +31,7 @@ def test_data_check_json_prints_one_json_object() -> None:
 
 
 def test_data_check_issue_under_raise_exits_one_and_lists_it() -> None:
-    # configs/data.yaml has non_positive: raise; the fixture has a negative open
+    # The packaged data.yaml has non_positive: raise; the fixture has a negative open
     result = runner.invoke(app, ["data", "check", str(FILES / "defects.csv"), "--json"])
     assert result.exit_code == 1
     data = json.loads(result.stdout)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from alphaloop.config import load_config
+from alphaloop.config import load_config, packaged_config
 from alphaloop.errors import ConfigError, GenomeError
 from arena.personas import ArenaConfig
 from genome.genes import Genome
@@ -82,7 +82,7 @@ def test_binary_and_deeply_nested_genome_files_are_one_error_line(
 def test_starting_capital_must_be_a_minor_unit_to_a_trillion(
     tmp_path: Path, value: str, accepted: bool
 ) -> None:
-    text = (ROOT / "configs" / "arena.yaml").read_text(encoding="utf-8")
+    text = packaged_config("arena.yaml").read_text(encoding="utf-8")
     lines = [
         f"starting_capital: {value}" if line.startswith("starting_capital:") else line
         for line in text.splitlines()

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from alphaloop.config import CONFIG_DIR, read_yaml
+from alphaloop.config import packaged_config, read_yaml
 from alphaloop.errors import ConfigError
 from arena.personas import (
     PERSONA_NAMES,
@@ -19,7 +19,7 @@ from arena.personas import (
     select_genomes,
 )
 
-ARENA_YAML = CONFIG_DIR / "arena.yaml"
+ARENA_YAML = packaged_config("arena.yaml")
 
 
 def _write(tmp_path: Path, data: dict[str, object]) -> Path:

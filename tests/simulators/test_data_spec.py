@@ -131,7 +131,7 @@ def test_load_market_bad_file_under_repair_policy_gives_clean_panel() -> None:
 
 
 def test_load_data_config_yaml_matches_model_defaults() -> None:
-    # configs/data.yaml documents the defaults; it must not drift from the model.
+    # The packaged data.yaml documents the defaults; it must not drift from the model.
     assert load_data_config() == DataConfig()
 
 

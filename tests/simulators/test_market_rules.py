@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from alphaloop.config import packaged_config
 from alphaloop.errors import ConfigError
 from simulators.backtest import BacktestConfig, run_backtest
 from simulators.bars import Panel
@@ -181,7 +181,7 @@ def test_commission_override_on_frictionless_market_rejected() -> None:
 
 
 def test_markets_yaml_agrees_with_rule_defaults() -> None:
-    path = Path(__file__).resolve().parents[2] / "configs" / "markets.yaml"
+    path = packaged_config("markets.yaml")
     table = yaml.safe_load(path.read_text(encoding="utf-8"))
     for name in ("us", "crypto", "cn"):
         rules = get_market_rules(name)
