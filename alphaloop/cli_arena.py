@@ -114,12 +114,13 @@ def run(
     from alphaloop.home import LabHome
     from arena.cycle import trading_days
     from arena.personas import load_arena_config
-    from arena.season import closed_loop, load_arena_data, run_arena_day
+    from arena.season import closed_loop, load_arena_data, refuse_broken_ledger, run_arena_day
 
     config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
     market = load_arena_data(data, home)
     target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
+    refuse_broken_ledger(home)  # before any account restores its books from the ledger
     with _accounts(local, home, config, market) as accounts:
         summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
     # The loop closes: the day's paper record into the gene pool, promotions and demotions.
@@ -199,6 +200,7 @@ def replay(
     from arena.season import (
         closed_loop,
         load_arena_data,
+        refuse_broken_ledger,
         replay_season,
         season_days,
         weekly_evolution,
@@ -210,6 +212,7 @@ def replay(
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
     if first > last:
         raise ConfigError(f"--start {start} is after --end {end}")
+    refuse_broken_ledger(home)  # before any account restores its books from the ledger
     total = len(season_days(market, first, last))
     session_config = None
     if config_file is not None:
@@ -311,8 +314,18 @@ def status(as_json: JsonOption = False) -> None:
 
 
 @ledger_app.command("verify")
-def verify(as_json: JsonOption = False) -> None:
-    """Re-derive cash and positions from the fills; report differences, duplicates, gaps."""
+def verify(
+    as_json: JsonOption = False,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Look for missing days in this data's trading days (default: the days the "
+            "ledger's accounts committed).",
+        ),
+    ] = None,
+) -> None:
+    """Re-derive the books from the fills and recompute the hash chain; report every issue."""
     from alphaloop.home import LabHome
     from arena.ledger import Ledger
 
@@ -320,16 +333,27 @@ def verify(as_json: JsonOption = False) -> None:
     if not home.ledger_db.exists():
         result: dict[str, Any] = {
             "ok": True, "accounts": [], "days_checked": 0, "fills_checked": 0, "issues": [],
-            "ledger": str(home.ledger_db), "note": "no ledger yet",
+            "first_broken": {}, "chain_heads": {}, "ledger": str(home.ledger_db),
+            "note": "no ledger yet",
         }  # fmt: skip
     else:
+        calendar = None
+        if data is not None:
+            from arena.cycle import trading_days
+            from arena.season import load_arena_data
+
+            calendar = trading_days(load_arena_data(data, home).daily)
         with Ledger(home.ledger_db) as ledger:
-            result = ledger.verify().to_dict()
+            result = ledger.verify(
+                ledger.recorded_days() if calendar is None else calendar
+            ).to_dict()
         result["ledger"] = str(home.ledger_db)
     if as_json:
         emit(result)
     else:
         typer.echo(f"ok: {str(result['ok']).lower()}")
+        for account, day in result.get("first_broken", {}).items():
+            typer.echo(f"  first broken day of {account}: {day or 'none (no day)'}")
         for issue in result["issues"]:
             typer.echo(f"  {issue['kind']} {issue['account']} {issue['day']}: {issue['detail']}")
     if not result["ok"]:

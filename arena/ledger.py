@@ -32,7 +32,18 @@ this code refuses to open. Version 2 adds the ``genomes`` columns (JSON ``{genom
 share}``, ``'{}'`` on rows migrated from version 1 or without a genome), ``days.attributed``
 (0 on migrated days) and the ``attribution`` table. Version 3 adds ``days.reviewed`` (1 once
 the review stage wrote the day's genome days, 0 on migrated days) and the ``genome_days``
-table.
+table. Version 4 adds the hash chain (``days.chain_hash``, ``days.review_hash``, computed for
+the days already stored by the migration itself) and indexes on ``(account, day)``.
+
+**Tamper evidence.** Each committed account-day stores a SHA-256 over every row its commit
+wrote (its ``days`` row, orders, fills, positions, equity, decisions, risk events and
+attribution; the account's registration too on its first day), serialised canonically and
+chained to the hash of the account's previous committed day (:data:`CHAIN_GENESIS` before
+the first), in the commit's own transaction: a day is committed with its hash or not at all.
+The review's genome days get their own hash (``review_hash``) when the review writes them.
+:meth:`Ledger.verify` recomputes every link; :meth:`Ledger.verify_before_trading` is the
+start-up check of the trading commands (the chain in full, the other checks from the last day
+it verified on). The scheme is in ``docs/ledger.md``.
 
 **Attribution** (:func:`attribute_day`, the only implementation). For each symbol held at the
 previous close, held at today's close or traded today, the day's P&L in minor units is::
@@ -51,10 +62,11 @@ Orders, fills and closing positions of a symbol carry the same shares.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -64,9 +76,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from alphaloop.errors import AlphaLoopError
 from arena.broker import (
     AccountState,
     InvariantViolation,
+    Position,
     Valuation,
     apply_fill,
     open_account,
@@ -74,9 +88,18 @@ from arena.broker import (
 )
 from arena.events import FillEvent, OrderFilled, OrderPartiallyFilled, RiskVeto
 from arena.money import MoneyUnits, money_from_float, money_to_float, notional_minor
-from arena.orders import DuplicateFill, FillSequenceError, Order
+from arena.orders import (
+    DuplicateFill,
+    FillSequenceError,
+    InvalidTransition,
+    Order,
+    OrderStatus,
+    apply_fill_to_order,
+    transition,
+)
 
 __all__ = [
+    "CHAIN_GENESIS",
     "GENOME_DAY_GRID",
     "READABLE_TABLES",
     "SCHEMA_VERSION",
@@ -91,6 +114,7 @@ __all__ = [
     "GenomeDay",
     "GenomeShares",
     "Ledger",
+    "LedgerBroken",
     "LedgerCorrupted",
     "LedgerError",
     "OrderRecord",
@@ -106,7 +130,7 @@ __all__ = [
     "validate_shares",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -249,12 +273,39 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             PRIMARY KEY (account, day, genome_id)
         )""",
     ),
+    4: (
+        "ALTER TABLE days ADD COLUMN chain_hash TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE days ADD COLUMN review_hash TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX orders_by_day ON orders (account, day)",
+        "CREATE INDEX fills_by_day ON fills (account, day)",
+        "CREATE INDEX decisions_by_day ON decisions (account, day)",
+    ),
+}
+# A migration that needs more than SQL runs its step after its statements, in the same
+# transaction: version 4 hashes the days already stored. A later migration that adds a column
+# to a chained table (or changes a stored value) changes the days' hashes, so its step must
+# verify the old chain and hash the days again (``_chain_stored_days``).
+_MIGRATION_STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    4: lambda conn: _chain_stored_days(conn),
 }
 # Children first: the order rows of a day are deleted after the fills that point to them.
 _DAY_TABLES = (
     "fills", "orders", "positions", "equity", "decisions", "risk_events", "attribution",
     "genome_days", "days",
 )  # fmt: skip
+# The tables a day's commit writes, hashed into the day's link of the chain; the ``days``
+# columns that change after the commit (the review's mark and hash) or hold the hash are not.
+_CHAINED_TABLES = (
+    "days", "orders", "fills", "positions", "equity", "decisions", "risk_events", "attribution",
+)  # fmt: skip
+_UNCHAINED_DAY_COLUMNS = frozenset({"reviewed", "chain_hash", "review_hash"})
+#: The previous hash of an account's first committed day (64 zeros: a fixed constant).
+CHAIN_GENESIS = "0" * 64
+# The first line of every hashed text: the serialisation's version.
+_CHAIN_FORMAT = "alphaloop-ledger-chain/1"
+_REVIEW_FORMAT = "alphaloop-ledger-review/1"
+# meta key of the last day :meth:`Ledger.verify_before_trading` verified for an account.
+_VERIFIED_KEY = "verified:"
 # The columns of a genome day, in GenomeDay's field order (the table's after the key).
 _GENOME_DAY_COLUMNS = (
     "account", "day", "genome_id", "source", "sleeve", "allocation", "pnl", "paper_return",
@@ -293,6 +344,19 @@ class DayAlreadyCommitted(LedgerError):
 
 class LedgerCorrupted(LedgerError):
     """Replaying the fills does not give the committed snapshots."""
+
+
+class LedgerBroken(LedgerCorrupted, AlphaLoopError):
+    """The ledger fails verification, so a trading command refuses to start.
+
+    An :class:`~alphaloop.errors.AlphaLoopError`: the CLI prints its one-line message (the
+    first broken day and how to inspect it) and exits with status 2. ``report`` is the
+    :class:`VerifyReport` that failed.
+    """
+
+    def __init__(self, message: str, report: VerifyReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 # --------------------------------------------------------------------------- records
@@ -805,7 +869,9 @@ class VerifyIssue:
     ``kind`` is one of ``cash_mismatch``, ``position_mismatch``, ``totals_mismatch``,
     ``snapshot_inconsistent``, ``fill_inconsistent``, ``order_mismatch``, ``duplicate_fill``,
     ``sequence_gap``, ``day_gap``, ``orphan_row``, ``replay_error``, ``attribution_mismatch``,
-    ``genome_day_mismatch``.
+    ``genome_day_mismatch``, ``chain_mismatch`` (a day's rows, or its link to the previous
+    day, are not what its commit hashed), ``decision_mismatch``, ``risk_event_invalid``,
+    ``order_state_invalid``, ``mark_mismatch``.
     """
 
     kind: str
@@ -829,6 +895,11 @@ class VerifyReport:
 
     ``days_unattributed`` counts the committed days without a genome attribution (days
     migrated from schema 1, or committed without one): they are not an issue.
+    ``days_checked`` counts the days whose rows were checked one by one (every committed day
+    in a full verification; in :meth:`Ledger.verify_before_trading` only the days after the
+    last verified one), ``days_chained`` the days whose hash link was recomputed (always
+    every day). ``chain_heads`` holds each account's last committed day and its stored hash
+    (``(account, day, hash)``): a copy kept elsewhere shows a rewritten or truncated chain.
     """
 
     accounts: tuple[str, ...]
@@ -836,22 +907,77 @@ class VerifyReport:
     fills_checked: int
     issues: tuple[VerifyIssue, ...] = field(default_factory=tuple)
     days_unattributed: int = 0
+    days_chained: int = 0
+    chain_heads: tuple[tuple[str, date, str], ...] = ()
 
     @property
     def ok(self) -> bool:
         """True when the ledger replays to its snapshots without gap or duplicate."""
         return not self.issues
 
+    def first_broken(self) -> dict[str, VerifyIssue]:
+        """Return, per account with an issue, its issue of the earliest day.
+
+        An issue without a day (a number gap, a duplicate fill id) counts as the account's
+        first only when the account has no issue with a day. Of the earliest day's issues the
+        first that says what is wrong is taken, a ``chain_mismatch`` (which says only that the
+        day changed) when there is no other.
+        """
+        first: dict[str, VerifyIssue] = {}
+        for issue in sorted(self.issues, key=_issue_order):
+            first.setdefault(issue.account, issue)
+        return dict(sorted(first.items()))
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON form printed by ``alphaloop ledger verify --json``."""
+        """Return the JSON form printed by ``alphaloop ledger verify --json``.
+
+        ``first_broken`` maps each account with an issue to the ISO day of its earliest issue
+        (``null`` if its issues have no day); ``chain_heads`` maps each account to its last
+        committed day and that day's hash.
+        """
         return {
             "ok": self.ok,
             "accounts": list(self.accounts),
             "days_checked": self.days_checked,
+            "days_chained": self.days_chained,
             "fills_checked": self.fills_checked,
             "days_unattributed": self.days_unattributed,
+            "first_broken": {
+                account: None if issue.day is None else issue.day.isoformat()
+                for account, issue in self.first_broken().items()
+            },
+            "chain_heads": {
+                account: {"day": day.isoformat(), "hash": digest}
+                for account, day, digest in self.chain_heads
+            },
             "issues": [issue.to_dict() for issue in self.issues],
         }
+
+    def refusal(self, path: str | Path, *, inspect: str) -> str:
+        """Return the one-line refusal of a trading command on this failed report.
+
+        It names the ledger, the first broken day of each broken account (with the earliest
+        one's issue) and ``inspect``, the command that lists every issue.
+        """
+        ordered = sorted(self.first_broken().values(), key=_issue_order)
+        lead = ordered[0]
+        where = "no day" if lead.day is None else lead.day.isoformat()
+        detail = " ".join(lead.detail.split())
+        if len(detail) > 160:
+            detail = detail[:157] + "..."
+        others = ", ".join(
+            f"{i.account} {'no day' if i.day is None else i.day.isoformat()}" for i in ordered[1:]
+        )
+        return (
+            f"ledger {path} fails verification ({len(self.issues)} issue(s)): first broken day "
+            f"{lead.account} {where} ({lead.kind}: {detail})"
+            + (f"; also broken: {others}" if others else "")
+            + f"; nothing was traded; inspect with `{inspect}`"
+        )
+
+
+def _issue_order(issue: VerifyIssue) -> tuple[bool, date, bool]:
+    return (issue.day is None, issue.day or date.min, issue.kind == "chain_mismatch")
 
 
 # --------------------------------------------------------------------------- row helpers
@@ -873,6 +999,134 @@ def _fill_from_row(row: sqlite3.Row) -> FillEvent:
         taxes=int(row["taxes"]),
         remaining=int(row["remaining"]),
     )
+
+
+# --------------------------------------------------------------------------- the chain
+def _blob(value: object) -> object:
+    if isinstance(value, bytes):
+        return {"blob": value.hex()}
+    raise TypeError(f"ledger chain: cannot serialise {type(value).__name__} {value!r}")
+
+
+def _row_line(table: str, row: Sequence[Any]) -> str:
+    # Values exactly as SQLite returns them: integers and text as stored, REALs by their
+    # shortest round-trip repr (exact for float64), NULL as null, a BLOB as hex.
+    return json.dumps([table, *row], separators=(",", ":"), default=_blob)
+
+
+def _sorted_columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    names = [str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")]
+    if table == "days":
+        names = [n for n in names if n not in _UNCHAINED_DAY_COLUMNS]
+    return tuple(sorted(names))
+
+
+def _chain_columns(conn: sqlite3.Connection) -> dict[str, tuple[str, ...]]:
+    """Return the hashed columns of each chained table (and ``accounts``), sorted by name."""
+    return {table: _sorted_columns(conn, table) for table in ("accounts", *_CHAINED_TABLES)}
+
+
+def _day_lines(
+    conn: sqlite3.Connection,
+    columns: Mapping[str, tuple[str, ...]],
+    account: str,
+    day: str | None = None,
+    *,
+    after: str = "",
+) -> dict[str, list[str]]:
+    """Return the canonical lines of ``account``'s rows in the chained tables, by ISO day.
+
+    ``day``: that day's only; ``after``: only the days after that ISO day.
+    """
+    out: dict[str, list[str]] = {}
+    for table in _CHAINED_TABLES:
+        names = columns[table]
+        at = names.index("day")
+        sql = f"SELECT {', '.join(names)} FROM {table} WHERE account = ? AND day > ?"
+        params: list[Any] = [account, after]
+        if day is not None:
+            sql += " AND day = ?"
+            params.append(day)
+        for row in conn.execute(sql, params):
+            out.setdefault(str(row[at]), []).append(_row_line(table, tuple(row)))
+    return out
+
+
+def _account_line(
+    conn: sqlite3.Connection, columns: Mapping[str, tuple[str, ...]], account: str
+) -> list[str]:
+    names = columns["accounts"]
+    rows = conn.execute(
+        f"SELECT {', '.join(names)} FROM accounts WHERE account = ?", (account,)
+    ).fetchall()
+    return [_row_line("accounts", tuple(r)) for r in rows]
+
+
+def _link(previous: str, columns: Mapping[str, tuple[str, ...]], lines: Sequence[str]) -> str:
+    """Return the hash of a day: its sorted row lines chained to ``previous``."""
+    digest = hashlib.sha256(f"{_CHAIN_FORMAT}\n{previous}\n".encode())
+    digest.update(json.dumps(dict(columns), sort_keys=True, separators=(",", ":")).encode())
+    for line in sorted(lines):
+        digest.update(b"\n")
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def _review_columns(conn: sqlite3.Connection) -> tuple[str, ...]:
+    return _sorted_columns(conn, "genome_days")
+
+
+def _review_lines(
+    conn: sqlite3.Connection,
+    names: tuple[str, ...],
+    account: str,
+    day: str | None = None,
+    *,
+    after: str = "",
+) -> dict[str, list[str]]:
+    """Return the canonical lines of ``account``'s genome days (after ``after``), by ISO day."""
+    at = names.index("day")
+    sql = f"SELECT {', '.join(names)} FROM genome_days WHERE account = ? AND day > ?"
+    params: list[Any] = [account, after]
+    if day is not None:
+        sql += " AND day = ?"
+        params.append(day)
+    out: dict[str, list[str]] = {}
+    for row in conn.execute(sql, params):
+        out.setdefault(str(row[at]), []).append(_row_line("genome_days", tuple(row)))
+    return out
+
+
+def _review_link(account: str, day: str, names: tuple[str, ...], lines: Sequence[str]) -> str:
+    """Return the hash of a reviewed day's genome days (``''`` is an unreviewed day's)."""
+    digest = hashlib.sha256(f"{_REVIEW_FORMAT}\n{account}\n{day}\n".encode())
+    digest.update(json.dumps(list(names), separators=(",", ":")).encode())
+    for line in sorted(lines):
+        digest.update(b"\n")
+        digest.update(line.encode())
+    return digest.hexdigest()
+
+
+def _chain_stored_days(conn: sqlite3.Connection) -> None:
+    """Hash every stored day of every account in order (migration 4, in its transaction)."""
+    columns = _chain_columns(conn)
+    review_names = _review_columns(conn)
+    accounts = [r[0] for r in conn.execute("SELECT account FROM accounts ORDER BY account")]
+    for account in accounts:
+        lines = _day_lines(conn, columns, account)
+        reviews = _review_lines(conn, review_names, account)
+        previous = CHAIN_GENESIS
+        days = conn.execute(
+            "SELECT day, reviewed FROM days WHERE account = ? ORDER BY day", (account,)
+        ).fetchall()
+        for k, (day, reviewed) in enumerate(days):
+            own = lines.get(day, []) + (_account_line(conn, columns, account) if k == 0 else [])
+            previous = _link(previous, columns, own)
+            review = _review_link(account, day, review_names, reviews.get(day, []))
+            conn.execute(
+                "UPDATE days SET chain_hash = ?, review_hash = ? WHERE account = ? AND day = ?",
+                (previous, review if reviewed else "", account, day),
+            )
 
 
 class Ledger:
@@ -918,6 +1172,8 @@ class Ledger:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in _MIGRATIONS[target]:
                 self._conn.execute(statement)
+            if target in _MIGRATION_STEPS:
+                _MIGRATION_STEPS[target](self._conn)
             self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
             )
@@ -1305,6 +1561,23 @@ class Ledger:
                 int(attribution is not None),
             ),
         )  # fmt: skip
+        # The day's link of the chain, hashed from the rows as stored, in this transaction.
+        conn.execute(
+            "UPDATE days SET chain_hash = ? WHERE account = ? AND day = ?",
+            (self._chain_day(conn, account, iso), account, iso),
+        )
+
+    def _chain_day(self, conn: sqlite3.Connection, account: str, iso: str) -> str:
+        """Return the hash of ``account``'s committed day ``iso`` linked to its previous day."""
+        columns = _chain_columns(conn)
+        previous = conn.execute(
+            "SELECT chain_hash FROM days WHERE account = ? AND day < ? ORDER BY day DESC LIMIT 1",
+            (account, iso),
+        ).fetchone()
+        lines = _day_lines(conn, columns, account, iso).get(iso, [])
+        if previous is None:
+            lines += _account_line(conn, columns, account)
+        return _link(CHAIN_GENESIS if previous is None else str(previous[0]), columns, lines)
 
     @staticmethod
     def _check_numbers(
@@ -1671,8 +1944,13 @@ class Ledger:
                     for row in sorted(rows, key=lambda r: r.genome_id)
                 ],
             )
+            names = _review_columns(conn)
+            review = _review_link(
+                account, iso, names, _review_lines(conn, names, account, iso).get(iso, [])
+            )
             conn.execute(
-                "UPDATE days SET reviewed = 1 WHERE account = ? AND day = ?", (account, iso)
+                "UPDATE days SET reviewed = 1, review_hash = ? WHERE account = ? AND day = ?",
+                (review, account, iso),
             )
 
     def genome_days(
@@ -1850,27 +2128,120 @@ class Ledger:
         return issues
 
     # ------------------------------------------------------------------ verify
+    def recorded_days(self) -> list[date]:
+        """Return every day any account committed, in order: the ledger's own calendar.
+
+        :meth:`verify` given it reports an account's day missing between two of its committed
+        days that another account committed (a ``days`` row deleted from one account).
+        """
+        rows = self._query("SELECT DISTINCT day FROM days ORDER BY day")
+        return [date.fromisoformat(r["day"]) for r in rows]
+
     def verify(self, calendar: Sequence[date] | None = None) -> VerifyReport:
         """Re-derive every account from its fills and compare with what was committed.
 
         Parameters
         ----------
         calendar:
-            The market's trading days; when given, a trading day missing between two
-            committed days of an account is reported as a ``day_gap``.
+            The market's trading days (or :meth:`recorded_days`); when given, a trading day
+            missing between two committed days of an account is reported as a ``day_gap``.
 
         Returns
         -------
         VerifyReport
-            ``ok`` and every issue found: snapshot differences (cash, positions, totals),
-            duplicate fill ids, gaps in order or fill numbers, missing trading days, rows of
-            uncommitted days, fills that disagree with their order or their own price, genome
-            days whose P&L is not their attribution (``genome_day_mismatch``).
+            ``ok`` and every issue found: a broken hash chain (``chain_mismatch``: a day's
+            rows, or its link to the previous day, changed since its commit), snapshot
+            differences (cash, positions, totals), duplicate fill ids, gaps in order or fill
+            numbers, missing trading days, rows of uncommitted days, fills that disagree with
+            their order or their own price, orders whose status their fills cannot explain
+            (``order_state_invalid``), orders whose decision is missing
+            (``decision_mismatch``), malformed risk events (``risk_event_invalid``), one
+            symbol marked at two prices on one day (``mark_mismatch``), genome days whose
+            P&L is not their attribution or that are not what the review hashed
+            (``genome_day_mismatch``).
         """
+        return self._verify(calendar, incremental=False)
+
+    def verify_before_trading(
+        self, calendar: Sequence[date] | None = None, *, full_chain: bool = True
+    ) -> VerifyReport:
+        """Verify the ledger at the start of a trading command; raise :class:`LedgerBroken`.
+
+        Incremental: the checks of :meth:`verify` run on the days after the last day this
+        method verified (its mark in ``meta``, trusted only while that day's stored hash is
+        the one verified), each account's last day always included, from the books of the
+        verified close; the hash chain is recomputed in full, so an edit of any older day's
+        rows still shows. A clean ledger moves the marks to the accounts' last days.
+
+        Parameters
+        ----------
+        calendar:
+            The trading days a ``day_gap`` is looked for in; ``None``: the ledger's own
+            :meth:`recorded_days` (read in the verification's transaction).
+        full_chain:
+            ``False`` re-links only the days after the mark too: for the days of one season
+            replay after its start-up check, when the days before the mark are the ones that
+            check read (an edit made to them meanwhile shows at the next command's start).
+
+        Raises
+        ------
+        LedgerBroken
+            If an issue is found (its message is the one-line refusal; nothing is written).
+        """
+        report = self._verify(
+            calendar, incremental=True, full_chain=full_chain, recorded=calendar is None
+        )
+        if not report.ok:
+            raise LedgerBroken(
+                report.refusal(self.path, inspect="alphaloop ledger verify --json"), report
+            )
+        marks = {
+            f"{_VERIFIED_KEY}{account}": f"{day.isoformat()} {digest}"
+            for account, day, digest in report.chain_heads
+        }
+        stored = {
+            r["key"]: r["value"]
+            for r in self._query("SELECT key, value FROM meta WHERE key LIKE 'verified:%'")
+        }
+        if any(stored.get(key) != value for key, value in marks.items()):
+            with self._transaction() as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", sorted(marks.items())
+                )
+        return report
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        # One read transaction: every query of a verification sees the same committed file,
+        # even while another process commits a day.
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+
+    def _verify(
+        self,
+        calendar: Sequence[date] | None,
+        *,
+        incremental: bool,
+        full_chain: bool = True,
+        recorded: bool = False,
+    ) -> VerifyReport:
+        with self._snapshot():
+            if recorded:
+                calendar = self.recorded_days()
+            return self._verify_snapshot(calendar, incremental=incremental, full_chain=full_chain)
+
+    def _verify_snapshot(
+        self, calendar: Sequence[date] | None, *, incremental: bool, full_chain: bool
+    ) -> VerifyReport:
         issues: list[VerifyIssue] = []
         days_checked = 0
+        days_chained = 0
         days_unattributed = 0
         fills_checked = 0
+        heads: list[tuple[str, date, str]] = []
         accounts = self.accounts()
         for row in self._query(
             "SELECT account, fill_id, COUNT(*) AS n FROM fills GROUP BY fill_id HAVING n > 1"
@@ -1883,28 +2254,63 @@ class Ledger:
                     detail=f"fill id {row['fill_id']} appears {row['n']} times",
                 )
             )
+        columns = _chain_columns(self._conn)
+        plans: list[tuple[str, list[date], date | None]] = []
         for account in accounts:
-            issues.extend(self._verify_numbers(account))
-            issues.extend(self._verify_orphans(account))
-            issues.extend(self._verify_genome_days(account))
             days = self.committed_days(account)
-            issues.extend(_calendar_gaps(account, days, calendar))
+            mark = self._mark(account) if incremental else None
+            chain, head, links = self._verify_chain(
+                account, columns, after=None if full_chain else mark
+            )
+            days_chained += links
+            if head is not None:
+                heads.append((account, *head))
+            issues.extend(chain)
+            # Days up to ``trusted`` were verified before and hash as they did then; the
+            # account's last day is checked again in any case.
+            trusted = None
+            if mark is not None and not chain and len(days) >= 2:
+                trusted = min(mark[0], days[-2])
+            plans.append((account, days, trusted))
+        trusted_days = [trusted for _, _, trusted in plans]
+        earliest = None if None in trusted_days else min(d for d in trusted_days if d is not None)
+        issues.extend(self._verify_marks(after=earliest))
+        for account, days, trusted in plans:
             state = self.opening_state(account)
             previous_equity: int | None = state.cash
+            if trusted is not None:
+                try:
+                    state, previous_equity = self._verified_books(account, trusted)
+                except (InvariantViolation, LedgerCorrupted, ValueError):
+                    # Edited behind the mark since it was set: check every day instead.
+                    trusted, previous_equity = None, state.cash
+            issues.extend(self._verify_numbers(account))
+            issues.extend(self._verify_orphans(account))
+            issues.extend(self._verify_genome_days(account, after=trusted))
+            issues.extend(self._verify_reviews(account, after=None if full_chain else trusted))
+            issues.extend(_calendar_gaps(account, days, calendar))
+            after = "" if trusted is None else trusted.isoformat()
+            fill_rows: dict[str, list[sqlite3.Row]] = {}
+            for r in self._query(
+                "SELECT * FROM fills WHERE account = ? AND day > ? ORDER BY day, seq, rowid",
+                (account, after),
+            ):
+                fill_rows.setdefault(r["day"], []).append(r)
             for day in days:
+                if trusted is not None and day <= trusted:
+                    continue
+                iso = day.isoformat()
                 days_checked += 1
                 found, attributed, previous_equity = self._verify_attribution(
                     account, day, previous_equity
                 )
                 issues.extend(found)
                 days_unattributed += not attributed
-                rows = self._query(
-                    "SELECT * FROM fills WHERE account = ? AND day = ? ORDER BY seq, rowid",
-                    (account, day.isoformat()),
-                )
+                fills: list[FillEvent] = []
                 try:
-                    for r in rows:
+                    for r in fill_rows.get(iso, []):
                         fill = _fill_from_row(r)
+                        fills.append(fill)
                         fills_checked += 1
                         expected = notional_minor(fill.quantity, fill.price, state.units)
                         if expected != fill.notional:
@@ -1928,13 +2334,340 @@ class Ledger:
                 state = start_day(state, day)
                 issues.extend(self._compare_day(account, day, state))
                 issues.extend(self._verify_orders(account, day))
+                issues.extend(self._verify_order_states(account, day, fills))
+                issues.extend(self._verify_decisions(account, day))
+                issues.extend(self._verify_risk_events(account, day))
         return VerifyReport(
             accounts=tuple(accounts),
             days_checked=days_checked,
             fills_checked=fills_checked,
             issues=tuple(issues),
             days_unattributed=days_unattributed,
+            days_chained=days_chained,
+            chain_heads=tuple(heads),
         )
+
+    def _mark(self, account: str) -> tuple[date, str] | None:
+        """Return the day and hash :meth:`verify_before_trading` last verified ``account``
+        through, while that day is committed with that hash (``None`` otherwise)."""
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (_VERIFIED_KEY + account,))
+        if not rows:
+            return None
+        iso, _, digest = str(rows[0]["value"]).partition(" ")
+        stored = self._query(
+            "SELECT chain_hash FROM days WHERE account = ? AND day = ?", (account, iso)
+        )
+        if not stored or stored[0]["chain_hash"] != digest:
+            return None
+        try:
+            return date.fromisoformat(iso), digest
+        except ValueError:
+            return None
+
+    def _verified_books(self, account: str, day: date) -> tuple[AccountState, int]:
+        """Return the books and equity at the verified close of ``day``, from its snapshot.
+
+        The snapshot matched the replay of the fills when it was verified and still hashes as
+        it did, so the books it holds are the replay's: the verification goes on from them.
+        """
+        iso = day.isoformat()
+        opening = self.opening_state(account)
+        snap = self._query("SELECT * FROM equity WHERE account = ? AND day = ?", (account, iso))
+        if not snap:
+            raise LedgerCorrupted(f"{self.path}: {account} {iso} has no equity snapshot")
+        equity = _equity_from_row(snap[0])
+        held = tuple(
+            Position(
+                symbol=p.symbol, quantity=p.quantity, sellable=p.sellable,
+                cost_basis=p.cost_basis,
+            )
+            for p in self.positions(account, day)
+        )  # fmt: skip
+        count = self._query(
+            "SELECT COUNT(*) AS n FROM fills f JOIN days d ON d.account = f.account "
+            "AND d.day = f.day WHERE f.account = ? AND f.day <= ?",
+            (account, iso),
+        )[0]["n"]
+        state = replace(
+            opening, cash=equity.cash, positions=held, realised_pnl=equity.realised_pnl,
+            commission_paid=equity.commission_paid, taxes_paid=equity.taxes_paid, day=day,
+            last_fill_seq=int(count),
+        )  # fmt: skip
+        return state, equity.equity
+
+    def _verify_chain(
+        self,
+        account: str,
+        columns: Mapping[str, tuple[str, ...]],
+        *,
+        after: tuple[date, str] | None = None,
+    ) -> tuple[list[VerifyIssue], tuple[date, str] | None, int]:
+        """Recompute the links of ``account``'s chain from the rows as stored.
+
+        Each day's hash must be the hash of its rows linked to the stored hash of the
+        account's previous committed day, so an edited, added or deleted row shows at its
+        day, and a deleted day at the next committed one. ``after``: a verified (day, hash)
+        the links after which are the only ones recomputed. Returns the issues, the head
+        (last day and its stored hash) and the number of links checked.
+        """
+        first = "" if after is None else after[0].isoformat()
+        lines = _day_lines(self._conn, columns, account, after=first)
+        rows = self._query(
+            "SELECT day, chain_hash FROM days WHERE account = ? AND day > ? ORDER BY day",
+            (account, first),
+        )
+        issues = []
+        previous, previous_day = (CHAIN_GENESIS, None) if after is None else (after[1], first)
+        for r in rows:
+            own = lines.get(r["day"], [])
+            if previous_day is None:
+                own = own + _account_line(self._conn, columns, account)
+            expected = _link(previous, columns, own)
+            stored = str(r["chain_hash"])
+            if stored != expected:
+                linked = "the account's first day" if previous_day is None else previous_day
+                issues.append(
+                    VerifyIssue(
+                        kind="chain_mismatch",
+                        account=account,
+                        day=date.fromisoformat(r["day"]),
+                        detail=f"stored hash {stored[:12] or '(none)'} != {expected[:12]} "
+                        f"recomputed from the day's {len(own)} rows linked to {linked}: a row "
+                        "of the day was edited, added or deleted after its commit, or the day "
+                        "it was linked to was deleted or hashed again",
+                    )
+                )
+            previous, previous_day = stored, r["day"]
+        if rows:
+            head: tuple[date, str] | None = (date.fromisoformat(rows[-1]["day"]), previous)
+        else:
+            head = None if after is None else after
+        return issues, head, len(rows)
+
+    def _verify_reviews(self, account: str, *, after: date | None = None) -> list[VerifyIssue]:
+        """Check each day's genome days (after ``after``) against the review's stored hash."""
+        names = _review_columns(self._conn)
+        first = "" if after is None else after.isoformat()
+        lines = _review_lines(self._conn, names, account, after=first)
+        issues = []
+        for r in self._query(
+            "SELECT day, reviewed, review_hash FROM days WHERE account = ? AND day > ? "
+            "ORDER BY day",
+            (account, first),
+        ):
+            own = lines.get(r["day"], [])
+            expected = _review_link(account, r["day"], names, own) if r["reviewed"] else ""
+            if str(r["review_hash"]) != expected:
+                issues.append(
+                    VerifyIssue(
+                        kind="genome_day_mismatch",
+                        account=account,
+                        day=date.fromisoformat(r["day"]),
+                        detail=f"the day's {len(own)} genome days (reviewed={r['reviewed']}) do "
+                        "not hash to what the review stored: edited, added or deleted after it",
+                    )
+                )
+        return issues
+
+    def _verify_marks(self, *, after: date | None = None) -> list[VerifyIssue]:
+        """Check that each symbol is marked at one price per day (after ``after``) in every
+        account.
+
+        Every account closes at the same closes, so two marks of one symbol on one day mean
+        an edited mark. With a majority price the other accounts are named, else all.
+        """
+        marks: dict[tuple[str, str, str], dict[Decimal, list[str]]] = {}
+        for r in self._query(
+            "SELECT p.account, p.day, p.symbol, p.price, a.currency FROM positions p "
+            "JOIN days d ON d.account = p.account AND d.day = p.day "
+            "JOIN accounts a ON a.account = p.account WHERE p.day > ? "
+            "ORDER BY p.day, p.symbol, p.account",
+            ("" if after is None else after.isoformat(),),
+        ):
+            try:
+                price = Decimal(r["price"])
+            except (ArithmeticError, TypeError, ValueError):
+                continue  # reported by the snapshot check
+            key = (r["day"], r["symbol"], r["currency"])
+            marks.setdefault(key, {}).setdefault(price, []).append(r["account"])
+        issues = []
+        for (day, symbol, _), prices in marks.items():
+            if len(prices) < 2:
+                continue
+            total = sum(len(names) for names in prices.values())
+            majority = [p for p, names in prices.items() if 2 * len(names) > total]
+            shown = ", ".join(f"{p} ({', '.join(n)})" for p, n in sorted(prices.items()))
+            for price, names in sorted(prices.items()):
+                if majority and price == majority[0]:
+                    continue
+                for name in names:
+                    issues.append(
+                        VerifyIssue(
+                            kind="mark_mismatch",
+                            account=name,
+                            day=date.fromisoformat(day),
+                            detail=f"{symbol} marked at {price}; the accounts' marks of the "
+                            f"day: {shown}",
+                        )
+                    )
+        return issues
+
+    def _verify_order_states(
+        self, account: str, day: date, fills: Sequence[FillEvent]
+    ) -> list[VerifyIssue]:
+        """Rebuild each order of the day through the state machine from its fills.
+
+        An order lives one day, so its stored status is terminal: ``rejected`` (no fill),
+        ``filled`` (filled in full), ``expired`` or ``cancelled`` (what was left); its
+        filled quantity, value and fees are its fills' (:data:`arena.orders.TRANSITIONS`).
+        """
+        by_order: dict[str, list[FillEvent]] = {}
+        for fill in fills:
+            by_order.setdefault(fill.order_id, []).append(fill)
+        issues = []
+        for r in self._query(
+            "SELECT * FROM orders WHERE account = ? AND day = ? ORDER BY seq",
+            (account, day.isoformat()),
+        ):
+
+            def issue(detail: str, order_id: str = r["order_id"]) -> VerifyIssue:
+                return VerifyIssue(
+                    kind="order_state_invalid",
+                    account=account,
+                    day=day,
+                    detail=f"order {order_id}: {detail}",
+                )
+
+            try:
+                stored = Order(
+                    account=r["account"], order_id=r["order_id"], seq=int(r["seq"]), day=day,
+                    symbol=r["symbol"], side=r["side"], quantity=int(r["quantity"]),
+                    status=r["status"], filled=int(r["filled"]),
+                    filled_notional=int(r["filled_notional"]), commission=int(r["commission"]),
+                    taxes=int(r["taxes"]), reason=r["reason"], decision_id=r["decision_id"],
+                )  # fmt: skip
+            except (TypeError, ValueError) as exc:
+                issues.append(issue(str(exc)))
+                continue
+            own = by_order.pop(stored.order_id, [])
+            if stored.status not in (
+                OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.EXPIRED,
+                OrderStatus.CANCELLED,
+            ):  # fmt: skip
+                issues.append(issue(f"status {stored.status} is not final (an order lives a day)"))
+                continue
+            rebuilt = replace(
+                stored, status=OrderStatus.NEW, filled=0, filled_notional=0, commission=0,
+                taxes=0, reason="",
+            )  # fmt: skip
+            try:
+                if stored.status == OrderStatus.REJECTED:
+                    rebuilt = transition(rebuilt, OrderStatus.REJECTED, reason=stored.reason)
+                    if own:
+                        raise InvalidTransition(f"rejected with {len(own)} fill(s)")
+                else:
+                    rebuilt = transition(rebuilt, OrderStatus.ACCEPTED)
+                    for fill in own:
+                        rebuilt = apply_fill_to_order(rebuilt, fill)
+                    if stored.status != rebuilt.status:
+                        rebuilt = transition(rebuilt, stored.status, reason=stored.reason)
+            except (InvalidTransition, FillSequenceError, DuplicateFill) as exc:
+                issues.append(
+                    issue(f"status {stored.status} does not follow from its fills: {exc}")
+                )
+                continue
+            derived = (rebuilt.filled, rebuilt.filled_notional, rebuilt.commission, rebuilt.taxes)
+            kept = (stored.filled, stored.filled_notional, stored.commission, stored.taxes)
+            if derived != kept:
+                issues.append(
+                    issue(f"(filled, value, commission, taxes) {kept} != from its fills {derived}")
+                )
+        for order_id in sorted(by_order):
+            issues.append(
+                VerifyIssue(
+                    kind="order_state_invalid",
+                    account=account,
+                    day=day,
+                    detail=f"{len(by_order[order_id])} fill(s) of order {order_id}, which is not "
+                    "an order of the day",
+                )
+            )
+        return issues
+
+    def _verify_decisions(self, account: str, day: date) -> list[VerifyIssue]:
+        """Check the day's decision chains: canonical JSON objects, one for every order."""
+        iso = day.isoformat()
+
+        def issue(detail: str) -> VerifyIssue:
+            return VerifyIssue(kind="decision_mismatch", account=account, day=day, detail=detail)
+
+        issues = []
+        stored = set()
+        for r in self._query(
+            "SELECT decision_id, payload FROM decisions WHERE account = ? AND day = ?",
+            (account, iso),
+        ):
+            stored.add(r["decision_id"])
+            try:
+                payload = json.loads(r["payload"])
+            except (TypeError, ValueError) as exc:
+                issues.append(issue(f"decision {r['decision_id']}: payload is not JSON ({exc})"))
+                continue
+            if not isinstance(payload, dict):
+                issues.append(issue(f"decision {r['decision_id']}: payload is not a JSON object"))
+            elif (
+                DecisionRecord(decision_id=r["decision_id"], payload=payload).to_json()
+                != r["payload"]
+            ):
+                issues.append(issue(f"decision {r['decision_id']}: payload is not canonical JSON"))
+        for r in self._query(
+            "SELECT order_id, decision_id FROM orders WHERE account = ? AND day = ? "
+            "AND decision_id IS NOT NULL ORDER BY seq",
+            (account, iso),
+        ):
+            if r["decision_id"] not in stored:
+                issues.append(
+                    issue(
+                        f"order {r['order_id']} points to decision {r['decision_id']}, which is "
+                        "not stored on the day"
+                    )
+                )
+        return issues
+
+    def _verify_risk_events(self, account: str, day: date) -> list[VerifyIssue]:
+        """Check the day's risk events: numbered 1..n, timed on the day, about this account."""
+
+        def issue(detail: str) -> VerifyIssue:
+            return VerifyIssue(kind="risk_event_invalid", account=account, day=day, detail=detail)
+
+        rows = self._query(
+            "SELECT * FROM risk_events WHERE account = ? AND day = ? ORDER BY seq",
+            (account, day.isoformat()),
+        )
+        issues = []
+        numbers = [int(r["seq"]) for r in rows]
+        if numbers != list(range(1, len(numbers) + 1)):
+            issues.append(issue(f"risk event numbers {numbers[:10]} are not 1..{len(numbers)}"))
+        for r in rows:
+            where = f"risk event {r['seq']}"
+            try:
+                at = datetime.fromisoformat(str(r["at"]))
+            except ValueError:
+                issues.append(issue(f"{where}: time {r['at']!r} is not ISO"))
+            else:
+                if abs((at.date() - day).days) > 1:
+                    issues.append(issue(f"{where}: at {r['at']} is not on the day"))
+            if r["order_id"] is not None and not str(r["order_id"]).startswith(f"{account}-"):
+                issues.append(issue(f"{where}: order {r['order_id']!r} is not of {account}"))
+            if not (isinstance(r["rule"], str) and r["rule"]) or not isinstance(r["reason"], str):
+                issues.append(issue(f"{where}: rule {r['rule']!r} / reason {r['reason']!r}"))
+            for name in ("value", "limit_value"):
+                value = r[name]
+                if value is not None and not (
+                    isinstance(value, int | float) and math.isfinite(value)
+                ):
+                    issues.append(issue(f"{where}: {name} {value!r} is not a finite number"))
+        return issues
 
     def _verify_attribution(
         self, account: str, day: date, previous_equity: int | None
@@ -1987,7 +2720,7 @@ class Ledger:
                     issues.append(issue(f"{table} {r['key']} has genomes on an unattributed day"))
         return issues, attributed, equity
 
-    def _verify_genome_days(self, account: str) -> list[VerifyIssue]:
+    def _verify_genome_days(self, account: str, *, after: date | None = None) -> list[VerifyIssue]:
         """Check each stored genome day: its own invariants and its P&L against attribution.
 
         A genome day's ``pnl`` is the genome's attribution row of the day (0 without a row),
@@ -2001,8 +2734,8 @@ class Ledger:
             "LEFT JOIN attribution a ON a.account = g.account AND a.day = g.day "
             "AND a.genome_id = g.genome_id "
             "LEFT JOIN days d ON d.account = g.account AND d.day = g.day "
-            "WHERE g.account = ? ORDER BY g.day, g.genome_id",
-            (account,),
+            "WHERE g.account = ? AND g.day > ? ORDER BY g.day, g.genome_id",
+            (account, "" if after is None else after.isoformat()),
         )
         issues = []
         for r in rows:

@@ -63,6 +63,7 @@ __all__ = [
     "arena_status",
     "build_report_input",
     "load_arena_data",
+    "refuse_broken_ledger",
     "replay_season",
     "review_committed_day",
     "run_arena_day",
@@ -345,6 +346,42 @@ def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
     )
 
 
+def _refuse_skipping_a_partial_day(home: LabHome, day: date) -> None:
+    """Refuse to run a day after one that only some accounts committed (a crash between two
+    commits): the others would skip a trading day, a gap verification reports."""
+    with Ledger(home.ledger_db) as ledger:
+        last = {name: ledger.last_committed_day(name) for name in PERSONA_NAMES}
+    latest = max((d for d in last.values() if d is not None), default=None)
+    if latest is None or day <= latest or all(d == latest for d in last.values()):
+        return
+    done = ", ".join(name for name, d in last.items() if d == latest)
+    raise ConfigError(
+        f"arena day {day.isoformat()}: {latest.isoformat()} is committed for {done} only; run "
+        f"it first (alphaloop arena run --date {latest.isoformat()}) so that every account "
+        "trades the same days"
+    )
+
+
+def refuse_broken_ledger(home: LabHome, *, full_chain: bool = True) -> None:
+    """Refuse to trade on a ledger that fails verification (every trading command's start-up).
+
+    :meth:`arena.ledger.Ledger.verify_before_trading` with the ledger's own recorded days as
+    the calendar: the hash chain in full (``full_chain=False``: only after the last verified
+    day, for the days of a season after its start-up check), the other checks from the last
+    verified day on.
+
+    Raises
+    ------
+    arena.ledger.LedgerBroken
+        One line naming the first broken day and ``alphaloop ledger verify --json`` (the CLI
+        prints it as its ``error:`` line and exits with status 2); nothing is written.
+    """
+    if not home.ledger_db.exists():
+        return
+    with Ledger(home.ledger_db) as ledger:
+        ledger.verify_before_trading(full_chain=full_chain)
+
+
 def run_arena_day(
     accounts: Accounts,
     data: ArenaData,
@@ -355,18 +392,23 @@ def run_arena_day(
     genomes: Sequence[ArenaGenome] | None = None,
     force: bool = False,
     write_report: bool = True,
+    full_chain: bool = True,
 ) -> dict[str, Any]:
     """Run (or recognise as committed) trading day ``day``; return the ``--json`` object.
 
     After the accounts committed the day, its review writes the genome days
     (:func:`review_committed_day`, also for a committed day whose review a crash lost); the
-    summary's ``"genomes"`` lists them (:data:`GENOME_SUMMARY_FIELDS`).
+    summary's ``"genomes"`` lists them (:data:`GENOME_SUMMARY_FIELDS`). A day is traded only
+    on a ledger that verifies (:func:`refuse_broken_ledger`; ``full_chain=False`` re-links
+    only the days after the last verified one: :func:`replay_season` after its own check).
     """
     home.ensure()
     committed = accounts.committed(day)
     already = all(committed.values()) and not force
     if not already:
         _refuse_going_back(home, day, force=force)
+        _refuse_skipping_a_partial_day(home, day)
+        refuse_broken_ledger(home, full_chain=full_chain)
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None
@@ -830,13 +872,17 @@ def replay_season(
     days = season_days(data, start, end)
     if not days:
         raise ConfigError(f"arena replay: no trading day of {data.spec} between {start} and {end}")
+    # The ledger as found is verified once in full; each day then re-links only the days
+    # committed after the last verified one (the season's own).
+    refuse_broken_ledger(home)
     ran = skipped = 0
     evolutions: list[dict[str, Any]] = []
     loop_days: list[Any] = []
     for day in days:
         summary = run_arena_day(
-            accounts, data, day, home=home, config=config, write_report=write_report
-        )
+            accounts, data, day, home=home, config=config, write_report=write_report,
+            full_chain=False,
+        )  # fmt: skip
         if summary["already_committed"]:
             skipped += 1
         else:

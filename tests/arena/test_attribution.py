@@ -456,4 +456,8 @@ def test_verify_tampered_attribution_row_reports_attribution_mismatch(
     assert not report.ok
     assert ("attribution_mismatch", markets[1].day) in found
     assert ("attribution_mismatch", markets[0].day) in found  # the fill's shares sum to 0.5
-    assert {i.kind for i in report.issues} == {"attribution_mismatch"}
+    # Both edited days are also no longer what their commits hashed.
+    assert {i.kind for i in report.issues} == {"attribution_mismatch", "chain_mismatch"}
+    assert {i.day for i in report.issues if i.kind == "chain_mismatch"} == {
+        markets[0].day, markets[1].day
+    }  # fmt: skip

@@ -1,4 +1,5 @@
-"""Ledger schema migrations: a file written at schema 1 opens at schema 3 (1 -> 2 -> 3), intact."""
+"""Ledger schema migrations: a file written at schema 1 or 3 opens at schema 4 (1 -> 2 -> 3 -> 4),
+intact, and hashed: the migration chains the days already stored, so an old home verifies."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from arena.broker import (
 )
 from arena.ledger import (
     _MIGRATIONS,
+    CHAIN_GENESIS,
     SCHEMA_VERSION,
     UNATTRIBUTED,
+    DecisionRecord,
     Ledger,
     LedgerError,
     attribute_day,
@@ -39,6 +42,7 @@ V1_COLUMNS = {
     "days": "account, day, committed_at, n_orders, n_fills",
 }
 NEXT_DAY = date(2025, 7, 3)  # the fixture's last committed day is 2025-07-02
+HEX64 = set("0123456789abcdef")
 
 
 @pytest.fixture
@@ -69,6 +73,15 @@ def _version(path: Path) -> str:
         conn.close()
 
 
+def _hashes(path: Path) -> dict[tuple[str, str], tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT account, day, chain_hash, review_hash FROM days").fetchall()
+        return {(a, d): (chain, review) for a, d, chain, review in rows}
+    finally:
+        conn.close()
+
+
 def _columns(path: Path, table: str) -> list[str]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -77,15 +90,16 @@ def _columns(path: Path, table: str) -> list[str]:
         conn.close()
 
 
-def test_ledger_v1_fixture_opened_migrates_to_v3_with_old_rows_intact(v1_ledger: Path) -> None:
+def test_ledger_v1_fixture_opened_migrates_to_v4_with_old_rows_intact(v1_ledger: Path) -> None:
     assert _version(v1_ledger) == "1"
     old = _rows(v1_ledger)
     assert old["fills"] and len(old["days"]) == 6
     with Ledger(v1_ledger) as ledger:
-        assert ledger.schema_version() == SCHEMA_VERSION == 3
+        assert ledger.schema_version() == SCHEMA_VERSION == 4
         old_fills = {a: ledger.fills(a) for a in ledger.accounts()}
-        report = ledger.verify()
+        report = ledger.verify(ledger.recorded_days())
         assert report.ok, report.to_dict()
+        assert report.days_chained == 6
         # Migrated days have no attribution: counted, not an issue.
         assert report.days_unattributed == 6 and report.days_checked == 6
         assert ledger.attribution() == []
@@ -98,10 +112,15 @@ def test_ledger_v1_fixture_opened_migrates_to_v3_with_old_rows_intact(v1_ledger:
         restored = ledger.restore_state("conservative")
         history = ledger.equity_history("conservative")
     assert _rows(v1_ledger) == old  # every schema-1 row, column for column
-    assert _version(v1_ledger) == "3"
+    assert _version(v1_ledger) == "4"
     for table in ("orders", "fills", "positions"):
         assert _columns(v1_ledger, table)[-1] == "genomes"
-    assert _columns(v1_ledger, "days")[-2:] == ["attributed", "reviewed"]
+    assert _columns(v1_ledger, "days")[-4:] == [
+        "attributed", "reviewed", "chain_hash", "review_hash"
+    ]  # fmt: skip
+    hashes = _hashes(v1_ledger)
+    assert len(hashes) == 6 and all(len(h) == 64 and set(h) <= HEX64 for h, _ in hashes.values())
+    assert {review for _, review in hashes.values()} == {""}  # never reviewed
     assert _columns(v1_ledger, "attribution") == ["account", "day", "genome_id", "pnl"]
     assert _columns(v1_ledger, "genome_days")[:3] == ["account", "day", "genome_id"]
     with Ledger(v1_ledger) as again:  # reopening a migrated file changes nothing
@@ -143,6 +162,7 @@ def test_ledger_v1_fixture_next_day_commits_attributed_and_verifies(v1_ledger: P
         ledger.commit_day(
             "conservative", NEXT_DAY, orders=[result.order], fills=list(result.fills),
             positions=positions, equity=equity, attribution=attribution,
+            decisions=[DecisionRecord(decision_id="next-day", payload={"verdict": "execute"})],
         )  # fmt: skip
         rows = {r.genome_id: r.pnl for r in ledger.attribution("conservative", start=NEXT_DAY)}
         assert set(rows) == {"g-new", UNATTRIBUTED}
@@ -152,17 +172,19 @@ def test_ledger_v1_fixture_next_day_commits_attributed_and_verifies(v1_ledger: P
         assert by_symbol["SYN001"].basis == by_symbol["SYN005"].basis == "unattributed"
         assert ledger.position_genomes("conservative", NEXT_DAY)["SYN000"] == (("g-new", 1.0),)
         assert ledger.order_genomes("conservative", NEXT_DAY) == {result.order.order_id: ()}
-        report = ledger.verify()
+        report = ledger.verify(ledger.recorded_days())
         assert report.ok, report.to_dict()
         assert report.days_unattributed == 6 and report.days_checked == 7
         assert ledger.restore_state("conservative") == result.state
+    # The new day is chained to the migrated day before it.
+    assert _hashes(v1_ledger)[("conservative", NEXT_DAY.isoformat())][0] != CHAIN_GENESIS
 
 
 def test_ledger_newer_schema_version_refuses_to_open(v1_ledger: Path) -> None:
     with sqlite3.connect(v1_ledger) as conn:
-        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
     before = v1_ledger.read_bytes()
-    with pytest.raises(LedgerError, match=r"schema version 4, this code reads versions 1 to 3"):
+    with pytest.raises(LedgerError, match=r"schema version 5, this code reads versions 1 to 4"):
         Ledger(v1_ledger)
     assert v1_ledger.read_bytes() == before
 
@@ -186,12 +208,13 @@ def test_ledger_new_file_has_the_same_schema_as_a_migrated_one(
     Ledger(tmp_path / "new.sqlite").close()
     for table in (*V1_COLUMNS, "attribution", "genome_days", "meta", "accounts"):
         assert _columns(tmp_path / "new.sqlite", table) == _columns(v1_ledger, table)
-    assert _version(tmp_path / "new.sqlite") == "3"
+    assert _version(tmp_path / "new.sqlite") == "4"
 
 
 def test_ledger_fixture_file_itself_untouched(fixtures_dir: Path) -> None:
-    # The fixture is read through copies only: it stays a schema-1 file for the next run.
+    # The fixtures are read through copies only: they stay at their schema for the next run.
     assert _version(fixtures_dir / "home_v1" / "ledger.sqlite") == "1"
+    assert _version(fixtures_dir / "home_v3" / "ledger.sqlite") == "3"
 
 
 def _at_version_2(path: Path) -> None:
@@ -202,17 +225,17 @@ def _at_version_2(path: Path) -> None:
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
 
 
-def test_ledger_v2_file_opened_migrates_to_v3_and_verifies(v1_ledger: Path) -> None:
+def test_ledger_v2_file_opened_migrates_to_v4_and_verifies(v1_ledger: Path) -> None:
     _at_version_2(v1_ledger)
     old = _rows(v1_ledger)
     assert _version(v1_ledger) == "2" and "reviewed" not in _columns(v1_ledger, "days")
     with Ledger(v1_ledger) as ledger:
-        assert ledger.schema_version() == 3
+        assert ledger.schema_version() == 4
         assert ledger.genome_days() == []
         report = ledger.verify()
         assert report.ok, report.to_dict()
     assert _rows(v1_ledger) == old
-    assert _version(v1_ledger) == "3"
+    assert _version(v1_ledger) == "4"
 
 
 def test_ledger_migration_3_failing_leaves_schema_2_file_unchanged(v1_ledger: Path) -> None:
@@ -223,3 +246,62 @@ def test_ledger_migration_3_failing_leaves_schema_2_file_unchanged(v1_ledger: Pa
         Ledger(v1_ledger)
     assert _version(v1_ledger) == "2"
     assert "reviewed" not in _columns(v1_ledger, "days")
+
+
+# --------------------------------------------------------------------------- schema 3 -> 4
+@pytest.fixture
+def v3_ledger(fixtures_dir: Path, tmp_path: Path) -> Path:
+    """A copy of the ledger the schema-3 code wrote (3 arena days, 3 accounts, reviewed)."""
+    copy = tmp_path / "ledger.sqlite"
+    shutil.copyfile(fixtures_dir / "home_v3" / "ledger.sqlite", copy)
+    return copy
+
+
+def _table_dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = ("orders", "fills", "positions", "equity", "decisions", "risk_events",
+                  "attribution", "genome_days", "accounts")  # fmt: skip
+        dump = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2, 3").fetchall() for t in tables}
+        dump["days"] = conn.execute(
+            "SELECT account, day, committed_at, n_orders, n_fills, attributed, reviewed FROM days "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        return dump
+    finally:
+        conn.close()
+
+
+def test_ledger_v3_fixture_opened_migrates_to_v4_chained_and_verifies(v3_ledger: Path) -> None:
+    assert _version(v3_ledger) == "3" and "chain_hash" not in _columns(v3_ledger, "days")
+    old = _table_dump(v3_ledger)
+    assert old["genome_days"] and old["risk_events"] and len(old["days"]) == 9
+    with Ledger(v3_ledger) as ledger:
+        assert ledger.schema_version() == 4
+        report = ledger.verify(ledger.recorded_days())
+        assert report.ok, report.to_dict()
+        assert report.days_checked == report.days_chained == 9
+        assert report.days_unattributed == 0
+        # The start-up check of the trading commands passes too, and marks what it verified.
+        assert ledger.verify_before_trading(ledger.recorded_days()).ok
+        heads = report.to_dict()["chain_heads"]
+    assert set(heads) == {"aggressive", "conservative", "synthesis"}
+    assert {h["day"] for h in heads.values()} == {"2023-06-05"}
+    assert _table_dump(v3_ledger) == old  # every schema-3 row, column for column
+    hashes = _hashes(v3_ledger)
+    assert all(len(chain) == 64 and len(review) == 64 for chain, review in hashes.values())
+    assert len({chain for chain, _ in hashes.values()}) == 9
+    with Ledger(v3_ledger) as again:  # reopening changes nothing, and it still verifies
+        assert again.verify().ok
+    assert _hashes(v3_ledger) == hashes
+
+
+def test_ledger_migration_4_failing_leaves_schema_3_file_unchanged(v3_ledger: Path) -> None:
+    with sqlite3.connect(v3_ledger) as conn:
+        conn.execute("CREATE INDEX fills_by_day ON fills (seq)")  # in the migration's way
+    old = _table_dump(v3_ledger)
+    with pytest.raises(sqlite3.OperationalError, match="fills_by_day"):
+        Ledger(v3_ledger)
+    assert _version(v3_ledger) == "3"
+    assert "chain_hash" not in _columns(v3_ledger, "days")
+    assert _table_dump(v3_ledger) == old
