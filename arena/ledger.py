@@ -334,8 +334,12 @@ GenomeShares = tuple[tuple[str, float], ...]
 _SHARES_TOLERANCE = 1e-9
 
 
-class LedgerError(RuntimeError):
-    """The ledger was asked for something inconsistent (unknown account, day out of order)."""
+class LedgerError(AlphaLoopError, RuntimeError):
+    """The ledger was asked for something inconsistent (unknown account, day out of order).
+
+    An :class:`~alphaloop.errors.AlphaLoopError`, so a command that meets one prints its
+    one-line message and exits 2 instead of a traceback (a home whose accounts started with
+    another capital than the config's, a corrupted ledger)."""
 
 
 class DayAlreadyCommitted(LedgerError):
@@ -1238,6 +1242,14 @@ class Ledger:
                     "INSERT INTO accounts (account, currency, money_digits, price_digits, "
                     "quantity_digits, t_plus_one, initial_cash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (state.account, *wanted),
+                )
+            elif tuple(row)[:-1] == wanted[:-1]:
+                scale = 10**units.money_digits
+                raise LedgerError(
+                    f"{self.path}: account {state.account!r} started with "
+                    f"{row[-1] / scale:,.2f} {units.currency}, the configuration says "
+                    f"{state.initial_cash / scale:,.2f}: a home keeps its starting capital; "
+                    "use another --home for another capital, or set starting_capital back"
                 )
             elif tuple(row) != wanted:
                 raise LedgerError(

@@ -332,12 +332,14 @@ def test_installed_lab_arena_config_partial_file_changes_the_run(
     assert limited, "the limited run holds no position: nothing to compare"
     assert max(packaged.values()) > USER_LIMIT * 1.05, packaged
     assert max(limited.values()) <= USER_LIMIT * 1.02, limited
-    # The home was started with 2.5 M: the packaged 1 M is refused, as it always was.
+    # The home was started with 2.5 M: the packaged 1 M is refused with one error line.
     refused = installed.cli(
         home, "arena", "run", "--date", "2025-03-18", "--data", SPEC, "--local", "--no-mlflow"
     )
-    assert refused.returncode != 0
-    assert "initial_cash" in refused.stderr or "starting_capital" in refused.stderr
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "starting_capital" in errors[0], refused.stderr[-2000:]
+    assert "2,500,000.00" in errors[0] and "1,000,000.00" in errors[0], errors[0]
     status = _json(installed.cli(home, "arena", "status", "--json"))
     assert status["last_committed"] == DAY
 
