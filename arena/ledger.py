@@ -1243,7 +1243,7 @@ class Ledger:
                     "quantity_digits, t_plus_one, initial_cash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (state.account, *wanted),
                 )
-            elif tuple(row)[:-1] == wanted[:-1]:
+            elif tuple(row) != wanted and tuple(row)[:-1] == wanted[:-1]:
                 scale = 10**units.money_digits
                 raise LedgerError(
                     f"{self.path}: account {state.account!r} started with "
