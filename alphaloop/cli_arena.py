@@ -1,4 +1,4 @@
-"""``alphaloop arena run|replay|status`` and ``alphaloop ledger verify``.
+"""``alphaloop arena run|replay|status|pause|resume`` and ``alphaloop ledger verify``.
 
 ``arena run --json`` prints one object: ``date``, ``already_committed``, ``accounts`` (per
 account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sharpe``,
@@ -20,6 +20,14 @@ named (``alphaloop --ray-address``, ``RAY_ADDRESS``, which ``ray job submit`` se
 private local Ray, never one it finds running (``alphaloop/ray_session.py``). ``--local`` keeps
 them in this process (same ledger, no Ray). All state is under the lab home: ``ledger.sqlite``
 and ``runs/<date>/``.
+
+The kill switch (:mod:`arena.kill_switch`): ``arena pause [--reason TEXT] [--flatten]`` writes
+``<home>/paused.json``, ``arena resume [--reason TEXT]`` removes it; both are idempotent (a
+second pause, or a resume of a lab that is not paused, says so and exits 0; ``pause
+--flatten`` on a plain pause turns it into a flattening one). While paused, ``arena run`` and
+``arena replay`` commit their days without new orders (with ``--flatten``: only the sells that
+close positions) and say so on stderr; ``arena status`` says so; each ``--json`` object has
+``"paused"`` (the pause, or ``null``) and ``arena replay --json`` ``"paused_days"``.
 """
 
 from __future__ import annotations
@@ -56,6 +64,15 @@ ArenaConfigOption = Annotated[
         "file whose keys override the packaged arena.yaml.",
     ),
 ]
+
+
+def _say_if_paused(home: Any) -> None:
+    """Print the kill switch's notice on stderr when the lab is paused."""
+    from arena.kill_switch import read_pause
+
+    pause = read_pause(home)
+    if pause is not None:
+        typer.echo(f"paused: {pause.describe()}", err=True)
 
 
 def _parse_day(text: str, option: str) -> date:
@@ -121,6 +138,7 @@ def run(
     market = load_arena_data(data, home)
     target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
     refuse_broken_ledger(home)  # before any account restores its books from the ledger
+    _say_if_paused(home)
     with _accounts(local, home, config, market) as accounts:
         summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
     # The loop closes: the day's paper record into the gene pool, promotions and demotions.
@@ -136,6 +154,8 @@ def run(
         emit(summary)
         return
     state = "already committed" if summary["already_committed"] else "committed"
+    if summary["paused"] is not None and not summary["already_committed"]:
+        state += " while paused (flatten)" if summary["paused"]["flatten"] else " while paused"
     typer.echo(f"{summary['date']}: {state}")
     for name, figures in summary["accounts"].items():
         typer.echo(
@@ -213,6 +233,7 @@ def replay(
     if first > last:
         raise ConfigError(f"--start {start} is after --end {end}")
     refuse_broken_ledger(home)  # before any account restores its books from the ledger
+    _say_if_paused(home)
     total = len(season_days(market, first, last))
     session_config = None
     if config_file is not None:
@@ -283,6 +304,13 @@ def replay(
             f"  evolution as of {week['as_of']}: {week.get('generations', 0)} generation(s), "
             f"births {births}, {week.get('passed_gate', 0)} passed the gate"
         )
+    if result["paused_days"]:
+        typer.echo(
+            f"  paused: {len(result['paused_days'])} day(s) committed without new orders "
+            f"({result['paused_days'][0]}..{result['paused_days'][-1]})"
+        )
+    if result["paused"] is not None:
+        typer.echo(f"  paused: {result['paused']['reason']} (still paused)")
     loop = result.get("loop")
     if loop is None:
         typer.echo("  open loop: paper results were not fed back")
@@ -300,7 +328,7 @@ def replay(
 
 @app.command("status")
 def status(as_json: JsonOption = False) -> None:
-    """Show the last committed day and each account's equity."""
+    """Show the last committed day, each account's equity and whether the lab is paused."""
     from alphaloop.home import LabHome
     from arena.season import arena_status
 
@@ -309,8 +337,62 @@ def status(as_json: JsonOption = False) -> None:
         emit(result)
         return
     typer.echo(f"last committed day: {result['last_committed'] or 'none'}")
+    paused = result["paused"]
+    if paused is None:
+        typer.echo("paused: no")
+    else:
+        what = "flatten: each day only closes positions" if paused["flatten"] else "no new orders"
+        typer.echo(
+            f"paused: yes, since {paused['since']} by {paused['who']} ({what}): {paused['reason']}"
+        )
     for name, figures in result["accounts"].items():
         typer.echo(f"  {name:<13} {figures['day']}  equity {figures['equity']:,.2f}")
+
+
+ReasonOption = Annotated[
+    str | None, typer.Option("--reason", help="Why (recorded with the time and your login).")
+]
+
+
+@app.command("pause")
+def pause(
+    reason: ReasonOption = None,
+    flatten: Annotated[
+        bool,
+        typer.Option(
+            "--flatten",
+            help="Close every position on the next days (sells only, as the order rule allows: "
+            "sellable quantity, whole lots), then hold cash.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Pause the lab (kill switch): no new orders on any later day until `arena resume`.
+
+    Days are still committed (marks, equity, the pause's risk events). Idempotent: pausing a
+    paused lab changes nothing, except that --flatten turns a plain pause into a flattening one.
+    """
+    from alphaloop.home import LabHome
+    from arena.kill_switch import pause_lab
+
+    change = pause_lab(LabHome.resolve(), reason=reason, flatten=flatten)
+    if as_json:
+        emit(change.to_dict())
+        return
+    typer.echo(change.message)
+
+
+@app.command("resume")
+def resume(reason: ReasonOption = None, as_json: JsonOption = False) -> None:
+    """Lift the pause: the next day trades again. Idempotent (not paused: nothing to do)."""
+    from alphaloop.home import LabHome
+    from arena.kill_switch import resume_lab
+
+    change = resume_lab(LabHome.resolve(), reason=reason)
+    if as_json:
+        emit(change.to_dict())
+        return
+    typer.echo(change.message)
 
 
 @ledger_app.command("verify")

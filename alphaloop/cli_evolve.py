@@ -63,6 +63,7 @@ def evolve(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alphaloop.home import LabHome
+    from arena.kill_switch import read_pause
     from evolution.session import EvolutionSession, load_session_config
     from simulators.data_spec import load_market
 
@@ -75,6 +76,10 @@ def evolve(
         overrides["fitness"] = {"window": window}
     session_config = load_session_config(config, overrides)
     home = LabHome.resolve()
+    pause = read_pause(home)
+    if pause is not None:
+        # Evolution places no order: it runs, and says so.
+        typer.echo(f"paused: {pause.describe()} (evolve places no orders and runs)", err=True)
     typer.echo(f"loading data {data!r}...", err=True)
     panel = load_market(data, home=home)
     if as_of is None:

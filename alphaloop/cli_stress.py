@@ -88,6 +88,7 @@ def replay_command(
 
     from alphaloop.errors import ConfigError
     from alphaloop.home import LabHome
+    from arena.kill_switch import read_pause
     from arena.personas import load_arena_config
     from arena.stress import EXPOSURE_CHECK, load_stress_config, replay
     from simulators.scenarios import SCENARIOS
@@ -108,6 +109,13 @@ def replay_command(
     stress_config = load_stress_config(config_file)
     arena_settings = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
+    pause = read_pause(home)
+    if pause is not None:
+        # The scenarios trade fresh sandbox ledgers, never the lab's accounts.
+        typer.echo(
+            f"paused: {pause.describe()} (stress replays trade only their sandboxes and run)",
+            err=True,
+        )
     progress = Progress(
         TextColumn("stress"),
         BarColumn(),

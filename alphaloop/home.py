@@ -65,6 +65,16 @@ class LabHome:
         return self.root / "ledger.sqlite"
 
     @property
+    def pause_flag(self) -> Path:
+        """The kill switch's flag: present while the lab is paused (:mod:`arena.kill_switch`)."""
+        return self.root / "paused.json"
+
+    @property
+    def kill_switch_journal(self) -> Path:
+        """Every ``arena pause`` and ``arena resume``, one JSON object per line."""
+        return self.root / "kill_switch.jsonl"
+
+    @property
     def mlflow_uri(self) -> str:
         return f"sqlite:///{self.root / 'mlflow.db'}"
 

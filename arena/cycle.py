@@ -40,6 +40,16 @@ logs to MLflow). A day ``D`` goes:
    chain every order points to, the risk events, the attribution). A committed day is never
    applied twice; ``force`` replaces the last day, its attribution with it.
 
+**Kill switch.** While the lab is paused (:mod:`arena.kill_switch`), :func:`pause_plan` turns
+the day's plan into one without targets or genome sleeves, carrying the pause: the account
+asks for no order at all, or, with ``flatten``, only for the sells that close what it holds
+(the normal order rule against empty targets: sellable quantity, whole lots); its governor is
+paused (:meth:`arena.risk.RiskGovernor.pause`, a ``kill_switch`` event of kind ``pause`` or
+``flatten`` with the reason) and vetoes any other order; a position that cannot be closed
+today (no bar, not sellable yet, not filled) is one more ``kill_switch`` event naming it. The
+day is committed as any other (marks, equity, the events), so the ledger stays continuous;
+without sleeves the review writes no genome day, so a paused day is no paper record.
+
 Same genomes, config and data give the same ledger, bit for bit (no clock, no randomness).
 """
 
@@ -71,6 +81,7 @@ from arena.broker import (
 from arena.debate import DebateRecord, RegimeStats, TargetPosition, run_debate
 from arena.events import FillEvent, RiskVeto
 from arena.intraday import ChildOrder, DayConditions, Incident, ManualOrder, execute_day
+from arena.kill_switch import Pause
 from arena.ledger import (
     DayAlreadyCommitted,
     DayAttribution,
@@ -116,6 +127,7 @@ __all__ = [
     "day_market",
     "liquidation_id",
     "opening_requests",
+    "pause_plan",
     "plan_day",
     "read_genome",
     "trading_days",
@@ -226,7 +238,11 @@ def read_genome(
 # --------------------------------------------------------------------------- plan
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AccountPlan:
-    """One account's targets for the day and the decision chain behind them."""
+    """One account's targets for the day and the decision chain behind them.
+
+    ``pause`` is the lab's pause when the kill switch is on (:func:`pause_plan`): the account
+    then places no order, or with ``flatten`` only the sells that close its positions.
+    """
 
     account: str
     day: date
@@ -234,6 +250,7 @@ class AccountPlan:
     targets: tuple[TargetPosition, ...]
     decision_id: str
     decision: Mapping[str, Any]
+    pause: Pause | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -436,6 +453,42 @@ def plan_day(
         decision=synthesis_payload,
     )  # fmt: skip
     return DayPlan(day=day, perception=perception, accounts=plans, debate=debate)
+
+
+def pause_plan(plan: DayPlan, pause: Pause) -> DayPlan:
+    """Return ``plan`` as the paused lab trades it: no targets, no sleeves, the pause carried.
+
+    Each account's decision keeps the perception and records the pause
+    (``"decision": "pause"`` or ``"flatten"``, ``"kill_switch"``: the pause) and what the plan
+    would have traded (``"suspended_targets"``); its ``genomes`` (or the synthesis
+    ``sleeves``) are empty, so no genome is reviewed on a day it did not trade, and its
+    ``targets`` are empty, so the order rule closes every position (``flatten``) and the
+    account asks for nothing otherwise (:meth:`AccountBook.run_day`).
+    """
+    if pause.flatten:
+        why = "the lab is paused (kill switch, flatten): close every position, buy nothing"
+    else:
+        why = "the lab is paused (kill switch): no new orders, positions kept"
+    accounts: dict[str, AccountPlan] = {}
+    for name, account in plan.accounts.items():
+        payload: dict[str, Any] = {
+            "account": name,
+            "day": plan.day.isoformat(),
+            "perception": account.decision.get("perception"),
+            "decision": pause.mode,
+            "why": why,
+            "kill_switch": pause.to_dict(),
+            "suspended_targets": [_target_dict(t) for t in account.targets],
+            "genomes": [],
+            "targets": [],
+        }
+        if name == "synthesis":
+            payload["debate"] = None
+        accounts[name] = replace(
+            account, targets=(), decision=payload, pause=pause,
+            decision_id=_decision_id(name, plan.day, payload),
+        )  # fmt: skip
+    return replace(plan, accounts=accounts, debate=None)
 
 
 def _target_dict(target: TargetPosition) -> dict[str, Any]:
@@ -824,6 +877,13 @@ class AccountBook:
 
         # Orders: differences to the targets at the previous close, sells first.
         requests = opening_requests(state, wanted, market, lot)
+        pause = plan.pause
+        if pause is not None:
+            # Paused: no targets, so the requests above close every position; a plain pause
+            # asks for none of them. The paused governor vetoes anything else.
+            requests = _paused_requests(
+                governor, pause, state, requests, market, equity0, self.rules
+            )
 
         approved: list[tuple[str, str, int]] = []
         for k, (symbol, side, quantity) in enumerate(requests, start=1):
@@ -876,6 +936,10 @@ class AccountBook:
             watched=sorted(set(held) | {p.symbol for p in state.positions}),
         )
         state = outcome.state
+        if pause is not None and pause.flatten:
+            _unfilled_closes(
+                governor, pause, outcome.orders, plan.decision_id, market, qdigits, equity0
+            )
         orders = list(outcome.orders)
         fills = list(outcome.fills)
         wins, losses = outcome.wins, outcome.losses
@@ -905,6 +969,101 @@ class AccountBook:
             liquidation_order_ids=outcome.liquidation_order_ids,
         )
         return result, state
+
+
+# --------------------------------------------------------------------------- kill switch
+def _pause_note(pause: Pause) -> str:
+    return f"kill switch: {pause.reason!r} (paused since {pause.since.isoformat()} by {pause.who})"
+
+
+def _paused_requests(
+    governor: RiskGovernor,
+    pause: Pause,
+    state: AccountState,
+    closing: Sequence[tuple[str, str, int]],
+    market: DayMarket,
+    equity: float,
+    rules: BrokerRules,
+) -> list[tuple[str, str, int]]:
+    """Pause the governor; return the paused day's requests (``closing``: the order rule's
+    against empty targets) and record each position flatten cannot close at the open."""
+    qdigits = state.units.quantity_digits
+    marks = {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
+    values = {
+        p.symbol: quantity_to_float(p.quantity, qdigits) * marks.get(p.symbol, 0.0)
+        for p in state.positions
+    }
+    scale = equity if equity > 0 else 1.0
+    exposure = math.fsum(abs(v) for v in values.values()) / scale
+    what = "closing every position, no buys" if pause.flatten else "no new orders, positions kept"
+    governor.pause(
+        market.open_time,
+        reason=f"{_pause_note(pause)}; {what}; {len(values)} position(s) held at the open",
+        flatten=pause.flatten,
+        exposure=exposure,
+    )
+    if not pause.flatten:
+        return []
+    asked = {symbol: quantity for symbol, side, quantity in closing if side == "sell"}
+    for position in state.positions:
+        symbol, held = position.symbol, position.quantity
+        selling = asked.get(symbol, 0)
+        if selling >= held:
+            continue
+        sellable = state.sellable(symbol)
+        if symbol not in market.bars or symbol not in market.prev_close:
+            why = "no bar today (halted, suspended or no data)"
+        elif sellable < held:
+            why = (
+                f"{quantity_to_float(sellable, qdigits):g} of "
+                f"{quantity_to_float(held, qdigits):g} sellable today (T+1)"
+            )
+        else:
+            why = f"whole lots of {quantity_to_float(rules.lot_units, qdigits):g} only"
+        governor.pause(
+            market.open_time,
+            reason=(
+                f"{symbol}: {quantity_to_float(held - selling, qdigits):g} of "
+                f"{quantity_to_float(held, qdigits):g} not closed today, {why}, the next "
+                f"paused day closes it; {_pause_note(pause)}"
+            ),
+            flatten=True,
+            exposure=abs(values.get(symbol, 0.0)) / scale,
+            symbol=symbol,
+        )
+    return [request for request in closing if request[1] == "sell"]
+
+
+def _unfilled_closes(
+    governor: RiskGovernor,
+    pause: Pause,
+    orders: Sequence[Order],
+    decision_id: str,
+    market: DayMarket,
+    qdigits: int,
+    equity: float,
+) -> None:
+    """Record each closing sell of a flattening day that did not fill in full."""
+    at = market.snapshots[-1].time if market.snapshots else market.open_time
+    for order in orders:
+        if order.decision_id != decision_id or order.side != "sell":
+            continue
+        if order.filled >= order.quantity:
+            continue
+        price = market.close.get(order.symbol, 0.0)
+        left = quantity_to_float(order.quantity - order.filled, qdigits)
+        governor.pause(
+            at,
+            reason=(
+                f"{order.symbol}: sold {quantity_to_float(order.filled, qdigits):g} of "
+                f"{quantity_to_float(order.quantity, qdigits):g} ({order.status}"
+                f"{', ' + order.reason if order.reason else ''}), the next paused day closes "
+                f"the rest; {_pause_note(pause)}"
+            ),
+            flatten=True,
+            exposure=left * price / (equity if equity > 0 else 1.0),
+            symbol=order.symbol,
+        )
 
 
 # --------------------------------------------------------------------------- figures

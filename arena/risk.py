@@ -18,6 +18,9 @@ down in ``docs/risk_governor.md``; in short:
 * Daily-loss stop (intraday, :meth:`RiskGovernor.on_equity`): the marked equity more than
   ``max_daily_loss`` below the day's start equity trips a ``daily_loss`` trigger and freeze;
   the intraday executor then blocks buys and liquidates.
+* Kill switch (:meth:`RiskGovernor.pause`, the lab's pause flag of :mod:`arena.kill_switch`):
+  a paused account's every order is vetoed (rule ``kill_switch``), or with ``flatten`` every
+  order but one that only closes a position; the other rules stay in force alongside.
 
 A figure equal to its limit is allowed; the limit trips only strictly beyond it.
 """
@@ -48,7 +51,9 @@ __all__ = [
 ]
 
 Side = Literal["buy", "sell"]
-EventKind = Literal["veto", "clip", "trigger", "freeze", "late_freeze", "tighten"]
+EventKind = Literal[
+    "veto", "clip", "trigger", "freeze", "late_freeze", "tighten", "pause", "flatten"
+]
 RULES: tuple[str, ...] = (
     "per_trade_risk",
     "max_position_weight",
@@ -61,8 +66,11 @@ RULES: tuple[str, ...] = (
     "frozen",
     "final_veto",
     "high_volatility",
+    "kill_switch",
 )
-EVENT_KINDS: tuple[str, ...] = ("veto", "clip", "trigger", "freeze", "late_freeze", "tighten")
+EVENT_KINDS: tuple[str, ...] = (
+    "veto", "clip", "trigger", "freeze", "late_freeze", "tighten", "pause", "flatten",
+)  # fmt: skip
 # Quantities within this many lots of a whole lot count as that lot (float noise of q*/lot).
 _LOT_TOLERANCE = 1e-9
 
@@ -409,6 +417,7 @@ class RiskGovernor:
         "_freeze",
         "_limits",
         "_loss_stop",
+        "_paused",
         "_reference",
         "_start_equity",
         "_vetoed",
@@ -428,6 +437,7 @@ class RiskGovernor:
         self._loss_stop: FreezeState | None = None
         self._start_equity: float | None = None
         self._reference: dict[str, float] = {}
+        self._paused: tuple[str, bool] | None = None
 
     # ------------------------------------------------------------------ read-only views
     @property
@@ -469,6 +479,11 @@ class RiskGovernor:
     def loss_stop(self) -> FreezeState | None:
         """Return the daily-loss stop of the day (rule ``daily_loss``), or ``None``."""
         return self._loss_stop
+
+    @property
+    def paused(self) -> bool:
+        """Return whether the kill switch paused the account (:meth:`pause`)."""
+        return self._paused is not None
 
     # ------------------------------------------------------------------ the day
     def start_day(
@@ -523,6 +538,65 @@ class RiskGovernor:
         if regime == "high_vol":
             return self.tighten(self._limits.high_vol_tighten_factor, now, "high-volatility regime")
         return self._active
+
+    # ------------------------------------------------------------------ kill switch
+    def pause(
+        self,
+        now: datetime | str,
+        *,
+        reason: str,
+        flatten: bool,
+        exposure: float,
+        symbol: str | None = None,
+    ) -> RiskEvent:
+        """Pause the account for the rest of the session (the lab's kill switch).
+
+        From now on :meth:`check` vetoes every order (rule ``kill_switch``), or, with
+        ``flatten``, every order that does not only close a position (those go on to the
+        other rules, which stay in force). Records and returns a ``pause`` or ``flatten``
+        event whose message is ``reason``; ``exposure`` is the account's gross exposure over
+        its equity at the open (the event's figure; its limit is 0 under ``flatten``, the
+        target, and the exposure itself under a plain pause, which keeps it). ``start_day``
+        does not lift a pause: a paused day has its own governor. Calling it again records
+        one more event (``symbol``: the name it is about, e.g. a position that cannot be
+        closed today) and keeps the pause, ``flatten`` only ever widening it.
+        """
+        stamp = _timestamp(now, "now")
+        if not reason:
+            raise ValueError("a pause must say why")
+        kind: EventKind = "flatten" if flatten else "pause"
+        was_flatten = self._paused is not None and self._paused[1]
+        self._paused = (reason, flatten or was_flatten)
+        figure = _finite(exposure, "exposure")
+        event = RiskEvent(
+            kind=kind,
+            rule="kill_switch",
+            time=stamp,
+            account=self._account,
+            symbol=symbol,
+            message=reason,
+            value=figure,
+            limit=0.0 if flatten else figure,
+        )
+        self._events.append(event)
+        return event
+
+    def _kill_switch_veto(
+        self, order: OrderRequest, account: AccountSnapshot, stamp: pd.Timestamp
+    ) -> RiskDecision | None:
+        if self._paused is None:
+            return None
+        reason, flatten = self._paused
+        position = float(account.positions.get(order.symbol, 0.0))
+        closing_only = order.sign * position < 0 and order.quantity <= abs(position)
+        if flatten and closing_only:
+            return None
+        what = "only closing orders pass (flatten)" if flatten else "no new orders"
+        return self._veto(
+            order,
+            stamp,
+            [("kill_switch", f"the lab is paused, {what}: {reason}", order.quantity, 0.0)],
+        )
 
     # ------------------------------------------------------------------ daily-loss stop
     def on_equity(
@@ -727,6 +801,9 @@ class RiskGovernor:
             return self._veto(
                 order, stamp, [("final_veto", "order was vetoed before; a veto is final", 1, 0)]
             )
+        paused = self._kill_switch_veto(order, account, stamp)
+        if paused is not None:
+            return paused
         held = [s for s, q in account.positions.items() if q != 0]
         self._watch(prices, stamp, stamp, held, whole_market=False)
         if self._freeze is not None and stamp >= self._freeze.freeze_time:

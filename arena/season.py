@@ -12,6 +12,11 @@ days are missing (a crash between the commit and the review, a ``--force`` repla
 reviewed on the next run of the day, from the ledger and the data alone. A season skips
 committed days and so resumes where it stopped; its weekly evolution is keyed by its ``as_of``
 day in the gene pool (``EvolutionSession(..., resume=True)`` continues an interrupted one).
+
+The kill switch (:mod:`arena.kill_switch`) is read before each day is planned: while the lab is
+paused the day's plan is :func:`arena.cycle.pause_plan`'s (no new orders; with ``flatten``
+only the sells closing the positions) and is committed as any other day, its pause in the risk
+events; every summary carries ``"paused"`` (the pause, or ``None``).
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from arena.cycle import (
     day_index,
     day_market,
     liquidation_id,
+    pause_plan,
     plan_day,
     trading_days,
 )
 from arena.intraday import FixedProtections, execute_day
+from arena.kill_switch import read_pause
 from arena.ledger import GenomeDay, Ledger, OrderRecord
 from arena.money import MoneyUnits
 from arena.personas import PERSONA_NAMES, ArenaConfig
@@ -401,6 +408,8 @@ def run_arena_day(
     summary's ``"genomes"`` lists them (:data:`GENOME_SUMMARY_FIELDS`). A day is traded only
     on a ledger that verifies (:func:`refuse_broken_ledger`; ``full_chain=False`` re-links
     only the days after the last verified one: :func:`replay_season` after its own check).
+    While the lab is paused (the flag is read here, once per day) the day trades
+    :func:`arena.cycle.pause_plan`'s plan; ``"paused"`` is the pause (``None``: not paused).
     """
     home.ensure()
     committed = accounts.committed(day)
@@ -412,16 +421,25 @@ def run_arena_day(
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None
+    pause = None
     if not already:
         equities = accounts.equity_before(day)
         chosen = chosen if chosen is not None else arena_genomes(home)
         plan = plan_day(data.daily, day, chosen, config, equities)
+        # The kill switch, read as late as possible: a pause set during a season stops the
+        # next day it plans.
+        pause = read_pause(home)
+        if pause is not None:
+            plan = pause_plan(plan, pause)
         results = accounts.run(plan.accounts, market, force=force)
     genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
     summary = _summary(
         home, day, market, config, already, results, genome_days,
         periods=periods_per_year("1D", data.daily.market),
     )  # fmt: skip
+    if already:
+        pause = read_pause(home)
+    summary["paused"] = None if pause is None else pause.to_dict()
     report: dict[str, str | None] = {"markdown": None, "html": None}
     if write_report:
         report = write_day_outputs(home, day, summary, data=data, market=market)
@@ -876,6 +894,7 @@ def replay_season(
     # committed after the last verified one (the season's own).
     refuse_broken_ledger(home)
     ran = skipped = 0
+    paused_days: list[str] = []
     evolutions: list[dict[str, Any]] = []
     loop_days: list[Any] = []
     for day in days:
@@ -887,6 +906,8 @@ def replay_season(
             skipped += 1
         else:
             ran += 1
+            if summary["paused"] is not None:
+                paused_days.append(summary["date"])
         if close is not None:
             loop_day = close(day)
             loop_days.append(loop_day)
@@ -906,7 +927,14 @@ def replay_season(
         "evolutions": evolutions,
         "last_committed": None if last is None else last.isoformat(),
         "loop": None if close is None else _loop_summary(loop_days),
+        "paused_days": paused_days,
+        "paused": _paused(home),
     }
+
+
+def _paused(home: LabHome) -> dict[str, Any] | None:
+    pause = read_pause(home)
+    return None if pause is None else pause.to_dict()
 
 
 def _loop_summary(days: Sequence[Any]) -> dict[str, Any]:
@@ -1000,13 +1028,17 @@ def weekly_evolution(
 
 # --------------------------------------------------------------------------- status
 def arena_status(home: LabHome) -> dict[str, Any]:
-    """Return the last committed day and each account's equity there (``arena status``)."""
+    """Return the last committed day, each account's equity there and the pause (``arena
+    status``; ``"paused"``: :meth:`arena.kill_switch.Pause.to_dict`, ``None`` when not paused)."""
     path = home.ledger_db
     accounts: dict[str, Any] = {}
     last_day: str | None = None
     if not path.exists():
         # Reading never creates the ledger.
-        return {"ledger": str(path), "last_committed": last_day, "accounts": accounts}
+        return {
+            "ledger": str(path), "last_committed": last_day, "accounts": accounts,
+            "paused": _paused(home),
+        }  # fmt: skip
     with Ledger(path) as ledger:
         registered = {record.account: record for record in ledger.account_records()}
         closes = ledger.last_equities()
@@ -1022,4 +1054,7 @@ def arena_status(home: LabHome) -> dict[str, Any]:
             "total_return": equity / initial - 1.0 if initial > 0 else math.nan,
         }
         last_day = day.isoformat() if last_day is None or day.isoformat() > last_day else last_day
-    return {"ledger": str(path), "last_committed": last_day, "accounts": accounts}
+    return {
+        "ledger": str(path), "last_committed": last_day, "accounts": accounts,
+        "paused": _paused(home),
+    }  # fmt: skip

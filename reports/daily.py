@@ -43,7 +43,8 @@ Field meanings (all fractions are plain floats: 0.012 = 1.2%):
   objections, quant, verdict, ...) as a JSON-ready dict.
 * ``DailyReportInput.benchmark_history``: the benchmark's level (any base) on the same days;
   ``regime``: ``{"label": ..., <inputs>}`` (a plain ``RegimeReading`` dict, where the label
-  is under ``"regime"``, works too); ``risk_events``: flat dicts shown as a table;
+  is under ``"regime"``, works too); ``risk_events``: flat dicts shown as a table (with a
+  line above it saying the lab was paused, and why, when one has ``rule`` ``kill_switch``);
   ``volatility_change``: the relative change of market volatility into ``D`` (0.35 = +35%) or
   ``None``; ``orders``/``fills``/``decisions``/``equity``: the day's rows, written as they are;
   ``genomes``: the review's genome days (:class:`GenomeRow`, one per account and genome).
@@ -797,7 +798,28 @@ def _risk_section(data: DailyReportInput) -> Section:
     for event in data.risk_events:
         keys.extend(str(key) for key in event if str(key) not in keys)
     rows = tuple(tuple(_number(event.get(key)) for key in keys) for event in data.risk_events)
-    return Section(title="Risk events", blocks=(Table(headers=tuple(keys), rows=rows),))
+    blocks: list[Block] = []
+    paused = [
+        e for e in data.risk_events if e.get("rule") == "kill_switch" and not e.get("order_id")
+    ]
+    if paused:
+        accounts = ", ".join(sorted({str(e.get("account")) for e in paused}))
+        blocks.append(
+            Paragraph(
+                text=f"The lab was paused by the kill switch ({accounts}): {_pause_text(paused[0])}"
+            )
+        )
+    blocks.append(Table(headers=tuple(keys), rows=rows))
+    return Section(title="Risk events", blocks=tuple(blocks))
+
+
+def _pause_text(event: Mapping[str, Any]) -> str:
+    # The account's event reads "<kind>: kill switch: '<reason>' (paused since T by WHO); <the
+    # account's figures>": the lab-wide part is the line's.
+    reason = str(event.get("reason") or "")
+    start = reason.find("(paused since ")
+    end = reason.find(")", start) if start >= 0 else -1
+    return reason[: end + 1] if end >= 0 else reason
 
 
 def _shown_symbols(data: DailyReportInput) -> list[str]:
