@@ -209,7 +209,7 @@ def test_commit_day_before_last_committed_raises(ledger: Ledger) -> None:
 def test_ensure_account_with_other_initial_cash_raises(ledger: Ledger) -> None:
     ledger.ensure_account(_opening())
     ledger.ensure_account(_opening())  # idempotent
-    with pytest.raises(LedgerError, match="initial_cash"):
+    with pytest.raises(LedgerError, match="keeps its starting capital"):
         ledger.ensure_account(replace(_opening(), initial_cash=1, cash=1))
 
 
