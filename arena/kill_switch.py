@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alphaloop.files import atomic_write_text
 from alphaloop.home import LabHome
 
 __all__ = [
@@ -186,20 +185,6 @@ def _unreadable(path: Path, why: str) -> Pause:
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    # Temp file in the same folder, then rename: a reader sees the old flag or the new one.
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _journal(
     home: LabHome, action: str, reason: str, at: datetime, who: str, flatten: bool
 ) -> None:
@@ -232,14 +217,14 @@ def pause_lab(
     current = read_pause(home)
     if current is None:
         pause = Pause(reason=_clean_reason(reason), since=stamp, who=person, flatten=flatten)
-        _write_atomic(home.pause_flag, json.dumps(pause.to_dict(), sort_keys=True) + "\n")
+        atomic_write_text(home.pause_flag, json.dumps(pause.to_dict(), sort_keys=True) + "\n")
         _journal(home, "pause", pause.reason, stamp, person, flatten)
         return PauseChange(action="paused", changed=True, pause=pause, message=pause.describe())
     if flatten and not current.flatten:
         pause = replace(
             current, flatten=True, reason=_clean_reason(reason) if reason else current.reason
         )
-        _write_atomic(home.pause_flag, json.dumps(pause.to_dict(), sort_keys=True) + "\n")
+        atomic_write_text(home.pause_flag, json.dumps(pause.to_dict(), sort_keys=True) + "\n")
         _journal(home, "flatten", pause.reason, stamp, person, True)
         return PauseChange(
             action="flattening", changed=True, pause=pause,

@@ -40,9 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from alphaloop.errors import ConfigError
+from alphaloop.files import atomic_write_bytes
 
 POLICY_FORMAT = "alphaloop.execution_policy"
 POLICY_FORMAT_VERSION = 2
@@ -512,26 +511,12 @@ def read_policy_files(path: str | Path) -> PolicyFiles:
     return PolicyFiles(weights_path, description_path, description, weights, text)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def write_policy_files(
     weights_path: Path, description_path: Path, weights: bytes, description_text: str
 ) -> None:
     """Write a policy's two files atomically each (weights first: the description names them)."""
-    _atomic_write_bytes(weights_path, weights)
-    _atomic_write_bytes(description_path, description_text.encode("utf-8"))
+    atomic_write_bytes(weights_path, weights)
+    atomic_write_bytes(description_path, description_text.encode("utf-8"))
 
 
 def save_policy(
