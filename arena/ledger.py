@@ -1150,8 +1150,24 @@ class Ledger:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.execute("PRAGMA synchronous = FULL")
-        with self._transaction():
-            self._migrate()
+        # A file already at this code's schema opens without the write lock, so reading the
+        # ledger (a status, a check before the day) never waits behind an account's commit;
+        # any other file is created or migrated under it.
+        if self._stored_version() != SCHEMA_VERSION:
+            with self._transaction():
+                self._migrate()
+
+    def _stored_version(self) -> int | None:
+        try:
+            found = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.OperationalError:  # a new file (no meta table yet)
+            return None
+        try:
+            return None if found is None else int(found["value"])
+        except ValueError:
+            return None
 
     def _migrate(self) -> None:
         # Inside the opening transaction: a crash mid-migration leaves the old version intact.

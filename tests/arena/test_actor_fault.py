@@ -26,7 +26,13 @@ from alphaloop.home import LabHome
 from arena.cycle import AccountDayResult, AccountPlan, DayMarket
 from arena.ledger import Ledger
 from arena.personas import PERSONA_NAMES, load_arena_config
-from arena.season import LocalAccounts, load_arena_data, run_arena_day, season_days
+from arena.season import (
+    LocalAccounts,
+    load_arena_data,
+    refuse_broken_ledger,
+    run_arena_day,
+    season_days,
+)
 
 SPEC = "synthetic:seed=5,assets=5,start=2022-01-01,end=2023-12-31"
 TABLES = ("orders", "fills", "positions", "equity", "decisions", "risk_events")
@@ -105,6 +111,10 @@ def test_account_actor_killed_mid_day_restarts_and_commits_the_day_once(
         old_pid = int(ray.get(actor.pid.remote()))
         assert ray.get(actor.books.remote())["positions"], "the account must hold something"
 
+        # The day's start-up check moves the ledger's verified marks to day 0 (a write); done
+        # here, the check of the killed day only reads, so the one thing the held lock stops
+        # is the accounts' commit.
+        refuse_broken_ledger(remote_home)
         lock = sqlite3.connect(str(remote_home.ledger_db), isolation_level=None, timeout=60.0)
         lock.execute("BEGIN IMMEDIATE")  # no account can commit while this is held
         outcome: dict[str, Any] = {}

@@ -291,3 +291,63 @@ def test_arena_status_reads_each_account_s_last_close(season_home: LabHome) -> N
                 "day": day.isoformat(), "equity": equity, "cash": snapshot.cash / scale,
                 "total_return": equity / initial - 1.0,
             }  # fmt: skip
+
+
+def test_reading_a_current_ledger_does_not_wait_for_a_held_write_lock(
+    season_home: LabHome,
+) -> None:
+    # Another process holds the write lock (an account committing its day); a reader opening
+    # the ledger (status, the day's start-up checks) must not queue behind it.
+    import threading
+
+    with Ledger(season_home.ledger_db) as ledger:
+        expected = ledger.recorded_days()
+    assert expected
+    lock = sqlite3.connect(str(season_home.ledger_db), isolation_level=None, timeout=60.0)
+    lock.execute("BEGIN IMMEDIATE")
+    seen: dict[str, object] = {}
+
+    def read() -> None:
+        try:
+            with Ledger(season_home.ledger_db) as reader:
+                seen["days"] = reader.recorded_days()
+        except BaseException as error:  # surfaced below
+            seen["error"] = error
+
+    try:
+        worker = threading.Thread(target=read, daemon=True)
+        worker.start()
+        worker.join(timeout=10)
+        assert not worker.is_alive(), "opening the ledger waited for the write lock"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert seen == {"days": expected}
+
+
+def test_opening_an_older_ledger_still_migrates_under_the_write_lock(tmp_path: Path) -> None:
+    # The control: a file that needs its schema written is opened under the lock, so with
+    # the lock held elsewhere the opening waits (and proceeds once it is released).
+    import threading
+
+    source = Path(__file__).resolve().parents[1] / "fixtures" / "home_v3" / "ledger.sqlite"
+    path = tmp_path / "ledger.sqlite"
+    shutil.copyfile(source, path)
+    lock = sqlite3.connect(str(path), isolation_level=None, timeout=60.0)
+    lock.execute("BEGIN IMMEDIATE")
+    seen: dict[str, object] = {}
+
+    def open_it() -> None:
+        with Ledger(path) as ledger:
+            seen["version"] = ledger.schema_version()
+
+    worker = threading.Thread(target=open_it, daemon=True)
+    try:
+        worker.start()
+        worker.join(timeout=2)
+        assert worker.is_alive(), "a migration ran without the write lock"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    worker.join(timeout=30)
+    assert seen == {"version": 4}
