@@ -38,6 +38,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
+from simulators.lots import round_to_lot_nb
 
 __all__ = [
     "AccountSnapshot",
@@ -71,8 +72,6 @@ RULES: tuple[str, ...] = (
 EVENT_KINDS: tuple[str, ...] = (
     "veto", "clip", "trigger", "freeze", "late_freeze", "tighten", "pause", "flatten",
 )  # fmt: skip
-# Quantities within this many lots of a whole lot count as that lot (float noise of q*/lot).
-_LOT_TOLERANCE = 1e-9
 
 
 # --------------------------------------------------------------------------- limits
@@ -956,8 +955,7 @@ class RiskGovernor:
         allowed: float,
         reasons: list[tuple[str, str, float, float]],
     ) -> RiskDecision:
-        lots = math.floor(max(allowed, 0.0) / order.lot_size + _LOT_TOLERANCE)
-        quantity = lots * order.lot_size
+        quantity = float(round_to_lot_nb(max(allowed, 0.0), order.lot_size))
         if quantity <= 0:
             return self._veto(order, stamp, reasons)
         if quantity >= order.quantity:

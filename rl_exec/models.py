@@ -24,6 +24,7 @@ from rl_exec.config import AcConfig, ReplayConfig
 from simulators import detmath
 from simulators.bars import Panel
 from simulators.fill_model import BarQuote, FillParams, fill_child_order
+from simulators.lots import floor_lots_nb, lots_size_nb
 
 Side = Literal["buy", "sell"]
 
@@ -437,7 +438,7 @@ class ReplayModel:
         self._mid = float(self._day.open[0])
         quantity = self.config.order_pct_adv * self._day.average_daily_volume
         lot = self.params.lot_size
-        quantity = max(math.floor(quantity / lot + 1e-9), 1) * lot
+        quantity = float(lots_size_nb(max(floor_lots_nb(quantity, lot), 1.0), lot))
         return EpisodeStart(
             side=self.config.side,
             quantity=quantity,

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from simulators.lots import MAX_LOTS, lots_size_nb
+
 # Exit reasons stored in TradeRecord.exit_reason.
 EXIT_OPEN = 0  # still open at the last bar (marked at the last close)
 EXIT_SIGNAL = 1
@@ -67,10 +69,47 @@ def order_fee_nb(value: float, rate: float, minimum: float, fixed: float) -> flo
 
 
 @njit(cache=True)
+def _fits_nb(
+    count: float, budget: float, price: float, lot: float, rate: float, minimum: float, fixed: float
+) -> bool:
+    # The cost as the kernels book it: value = size * price, then value + fee.
+    value = lots_size_nb(count, lot) * price
+    return value + order_fee_nb(value, rate, minimum, fixed) <= budget
+
+
+@njit(cache=True)
+def _affordable_lots_nb(
+    budget: float,
+    price: float,
+    lot: float,
+    estimate: float,
+    rate: float,
+    minimum: float,
+    fixed: float,
+) -> float:
+    # Floor the estimated size to whole lots, then correct the count both ways by the exact
+    # cost: the quotient is within a lot or two of the answer but may fall either side of a
+    # whole number when the budget is within ulps of a lot's cost.
+    if not estimate > 0.0:
+        estimate = 0.0
+    count = min(np.floor(estimate / lot), MAX_LOTS)
+    while count < MAX_LOTS and _fits_nb(count + 1.0, budget, price, lot, rate, minimum, fixed):
+        count += 1.0
+    while count > 0.0 and not _fits_nb(count, budget, price, lot, rate, minimum, fixed):
+        count -= 1.0
+    return count
+
+
+@njit(cache=True)
 def affordable_size_nb(
     budget: float, price: float, lot: float, rate: float, minimum: float, fixed: float
 ) -> float:
-    """Return the largest size whose cost plus commission fits ``budget`` (lot-rounded)."""
+    """Return the largest size whose cost plus commission fits ``budget``.
+
+    With ``lot > 0`` the size is a whole number of lots (:mod:`simulators.lots`), the
+    largest whose ``size * price + fee`` is ``<= budget`` in float arithmetic, as the
+    kernels book it; with ``lot == 0`` it is the largest representable fractional size.
+    """
     if budget <= 0.0 or price <= 0.0 or not np.isfinite(price):
         return 0.0
     size = (budget - fixed) / (price * (1.0 + rate))
@@ -78,20 +117,8 @@ def affordable_size_nb(
         # The minimum commission binds: it is a fixed cost for this order.
         size = (budget - fixed - minimum) / price
     if lot > 0.0:
-        # Whole lots only: count them, and drop one while the cost exceeds the budget (float
-        # rounding can leave the cost of the floor a hair above it). The size stays a whole
-        # number of lots: stepping it down by an ulp, as for fractional sizes, would not.
-        lots = np.floor(size / lot)
-        # The quotient can fall a hair short of a whole number: one more lot may still fit.
-        more = (lots + 1.0) * lot * price
-        if more + order_fee_nb(more, rate, minimum, fixed) <= budget:
-            lots += 1.0
-        while lots > 0.0:
-            cost = lots * lot * price
-            if cost + order_fee_nb(cost, rate, minimum, fixed) <= budget:
-                break
-            lots -= 1.0
-        return lots * lot if lots > 0.0 else 0.0
+        count = _affordable_lots_nb(budget, price, lot, size, rate, minimum, fixed)
+        return lots_size_nb(count, lot)
     if size <= 0.0:
         return 0.0
     # Float rounding can make size * price exceed the budget by an ulp; cash never goes

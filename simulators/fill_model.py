@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from simulators.lots import round_to_lot_nb
+
 Side = Literal["buy", "sell"]
 FillStatus = Literal["filled", "partial", "rejected"]
 
@@ -163,11 +165,8 @@ class ChildFill:
 
 
 def round_to_lot(quantity: float, lot_size: float) -> float:
-    """Round ``quantity`` down to a whole number of lots (tolerant of float noise)."""
-    if quantity <= 0:
-        return 0.0
-    lots = math.floor(quantity / lot_size + 1e-9)
-    return lots * lot_size
+    """Round ``quantity`` down to a whole number of lots (the rule of :mod:`simulators.lots`)."""
+    return float(round_to_lot_nb(float(quantity), float(lot_size)))
 
 
 def price_limits(prev_close: float | None, limit_pct: float | None) -> tuple[float, float]:
