@@ -1073,7 +1073,8 @@ def account_metrics(
     wins: int,
     losses: int,
     trades: int,
-    periods_per_year: float = 252.0,
+    *,
+    periods_per_year: float,
 ) -> dict[str, float | int | None]:
     """Return the report figures of an account from its close equities (oldest first).
 

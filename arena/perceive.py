@@ -25,6 +25,7 @@ from alphaloop.errors import DataSpecError
 from genome.primitives import log_returns, percentile_rank, rolling_std
 from genome.regime import RegimeSpec, classify_regimes, equal_weight_index, regime_names
 from simulators.bars import Panel
+from simulators.metrics import periods_per_year
 
 __all__ = ["AssetRisk", "Perception", "RegimeReading", "perceive", "perception_cutoff"]
 
@@ -123,7 +124,8 @@ def perception_cutoff(daily: Panel, day: date | datetime | str) -> pd.Timestamp:
 
 
 def _bars_per_year(market: str) -> float:
-    return 365.0 if market == "crypto" else 252.0
+    # Perception reads daily bars: the market's trading days a year (cn 243, crypto 365).
+    return periods_per_year("1D", market)
 
 
 def perceive(

@@ -285,7 +285,8 @@ def _summary(
     already: bool,
     results: Mapping[str, AccountDayResult],
     genome_days: Sequence[GenomeDay] = (),
-    periods: float = 252.0,
+    *,
+    periods: float,
 ) -> dict[str, Any]:
     iso = day.isoformat()
     accounts: dict[str, Any] = {}
@@ -825,6 +826,7 @@ def build_report_input(
         decisions=tables["decisions"],
         equity=tables["equity"],
         volatility_change=_volatility_change(data.daily, day),
+        periods_per_year=periods_per_year("1D", data.daily.market),
         genomes=genome_rows,
         execution_bars=_execution_bars(market),
         currency=book.currency,

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from simulators.metrics import annualised_sharpe, sharpe_from_moments
+
 EULER_GAMMA = 0.5772156649015329
 
 
@@ -28,10 +30,7 @@ def sharpe_per_period(returns: np.ndarray) -> float:
     """Return mean / standard deviation (ddof=1) of a return series; 0 when flat."""
     values = np.asarray(returns, dtype=float)
     values = values[np.isfinite(values)]
-    if values.size < 2:
-        return 0.0
-    sd = float(values.std(ddof=1))
-    return 0.0 if sd == 0.0 else float(values.mean() / sd)
+    return annualised_sharpe(values, 1.0)
 
 
 def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
@@ -147,8 +146,5 @@ def probability_of_backtest_overfitting(
 
 
 def _column_sharpe(matrix: np.ndarray) -> np.ndarray:
-    mean = matrix.mean(axis=0)
-    sd = matrix.std(axis=0, ddof=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpe = np.where(sd > 0.0, mean / sd, 0.0)
+    sharpe: np.ndarray = sharpe_from_moments(matrix.mean(axis=0), matrix.std(axis=0, ddof=1), 1.0)
     return sharpe

@@ -83,7 +83,7 @@ and a 50% win rate scores 57.5.
 
 The benchmark row of the table uses the same formula with the share of up days of its history
 as its "win rate"; its Sharpe and drawdown come from its history (``periods_per_year`` bars a
-year, 252 by default).
+year: the market's, 365 on crypto).
 """
 
 from __future__ import annotations
@@ -403,7 +403,9 @@ class DailyReportInput:
     decisions: pd.DataFrame
     equity: pd.DataFrame
     volatility_change: float | None
-    periods_per_year: float = 252.0
+    periods_per_year: float
+    """Bars a year of the benchmark's history (``simulators.metrics.periods_per_year`` of the
+    market: 365 on crypto), for its Sharpe ratio; no default, so no market gets another's."""
     genomes: tuple[GenomeRow, ...] = ()
     execution_bars: str = ""
     """How the day executed: its intraday bar size (``"1min"``, ``"5min"``...) when every

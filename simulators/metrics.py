@@ -25,7 +25,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["METRIC_NAMES", "compute_metrics", "max_drawdown", "periods_per_year"]
+__all__ = [
+    "METRIC_NAMES",
+    "TRADING_DAYS",
+    "annualised_sharpe",
+    "compute_metrics",
+    "daily_periods_per_year",
+    "max_drawdown",
+    "panel_periods_per_year",
+    "periods_per_year",
+    "sharpe_from_moments",
+]
 
 METRIC_NAMES: tuple[str, ...] = (
     "final_equity",
@@ -68,20 +78,40 @@ def periods_per_year(freq: str, market: str) -> float:
     raise ValueError(f"periods_per_year: unknown frequency {freq!r} (allowed: 1D, 1W, 1min..1h)")
 
 
+def sharpe_from_moments(mean: Any, std: Any, periods: float) -> Any:
+    """Return ``mean / std x sqrt(periods)``, 0 where ``std`` is not positive.
+
+    The one Sharpe formula of the lab (risk-free rate 0): ``mean`` and ``std`` (ddof=1) are
+    per period, ``periods`` the periods a year (:func:`periods_per_year`; 1 for a per-period
+    ratio). Scalars give a float, arrays an array (the population kernel's streamed moments).
+    """
+    mean_values = np.asarray(mean, dtype=np.float64)
+    std_values = np.asarray(std, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(std_values > 0.0, mean_values / std_values, 0.0) * math.sqrt(periods)
+    return float(ratio) if ratio.ndim == 0 else ratio
+
+
 def annualised_sharpe(returns: Any, periods: float) -> float:
-    """Return ``mean / std (ddof=1) x sqrt(periods)`` of per-period ``returns``: the lab's one
-    Sharpe ratio (0 with fewer than two returns or no spread)."""
+    """Return the Sharpe ratio of per-period ``returns``: ``mean / std (ddof=1) x
+    sqrt(periods)`` (:func:`sharpe_from_moments`; 0 with fewer than two returns or no spread)."""
     values = np.asarray(returns, dtype=np.float64)
     if values.size < 2:
         return 0.0
-    spread = float(np.std(values, ddof=1))
-    return float(np.mean(values)) / spread * math.sqrt(periods) if spread > 0 else 0.0
+    return float(sharpe_from_moments(np.mean(values), np.std(values, ddof=1), periods))
 
 
-def daily_periods_per_year(days: Any) -> float:
-    """Return the trading days in a year of a daily record: 365 when it holds a Saturday or
-    Sunday (a 24/7 market such as crypto), else 252."""
-    return 365.0 if any(day.weekday() >= 5 for day in days) else 252.0
+def daily_periods_per_year(days: Any, market: str | None = None) -> float:
+    """Return the trading days in a year of a daily record.
+
+    With ``market`` its :data:`TRADING_DAYS`; without (a ledger does not say its market), the
+    record's own calendar: a 24/7 market's (``crypto``) when it holds a Saturday or Sunday,
+    else ``us``'s.
+    """
+    if market is not None:
+        return periods_per_year("1D", market)
+    weekends = any(day.weekday() >= 5 for day in days)
+    return TRADING_DAYS["crypto"] if weekends else TRADING_DAYS["us"]
 
 
 def panel_periods_per_year(panel: Any, market: str | None = None) -> float:
@@ -174,7 +204,7 @@ def compute_metrics(
     std = float(np.std(returns, ddof=1)) if n_bars > 1 else 0.0
     mean = float(np.mean(returns)) if n_bars else 0.0
     scale = math.sqrt(periods)
-    sharpe = mean / std * scale if std > 0 else 0.0
+    sharpe = annualised_sharpe(returns, periods)
     downside = float(np.sqrt(np.mean(np.minimum(returns, 0.0) ** 2))) if n_bars else 0.0
     sortino = mean / downside * scale if downside > 0 else 0.0
     drawdown = max_drawdown(values)

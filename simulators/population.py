@@ -25,7 +25,7 @@ from alphaloop.errors import ConfigError, DataQualityError, StrategyParamError
 from simulators import population_nb as nb
 from simulators.bars import Panel
 from simulators.market_rules import MARKET_NAMES
-from simulators.metrics import panel_periods_per_year
+from simulators.metrics import panel_periods_per_year, sharpe_from_moments
 
 FillMode = Literal["next-open", "close"]
 FILL_MODES: tuple[str, ...] = ("next-open", "close")
@@ -498,11 +498,9 @@ def _result(
         mean = stats[:, nb.STAT_RETURN_SUM] / n_returns
         square_sum = stats[:, nb.STAT_RETURN_SQUARE_SUM]
         variance = (square_sum - n_returns * mean * mean) / (n_returns - 1)
-        # Rounding can leave a tiny negative variance for a curve that never moves.
-        varies = variance > 0.0
-        sharpe[varies] = (
-            mean[varies] / np.sqrt(variance[varies]) * math.sqrt(float(periods_per_year))
-        )
+        # Rounding can leave a tiny negative variance for a curve that never moves: no spread.
+        spread = np.sqrt(np.maximum(variance, 0.0))
+        sharpe = sharpe_from_moments(mean, spread, float(periods_per_year))
     final_value = stats[:, nb.STAT_FINAL_VALUE].copy()
     trades = store.table(stats[:, nb.STAT_N_RECORDS].astype(np.int64))
     return PopulationResult(

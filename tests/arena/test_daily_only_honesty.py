@@ -53,6 +53,7 @@ def _input(execution_bars: str, **account: object) -> DailyReportInput:
         decisions=pd.DataFrame(),
         equity=pd.DataFrame(),
         volatility_change=None,
+        periods_per_year=252.0,
         execution_bars=execution_bars,
     )
 

@@ -210,6 +210,7 @@ def _data(accounts: tuple[AccountDay, ...] | None = None, **overrides: Any) -> D
         "regime": {"label": "high_vol", "index_volatility": 0.31},
         "risk_events": ({"account": "aggressive", "rule": "max_weight", "reason": "AAA"},),
         "volatility_change": 0.4,
+        "periods_per_year": 252.0,
         "genomes": GENOMES,
         **_frames(),
     }

@@ -51,6 +51,7 @@ def _data(
         decisions=pd.DataFrame(),
         equity=pd.DataFrame(),
         volatility_change=volatility_change,
+        periods_per_year=252.0,
     )
 
 

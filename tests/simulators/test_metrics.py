@@ -180,7 +180,7 @@ def test_arena_account_sharpe_uses_the_markets_days_a_crypto_account_is_not_unde
     from arena.cycle import account_metrics
 
     curve = [1_000_000.0 * (1 + 0.001 * k) + (500.0 if k % 2 else -500.0) for k in range(1, 30)]
-    stock = account_metrics(curve, 1_000_000.0, 0, 0, 0)
+    stock = account_metrics(curve, 1_000_000.0, 0, 0, 0, periods_per_year=252.0)
     crypto = account_metrics(curve, 1_000_000.0, 0, 0, 0, periods_per_year=365.0)
     assert crypto["sharpe"] == pytest.approx(stock["sharpe"] * math.sqrt(365.0 / 252.0))
     values = np.asarray([1_000_000.0, *curve])
