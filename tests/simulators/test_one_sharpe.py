@@ -80,7 +80,7 @@ def test_every_former_sharpe_gives_the_one_functions_figure() -> None:
     )
     # The first return of a backtest is measured against the initial cash: the same five.
     assert metrics["sharpe"] == pytest.approx(one, rel=1e-9)
-    assert paper_stats(RETURNS, periods_per_year=365.0)["sharpe"] == one
+    assert paper_stats(list(RETURNS), periods_per_year=365.0)["sharpe"] == one
     assert sharpe_per_period(RETURNS) == pytest.approx(PER_DAY, rel=1e-12)
     matrix = np.column_stack([RETURNS, np.full(5, 0.01), -RETURNS])
     np.testing.assert_allclose(_column_sharpe(matrix), [PER_DAY, 0.0, -PER_DAY], rtol=1e-12)

@@ -6,6 +6,8 @@ target. A control moves the same range one bar later, where the stop is live and
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,9 +35,7 @@ def _panel(low: list[float], high: list[float]) -> Panel:
     )
 
 
-def _trade(
-    low: list[float], high: list[float], config: BacktestConfig, **stops: float
-) -> pd.Series:
+def _trade(low: list[float], high: list[float], config: BacktestConfig, **stops: Any) -> pd.Series:
     entries = np.array([True, False, False, False])
     result = run_backtest(
         _panel(low, high), entries, np.zeros(4, dtype=bool), config=config, **stops
