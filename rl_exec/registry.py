@@ -704,9 +704,10 @@ def rollback(home: LabHome | None = None) -> tuple[RegisteredVersion, Registered
         raise ConfigError(f"{pointer_path}: no policy is registered, nothing to roll back")
     if len(history) < 2:
         current = history[-1]
+        label = f"{current['name']} v{current['version']}"
         raise ConfigError(
-            f"{pointer_path}: {current['name']} v{current['version']} is the first registered "
-            "version, there is no previous one to roll back to"
+            f"{pointer_path}: nothing was active before {label}, there is no previous version "
+            "to roll back to"
         )
     previous = history[-2]
     target = _inside(lab, previous["path"], pointer_path)

@@ -334,7 +334,7 @@ def test_registry_lists_versions_with_evaluation_and_rollback_returns_to_the_pre
 
     assert _register(monkeypatch, capsys, policies["vwap_like"], "exec")[0] == 0
     code, _, err = _cli(monkeypatch, capsys, "rl", "rollback")
-    assert "no previous one" in _one_error(code, err)
+    assert "no previous version" in _one_error(code, err)
     assert _register(monkeypatch, capsys, policies["all_at_end"], "exec", "--force")[0] == 0
 
     code, out, err = _cli(monkeypatch, capsys, "rl", "registry", "--json")
@@ -358,7 +358,7 @@ def test_registry_lists_versions_with_evaluation_and_rollback_returns_to_the_pre
     assert [v.active for v in list_versions(lab_home)] == [True, False]
     pointer = (lab_home.policies / "registered.json").read_bytes()
     code, _, err = _cli(monkeypatch, capsys, "rl", "rollback")
-    assert "no previous one" in _one_error(code, err)
+    assert "no previous version" in _one_error(code, err)
     assert (lab_home.policies / "registered.json").read_bytes() == pointer
 
 
@@ -457,7 +457,7 @@ def test_register_policy_the_arena_cannot_observe_refused_even_forced(
 ) -> None:
     # An arena environment with five return lags gives 12 values; the policy reads 10.
     wider = ENV.model_copy(update={"n_returns": 5})
-    with pytest.raises(PolicyRefused, match="observes 10 values.*gives 12"):
+    with pytest.raises(PolicyRefused, match=r"observes 10 values.*gives 12"):
         register_policy(
             policies["vwap_like"], "blind", lab_home, env_config=wider, episodes=4, force=True
         )
