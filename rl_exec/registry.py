@@ -434,13 +434,10 @@ def registered_policy_path(home: LabHome | None = None) -> Path | None:
     """
     lab = home or LabHome.resolve()
     record_path = lab.policies / REGISTERED_FILE
-    record, _ = _read_pointer(lab)
+    record, history = _read_pointer(lab)
     if record is None:
         return None
-    try:
-        relative = str(record["path"])
-    except KeyError as exc:
-        raise ConfigError(f"{record_path}: broken policy registration (missing {exc})") from None
+    relative = history[-1]["path"]  # checked by _read_pointer, in both layouts
     path = _inside(lab, relative, record_path)
     if not path.is_file():
         raise ConfigError(f"{record_path}: registered policy {path} is missing")
