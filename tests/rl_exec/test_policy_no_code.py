@@ -307,7 +307,7 @@ def test_description_is_plain_numbers_and_names_what_it_was_trained_on(
     assert description["action"] == {"kind": "box", "dim": 1, "low": [0.0], "high": [1.0]}
     assert description["network"]["net_arch"] == {"pi": [64, 64], "vf": [64, 64]}
     assert description["network"]["activation"] == "tanh"
-    assert description["trained_on"] == {"env": "ac", "data": None}
+    assert description["trained_on"] == {"env": "ac", "data": None, "market": None}
     assert description["env_config_hash"] == ENV.stable_hash()
     weights = trained["ppo"].path.read_bytes()
     assert description["weights"]["sha256"] == hashlib.sha256(weights).hexdigest()
