@@ -4,7 +4,11 @@
   --out PATH [--json]`` (a progress bar on stderr);
 * ``alphaloop rl evaluate --policy PATH|twap|vwap|ac --env ac|replay [--data SPEC]
   --episodes N --seed S [--json]`` (one JSON object on stdout);
-* ``alphaloop rl register PATH --name NAME``: the arena's broker uses this policy from now on.
+* ``alphaloop rl register PATH --name NAME [--data SPEC] [--episodes N] [--seed S] [--force]
+  [--json]``: the arena's broker uses this policy from now on, if it was trained on the arena's
+  environment and market and beats TWAP there (``--force`` overrides; :mod:`rl_exec.registry`);
+* ``alphaloop rl registry [--name NAME] [--json]``: the versions with their evaluation;
+* ``alphaloop rl rollback [--json]``: back to the version active before the current one.
 
 Policies are ``PATH.safetensors`` + ``PATH.json`` (:mod:`rl_exec.policy_file`); a
 stable-baselines3 ``.zip`` or any other pickle-bearing file is refused with an ``error:`` line.
@@ -171,10 +175,119 @@ def register(
         typer.Argument(help="Trained policy (PATH.safetensors, its PATH.json next to it)."),
     ],
     name: Annotated[str, typer.Option("--name", help="Registry name.")],
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="The arena's data (default: the synthetic market it uses)."),
+    ] = None,
+    episodes: Annotated[
+        int, typer.Option("--episodes", help="Hold-out orders of the paired check against TWAP.")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Root seed of those orders.")] = 0,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Register even if refused (the figures are stored)."),
+    ] = False,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="YAML file; its keys override the packaged rl_exec.yaml."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Make a trained policy the one the arena's broker uses (checked; nothing is unpickled)."""
+    """Make a trained policy the one the arena's broker uses, if it beats TWAP there."""
     from alphaloop.home import LabHome
+    from alphaloop.jsonout import emit
     from rl_exec.registry import register_policy
 
-    target = register_policy(path, name, LabHome.resolve())
-    typer.echo(f"registered {name}: {target}")
+    if episodes < 2:
+        raise ConfigError(f"--episodes must be >= 2 (a paired standard error), got {episodes}")
+    rl_config = _config("replay", data, config)
+    version = register_policy(
+        path,
+        name,
+        LabHome.resolve(),
+        env_config=rl_config.env,
+        episodes=episodes,
+        seed=seed,
+        force=force,
+    )
+    if as_json:
+        emit(version.to_json())
+        return
+    typer.echo(f"registered {version.label}: {version.path}")
+    evaluation = version.evaluation or {}
+    typer.echo(
+        f"  against TWAP: paired cost difference {evaluation['cost_difference_bps']:+.3f} +/- "
+        f"{evaluation['cost_difference_se_bps']:.3f} bps ({evaluation['cost_change_pct']:+.2f}%) "
+        f"over {evaluation['episodes']} hold-out orders of {evaluation['data']}"
+    )
+    for reason in version.overridden:
+        typer.echo(f"  forced: {reason}")
+
+
+def _figure(evaluation: dict[str, Any] | None, key: str, error: str, digits: int) -> str:
+    if not evaluation or evaluation.get(key) is None:
+        return "-"
+    return f"{evaluation[key]:+.{digits}f} +/- {evaluation[error]:.{digits}f}"
+
+
+@app.command("registry")
+def registry_list(
+    name: Annotated[str | None, typer.Option("--name", help="Only this name's versions.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """List the registered policy versions with their evaluation; * marks the active one."""
+    from alphaloop.home import LabHome
+    from alphaloop.jsonout import emit
+    from rl_exec.registry import list_versions
+
+    versions = list_versions(LabHome.resolve(), name)
+    if as_json:
+        emit({"versions": [version.to_json() for version in versions]})
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"execution policies ({len(versions)} versions; * = the arena's)")
+    for column in (
+        "",
+        "name",
+        "version",
+        "registered",
+        "cost vs TWAP (bps)",
+        "% of TWAP",
+        "realised vs TWAP (bps)",
+        "beats TWAP",
+        "forced",
+    ):
+        table.add_column(column, overflow="fold")
+    for version in versions:
+        evaluation = version.evaluation
+        beats = "-" if not evaluation else ("yes" if evaluation.get("beats_twap") else "no")
+        table.add_row(
+            "*" if version.active else "",
+            version.name,
+            str(version.version) if version.version else "legacy",
+            (version.registered_at or "-")[:19],
+            _figure(evaluation, "cost_difference_bps", "cost_difference_se_bps", 3),
+            _figure(evaluation, "cost_change_pct", "cost_change_se_pct", 2),
+            _figure(evaluation, "objective_difference_bps", "objective_difference_se_bps", 2),
+            beats,
+            "yes" if version.forced else "",
+        )
+    Console().print(table)
+
+
+@app.command()
+def rollback(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Return to the policy version that was active before the current one."""
+    from alphaloop.home import LabHome
+    from alphaloop.jsonout import emit
+    from rl_exec.registry import rollback as roll_back
+
+    left, now = roll_back(LabHome.resolve())
+    if as_json:
+        emit({"left": left.to_json(), "active": now.to_json()})
+        return
+    typer.echo(f"rolled back from {left.label} to {now.label}: {now.path}")

@@ -31,7 +31,8 @@ The description (``format_version`` 2; the keys :func:`check_description` requir
                  "share_features_extractor": bool,
                  SAC only: "clip_mean": float, "n_critics": int},
      "weights": {"file": "<name>.safetensors", "sha256": "<hex>", "bytes": int},
-     "trained_on": {"env": "ac" | "replay", "data": str | null},
+     "trained_on": {"env": "ac" | "replay", "data": str | null,
+                    "market": "cn" | "us" | "crypto" | "none" | null},
      ...training facts (seed, timesteps, env_config and its hash, obs_fields, versions)}
 """
 

@@ -65,7 +65,18 @@ def library_versions() -> dict[str, str]:
 def build_replay_model(
     config: ReplayConfig, *, home: LabHome | None = None, holdout: bool = False
 ) -> ReplayModel:
-    """Build the replay market from the lab's data (synthetic by default).
+    """Build the replay market from the lab's data (see :func:`build_replay_source`)."""
+    return build_replay_source(config, home=home, holdout=holdout)[0]
+
+
+def build_replay_source(
+    config: ReplayConfig, *, home: LabHome | None = None, holdout: bool = False
+) -> tuple[ReplayModel, str]:
+    """Build the replay market from the lab's data (synthetic by default); say its market.
+
+    Returns the model and the market code of its data (``cn``, ``us``, ``crypto``, ``none``),
+    which a saved policy records (``trained_on.market``) and the registry compares with the
+    arena's data.
 
     Training days are the ``config.days`` days after the look-back window; with ``holdout`` the
     next ``config.days`` days are used instead (evaluation on days the policy never saw).
@@ -101,7 +112,7 @@ def build_replay_model(
     if profile is not None and profile.shape != (days[0].n_bars,):
         profile = None
     lot, limit = _market_rules(market)
-    return ReplayModel(days, config, profile=profile, lot_size=lot, limit_pct=limit)
+    return ReplayModel(days, config, profile=profile, lot_size=lot, limit_pct=limit), market
 
 
 def _first_replay_day(text: str, n_days: int, config: ReplayConfig, holdout: bool) -> int:
@@ -124,7 +135,7 @@ def _market_rules(market: str) -> tuple[float, float | None]:
 
 def _build_real_replay_model(
     text: str, config: ReplayConfig, *, home: LabHome | None, holdout: bool
-) -> ReplayModel:
+) -> tuple[ReplayModel, str]:
     """Build the replay market from real intraday bars (see :func:`build_replay_model`)."""
     from rl_exec.replay_data import replay_days_from_sessions
     from simulators.calendars import is_daily_or_slower
@@ -158,7 +169,7 @@ def _build_real_replay_model(
             f"{market.freq} bars of a session; set replay.n_steps to at most {longest}"
         )
     lot, limit = _market_rules(market.daily.market)
-    return ReplayModel(days, config, lot_size=lot, limit_pct=limit)
+    return ReplayModel(days, config, lot_size=lot, limit_pct=limit), market.daily.market
 
 
 def _load_market(text: str, home: LabHome | None) -> Any:
@@ -274,10 +285,13 @@ def train_policy(
 
     torch.set_num_threads(train_config.torch_threads)
     lab = home or LabHome.resolve()
+    # The market of the data trained on, recorded for the registry; unknown (None) when the
+    # caller brings its own market models.
+    trained_market: str | None = None
     if model_factory is None:
         if env_config.model == "replay":
             # Build the replay data once; every vectorised env replays the same pool.
-            shared = build_replay_model(env_config.replay, home=lab)
+            shared, trained_market = build_replay_source(env_config.replay, home=lab)
 
             def model_factory() -> MarketModel:
                 return shared.fresh()
@@ -370,6 +384,7 @@ def train_policy(
             "data": (env_config.replay.data or "synthetic")
             if env_config.model == "replay"
             else None,
+            "market": trained_market,
         },
         "env_config": env_config.model_dump(mode="json"),
         "env_config_hash": env_config.stable_hash(),

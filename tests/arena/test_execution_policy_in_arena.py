@@ -70,7 +70,12 @@ def test_arena_uses_the_registered_policy_and_twap_without_one(
         str(policy_path),
         "--json",
     )
-    _invoke("rl", "register", str(policy_path) + ".safetensors", "--name", "tiny-ppo")
+    # Trained on the AC market (the point here is that the arena uses what is registered):
+    # forced past the registry's gate, which refuses another environment.
+    _invoke(
+        "rl", "register", str(policy_path) + ".safetensors", "--name", "tiny-ppo",
+        "--force", "--episodes", "4",
+    )  # fmt: skip
     assert isinstance(load_registered_policy(LabHome(learned_home)), LearnedPolicy)
     _run_day(learned_home, monkeypatch)
     learned_fills = _fills(learned_home)

@@ -307,7 +307,7 @@ def test_description_is_plain_numbers_and_names_what_it_was_trained_on(
     assert description["action"] == {"kind": "box", "dim": 1, "low": [0.0], "high": [1.0]}
     assert description["network"]["net_arch"] == {"pi": [64, 64], "vf": [64, 64]}
     assert description["network"]["activation"] == "tanh"
-    assert description["trained_on"] == {"env": "ac", "data": None}
+    assert description["trained_on"] == {"env": "ac", "data": None, "market": None}
     assert description["env_config_hash"] == ENV.stable_hash()
     weights = trained["ppo"].path.read_bytes()
     assert description["weights"]["sha256"] == hashlib.sha256(weights).hexdigest()
@@ -338,10 +338,12 @@ def test_loading_a_policy_never_unpickles(
 def test_registered_copy_is_what_the_broker_loads(
     lab_home: LabHome, trained: dict[str, TrainResult]
 ) -> None:
-    target = register_policy(trained["ppo"].path, "exec-v2", lab_home)
-    assert target == lab_home.policies / "exec-v2" / "policy.safetensors"
+    # Trained on the AC market, so forced past the arena's gate (tests/rl_exec/test_registry.py):
+    # what is checked here is the copy.
+    target = register_policy(trained["ppo"].path, "exec-v2", lab_home, force=True, episodes=4).path
+    assert target == lab_home.policies / "exec-v2" / "v1" / "policy.safetensors"
     record = json.loads((lab_home.policies / "registered.json").read_text())
-    assert record["path"] == "exec-v2/policy.safetensors"
+    assert record["path"] == "exec-v2/v1/policy.safetensors"
     assert record["sha256"] == hashlib.sha256(trained["ppo"].path.read_bytes()).hexdigest()
     loaded = load_registered_policy(lab_home)
     assert isinstance(loaded, LearnedPolicy) and loaded.path == target
@@ -504,7 +506,7 @@ def test_tampered_registered_policy_refused_by_the_arena_and_evaluate(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    target = register_policy(trained["ppo"].path, "exec-v1", lab_home)
+    target = register_policy(trained["ppo"].path, "exec-v1", lab_home, force=True, episodes=4).path
     data = bytearray(target.read_bytes())
     data[-1] ^= 0x01
     target.write_bytes(bytes(data))

@@ -165,7 +165,8 @@ def test_registry_without_registration_falls_back_to_twap(lab_home: LabHome) -> 
 def test_registry_registered_policy_is_what_broker_loads(
     lab_home: LabHome, trained: dict[int, Path]
 ) -> None:
-    target = register_policy(trained[4096], "exec-v1", lab_home)
+    # AC-trained policies, forced past the arena's gate (tests/rl_exec/test_registry.py).
+    target = register_policy(trained[4096], "exec-v1", lab_home, force=True, episodes=4).path
     loaded = load_registered_policy(lab_home)
     assert isinstance(loaded, LearnedPolicy)
     assert loaded.path == target
@@ -173,10 +174,10 @@ def test_registry_registered_policy_is_what_broker_loads(
     observation = make_env(ENV).reset(seed=2)[0]
     assert loaded.schedule_fraction(observation) == original.schedule_fraction(observation)
     # A later registration replaces the first one.
-    register_policy(trained[1], "exec-v0", lab_home)
+    register_policy(trained[1], "exec-v0", lab_home, force=True, episodes=4)
     assert (
         load_registered_policy(lab_home).path
-        == lab_home.policies / "exec-v0" / "policy.safetensors"
+        == lab_home.policies / "exec-v0" / "v1" / "policy.safetensors"
     )
 
 
