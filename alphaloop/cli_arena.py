@@ -5,7 +5,9 @@ account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sh
 ``score``), ``benchmark`` (``return``), ``regime`` (label and its inputs), ``risk_events``
 (list), ``genomes`` (each genome's day per account: sleeve, P&L, the shadow backtest's expected
 P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle moves the day's
-paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` and
+paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` (the day's
+MLflow run, logged by the command that committed the day; ``null`` when it was already
+committed or with ``--no-mlflow``) and
 ``arena_config_hash`` (the stable hash of the arena settings the day ran with: the packaged
 ``arena.yaml`` with ``--arena-config FILE`` over it; ``arena replay --json`` carries it too).
 
@@ -28,6 +30,13 @@ second pause, or a resume of a lab that is not paused, says so and exits 0; ``pa
 ``arena replay`` commit their days without new orders (with ``--flatten``: only the sells that
 close positions) and say so on stderr; ``arena status`` says so; each ``--json`` object has
 ``"paused"`` (the pause, or ``null``) and ``arena replay --json`` ``"paused_days"``.
+
+``arena status --json`` has ``"partial"``: ``null``, or ``{"day", "committed", "missing"}`` when
+only some accounts committed the last day (a crash between two commits).
+
+``arena run`` and ``arena replay`` hold the home's ledger lock (:mod:`alphaloop.locks`) for
+their whole run: a second one waits (one ``waiting:`` line on stderr), or after
+``$ALPHALOOP_LOCK_TIMEOUT`` seconds stops with an ``error:`` line, having written nothing.
 """
 
 from __future__ import annotations
