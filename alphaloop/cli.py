@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from alphaloop import ray_session
+from alphaloop.egress import quiet_by_default
 from alphaloop.errors import AlphaLoopError, DataWarning
 from alphaloop.home import ENV_VAR
 
@@ -91,6 +92,8 @@ _default_showwarning = warnings.showwarning
 
 def main() -> None:
     """Entry point of the console script."""
+    # Before any command imports MLflow or starts Ray: no usage reports unless the user asks.
+    quiet_by_default()
     warnings.showwarning = _show_data_warning
     try:
         app()

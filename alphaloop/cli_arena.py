@@ -5,7 +5,9 @@ account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sh
 ``score``), ``benchmark`` (``return``), ``regime`` (label and its inputs), ``risk_events``
 (list), ``genomes`` (each genome's day per account: sleeve, P&L, the shadow backtest's expected
 P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle moves the day's
-paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` and
+paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` (the day's
+MLflow run, logged by the command that committed the day; ``null`` when it was already
+committed or with ``--no-mlflow``) and
 ``arena_config_hash`` (the stable hash of the arena settings the day ran with: the packaged
 ``arena.yaml`` with ``--arena-config FILE`` over it; ``arena replay --json`` carries it too).
 
@@ -28,6 +30,13 @@ second pause, or a resume of a lab that is not paused, says so and exits 0; ``pa
 ``arena replay`` commit their days without new orders (with ``--flatten``: only the sells that
 close positions) and say so on stderr; ``arena status`` says so; each ``--json`` object has
 ``"paused"`` (the pause, or ``null``) and ``arena replay --json`` ``"paused_days"``.
+
+``arena status --json`` has ``"partial"``: ``null``, or ``{"day", "committed", "missing"}`` when
+only some accounts committed the last day (a crash between two commits).
+
+``arena run`` and ``arena replay`` hold the home's ledger lock (:mod:`alphaloop.locks`) for
+their whole run: a second one waits (one ``waiting:`` line on stderr), or after
+``$ALPHALOOP_LOCK_TIMEOUT`` seconds stops with an ``error:`` line, having written nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import typer
 
 from alphaloop.errors import ConfigError
 from alphaloop.jsonout import emit
+from alphaloop.locks import store_lock
 
 app = typer.Typer(
     help="The daily arena: paper accounts, debate, risk governor, ledger.", no_args_is_help=True
@@ -137,19 +147,23 @@ def run(
     home = LabHome.resolve().ensure()
     market = load_arena_data(data, home)
     target = _parse_day(day, "--date") if day else trading_days(market.daily)[-1]
-    refuse_broken_ledger(home)  # before any account restores its books from the ledger
-    _say_if_paused(home)
-    with _accounts(local, home, config, market) as accounts:
-        summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
-    # The loop closes: the day's paper record into the gene pool, promotions and demotions.
-    loop_day = closed_loop(home, market)(target)
-    summary["loop"] = {"transitions": list(loop_day.transitions)}
-    summary["arena_config_hash"] = config.stable_hash()
-    summary["mlflow_run_id"] = None
-    if not no_mlflow:
-        from arena.tracking import log_arena_day
+    # One writer of the ledger at a time, from the checks to the MLflow run: a second `arena
+    # run` of the day waits here, then finds the day committed and logs nothing.
+    with store_lock(home, "ledger", purpose=f"arena run --date {target.isoformat()}"):
+        refuse_broken_ledger(home)  # before any account restores its books from the ledger
+        _say_if_paused(home)
+        with _accounts(local, home, config, market) as accounts:
+            summary = run_arena_day(accounts, market, target, home=home, config=config, force=force)
+        # The loop closes: the day's paper record into the gene pool, promotions and demotions.
+        loop_day = closed_loop(home, market)(target)
+        summary["loop"] = {"transitions": list(loop_day.transitions)}
+        summary["arena_config_hash"] = config.stable_hash()
+        summary["mlflow_run_id"] = None
+        if not no_mlflow and not summary["already_committed"]:
+            from arena.tracking import log_arena_day
 
-        summary["mlflow_run_id"] = log_arena_day(home, summary, data_spec=market.spec)
+            # One MLflow run per committed day: the run that committed it logs it.
+            summary["mlflow_run_id"] = log_arena_day(home, summary, data_spec=market.spec)
     if as_json:
         emit(summary)
         return
@@ -212,19 +226,9 @@ def replay(
     arena_config: ArenaConfigOption = None,
 ) -> None:
     """Replay a season day after day (resumable), evolving the gene pool once a week."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from alphaloop.home import LabHome
     from arena.personas import load_arena_config
-    from arena.season import (
-        closed_loop,
-        load_arena_data,
-        refuse_broken_ledger,
-        replay_season,
-        season_days,
-        weekly_evolution,
-    )
+    from arena.season import load_arena_data
 
     config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
@@ -232,6 +236,46 @@ def replay(
     first, last = _parse_day(start, "--start"), _parse_day(end, "--end")
     if first > last:
         raise ConfigError(f"--start {start} is after --end {end}")
+    with store_lock(home, "ledger", purpose=f"arena replay --start {start} --end {end}"):
+        _replay(
+            home, market, first, last, config, as_json=as_json, evolve_weekday=evolve_weekday,
+            generations=generations, population=population, window=window, holdout=holdout,
+            seed=seed, config_file=config_file, open_loop=open_loop, local=local,
+            no_mlflow=no_mlflow,
+        )  # fmt: skip
+
+
+def _replay(
+    home: Any,
+    market: Any,
+    first: date,
+    last: date,
+    config: Any,
+    *,
+    as_json: bool,
+    evolve_weekday: int,
+    generations: int,
+    population: int | None,
+    window: int | None,
+    holdout: int | None,
+    seed: int,
+    config_file: Path | None,
+    open_loop: bool,
+    local: bool,
+    no_mlflow: bool,
+) -> None:
+    """The season of `arena replay`, run under the ledger's lock."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from arena.season import (
+        closed_loop,
+        refuse_broken_ledger,
+        replay_season,
+        season_days,
+        weekly_evolution,
+    )
+
     refuse_broken_ledger(home)  # before any account restores its books from the ledger
     _say_if_paused(home)
     total = len(season_days(market, first, last))
@@ -336,7 +380,15 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         emit(result)
         return
-    typer.echo(f"last committed day: {result['last_committed'] or 'none'}")
+    partial = result["partial"]
+    if partial is None:
+        typer.echo(f"last committed day: {result['last_committed'] or 'none'}")
+    else:
+        typer.echo(
+            f"last committed day: {partial['day']} (partial: committed for "
+            f"{', '.join(partial['committed'])}, not for {', '.join(partial['missing'])}; "
+            f"finish it with alphaloop arena run --date {partial['day']})"
+        )
     paused = result["paused"]
     if paused is None:
         typer.echo("paused: no")

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from alphaloop.egress import quiet_by_default
 from alphaloop.errors import RayClusterUnavailable
 
 __all__ = [
@@ -59,6 +60,9 @@ _cli_address: str | None = None
 # Ray's discovery keywords: "auto" searches the machine, "local" starts a new Ray.
 _DISCOVER = "auto"
 _LOCAL = "local"
+# The proxy variables (see _cloud_probe_blocked), and a loopback proxy that refuses at once.
+_PROXY_ENV_VARS = ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY")
+_DEAD_PROXY = "http://127.0.0.1:9"
 # Ray's switch between a one-node Ray on loopback (false) and a cluster node (see _start_private).
 _ONE_NODE_ENV_VAR = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -170,6 +174,28 @@ def _check_reachable(address: str, source: str, host: str, port: int, timeout: f
         ) from None
 
 
+def _cloud_probe_blocked() -> dict[str, str]:
+    """Return the proxy settings that keep a private Ray's cloud probe on loopback.
+
+    Ray (2.60) starts its dashboard process even with ``include_dashboard=False``, with one
+    module, ``UsageStatsHead``, which asks the cloud metadata addresses (``169.254.169.254``,
+    ``metadata.google.internal``) over plain HTTP *before* it checks whether usage statistics
+    are enabled. With usage statistics off and no proxy of the user's, the processes of a
+    private Ray get an HTTP proxy on a loopback port nothing listens on (the discard port):
+    those requests fail at once on loopback. Ray's own traffic (gRPC to 127.0.0.1) is exempt
+    through ``no_proxy``; a user who set a proxy, or turned usage statistics on, keeps theirs.
+    """
+    if os.environ.get(USAGE_STATS_ENV_VAR, "") != "0":
+        return {}
+    if any(os.environ.get(name) for name in _PROXY_ENV_VARS):
+        return {}
+    exempt = "127.0.0.1,localhost,::1"
+    return {
+        "http_proxy": _DEAD_PROXY, "HTTP_PROXY": _DEAD_PROXY,
+        "no_proxy": exempt, "NO_PROXY": exempt,
+    }  # fmt: skip
+
+
 def _start_private(num_cpus: int | None, options: dict[str, Any]) -> None:
     """Start a one-node Ray on this machine whose servers listen on 127.0.0.1 only."""
     import ray
@@ -183,6 +209,8 @@ def _start_private(num_cpus: int | None, options: dict[str, Any]) -> None:
     # a cluster joined later from this process must advertise a reachable address.
     saved_env = os.environ.get(_ONE_NODE_ENV_VAR)
     saved_flag = getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    saved_proxy = {name: os.environ.get(name) for name in _PROXY_ENV_VARS}
+    os.environ.update(_cloud_probe_blocked())
     os.environ[_ONE_NODE_ENV_VAR] = "0"
     if saved_flag is not None:
         ray_constants.ENABLE_RAY_CLUSTER = False
@@ -197,6 +225,11 @@ def _start_private(num_cpus: int | None, options: dict[str, Any]) -> None:
             **options,
         )
     finally:
+        for name, value in saved_proxy.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if saved_env is None:
             os.environ.pop(_ONE_NODE_ENV_VAR, None)
         else:
@@ -261,7 +294,7 @@ def connect_ray(
 
     leave_job_working_dir()
     # Ray reports usage to its servers unless told not to; the lab's processes are offline.
-    os.environ.setdefault(USAGE_STATS_ENV_VAR, "0")
+    quiet_by_default()
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if runtime_env:
         options["runtime_env"] = dict(runtime_env)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from alphaloop.errors import ConfigError, DataSpecError
 from alphaloop.home import LabHome
+from alphaloop.locks import store_lock
 from arena.bootstrap import ArenaGenome, arena_genomes, bootstrap_genomes
 from arena.broker import BrokerRules, start_day
 from arena.cycle import (
@@ -370,6 +371,30 @@ def _refuse_skipping_a_partial_day(home: LabHome, day: date) -> None:
     )
 
 
+def _refuse_data_without_holdings(home: LabHome, data: ArenaData, day: date) -> None:
+    """Refuse to run a day on data that lacks a symbol an account holds (its position could
+    not be marked, sold or valued: the books would be wrong from this day on)."""
+    known = set(data.daily.symbols)
+    missing: dict[str, list[str]] = {}
+    with Ledger(home.ledger_db) as ledger:
+        for name in PERSONA_NAMES:
+            last = ledger.last_committed_day(name)
+            if last is None or last >= day:
+                continue
+            for position in ledger.positions(name, last):
+                if position.quantity != 0 and position.symbol not in known:
+                    missing.setdefault(position.symbol, []).append(f"{name} ({last.isoformat()})")
+    if missing:
+        held = "; ".join(
+            f"{symbol} held by {', '.join(who)}" for symbol, who in sorted(missing.items())
+        )
+        raise DataSpecError(
+            f"arena day {day.isoformat()}: --data {data.spec} has no bars for {len(missing)} "
+            f"symbol(s) the accounts of {home.ledger_db} hold: {held}; run the arena on data "
+            "that includes them (the data the accounts traded)"
+        )
+
+
 def refuse_broken_ledger(home: LabHome, *, full_chain: bool = True) -> None:
     """Refuse to trade on a ledger that fails verification (every trading command's start-up).
 
@@ -419,6 +444,7 @@ def run_arena_day(
         _refuse_going_back(home, day, force=force)
         _refuse_skipping_a_partial_day(home, day)
         refuse_broken_ledger(home, full_chain=full_chain)
+        _refuse_data_without_holdings(home, data, day)
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None
@@ -961,10 +987,13 @@ def closed_loop(home: LabHome, data: ArenaData, *, promotion: Any = None) -> Cal
     def close(day: date) -> Any:
         with Ledger(home.ledger_db) as ledger:
             rows = ledger.genome_days(start=day, end=day)
-        return close_loop(
-            home, day, rows, config=config, periods_per_year=periods,
-            config_hash=config.stable_hash(), daily=data.daily, calibrations=calibrations,
-        )  # fmt: skip
+        # Promotions and demotions change the statuses an evolution session works on: not
+        # while one runs on this home (alphaloop.locks).
+        with store_lock(home, "gene_pool", purpose=f"closing the loop of {day.isoformat()}"):
+            return close_loop(
+                home, day, rows, config=config, periods_per_year=periods,
+                config_hash=config.stable_hash(), daily=data.daily, calibrations=calibrations,
+            )  # fmt: skip
 
     return close
 
@@ -1031,15 +1060,20 @@ def weekly_evolution(
 # --------------------------------------------------------------------------- status
 def arena_status(home: LabHome) -> dict[str, Any]:
     """Return the last committed day, each account's equity there and the pause (``arena
-    status``; ``"paused"``: :meth:`arena.kill_switch.Pause.to_dict`, ``None`` when not paused)."""
+    status``; ``"paused"``: :meth:`arena.kill_switch.Pause.to_dict`, ``None`` when not paused).
+
+    ``"partial"`` is ``None``, or, when only some accounts committed the last day (a crash
+    between two commits), ``{"day", "committed", "missing"}``: the day is not complete until
+    ``arena run --date DAY`` commits the missing accounts.
+    """
     path = home.ledger_db
     accounts: dict[str, Any] = {}
     last_day: str | None = None
     if not path.exists():
         # Reading never creates the ledger.
         return {
-            "ledger": str(path), "last_committed": last_day, "accounts": accounts,
-            "paused": _paused(home),
+            "ledger": str(path), "last_committed": last_day, "partial": None,
+            "accounts": accounts, "paused": _paused(home),
         }  # fmt: skip
     with Ledger(path) as ledger:
         registered = {record.account: record for record in ledger.account_records()}
@@ -1056,7 +1090,17 @@ def arena_status(home: LabHome) -> dict[str, Any]:
             "total_return": equity / initial - 1.0 if initial > 0 else math.nan,
         }
         last_day = day.isoformat() if last_day is None or day.isoformat() > last_day else last_day
+    # A day some accounts committed and others not (a crash between two commits): partial.
+    names = sorted(set(PERSONA_NAMES) | set(registered))
+    behind = [name for name in names if name not in accounts or accounts[name]["day"] != last_day]
+    partial = None
+    if last_day is not None and behind:
+        partial = {
+            "day": last_day,
+            "committed": [name for name in names if name not in behind],
+            "missing": behind,
+        }
     return {
-        "ledger": str(path), "last_committed": last_day, "accounts": accounts,
-        "paused": _paused(home),
+        "ledger": str(path), "last_committed": last_day, "partial": partial,
+        "accounts": accounts, "paused": _paused(home),
     }  # fmt: skip

@@ -47,6 +47,7 @@ from typing import Any
 import ray
 from ray.exceptions import ObjectLostError, RayActorError
 
+from alphaloop.errors import AlphaLoopError
 from evolution.evaluate import CostConfig, Evaluation, GenomeEvaluator
 from evolution.fitness import FitnessConfig
 from genome.cache import CacheKey
@@ -258,8 +259,13 @@ def _split(genomes: list[Genome], share: int = BATCH_SHARE) -> list[list[Genome]
 
 
 # ------------------------------------------------------------------------------- the pool
-class EvaluatorPoolError(RuntimeError):
-    """Every evaluator actor is gone and none could be started: the generation cannot finish."""
+class EvaluatorPoolError(AlphaLoopError, RuntimeError):
+    """Every evaluator actor is gone and none could be started: the generation cannot finish.
+
+    An :class:`~alphaloop.errors.AlphaLoopError` (the CLI's one ``error:`` line, exit 2): the
+    cause is the cluster (its nodes died, or it has no free CPU for a replacement), not the
+    lab, and the committed generations are kept (``evolve --resume`` continues).
+    """
 
 
 @dataclass(slots=True)
@@ -438,8 +444,12 @@ class RayEvaluatorPool:
                 if not waiting:
                     if not self._workers:
                         raise EvaluatorPoolError(
-                            f"RayEvaluatorPool: no live evaluator actor left with "
-                            f"{len(batches) - len(answered)} of {len(batches)} batches to run"
+                            f"Ray ({self.ray_info['address']}): every evaluator actor of the "
+                            f"pool died ({report.actors_lost} lost, {report.actors_started} "
+                            "started) and the cluster has no free CPU for another, with "
+                            f"{len(batches) - len(answered)} of {len(batches)} batches to "
+                            "run; check the cluster (ray status), then resume (alphaloop "
+                            "evolve --resume, or --workers 0 to evaluate without Ray)"
                         )
                     time.sleep(0.05)  # every actor is cooling down after an error
                     continue

@@ -26,6 +26,7 @@ from alphaloop import __version__
 from alphaloop.config import FrozenConfig, load_config
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
+from alphaloop.locks import store_lock
 from evolution import operators
 from evolution.engine import (
     EvolutionConfig,
@@ -327,7 +328,22 @@ class EvolutionSession:
         resume: bool = False,
         on_generation: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """Run until ``generations`` generations are committed; return the JSON summary."""
+        """Run until ``generations`` generations are committed; return the JSON summary.
+
+        The whole run holds the home's ``gene_pool`` lock (:mod:`alphaloop.locks`): a second
+        session of the home (a resume of this one included) waits, then finds what this one
+        committed, instead of committing the same generation twice.
+        """
+        with store_lock(self.home, "gene_pool", purpose=f"evolution as of {self.as_of}"):
+            return self._run_locked(generations, resume=resume, on_generation=on_generation)
+
+    def _run_locked(
+        self,
+        generations: int,
+        *,
+        resume: bool,
+        on_generation: Callable[[dict[str, Any]], None] | None,
+    ) -> dict[str, Any]:
         tracker = None
         session_id, start, population = self._open(resume)
         session = self.store.session(session_id) or {}
@@ -362,7 +378,11 @@ class EvolutionSession:
                 tracker.finish()
         except BaseException:
             if tracker is not None:
-                tracker.finish("FAILED")
+                # A session whose generations are all committed completed, whatever failed
+                # after: its run stays FINISHED (a failed resume does not undo a session).
+                last = self.store.last_generation(session_id)
+                done = last is not None and last + 1 >= generations
+                tracker.finish("FINISHED" if done else "FAILED")
             raise
         return self._summary(session_id)
 

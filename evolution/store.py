@@ -44,6 +44,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from alphaloop.errors import AlphaLoopError
+
 SCHEMA_VERSION = 4
 STATUSES = ("alive", "culled", "candidate", "probation", "champion", "demoted", "retired")
 # Statuses whose genomes evolution continues from (a new session starts from these).
@@ -380,6 +382,15 @@ class PaperDayRecord:
             raise ValueError(f"{self.genome_id} {self.account} {self.day}: allocation <= 0")
 
 
+class GenerationOutOfOrder(AlphaLoopError, RuntimeError):
+    """A session's generation was committed out of order: another command ran the session.
+
+    Generations are committed one after the other, once each; a commit that does not follow
+    the session's last one (a second writer resuming the same session) is refused and nothing
+    of it is written.
+    """
+
+
 class TransitionError(ValueError):
     """A lifecycle move the transition table does not allow (nothing was stored)."""
 
@@ -610,9 +621,12 @@ class GenePoolStore:
         last = self.last_generation(session_id)
         expected = 0 if last is None else last + 1
         if generation != expected:
-            raise RuntimeError(
-                f"session {session_id}: generation {generation} out of order "
-                f"(last committed: {last})"
+            raise GenerationOutOfOrder(
+                f"gene pool {self.path}: session {session_id}: generation {generation} out of "
+                f"order (last committed: {'none' if last is None else last}, expected "
+                f"{expected}); another command may have run this session: nothing of "
+                f"generation {generation} was written (evolve --resume continues the "
+                "session from its last committed generation)"
             )
         with self._transaction() as db:
             for member in members:

@@ -4,22 +4,34 @@ One parent run per evolution session and one nested run per generation, in the e
 ``alphaloop-evolution`` of the lab's store (default ``sqlite:///<lab home>/mlflow.db``, or
 ``$ALPHALOOP_MLFLOW_URI``). Artifacts go under ``<lab home>/mlartifacts`` unless the tracking
 URI is a server.
+
+Every write to the store happens under the home's ``mlflow`` lock (:mod:`alphaloop.locks`):
+MLflow creates its SQLite schema on first use and two processes doing so at once crashed in its
+migrations; the lock also makes "find the experiment, else create it" one step.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import mlflow
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
+from alphaloop.egress import quiet_by_default
 
-from alphaloop.home import LabHome
+# Before MLflow is imported: its telemetry client starts at import (alphaloop/egress.py).
+quiet_by_default()
+
+import mlflow  # noqa: E402
+from mlflow.entities import Metric, Param, RunTag  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from alphaloop.home import LabHome  # noqa: E402
+from alphaloop.locks import store_lock  # noqa: E402
 
 EVOLUTION_EXPERIMENT = "alphaloop-evolution"
 URI_ENV = "ALPHALOOP_MLFLOW_URI"
@@ -30,21 +42,32 @@ def tracking_uri(home: LabHome) -> str:
     return os.environ.get(URI_ENV) or home.mlflow_uri
 
 
+def tracking_lock(home: LabHome, purpose: str = "MLflow tracking") -> AbstractContextManager[None]:
+    """Return the home's ``mlflow`` store lock (hold it around every write to the store)."""
+    return store_lock(home, "mlflow", purpose=purpose)
+
+
 def client_for(home: LabHome) -> MlflowClient:
+    """Return a client of the home's store, the store created (first use) under its lock."""
     home.ensure()
-    return MlflowClient(tracking_uri=tracking_uri(home))
+    with tracking_lock(home, "opening the MLflow store"):
+        client = MlflowClient(tracking_uri=tracking_uri(home))
+        # MLflow opens (and on first use creates and migrates) the store on the first call.
+        client.search_experiments(max_results=1)
+    return client
 
 
 def experiment_id(client: MlflowClient, name: str, home: LabHome) -> str:
     """Return the id of experiment ``name``, creating it with artifacts in the lab home."""
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return str(found.experiment_id)
-    location = None
-    if tracking_uri(home).startswith("sqlite:"):
-        home.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
-        location = home.mlflow_artifacts.as_uri()
-    return str(client.create_experiment(name, artifact_location=location))
+    with tracking_lock(home, f"creating the MLflow experiment {name}"):
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        location = None
+        if tracking_uri(home).startswith("sqlite:"):
+            home.mlflow_artifacts.mkdir(parents=True, exist_ok=True)
+            location = home.mlflow_artifacts.as_uri()
+        return str(client.create_experiment(name, artifact_location=location))
 
 
 def _params(values: Mapping[str, Any]) -> list[Param]:
@@ -61,8 +84,25 @@ def _metrics(values: Mapping[str, float], step: int, timestamp: int) -> list[Met
     return out
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _under_lock(
+    method: Callable[Concatenate[EvolutionTracker, _P], _R],
+) -> Callable[Concatenate[EvolutionTracker, _P], _R]:
+    """Run a tracker's write under the home's ``mlflow`` lock."""
+
+    @functools.wraps(method)
+    def locked(self: EvolutionTracker, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with tracking_lock(self.home, f"evolution tracking ({method.__name__})"):
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class EvolutionTracker:
-    """Writes one evolution session to MLflow."""
+    """Writes one evolution session to MLflow (each write under the ``mlflow`` lock)."""
 
     def __init__(self, home: LabHome, *, experiment: str = EVOLUTION_EXPERIMENT) -> None:
         self.home = home
@@ -70,6 +110,7 @@ class EvolutionTracker:
         self.experiment_id = experiment_id(self.client, experiment, home)
         self.parent_run_id: str | None = None
 
+    @_under_lock
     def start_session(
         self, session_id: str, params: Mapping[str, Any], parent_run_id: str | None = None
     ) -> str:
@@ -87,6 +128,7 @@ class EvolutionTracker:
         self.client.log_batch(self.parent_run_id, params=_params(params))
         return self.parent_run_id
 
+    @_under_lock
     def log_generation(
         self,
         *,
@@ -146,10 +188,12 @@ class EvolutionTracker:
             out.setdefault(generation, []).append((run.info.run_id, run.info.status))
         return out
 
+    @_under_lock
     def delete_run(self, run_id: str) -> None:
         """Delete a run (a generation's run that a crash left unfinished)."""
         self.client.delete_run(run_id)
 
+    @_under_lock
     def finish(self, status: str = "FINISHED") -> None:
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status)

@@ -32,36 +32,37 @@ def log_report(
     """
     from mlflow.entities import Metric, Param
 
-    from evolution.tracking import client_for, experiment_id
+    from evolution.tracking import client_for, experiment_id, tracking_lock
 
-    client = client_for(home)
-    experiment = experiment_id(client, REPORTS_EXPERIMENT, home)
-    run = client.create_run(
-        experiment,
-        run_name=f"{kind}-{period.label}",
-        tags={"alphaloop.kind": f"report-{kind}", "alphaloop.period": period.label},
-    )
-    run_id = str(run.info.run_id)
-    stamp = int(time.time() * 1000)
-    numbers = [
-        Metric(str(key), float(value), stamp, 0)
-        for key, value in sorted(metrics.items())
-        if isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    ]
-    params = [
-        Param("kind", kind),
-        Param("period", period.label),
-        Param("start", period.start.isoformat()),
-        Param("end", period.end.isoformat()),
-    ]
-    try:
-        client.log_batch(run_id, metrics=numbers, params=params)
-        for path in (files.markdown, files.html, files.summary):
-            client.log_artifact(run_id, str(path), artifact_path="report")
-        client.set_terminated(run_id, "FINISHED")
-    except BaseException:
-        client.set_terminated(run_id, "FAILED")
-        raise
-    return run_id
+    with tracking_lock(home, f"logging the {kind} report"):
+        client = client_for(home)
+        experiment = experiment_id(client, REPORTS_EXPERIMENT, home)
+        run = client.create_run(
+            experiment,
+            run_name=f"{kind}-{period.label}",
+            tags={"alphaloop.kind": f"report-{kind}", "alphaloop.period": period.label},
+        )
+        run_id = str(run.info.run_id)
+        stamp = int(time.time() * 1000)
+        numbers = [
+            Metric(str(key), float(value), stamp, 0)
+            for key, value in sorted(metrics.items())
+            if isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        ]
+        params = [
+            Param("kind", kind),
+            Param("period", period.label),
+            Param("start", period.start.isoformat()),
+            Param("end", period.end.isoformat()),
+        ]
+        try:
+            client.log_batch(run_id, metrics=numbers, params=params)
+            for path in (files.markdown, files.html, files.summary):
+                client.log_artifact(run_id, str(path), artifact_path="report")
+            client.set_terminated(run_id, "FINISHED")
+        except BaseException:
+            client.set_terminated(run_id, "FAILED")
+            raise
+        return run_id

@@ -7,7 +7,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import date
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -139,3 +141,65 @@ def test_cli_arena_run_before_the_last_committed_day_is_refused(lab_home: LabHom
     assert _cli(lab_home, "arena", "run", "--date", "2023-06-05", *common).returncode == 0
     forced = _cli(lab_home, "arena", "run", "--date", "2023-06-05", "--force", *common)
     assert forced.returncode == 0, forced.stderr
+
+
+def test_cli_arena_run_on_data_lacking_held_symbols_is_one_error_line(lab_home: LabHome) -> None:
+    spec = "synthetic:seed=5,assets=5,start=2022-01-01,end=2023-12-31"
+    fewer = "synthetic:seed=5,assets=2,start=2022-01-01,end=2023-12-31"
+    common = ("--local", "--no-mlflow")
+    done = _cli(lab_home, "arena", "run", "--date", "2023-06-01", "--data", spec, *common)
+    assert done.returncode == 0, done.stderr
+    from arena.ledger import Ledger
+    from arena.season import load_arena_data
+
+    kept = set(load_arena_data(fewer, lab_home).daily.symbols)
+    with Ledger(lab_home.ledger_db) as ledger:
+        held = {
+            p.symbol
+            for name in ("aggressive", "conservative", "synthesis")
+            for p in ledger.positions(name, date(2023, 6, 1))
+            if p.quantity
+        }
+    assert held - kept, "the precondition: the accounts hold a symbol the smaller data lacks"
+    before = _ledger_rows(lab_home)
+    refused = _cli(lab_home, "arena", "run", "--date", "2023-06-02", "--data", fewer, *common)
+    assert refused.returncode == 2, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: arena day 2023-06-02: --data "), lines
+    assert fewer in lines[0] and str(lab_home.ledger_db) in lines[0]
+    assert all(symbol in lines[0] for symbol in held - kept)
+    assert _ledger_rows(lab_home) == before  # nothing stored changed
+    # The control: the data the accounts traded runs the next day.
+    again = _cli(lab_home, "arena", "run", "--date", "2023-06-02", "--data", spec, *common)
+    assert again.returncode == 0, again.stderr
+
+
+def test_cli_arena_status_marks_a_partially_committed_day(lab_home: LabHome) -> None:
+    from arena.personas import load_arena_config
+    from arena.season import LocalAccounts, load_arena_data, run_arena_day
+
+    config = load_arena_config()
+    data = load_arena_data(SPEC, lab_home)
+    crashed = LocalAccounts(lab_home, config, data.rules(), fail_after=1)
+    try:
+        with pytest.raises(RuntimeError, match="injected crash"):
+            run_arena_day(crashed, data, date(2023, 6, 1), home=lab_home, config=config)
+    finally:
+        crashed.close()
+    status = _invoke("arena", "status", "--json")
+    assert status["partial"] == {
+        "day": "2023-06-01",
+        "committed": ["aggressive"],
+        "missing": ["conservative", "synthesis"],
+    }
+    text = CliRunner().invoke(_app(), ["arena", "status"], catch_exceptions=False).stdout
+    assert text.splitlines()[0] == (
+        "last committed day: 2023-06-01 (partial: committed for aggressive, not for "
+        "conservative, synthesis; finish it with alphaloop arena run --date 2023-06-01)"
+    )
+    # The control: once the day is finished, it is no longer partial.
+    _invoke("arena", "run", "--date", "2023-06-01", "--data", SPEC, "--json", "--local",
+            "--no-mlflow")  # fmt: skip
+    status = _invoke("arena", "status", "--json")
+    assert status["partial"] is None and status["last_committed"] == "2023-06-01"
+    assert set(status["accounts"]) == {"aggressive", "conservative", "synthesis"}

@@ -237,3 +237,61 @@ def test_pool_stalled_actor_is_overtaken_and_results_are_unchanged(
         assert pool.last_report.workers == 1
     finally:
         os.kill(victim, signal.SIGCONT)
+
+
+def _kill_every_actor_on_a_full_cluster(
+    pool: RayEvaluatorPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kill the pool's actors for good; the cluster has no free CPU to start another."""
+    for handle in pool.actors:
+        ray.kill(handle, no_restart=True)
+    monkeypatch.setattr(ray, "available_resources", lambda: {"CPU": 0.0})
+
+
+def test_pool_with_every_actor_dead_and_no_room_raises_an_alphaloop_error_naming_ray(
+    make_pool: Callable[..., RayEvaluatorPool],
+    genomes: list[Genome],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from alphaloop.errors import AlphaLoopError
+    from evolution.distributed import EvaluatorPoolError
+
+    pool = make_pool(workers=1)
+    _kill_every_actor_on_a_full_cluster(pool, monkeypatch)
+    with pytest.raises(EvaluatorPoolError) as caught:
+        pool.evaluate(genomes)
+    # An AlphaLoopError: the CLI prints it as one error line and exits with status 2.
+    assert isinstance(caught.value, AlphaLoopError)
+    message = str(caught.value)
+    assert message.startswith("Ray (existing): every evaluator actor of the pool died")
+    assert "1 lost" in message and "batches to run" in message and "--resume" in message
+
+
+def test_evolve_whose_evaluator_actors_all_die_is_one_error_line_exit_2(
+    ray_cluster: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sys
+
+    from alphaloop import cli
+
+    evaluate = RayEvaluatorPool.evaluate
+
+    def dying(self: RayEvaluatorPool, todo: Any) -> dict[str, Evaluation]:
+        _kill_every_actor_on_a_full_cluster(self, monkeypatch)
+        return evaluate(self, todo)
+
+    monkeypatch.setattr(RayEvaluatorPool, "evaluate", dying)
+    monkeypatch.setattr(
+        sys, "argv",
+        ["alphaloop", "evolve", "--data", "synthetic:seed=5,assets=3,start=2021-01-01,"
+         "end=2023-12-29", "--generations", "1", "--population", "4", "--window", "40",
+         "--workers", "1", "--no-mlflow"],
+    )  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: Ray (existing): every evaluator actor of the pool died")
+    assert not any("Traceback" in line for line in err)

@@ -558,3 +558,22 @@ def test_store_status_counts_every_status_and_the_paused(tmp_path: Path) -> None
     assert list(counts) == [*STATUSES, "paused"]
     assert [counts[key] for key in ("alive", "culled", "probation", "paused")] == [1, 1, 1, 1]
     assert sum(counts[s] for s in STATUSES) == len(store.list_genomes())
+
+
+def test_store_out_of_order_generation_is_an_alphaloop_error_naming_the_pool(
+    tmp_path: Path,
+) -> None:
+    from alphaloop.errors import AlphaLoopError
+    from evolution.store import GenerationOutOfOrder
+
+    store = _store(tmp_path)
+    store.commit_generation(session_id="s1", generation=0, members=[_member("aaa1")], stats={})
+    with pytest.raises(GenerationOutOfOrder) as caught:
+        store.commit_generation(session_id="s1", generation=2, members=[_member("bbb2")], stats={})
+    # The CLI prints an AlphaLoopError as one error line (exit 2): what, where, what to do.
+    assert isinstance(caught.value, AlphaLoopError)
+    message = str(caught.value)
+    assert message.startswith(f"gene pool {store.path}: session s1: generation 2 out of order")
+    assert "last committed: 0, expected 1" in message and "--resume" in message
+    # Nothing of the refused generation was written.
+    assert store.last_generation("s1") == 0 and store.genome("bbb2") is None
