@@ -2,8 +2,9 @@
 
 Nothing here keeps state between calls: :class:`AccountState` and :class:`~arena.orders.Order`
 are frozen values and every function returns new ones. Prices and quantities come from the
-shared bar fill model (:func:`simulators.fill_model.fill_child_order`: spread, square-root
-impact, participation cap, lots, locked limits, never outside ``[low, high]``); the money is
+shared bar fill model (:func:`simulators.fill_model.fill_child_order`: spread, square-root and
+transient impact, participation cap, lots, locked limits; our impact may leave the bar's
+``[low, high]``, ``docs/fill_assumptions.md``); the money is
 then made exact (:mod:`arena.money`) and charged with the market's commission and taxes.
 
 Rules enforced on top of the fill model:
@@ -27,10 +28,14 @@ Rules enforced on top of the fill model:
 A parent order is sliced through the day by :func:`execute_parent`: the day's bars are cut
 into ``n_steps`` decision steps; at each step a schedule (TWAP by default; any object with
 ``schedule_fraction(observation) -> float``, a plain callable, or a sequence of fractions of
-the total) decides how much of the remaining quantity to work over the step's bars; what is
-left at the end of the day expires. :class:`ParentExecution` is the same logic fed one bar at a
-time (``execute_parent`` is a loop over it), so that the arena's day can interleave every
-parent minute by minute and block a bar for one order (:mod:`arena.intraday`).
+the total) decides how much of the remaining quantity to work over the step's bars; the last
+bar of the horizon completes what the participation cap left (the fill model's end-of-day
+rule), and what even that cannot fill (a blocked or locked bar, no cash) expires. A parent's
+transient impact (:class:`simulators.fill_model.ImpactState`) lives in its
+:class:`ParentExecution`, one per (account, symbol, parent order). :class:`ParentExecution`
+is the same logic fed one bar at a time (``execute_parent`` is a loop over it), so that the
+arena's day can interleave every parent minute by minute and block a bar for one order
+(:mod:`arena.intraday`).
 
 The market rules come from :mod:`simulators.market_rules` through :meth:`BrokerRules.from_market`
 (an adapter: those models compile to whole-panel arrays for the backtest kernel; the broker
@@ -43,7 +48,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -82,7 +87,15 @@ from arena.orders import (
     transition,
 )
 from simulators.bars import Panel
-from simulators.fill_model import BarQuote, FillParams, fill_child_order
+from simulators.execution_observation import BASE_OBS_FIELDS, execution_observation
+from simulators.fill_model import (
+    NO_IMPACT,
+    BarQuote,
+    ChildFill,
+    FillParams,
+    ImpactState,
+    fill_child_order,
+)
 from simulators.market_rules import (
     CN_STAMP_DUTY_CUT,
     cn_board_limit,
@@ -119,18 +132,8 @@ __all__ = [
 #: Decision steps of a parent order when the caller does not say (15 minutes of a cn day).
 DEFAULT_STEPS = 16
 #: Layout of :func:`default_observation` (the base fields of ``rl_exec.env``, same order).
-OBSERVATION_FIELDS: tuple[str, ...] = (
-    "inventory_left",
-    "time_left",
-    "twap_share",
-    "vwap_share",
-    "spread",
-    "log_volume_ratio",
-    "price_vs_arrival",
-)
+OBSERVATION_FIELDS: tuple[str, ...] = BASE_OBS_FIELDS
 _TWAP_INDEX = OBSERVATION_FIELDS.index("twap_share")
-_CLIP = 5.0
-_SPREAD_SCALE_BPS = 10.0
 
 
 class InvariantViolation(RuntimeError):
@@ -770,16 +773,9 @@ def _admission_reason(
     return ""
 
 
-def _bounded_price(raw: float, bar: Bar, digits: int) -> Decimal:
-    """Return the fill price at book precision, kept inside the bar's ``[low, high]``."""
-    price = price_from_float(raw, digits)
-    step = Decimal(1).scaleb(-digits)
-    low = Decimal(repr(bar.low)).quantize(step, rounding=ROUND_CEILING)
-    high = Decimal(repr(bar.high)).quantize(step, rounding=ROUND_FLOOR)
-    if low <= high:
-        return min(max(price, low), high)
-    # The range is narrower than one price step: no book price lies inside it.
-    return price
+def _book_price(raw: float, digits: int) -> Decimal:
+    """Return the fill price at book precision (our impact may leave the bar's range)."""
+    return price_from_float(raw, digits)
 
 
 def _fill_cost(
@@ -803,24 +799,40 @@ def _fill_on_bar(
     *,
     want: int,
     sigma: float,
-) -> tuple[AccountState, Order, list[Event], int, str]:
-    """Fill up to ``want`` units of a working order on ``bar``; return what changed."""
+    impact: ImpactState = NO_IMPACT,
+    bar_number: int = 0,
+    complete: bool = False,
+) -> tuple[AccountState, Order, list[Event], int, str, ImpactState]:
+    """Fill up to ``want`` units of a working order on ``bar``; return what changed.
+
+    ``impact``, ``bar_number`` and ``complete`` are the fill model's (the parent's transient
+    state, the bar's number along its horizon, the end-of-day completion); the last value
+    returned is the parent's transient state after this bar.
+    """
     if want <= 0:
-        return state, order, [], 0, "ok"
+        return state, order, [], 0, "ok", impact
     if not bar.tradable:
-        return state, order, [], 0, "suspended"
+        return state, order, [], 0, "suspended", impact
     digits = rules.units.quantity_digits
     lot = rules.lot_units if order.side == "buy" else _sell_lot(order, rules)
-    child = fill_child_order(
-        order.side,
-        quantity_to_float(want, digits),
-        bar.quote(),
-        sigma=sigma,
-        params=rules.fill_params(order.symbol, lot, bar.day),
-    )
+    params = rules.fill_params(order.symbol, lot, bar.day)
+
+    def fill_model(units: int, *, whole: bool) -> ChildFill:
+        return fill_child_order(
+            order.side,
+            quantity_to_float(units, digits),
+            bar.quote(),
+            sigma=sigma,
+            params=params,
+            impact=impact,
+            bar_number=bar_number,
+            complete=whole,
+        )
+
+    child = fill_model(want, whole=complete)
     reason = child.reason
     if child.filled <= 0:
-        return state, order, [], 0, "end_of_day" if reason == "zero_quantity" else reason
+        return state, order, [], 0, "end_of_day" if reason == "zero_quantity" else reason, impact
     quantity = min(quantity_from_float(child.filled, digits), want)
     quantity -= quantity % lot
     if order.side == "sell":
@@ -830,7 +842,7 @@ def _fill_on_bar(
             reason = (
                 "t_plus_one" if state.held(order.symbol) > sellable else "insufficient_position"
             )
-    price = _bounded_price(child.price, bar, rules.units.price_digits)
+    price = _book_price(child.price, rules.units.price_digits)
 
     def affordable(units: int) -> bool:
         notional, commission, taxes = _fill_cost(order, units, price, bar, rules)
@@ -849,7 +861,12 @@ def _fill_on_bar(
         quantity = low_lots * lot
         reason = "insufficient_cash"
     if quantity <= 0:
-        return state, order, [], 0, reason
+        return state, order, [], 0, reason, impact
+    if quantity < quantity_from_float(child.filled, digits):
+        # Fewer units than the model priced: re-price them (and their impact) on their own;
+        # a smaller quantity costs less, so it stays affordable.
+        child = fill_model(quantity, whole=True)
+        price = _book_price(child.price, rules.units.price_digits)
     notional, commission, taxes = _fill_cost(order, quantity, price, bar, rules)
     remaining = order.quantity - order.filled - quantity
     seq = state.last_fill_seq + 1
@@ -876,6 +893,7 @@ def _fill_on_bar(
         [fill],
         quantity,
         reason if quantity < want else "ok",
+        child.impact,
     )
 
 
@@ -939,7 +957,7 @@ def execute_order(
             )  # fmt: skip
     elif not order.is_working:
         raise InvalidTransition(f"order {order.order_id} is {order.status}: it cannot execute")
-    books, order, fills, filled, reason = _fill_on_bar(
+    books, order, fills, filled, reason, _ = _fill_on_bar(
         books, order, bar, rules, want=order.remaining, sigma=sigma
     )
     events.extend(fills)
@@ -986,7 +1004,9 @@ class ExecutionContext:
     half_spread_bps:
         The fill model's half spread.
     sigma:
-        The impact volatility passed to :func:`execute_parent`.
+        The impact volatility passed to :func:`execute_parent` (one bar's).
+    step_bars:
+        Bars of this step (its volatility is ``sigma * sqrt(step_bars)``).
     """
 
     step: int
@@ -999,32 +1019,31 @@ class ExecutionContext:
     history: tuple[Bar, ...]
     half_spread_bps: float
     sigma: float
+    step_bars: int = 1
 
 
 def default_observation(context: ExecutionContext) -> np.ndarray:
-    """Return the observation of :data:`OBSERVATION_FIELDS` (float32, clipped like rl_exec).
+    """Return the observation of :data:`OBSERVATION_FIELDS` (the environment's builder).
 
-    The usual volume profile is unknown to the broker, so the VWAP share equals the TWAP
-    share and the volume ratio is 1 (log 0); policies that need more pass their own
-    ``observe`` to :func:`execute_parent`.
+    :func:`simulators.execution_observation.execution_observation`, the builder of
+    ``rl_exec.env``, with the step's volatility ``sigma * sqrt(step_bars)`` as the environment
+    computes it. The usual volume profile is unknown to the broker, so the VWAP share equals
+    the TWAP share and the volume ratio is 1 (log 0); no return lags (a learned policy pads
+    zeros). Policies that need more pass their own ``observe`` to :func:`execute_parent`.
     """
-    steps_left = max(context.n_steps - context.step, 1)
-    direction = 1.0 if context.side == "buy" else -1.0
-    volatility = max(context.sigma, 1e-12) * math.sqrt(context.n_steps)
-    move = direction * (context.last_price / context.arrival_price - 1.0) / volatility
-    values = [
-        context.remaining / context.quantity,
-        steps_left / context.n_steps,
-        1.0 / steps_left,
-        1.0 / steps_left,
-        2.0 * context.half_spread_bps / _SPREAD_SCALE_BPS,
-        0.0,
-        move,
-    ]
-    low = np.array([0, 0, 0, 0, 0, -_CLIP, -_CLIP], dtype=np.float64)
-    high = np.array([1, 1, 1, 1, _CLIP, _CLIP, _CLIP], dtype=np.float64)
-    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-    return np.clip(array, low, high).astype(np.float32)
+    return execution_observation(
+        inventory_left=context.remaining / context.quantity,
+        steps_done=context.step,
+        n_steps=context.n_steps,
+        profile=None,
+        spread_bps=2.0 * context.half_spread_bps,
+        volume_ratio=1.0,
+        step_volatility=context.sigma * math.sqrt(context.step_bars),
+        price=context.last_price,
+        arrival_price=context.arrival_price,
+        recent_returns=(),
+        side=context.side,
+    )
 
 
 class TwapSchedule:
@@ -1133,6 +1152,9 @@ class ParentExecution:
             starts.append(position)
             position += size + (1 if k < extra else 0)
         self._step_at = {start: k for k, start in enumerate(starts)}
+        self._step_bars = [b - a for a, b in zip(starts, [*starts[1:], n_bars], strict=True)]
+        #: The parent's transient impact (the fill model's state, carried bar to bar).
+        self.impact: ImpactState = NO_IMPACT
         self._arrival = arrival_price
         self._history: list[Bar] = []
         self._cumulative = 0.0
@@ -1216,6 +1238,7 @@ class ParentExecution:
                     history=history,
                     half_spread_bps=self.rules.half_spread_bps,
                     sigma=self.sigma,
+                    step_bars=self._step_bars[step],
                 )
                 share = _fraction_of(self._schedule, self._observe(context))  # type: ignore[arg-type]
             child = min(round(share * remaining / lot) * lot, remaining)
@@ -1236,8 +1259,17 @@ class ParentExecution:
             if blocked:
                 self.last_reason = blocked
             else:
-                state, self.order, fills, filled, reason = _fill_on_bar(
-                    state, self.order, bar, self.rules, want=self.child, sigma=self.sigma
+                state, self.order, fills, filled, reason, self.impact = _fill_on_bar(
+                    state,
+                    self.order,
+                    bar,
+                    self.rules,
+                    want=self.child,
+                    sigma=self.sigma,
+                    impact=self.impact,
+                    bar_number=self.position,
+                    # The end-of-day rule: the horizon's last bar completes the order.
+                    complete=self.position == self.n_bars - 1,
                 )
                 self.events.extend(fills)
                 self.child -= filled
@@ -1346,7 +1378,8 @@ def execute_parent(
     The bars are cut into ``n_steps`` consecutive groups. At each step the schedule decides a
     child quantity (rounded half to even to whole lots); the child works through the group's
     bars, each bar filling at most its participation cap, and what it does not fill returns to
-    the remaining quantity. The last step works everything left. What is still unfilled after
+    the remaining quantity. The last step works everything left and its last bar completes it
+    without the cap (the fill model's end-of-day rule). What is still unfilled after
     the last bar expires (``OrderExpired`` with the last blocking reason). This is a loop of
     :class:`ParentExecution` over ``bars``.
 
@@ -1361,7 +1394,8 @@ def execute_parent(
     rules:
         Market rules, fees and fill model parameters.
     sigma:
-        Impact volatility per bar, as a fraction of the price.
+        Impact volatility per bar, as a fraction of the price
+        (:func:`simulators.fill_model.bar_volatility`).
     schedule:
         ``None`` (TWAP), an object with ``schedule_fraction(observation)`` (e.g. an
         ``rl_exec.policy.ExecutionPolicy``), a callable ``observation -> share of remaining``,

@@ -109,6 +109,7 @@ from genome.regime import classify_regimes
 from simulators import detmath
 from simulators.bars import Panel
 from simulators.calendars import FREQUENCY_STEPS
+from simulators.fill_model import bar_volatility, daily_volatility
 from simulators.metrics import annualised_sharpe
 
 __all__ = [
@@ -568,9 +569,8 @@ def day_market(daily: Panel, day: date, minute: Panel | None = None) -> DayMarke
     sigma: dict[str, float] = {}
     for column, symbol in enumerate(daily.symbols):
         values = returns[:, column] if returns.size else np.array([])
-        values = values[np.isfinite(values)]
-        daily_vol = float(values.std()) if values.size > 1 else 0.0
-        sigma[symbol] = daily_vol / math.sqrt(bars_per_day)
+        # The fill model's one volatility definition (the replay environment's too).
+        sigma[symbol] = bar_volatility(daily_volatility(values), bars_per_day)
     return DayMarket(
         day=day, index=index, intraday=minute is not None, open_time=open_time,
         prev_close=prev, close=close, bars=bars, snapshots=snapshots, sigma=sigma,

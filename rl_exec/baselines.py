@@ -1,5 +1,9 @@
 """Static execution schedules (TWAP, VWAP, Almgren-Chriss) and the Almgren-Chriss closed form.
 
+The policies that follow these schedules step by step, with POV and a random policy, are in
+:mod:`rl_exec.policy`; :func:`replay_ac_kappa_tau` gives the Almgren-Chriss urgency of the
+replay market's impact model (its square-root impact linearised at the TWAP child).
+
 A schedule is the holdings trajectory ``x_0 = X, x_1, ..., x_N = 0`` (shares still to trade
 after each step). The per-step *fraction of the remaining quantity* that reproduces a schedule
 is what an :class:`~rl_exec.policy.ExecutionPolicy` returns.
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rl_exec.config import AcConfig
+from rl_exec.config import AcConfig, ReplayConfig
+from simulators.fill_model import bar_volatility
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +109,36 @@ def holdings_to_fractions(holdings: np.ndarray) -> np.ndarray:
 def dollars_to_bps(dollars: float, config: AcConfig) -> float:
     """Express a dollar amount in basis points of the arrival value ``X S0``."""
     return dollars / (config.quantity * config.initial_price) * 1e4
+
+
+def replay_ac_kappa_tau(
+    config: ReplayConfig,
+    *,
+    daily_volatility: float,
+    average_daily_volume: float,
+    n_slots: int,
+) -> float:
+    """Return ``kappa * tau`` of the Almgren-Chriss schedule under the replay impact model.
+
+    The replay market's cost of a child of ``n`` shares worked over a step of ``B`` bars of
+    volume ``V_b`` is ``n S k sigma_bar sqrt(n / (B V_b))`` (square-root law, one bar's
+    volatility); Almgren-Chriss needs it quadratic, ``(eta / tau) n^2``, so it is matched at the
+    TWAP child ``n0 = Q / N``: ``eta / tau = S k sigma_bar / sqrt(n0 B V_b)``. The risk term of
+    the environment is ``lambda (sigma_step S)^2 x^2`` per step, AC's ``lambda sigma^2 tau x^2``;
+    then ``cosh(kappa tau) = 1 + kappa~^2 tau^2 / 2`` with ``kappa~^2 tau^2 = lambda
+    (sigma_step S)^2 / (eta / tau)``. The price ``S`` cancels (set to 1). With the replay
+    default ``risk_aversion = 0`` the result is 0: the AC schedule is TWAP.
+    """
+    if config.risk_aversion == 0.0:
+        return 0.0
+    steps = config.n_steps
+    bars_per_step = n_slots / steps
+    bar_volume = average_daily_volume / n_slots
+    child = config.order_pct_adv * average_daily_volume / steps
+    sigma_bar = bar_volatility(daily_volatility, n_slots)
+    eta_over_tau = (
+        config.impact_coefficient * sigma_bar / np.sqrt(child * bars_per_step * bar_volume)
+    )
+    sigma_step = sigma_bar * np.sqrt(bars_per_step)
+    kappa_tilde_sq_tau_sq = config.risk_aversion * sigma_step**2 / eta_over_tau
+    return float(np.arccosh(1.0 + 0.5 * kappa_tilde_sq_tau_sq))

@@ -72,6 +72,7 @@ class ReplayConfig(FrozenConfig):
     half_spread_bps: float = Field(2.5, ge=0)
     impact_coefficient: float = Field(0.3, ge=0)
     participation_cap: float = Field(0.1, gt=0, le=1)
+    transient_half_life_bars: float = Field(10.0, ge=0, le=10_000)
     lot_size: float | None = Field(None, gt=0)
     limit_pct: float | None = Field(None, gt=0, lt=1)
     unfilled_penalty_bps: float = Field(50.0, ge=0)

@@ -17,10 +17,11 @@ Reward
     units. The step's shortfall is the mark-to-market decomposition
     ``s (cash - filled * S_{k-1}) + s * inventory_after * (S_k - S_{k-1})`` (``s = +1`` for a
     buy, ``-1`` for a sell), whose sum over the episode is exactly the implementation shortfall
-    against the arrival price; a quantity still unfilled at the end is marked at the last
-    price plus ``unfilled_penalty_bps``. So the episode return is minus the mean-variance
-    objective ``shortfall + lambda V`` in basis points; for Almgren-Chriss its expectation is
-    ``-(E + lambda V) / (X S0) * 1e4``.
+    against the arrival price; a quantity still unfilled at the end (the replay market's last
+    bar completes the order cap-free, so only a locked or missing last bar leaves any) is
+    marked at the last price plus ``unfilled_penalty_bps``. So the episode return is minus the
+    mean-variance objective ``shortfall + lambda V`` in basis points; for Almgren-Chriss its
+    expectation is ``-(E + lambda V) / (X S0) * 1e4``.
 
     With ``reward_mode="expected"`` (training on a model that
     :attr:`~rl_exec.models.MarketModel.provides_expected_cost`) the reward is instead the
@@ -29,11 +30,12 @@ Reward
     learning signal. On Almgren-Chriss it is the term-by-term decomposition of ``E + lambda V``
     (spread and temporary impact of the child order, permanent impact on the inventory left,
     risk term), the noise removed being ``s * inventory_after * sigma sqrt(tau) xi``. On the
-    replay market each fill is priced against its own bar's reference price (spread +
-    square-root impact as filled, clipped to the bar's range) and the quantity left at the end
-    pays ``unfilled_penalty_bps``: the moves of the reference prices, zero-mean on a driftless
-    market for an order that cannot see the future, are what is removed. The expected episode
-    return is unchanged, so the optimal policy is the same. The ``info`` entries
+    replay market each fill is priced against its own bar's reference price (spread,
+    square-root and transient impact as filled) and a quantity the end-of-day completion could
+    not fill pays ``unfilled_penalty_bps``: the moves of the reference prices, zero-mean on a
+    driftless market for an order that cannot see the future, are what is removed. The
+    expected episode return is unchanged, so the optimal policy is the same. The ``info``
+    entries
     (``shortfall_bps``, ``risk_bps``, ``objective_bps``) are always the realised ones:
     evaluation never reads the training reward.
 """
@@ -48,17 +50,24 @@ import gymnasium as gym
 import numpy as np
 
 from rl_exec.models import EpisodeStart, MarketModel, MarketView
-
-#: Names of the observation entries, in order (without the trailing return lags).
-BASE_OBS_FIELDS: tuple[str, ...] = (
-    "inventory_left",
-    "time_left",
-    "twap_share",
-    "vwap_share",
-    "spread",
-    "log_volume_ratio",
-    "price_vs_arrival",
+from simulators.execution_observation import (
+    BASE_OBS_FIELDS,
+    execution_observation,
+    obs_fields,
+    observation_bounds,
 )
+
+__all__ = [
+    "BASE_OBS_FIELDS",
+    "DEFAULT_SHARE_LEVELS",
+    "DiscreteExecutionEnv",
+    "ExecutionEnv",
+    "ScaledReward",
+    "build_observation",
+    "obs_fields",
+    "observation_bounds",
+]
+
 #: Share menu of the discrete variant: dense where the Almgren-Chriss optimum lives.
 DEFAULT_SHARE_LEVELS: tuple[float, ...] = (
     0.0,
@@ -75,22 +84,7 @@ DEFAULT_SHARE_LEVELS: tuple[float, ...] = (
     0.7,
     1.0,
 )
-_CLIP = 5.0
-_SPREAD_SCALE_BPS = 10.0
-
 RewardMode = Literal["realised", "expected"]
-
-
-def obs_fields(n_returns: int) -> tuple[str, ...]:
-    """Return the names of the observation entries for ``n_returns`` return lags."""
-    return (*BASE_OBS_FIELDS, *(f"return_lag_{i + 1}" for i in range(n_returns)))
-
-
-def observation_bounds(n_returns: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the ``(low, high)`` arrays of the observation box."""
-    low = np.array([0, 0, 0, 0, 0, -_CLIP, -_CLIP] + [-_CLIP] * n_returns, dtype=np.float32)
-    high = np.array([1, 1, 1, 1, _CLIP, _CLIP, _CLIP] + [_CLIP] * n_returns, dtype=np.float32)
-    return low, high
 
 
 def build_observation(
@@ -106,8 +100,9 @@ def build_observation(
 ) -> np.ndarray:
     """Return the normalised observation of a decision point.
 
-    This is the one place the observation is defined: the environment and the arena's broker
-    (through :class:`~rl_exec.policy.ExecutionPolicy`) both call it.
+    A thin reader of a :class:`~rl_exec.models.MarketView` over
+    :func:`simulators.execution_observation.execution_observation`, the one builder that the
+    arena broker's default observation also calls.
 
     Parameters
     ----------
@@ -126,29 +121,19 @@ def build_observation(
     side:
         ``"buy"`` or ``"sell"``: price moves are signed so that positive is adverse.
     """
-    steps_left = max(n_steps - steps_done, 1)
-    direction = 1.0 if side == "buy" else -1.0
-    volatility = max(view.step_volatility, 1e-12)
-    remaining_profile = float(np.sum(profile[steps_done:]))
-    vwap_share = (
-        float(profile[min(steps_done, n_steps - 1)]) / remaining_profile
-        if remaining_profile > 0
-        else 1.0 / steps_left
+    return execution_observation(
+        inventory_left=inventory_left,
+        steps_done=steps_done,
+        n_steps=n_steps,
+        profile=profile,
+        spread_bps=view.spread_bps,
+        volume_ratio=view.volume_ratio,
+        step_volatility=view.step_volatility,
+        price=view.mid,
+        arrival_price=arrival_price,
+        recent_returns=recent_returns,
+        side=side,
     )
-    price_move = direction * (view.mid / arrival_price - 1.0) / (volatility * math.sqrt(n_steps))
-    values = [
-        inventory_left,
-        steps_left / n_steps,
-        1.0 / steps_left,
-        vwap_share,
-        view.spread_bps / _SPREAD_SCALE_BPS,
-        math.log(max(view.volume_ratio, 1e-6)),
-        price_move,
-        *(direction * r / volatility for r in recent_returns),
-    ]
-    low, high = observation_bounds(len(recent_returns))
-    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
-    return np.clip(array, low, high).astype(np.float32)
 
 
 class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):

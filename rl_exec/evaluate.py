@@ -168,3 +168,55 @@ def paired_change_pct(candidate: np.ndarray, reference: np.ndarray) -> tuple[flo
     n = len(a)
     error = float(residual.std(ddof=1) / np.sqrt(n) / abs(mean_b)) if n > 1 else 0.0
     return (ratio - 1.0) * 100.0, error * 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDifference:
+    """Mean of the paired differences ``candidate - reference`` with its standard error.
+
+    ``standard_error`` is ``std(d, ddof=1) / sqrt(n)`` of the per-episode differences ``d``;
+    ``low`` and ``high`` the 95% interval ``mean -+ 1.96 standard_error`` (normal, large ``n``);
+    ``*_pct`` the same figures in % of the reference's mean (negative: the candidate is
+    cheaper).
+    """
+
+    mean: float
+    standard_error: float
+    low: float
+    high: float
+    reference_mean: float
+
+    @property
+    def mean_pct(self) -> float:
+        """Return the mean difference in % of the reference's mean."""
+        return self.mean / abs(self.reference_mean) * 100.0
+
+    @property
+    def low_pct(self) -> float:
+        """Return the interval's low end in % of the reference's mean."""
+        return self.low / abs(self.reference_mean) * 100.0
+
+    @property
+    def high_pct(self) -> float:
+        """Return the interval's high end in % of the reference's mean."""
+        return self.high / abs(self.reference_mean) * 100.0
+
+
+def paired_difference(candidate: np.ndarray, reference: np.ndarray) -> PairedDifference:
+    """Return the paired difference of two arrays of per-episode figures (same episodes)."""
+    a = np.asarray(candidate, dtype=np.float64)
+    b = np.asarray(reference, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise ValueError(
+            f"paired_difference needs two 1-D arrays of the same length, got {a.shape}, {b.shape}"
+        )
+    differences = a - b
+    mean = float(differences.mean())
+    error = float(differences.std(ddof=1) / np.sqrt(a.size)) if a.size > 1 else 0.0
+    return PairedDifference(
+        mean=mean,
+        standard_error=error,
+        low=mean - 1.96 * error,
+        high=mean + 1.96 * error,
+        reference_mean=float(b.mean()),
+    )

@@ -9,7 +9,8 @@ market only has to implement :class:`MarketModel`.
   ``gamma``, linear temporary impact ``eta`` and a fixed half-spread ``epsilon``.
 * :class:`ReplayModel`: one day of intraday bars (any bar size, synthetic or real) of one
   asset, child orders filled by :func:`simulators.fill_model.fill_child_order` (spread,
-  square-root impact, participation cap, lots, price limits).
+  square-root and transient impact, participation cap, end-of-day completion, lots, price
+  limits), the arena broker's fill model.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ import numpy as np
 from rl_exec.config import AcConfig, ReplayConfig
 from simulators import detmath
 from simulators.bars import Panel
-from simulators.fill_model import BarQuote, FillParams, fill_child_order
+from simulators.fill_model import (
+    NO_IMPACT,
+    BarQuote,
+    FillParams,
+    bar_volatility,
+    daily_volatility,
+    fill_child_order,
+    reference_price,
+)
 from simulators.lots import floor_lots_nb, lots_size_nb
 
 Side = Literal["buy", "sell"]
@@ -192,7 +201,7 @@ class ReplayDay:
         Mean daily volume over the look-back window before the day (sizes the order).
     daily_volatility:
         Standard deviation of daily log returns over the look-back window
-        (:func:`daily_history`).
+        (:func:`daily_history`, :func:`simulators.fill_model.daily_volatility`).
     label:
         Where the day comes from (``"SYM 2024-03-05"``), for messages.
     slots:
@@ -285,14 +294,19 @@ class ReplayModel:
     child order is spread evenly over the bars its bucket holds (what a bar leaves unfilled
     rolls to the next bar of the bucket; what the bucket leaves unfilled returns to the parent
     order). A bucket without bars (a halt, a missing stretch, the end of a session cut short)
-    fills nothing: nothing is invented where the data has no bar, and what is still unfilled at
-    the end pays ``unfilled_penalty_bps``.
+    fills nothing: nothing is invented where the data has no bar. Every fill pays the spread,
+    its square-root impact at the bar's volatility (:func:`~simulators.fill_model.bar_volatility`
+    of the day's volatility over the session's slots) and the transient impact of the
+    episode's earlier fills (carried in an :class:`~simulators.fill_model.ImpactState`, bars
+    counted in session slots). The last bar of the last step completes the order without the
+    participation cap (the end-of-day rule of the fill model); only what even that cannot fill
+    (a locked limit, no bar at the end of a session cut short) pays ``unfilled_penalty_bps``.
 
     The noise-free cost of a step (``StepFill.expected_cash``, read by the ``expected``
     training reward) prices every fill against its own bar's reference price (the OHLC average
     the fill model starts from) instead of the mid before the step: what is left is the
-    step's spread, square-root impact and (at the end) the participation-cap shortfall, with
-    the price path between bars taken out. The path is zero-mean noise for an order that
+    step's spread, square-root and transient impact, with the price path between bars taken
+    out. The path is zero-mean noise for an order that
     cannot see the future on a driftless market; with a drift the realised reward is the one
     that sees it (``train.reward: realised``).
 
@@ -310,8 +324,8 @@ class ReplayModel:
         Market rules for the fill model (``config`` values win when they are set).
     """
 
-    # The cost of a fill against its own bar's reference price (spread + impact, clipped to the
-    # bar's range) is known once the bar is; the move of the reference prices from bar to bar
+    # The cost of a fill against its own bar's reference price (spread + impact) is known once
+    # the bar is; the move of the reference prices from bar to bar
     # is the zero-mean noise (on a driftless market) that the expected reward leaves out.
     provides_expected_cost = True
 
@@ -361,6 +375,7 @@ class ReplayModel:
             participation_cap=config.participation_cap,
             lot_size=config.lot_size if config.lot_size is not None else lot_size,
             limit_pct=config.limit_pct if config.limit_pct is not None else limit_pct,
+            transient_half_life_bars=config.transient_half_life_bars,
         )
         #: Usual volume share per slot of the days without their own profile (``None`` if all
         #: days carry one).
@@ -375,6 +390,7 @@ class ReplayModel:
         self._bars = _bar_rows(days[0])
         self._step = 0
         self._mid = float(days[0].open[0])
+        self._impact = NO_IMPACT
 
     def fresh(self) -> ReplayModel:
         """Return a new model on the same days and parameters (one per vectorised env)."""
@@ -436,6 +452,7 @@ class ReplayModel:
         self._bars = _bar_rows(self._day)
         self._step = 0
         self._mid = float(self._day.open[0])
+        self._impact = NO_IMPACT
         quantity = self.config.order_pct_adv * self._day.average_daily_volume
         lot = self.params.lot_size
         quantity = float(lots_size_nb(max(floor_lots_nb(quantity, lot), 1.0), lot))
@@ -453,6 +470,9 @@ class ReplayModel:
         day = self._day
         bucket = self.buckets[self._step]
         sigma_step = self._sigma_step(self._step)
+        sigma_bar = bar_volatility(day.daily_volatility, day.session_slots)
+        slots = day.bar_slots()
+        last_step = self._step == self.n_steps - 1
         left = quantity
         filled = 0.0
         cash = 0.0
@@ -479,14 +499,19 @@ class ReplayModel:
                 self.config.side,
                 ask,
                 quote,
-                sigma=day.daily_volatility,
+                sigma=sigma_bar,
                 params=self.params,
+                impact=self._impact,
+                bar_number=int(slots[bar]),
+                # The end-of-day rule: the horizon's last bar completes the order, cap-free.
+                complete=last_step and position == len(bucket) - 1,
             )
+            self._impact = fill.impact
             filled += fill.filled
             cash += fill.notional
             left -= fill.filled
             if fill.filled > 0:
-                cost_vs_bars += fill.notional - fill.filled * bar_reference_price(quote)
+                cost_vs_bars += fill.notional - fill.filled * fill.reference
         expected_volume = day.average_daily_volume * self.step_profile[self._step]
         realised = float(day.volume[bucket].sum())
         ratio = realised / expected_volume if expected_volume > 0 else 1.0
@@ -509,10 +534,10 @@ class ReplayModel:
 def bar_reference_price(quote: BarQuote) -> float:
     """Return the price a fill on ``quote`` starts from before costs (the OHLC average).
 
-    The same reference as :func:`simulators.fill_model.fill_child_order`: a fill's cost
-    against its bar is ``price - bar_reference_price(quote)`` (times the side's sign).
+    :func:`simulators.fill_model.reference_price`, the fill model's own: a fill's cost against
+    its bar is ``price - bar_reference_price(quote)`` (times the side's sign).
     """
-    return (quote.open + quote.high + quote.low + quote.close) / 4.0
+    return reference_price(quote)
 
 
 def _volume_shares(day: ReplayDay) -> np.ndarray:
@@ -554,13 +579,11 @@ def daily_history(
     volume = daily.volume[window, column]
     if not np.isfinite(returns).all() or volume.mean() <= 0:
         return None
-    # One return (lookback_days=2) has no sample deviation: take its size (the root mean
-    # square about zero) rather than NaN, which would make every fill price NaN.
-    spread = returns.std(ddof=1) if returns.size > 1 else abs(float(returns[0]))
+    # The floor keeps the observation's price scaling finite on a flat look-back.
     return (
         float(daily.close[day_index - 1, column]),
         float(volume.mean()),
-        float(max(spread, 1e-4)),
+        max(daily_volatility(returns), 1e-4),
     )
 
 

@@ -7,6 +7,8 @@ The caller trades everything left at the last step whatever the policy says.
 * :class:`TwapPolicy`: equal child orders (share ``1 / steps left``);
 * :class:`VwapPolicy`: child orders in proportion to the usual intraday volume profile;
 * :class:`AcPolicy`: the Almgren-Chriss optimal schedule;
+* :class:`PovPolicy`: participation in the volume as the last step revealed it;
+* :class:`RandomPolicy`: a uniformly random share each step (the floor any learner must clear);
 * :class:`LearnedPolicy`: a PPO/SAC network saved by :mod:`rl_exec.train` in the lab's
   pickle-free format (:mod:`rl_exec.policy_file`: safetensors weights + a JSON description).
 
@@ -40,6 +42,8 @@ __all__ = [
     "AcPolicy",
     "ExecutionPolicy",
     "LearnedPolicy",
+    "PovPolicy",
+    "RandomPolicy",
     "TwapPolicy",
     "VwapPolicy",
     "builtin_policy",
@@ -49,6 +53,7 @@ __all__ = [
 
 _TWAP = BASE_OBS_FIELDS.index("twap_share")
 _VWAP = BASE_OBS_FIELDS.index("vwap_share")
+_VOLUME = BASE_OBS_FIELDS.index("log_volume_ratio")
 
 
 @runtime_checkable
@@ -91,6 +96,44 @@ class VwapPolicy:
     def schedule_fraction(self, observation: np.ndarray) -> float:
         """Return the step's usual volume over the usual volume of the steps left."""
         return float(np.clip(observation[_VWAP], 0.0, 1.0))
+
+
+class PovPolicy:
+    """Percentage of volume: VWAP's share scaled by how busy the last step was.
+
+    A POV order trades a fixed share of the volume as it prints; inside the step scaffold
+    (the share of the remaining quantity per step, decided before the step's bars) the best
+    forecast of the step's volume is its usual share times the last step's realised/usual
+    volume ratio, so the share is ``vwap_share * volume_ratio`` (clipped to ``[0, 1]``): VWAP
+    when volume runs as usual, more when the market is busier.
+    """
+
+    name = "pov"
+
+    def schedule_fraction(self, observation: np.ndarray) -> float:
+        """Return the VWAP share times the last step's volume ratio."""
+        ratio = math.exp(float(observation[_VOLUME]))
+        return float(np.clip(float(observation[_VWAP]) * ratio, 0.0, 1.0))
+
+
+class RandomPolicy:
+    """A share drawn uniformly from ``[0, 1]`` each step, from its own seeded generator.
+
+    Parameters
+    ----------
+    seed:
+        Seed of the policy's generator (episodes evaluated in the same order draw the same
+        shares: the comparison stays paired and reproducible).
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int = 0) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def schedule_fraction(self, observation: np.ndarray) -> float:
+        """Return a uniform share of the remaining quantity."""
+        return float(self._rng.uniform(0.0, 1.0))
 
 
 class AcPolicy:

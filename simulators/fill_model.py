@@ -1,20 +1,39 @@
-"""Fill of one child order on one bar: spread, square-root impact, participation cap, lots, limits.
+"""Fill of one child order on one bar: spread, square-root and transient impact, cap, lots, limits.
 
 A pure function (NumPy, no Ray) shared by the execution environment (``rl_exec``) and the
-arena's broker. The assumptions, written once:
+arena's broker: the market model decided in issue 13, written once (and in
+``docs/fill_assumptions.md``, "Child orders"):
 
 * The order is decided at the close of the previous bar and executes *during* this bar
   (next-bar execution; a bar's timestamp is its close).
-* The base price is the bar's OHLC average, a proxy for the bar's VWAP.
-* The trader pays half the quoted spread and a square-root market impact
-  ``k * sigma * sqrt(qty / bar_volume)`` (both as fractions of the base price), adverse to the
-  side: a buy pays more, a sell receives less.
+* The reference price is the bar's VWAP proxy, the OHLC average ``(O + H + L + C) / 4``
+  (:func:`reference_price`): the lab's bars (:class:`simulators.bars.Panel`) carry no VWAP or
+  traded-amount column, and the OHLC average is the proxy the model always used.
+* The fill price is ``reference * (1 + s * (half_spread + temporary + transient))`` with
+  ``s = +1`` for a buy and ``-1`` for a sell:
+
+  - ``temporary = k * sigma_bar * sqrt(filled / bar_volume)``, the square-root impact of this
+    child, with ``sigma_bar`` the volatility of one bar (:func:`bar_volatility`, the one
+    volatility definition of impact);
+  - ``transient`` is what is left of the temporary impacts of the *same parent order's*
+    earlier child fills: each decays exponentially with ``transient_half_life_bars``
+    (a propagator / Obizhaeva-Wang style resilience). It is carried from fill to fill in an
+    :class:`ImpactState` the caller passes in and gets back (the function keeps no state).
+
+* Our own impact may take the fill price **outside** the bar's recorded ``[low, high]``: the
+  recorded bar is what traded without us. Only the day's price limits bound the price (and a
+  sell's price stays above ``1e-6`` of the reference when absurd costs exceed 100%).
 * At most ``participation_cap`` of the bar's volume is filled; the rest stays unfilled (the
-  caller decides whether it rolls over).
+  caller rolls it over). ``complete=True`` lifts the cap: the **end-of-day rule**, used on the
+  last bar of a parent order's horizon to complete what the cap left, priced the same way:
+  as the capped slices it would have needed, one after another within that bar with no time
+  to decay, each paying its square-root impact and the transient of those before it. The
+  cost of a block then grows about linearly with its size (a walk through the book); the
+  square-root law alone would price one print of many times the bar's volume cheaply, a
+  reward for waiting to the close that no market pays.
 * The filled quantity is rounded *down* to whole lots.
 * No buy when the bar closes at or above the limit-up price, no sell when it closes at or below
   the limit-down price (a locked limit: the queue on the other side is empty).
-* The fill price is never outside ``[low, high]`` of the bar (nor outside the price limits).
 """
 
 from __future__ import annotations
@@ -22,6 +41,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from simulators.lots import round_to_lot_nb
 
@@ -42,6 +63,8 @@ REASONS: tuple[str, ...] = (
 # Relative tolerance when comparing a close with a limit price (limit prices are rounded to
 # ticks by exchanges, so an exact float equality is too strict).
 _LIMIT_TOLERANCE = 1e-6
+# Lowest sell price as a share of the reference (the price stays positive whatever the costs).
+_MIN_PRICE_FRACTION = 1e-6
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,6 +85,12 @@ class FillParams:
     limit_pct:
         Daily price limit as a fraction of the previous close (0.10 for China main board);
         ``None`` when the market has no limits.
+    transient_half_life_bars:
+        Half-life, in bars, of the transient impact an earlier child fill of the same parent
+        order leaves on later fills (``0``: none, each fill's impact vanishes after it).
+        The default of 10 (minute bars: 10 minutes) makes a parent order worked evenly at
+        the cap over a whole minute-bar session pay about the square-root law of the whole
+        order, ``k * sigma_daily * sqrt(Q / V_daily)`` (``docs/fill_assumptions.md``).
     """
 
     half_spread_bps: float = 2.5
@@ -69,6 +98,7 @@ class FillParams:
     participation_cap: float = 0.1
     lot_size: float = 1.0
     limit_pct: float | None = None
+    transient_half_life_bars: float = 10.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.half_spread_bps) and self.half_spread_bps >= 0):
@@ -87,6 +117,43 @@ class FillParams:
             raise ValueError(
                 f"FillParams.limit_pct must be in (0, 1) or None, got {self.limit_pct}"
             )
+        half_life = self.transient_half_life_bars
+        if not (math.isfinite(half_life) and half_life >= 0):
+            raise ValueError(f"FillParams.transient_half_life_bars must be >= 0, got {half_life}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImpactState:
+    """Transient impact of a parent order's earlier child fills (carried between fills).
+
+    Parameters
+    ----------
+    level:
+        Price displacement left by the earlier fills just after bar ``bar``, as a fraction of
+        the price, positive when adverse to the order (a buy's fills pushed the price up).
+    bar:
+        Number of the bar ``level`` refers to, counted along the order's horizon (the
+        position of the bar in the day, or its slot in the session).
+    """
+
+    level: float = 0.0
+    bar: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.level) and self.level >= 0):
+            raise ValueError(f"ImpactState.level must be finite and >= 0, got {self.level}")
+
+    def at(self, bar: int, half_life_bars: float) -> float:
+        """Return the transient displacement left at bar ``bar`` (``>= self.bar``)."""
+        if bar < self.bar:
+            raise ValueError(f"ImpactState is at bar {self.bar}; bar {bar} is in its past")
+        if self.level == 0.0 or half_life_bars == 0.0:
+            return 0.0
+        return self.level * 0.5 ** ((bar - self.bar) / half_life_bars)
+
+
+#: The state of a parent order before its first fill.
+NO_IMPACT = ImpactState()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +205,13 @@ class ChildFill:
         ``"filled"``, ``"partial"`` or ``"rejected"`` (nothing filled).
     reason:
         Why less than requested was filled (one of :data:`REASONS`), ``"ok"`` otherwise.
+    reference:
+        The bar's reference price the fill started from (:func:`reference_price`).
+    transient:
+        Transient impact of the earlier fills paid by this one, as a fraction of the price.
+    impact:
+        The parent order's :class:`ImpactState` after this fill (unchanged when nothing
+        filled): pass it to the order's next fill.
     """
 
     side: Side
@@ -146,6 +220,9 @@ class ChildFill:
     price: float
     status: FillStatus
     reason: str
+    reference: float = math.nan
+    transient: float = 0.0
+    impact: ImpactState = NO_IMPACT
 
     def __post_init__(self) -> None:
         if self.filled < 0 or self.filled > self.requested * (1 + 1e-12) + 1e-12:
@@ -176,6 +253,45 @@ def price_limits(prev_close: float | None, limit_pct: float | None) -> tuple[flo
     return prev_close * (1.0 - limit_pct), prev_close * (1.0 + limit_pct)
 
 
+def reference_price(bar: BarQuote) -> float:
+    """Return the price a fill on ``bar`` starts from before costs (the OHLC average).
+
+    The bars carry no VWAP; the OHLC average is the documented proxy of it.
+    """
+    return (bar.open + bar.high + bar.low + bar.close) / 4.0
+
+
+def daily_volatility(log_returns: np.ndarray) -> float:
+    """Return the standard deviation (``ddof=1``) of the finite daily log returns given.
+
+    The one estimate of daily volatility behind impact (the arena's day and the replay
+    environment). One return has no sample deviation: its size is taken instead; none gives 0.
+    """
+    values = np.asarray(log_returns, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    if values.size == 1:
+        return float(abs(values[0]))
+    return float(values.std(ddof=1))
+
+
+def bar_volatility(daily: float, bars_per_session: float) -> float:
+    """Return the volatility of one bar: ``daily / sqrt(bars_per_session)``.
+
+    The ``sigma`` of :func:`fill_child_order`, the only one: the square-root law
+    ``k sigma sqrt(q / V)`` measures ``sigma`` and ``V`` over the same interval, so a bar's
+    impact uses the bar's volatility with the bar's volume (then the impact of a quantity
+    traded at a steady rate does not depend on the bar size). ``bars_per_session`` is the
+    session's bar intervals (1 for daily bars).
+    """
+    if not (math.isfinite(bars_per_session) and bars_per_session > 0):
+        raise ValueError(f"bars_per_session must be > 0, got {bars_per_session}")
+    if not (math.isfinite(daily) and daily >= 0):
+        raise ValueError(f"daily volatility must be finite and >= 0, got {daily}")
+    return daily / math.sqrt(bars_per_session)
+
+
 def impact_fraction(quantity: float, bar_volume: float, sigma: float, coefficient: float) -> float:
     """Return the square-root market impact ``k * sigma * sqrt(qty / volume)`` as a fraction.
 
@@ -202,6 +318,9 @@ def fill_child_order(
     *,
     sigma: float,
     params: FillParams,
+    impact: ImpactState = NO_IMPACT,
+    bar_number: int = 0,
+    complete: bool = False,
 ) -> ChildFill:
     """Fill one child order on one bar under the assumptions of this module.
 
@@ -214,14 +333,21 @@ def fill_child_order(
     bar:
         The bar the order executes on.
     sigma:
-        Volatility for the square-root impact, as a fraction of the price (``>= 0``).
+        Volatility of one bar (:func:`bar_volatility`), as a fraction of the price (``>= 0``).
     params:
-        Spread, impact, cap, lot and limit parameters.
+        Spread, impact, cap, lot, limit and transient parameters.
+    impact:
+        The parent order's transient state after its previous fill (:data:`NO_IMPACT` for the
+        first one, or for a fill that belongs to no parent).
+    bar_number:
+        Number of this bar along the parent's horizon, on the same count as ``impact.bar``.
+    complete:
+        Lift the participation cap (the end-of-day completion of the module docstring).
 
     Returns
     -------
     ChildFill
-        Filled quantity, average price and why less was filled, if it was.
+        Filled quantity, average price, why less was filled, and the state to carry on.
     """
     if side not in ("buy", "sell"):
         raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
@@ -229,6 +355,8 @@ def fill_child_order(
         raise ValueError(f"quantity must be finite and >= 0, got {quantity}")
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
+    reference = reference_price(bar)
+    transient = impact.at(bar_number, params.transient_half_life_bars)
 
     def rejected(reason: str) -> ChildFill:
         return ChildFill(
@@ -238,6 +366,8 @@ def fill_child_order(
             price=math.nan,
             status="rejected",
             reason=reason,
+            reference=reference,
+            impact=impact,
         )
 
     if quantity == 0:
@@ -251,9 +381,9 @@ def fill_child_order(
         return rejected("no_volume")
 
     reason = "ok"
-    capacity = params.participation_cap * bar.volume
     wanted = quantity
-    if wanted > capacity:
+    capacity = params.participation_cap * bar.volume
+    if not complete and wanted > capacity:
         wanted = capacity
         reason = "participation_cap"
     filled = round_to_lot(wanted, params.lot_size)
@@ -262,16 +392,22 @@ def fill_child_order(
     if filled <= 0:
         return rejected(reason)
 
-    base = (bar.open + bar.high + bar.low + bar.close) / 4.0
-    cost = params.half_spread_bps / 1e4 + impact_fraction(
-        filled, bar.volume, sigma, params.impact_coefficient
-    )
+    if filled > capacity * (1 + 1e-12):
+        # The end-of-day completion: the slices the cap would have taken, in this bar.
+        temporary, transient, level = _completion_impact(
+            filled, capacity, bar, sigma, params, transient
+        )
+    else:
+        temporary = impact_fraction(filled, bar.volume, sigma, params.impact_coefficient)
+        level = transient + temporary
+    cost = params.half_spread_bps / 1e4 + temporary + transient
     direction = 1.0 if side == "buy" else -1.0
-    price = base * (1.0 + direction * cost)
-    # The bar's range (and the day's limits) bound every trade that really happened.
-    low = max(bar.low, limit_down)
-    high = min(bar.high, limit_up)
-    price = min(max(price, low), high) if low <= high else min(max(price, bar.low), bar.high)
+    price = reference * (1.0 + direction * cost)
+    # Our impact may leave the recorded [low, high] (the bar traded without us); the day's
+    # price limits still bound every trade.
+    price = min(max(price, limit_down), limit_up)
+    # A sell's costs beyond 100% (absurd parameters only) would price it at or below zero.
+    price = max(price, reference * _MIN_PRICE_FRACTION)
     status: FillStatus = "filled" if reason == "ok" else "partial"
     return ChildFill(
         side=side,
@@ -280,4 +416,39 @@ def fill_child_order(
         price=price,
         status=status,
         reason=reason,
+        reference=reference,
+        transient=transient,
+        impact=ImpactState(level=level, bar=bar_number),
     )
+
+
+def _completion_impact(
+    filled: float,
+    capacity: float,
+    bar: BarQuote,
+    sigma: float,
+    params: FillParams,
+    transient: float,
+) -> tuple[float, float, float]:
+    """Return ``(temporary, transient, level_after)`` of an end-of-day completion.
+
+    ``filled`` (more than the cap allows) is priced as the fills the cap would have split it
+    into, one after another within the bar with no time to decay: ``m`` slices of
+    ``capacity`` and a last one of the rest, slice ``j`` paying its own square-root impact
+    ``I`` and the transient ``T0 + j I`` of the fills before it. The cost of a block grows
+    about linearly with its size (a walk through the book), so a block left to the end is
+    dearer than the cap, whatever the concavity of the square-root law for one large print.
+    The first two values are quantity-weighted means over the slices (fractions of the price).
+    """
+    full = math.floor(filled / capacity + 1e-9)
+    rest = max(filled - full * capacity, 0.0)
+    k = params.impact_coefficient
+    slice_impact = impact_fraction(capacity, bar.volume, sigma, k)
+    rest_impact = impact_fraction(rest, bar.volume, sigma, k)
+    # Sum over the full slices of the transient each pays, then the last slice's.
+    paid = transient * full + slice_impact * full * (full - 1) / 2.0
+    last_transient = transient + slice_impact * full
+    level = last_transient + rest_impact
+    temporary = (full * capacity * slice_impact + rest * rest_impact) / filled
+    mean_transient = (capacity * paid + rest * last_transient) / filled
+    return temporary, mean_transient, level

@@ -302,7 +302,11 @@ def test_stale_feed_with_guard_off_trades_on_the_stale_price() -> None:
     last_good = _flat()[19]
     for fill in outcome.fills:
         if fill.fill_id in outcome.stale_fill_ids:
-            assert float(fill.price) == pytest.approx(last_good, rel=1e-4)
+            # Priced from the stale (flat) bar: its reference is the last good price; since
+            # issue 13 our spread and impact sit on top of it, against the order (no clip to
+            # the stale bar's one-price range any more), a few basis points here.
+            move = (float(fill.price) / last_good - 1.0) * (1 if fill.side == "buy" else -1)
+            assert 0.0 < move < 1e-3
 
 
 def test_stale_feed_with_backup_keeps_trading_and_says_so() -> None:

@@ -102,16 +102,35 @@ def test_env_nan_action_raises() -> None:
         env.step(np.array([np.nan], dtype=np.float32))
 
 
-def test_env_replay_cap_leaves_unfilled_penalised(
+def test_env_replay_cap_left_to_last_bar_completed_and_costs_more(
     replay_days: Callable[..., list[ReplayDay]],
 ) -> None:
+    # Everything is left to the last quarter, whose volume caps the fills; its last bar
+    # completes the rest cap-free (issue 13's end-of-day rule), at a larger impact.
     days = replay_days(1, 2)
     strict = ReplayModel(days, ReplayConfig(n_steps=4, order_pct_adv=0.2, participation_cap=0.05))
-    infos = _run(ExecutionEnv(strict), lambda _: 0.0, seed=0)
-    # Everything is left to the last quarter, whose volume caps the fills.
-    assert infos[-1]["unfilled"] > 0
+    strict_infos = _run(ExecutionEnv(strict), lambda _: 0.0, seed=0)
+    assert strict_infos[-1]["unfilled"] == 0
+    completion = strict_infos[-1]["filled"]
     loose = ReplayModel(days, ReplayConfig(n_steps=4, order_pct_adv=0.2, participation_cap=1.0))
-    assert _run(ExecutionEnv(loose), lambda _: 0.0, seed=0)[-1]["unfilled"] == 0
+    loose_infos = _run(ExecutionEnv(loose), lambda _: 0.0, seed=0)
+    assert loose_infos[-1]["unfilled"] == 0
+    # The strict cap left most of the order to the last bar: its step filled it all.
+    assert completion == pytest.approx(strict.config.order_pct_adv * 1e6, rel=1e-9)
+    capped = ExecutionEnv(strict, reward_mode="expected")
+    free = ExecutionEnv(loose, reward_mode="expected")
+    cost_capped = -sum(_step_rewards(capped))
+    cost_free = -sum(_step_rewards(free))
+    assert cost_capped > cost_free
+
+
+def _step_rewards(env: ExecutionEnv) -> list[float]:
+    env.reset(seed=0)
+    rewards, done = [], False
+    while not done:
+        _, reward, done, _, _ = env.step(np.array([0.0], dtype=np.float32))
+        rewards.append(float(reward))
+    return rewards
 
 
 def test_env_replay_vwap_cheaper_than_twap_with_u_shaped_volume(

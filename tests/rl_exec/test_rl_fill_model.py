@@ -31,7 +31,7 @@ def bars(draw: st.DrawFn) -> BarQuote:
     lot=st.sampled_from([1.0, 100.0, 0.01]),
     k=st.floats(0.0, 5.0),
 )
-def test_fill_any_order_price_in_range_capped_and_in_lots(
+def test_fill_any_order_priced_by_the_law_adverse_capped_and_in_lots(
     bar: BarQuote, quantity: float, side: str, sigma: float, cap: float, lot: float, k: float
 ) -> None:
     params = FillParams(
@@ -41,7 +41,13 @@ def test_fill_any_order_price_in_range_capped_and_in_lots(
     assert 0.0 <= fill.filled <= quantity + 1e-9
     assert fill.filled <= cap * bar.volume * (1 + 1e-9) + 1e-9
     if fill.filled > 0:
-        assert bar.low <= fill.price <= bar.high
+        # Issue 13: our impact may leave [low, high]; the price is the law, adverse to the side.
+        direction = 1.0 if side == "buy" else -1.0
+        cost = 5e-4 + k * sigma * math.sqrt(fill.filled / bar.volume)
+        reference = (bar.open + bar.high + bar.low + bar.close) / 4
+        assert fill.price > 0 and direction * (fill.price - reference) >= 0
+        if 1 - cost > 1e-6:
+            assert fill.price == pytest.approx(reference * (1 + direction * cost), rel=1e-12)
         lots = fill.filled / lot
         assert abs(lots - round(lots)) < 1e-6
         assert fill.status in ("filled", "partial")

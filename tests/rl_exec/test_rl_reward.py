@@ -165,35 +165,45 @@ def _run_shares(env: ExecutionEnv, share: float, seed: int) -> tuple[float, dict
     return total, info
 
 
-def test_reward_expected_replay_flat_day_equals_analytic_spread_and_impact() -> None:
+def test_reward_expected_replay_flat_day_equals_analytic_spread_impact_and_transient() -> None:
     # 60 bars of 10,000 shares, an order of 1% of the day sent whole in the first of 6 steps:
-    # its 10 bars fill 600 each (under the cap of 1,000), at
-    # 20 * (1 + half-spread + k sigma sqrt(600 / 10,000)), inside the bar's +-1% range.
+    # its 10 bars fill 600 each (under the cap of 1,000). Bar i pays the half-spread, its own
+    # impact I = k sigma_bar sqrt(600 / 10,000) with sigma_bar = 0.02 / sqrt(60) (the one
+    # volatility definition, issue 13), and the transient of the bars before it,
+    # I * sum_{j=1..i} 2^(-j / 10) (half-life 10 bars).
     config = ReplayConfig(n_steps=6, order_pct_adv=0.01, participation_cap=0.1)
     model = ReplayModel([_flat_day(60, 10_000.0)], config)
     expected_env = ExecutionEnv(model, reward_mode="expected")
     episode_return, info = _run_shares(expected_env, 1.0, seed=0)
-    per_bar = 0.01 * 10_000 * 60 / 10
-    cost_bps = (
-        config.half_spread_bps + config.impact_coefficient * 0.02 * np.sqrt(per_bar / 10_000) * 1e4
-    )
+    impact = config.impact_coefficient * 0.02 / np.sqrt(60) * np.sqrt(600 / 10_000)
+    transient = [impact * sum(2 ** (-j / 10) for j in range(1, i + 1)) for i in range(10)]
+    cost_bps = config.half_spread_bps + (impact + np.mean(transient)) * 1e4
     assert info["unfilled"] == 0
     assert episode_return == pytest.approx(-cost_bps, rel=1e-9)
     # Nothing moves: the realised shortfall is the same cost.
     assert info["shortfall_bps"] == pytest.approx(cost_bps, rel=1e-9)
 
 
-def test_reward_expected_replay_unfilled_pays_penalty_on_flat_day() -> None:
-    # An order of 20% of the day with a 10% cap: half of it cannot be filled, whatever the
-    # schedule; the expected return is the bar costs of the half filled plus the penalty.
+def test_reward_expected_replay_cap_left_completed_at_last_bar_cap_free() -> None:
+    # An order of 20% of the day with a 10% cap, sent whole at every step, no transient
+    # between bars: the first 39 bars fill 100 each at the cap; the last bar completes the
+    # remaining 4,100 (the end-of-day rule) as 41 slices of 100 one after another in the bar,
+    # slice j paying its impact I and the j I its predecessors left (no time to decay).
     config = ReplayConfig(
-        n_steps=4, order_pct_adv=0.2, participation_cap=0.1, unfilled_penalty_bps=50.0
+        n_steps=4,
+        order_pct_adv=0.2,
+        participation_cap=0.1,
+        unfilled_penalty_bps=50.0,
+        transient_half_life_bars=0.0,
     )
     model = ReplayModel([_flat_day(40, 1_000.0, half_range=0.05)], config)
     episode_return, info = _run_shares(ExecutionEnv(model, reward_mode="expected"), 1.0, seed=0)
-    assert info["unfilled"] == pytest.approx(0.5 * 0.2 * 40_000)
-    at_cap_bps = config.half_spread_bps + config.impact_coefficient * 0.02 * np.sqrt(0.1) * 1e4
-    assert episode_return == pytest.approx(-(0.5 * at_cap_bps + 0.5 * 50.0), rel=1e-9)
+    assert info["unfilled"] == 0
+    impact_bps = config.impact_coefficient * 0.02 / np.sqrt(40) * np.sqrt(0.1) * 1e4
+    at_cap_bps = config.half_spread_bps + impact_bps
+    completion_bps = at_cap_bps + impact_bps * np.mean(np.arange(41))
+    expected_bps = (3_900 * at_cap_bps + 4_100 * completion_bps) / 8_000
+    assert episode_return == pytest.approx(-expected_bps, rel=1e-9)
     assert info["shortfall_bps"] == pytest.approx(-episode_return, rel=1e-9)
 
 
