@@ -160,7 +160,7 @@ class StressConfig(FrozenConfig):
     """Scenario size: ``small`` (tests: few names, short history, few days) or ``full``."""
     seed: int = Field(default=0, ge=0)
     """Root seed of every scenario."""
-    slippage_allowance: float = Field(default=0.01, ge=0.0, lt=1.0)
+    slippage_allowance: float = Field(default=0.015, ge=0.0, lt=1.0)
     """Loss beyond ``max_daily_loss`` allowed for executing the stop's sales (spread, impact,
     the participation cap spreading them over minutes), as a fraction of equity."""
     min_exposure: float = Field(default=0.5, ge=0.0, le=1.0)
