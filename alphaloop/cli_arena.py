@@ -96,13 +96,13 @@ def _parse_day(text: str, option: str) -> date:
 def _accounts(local: bool, home: Any, config: Any, data: Any) -> Iterator[Any]:
     """Wire the accounts once: in-process books or Ray actors (the mode is chosen here)."""
     if local:
-        from arena.season import LocalAccounts
-        from rl_exec.policy import load_registered_policy
+        from arena.day import LocalAccounts
+        from rl_exec.registry import load_registered_policy
 
         accounts: Any = LocalAccounts(home, config, data.rules(), load_registered_policy(home))
         started = False
     else:
-        from rl_exec.policy import load_registered_policy
+        from rl_exec.registry import load_registered_policy
 
         # The actors load the registered policy themselves; check it here first so that a
         # refused one is this command's error line, before any Ray starts.
@@ -139,9 +139,10 @@ def run(
 ) -> None:
     """Run one arena day (perceive, plan, debate, risk, execute, close, report)."""
     from alphaloop.home import LabHome
-    from arena.cycle import trading_days
+    from arena.day import refuse_broken_ledger, run_arena_day
+    from arena.market import load_arena_data, trading_days
     from arena.personas import load_arena_config
-    from arena.season import closed_loop, load_arena_data, refuse_broken_ledger, run_arena_day
+    from arena.season import closed_loop
 
     config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
@@ -227,8 +228,8 @@ def replay(
 ) -> None:
     """Replay a season day after day (resumable), evolving the gene pool once a week."""
     from alphaloop.home import LabHome
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import load_arena_data
 
     config = load_arena_config(arena_config)
     home = LabHome.resolve().ensure()
@@ -268,13 +269,8 @@ def _replay(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from arena.season import (
-        closed_loop,
-        refuse_broken_ledger,
-        replay_season,
-        season_days,
-        weekly_evolution,
-    )
+    from arena.day import refuse_broken_ledger
+    from arena.season import closed_loop, replay_season, season_days, weekly_evolution
 
     refuse_broken_ledger(home)  # before any account restores its books from the ledger
     _say_if_paused(home)
@@ -473,8 +469,7 @@ def verify(
     else:
         calendar = None
         if data is not None:
-            from arena.cycle import trading_days
-            from arena.season import load_arena_data
+            from arena.market import load_arena_data, trading_days
 
             calendar = trading_days(load_arena_data(data, home).daily)
         with Ledger(home.ledger_db) as ledger:

@@ -38,7 +38,7 @@ NoMlflowOption = Annotated[bool, typer.Option("--no-mlflow", help="Do not log to
 
 
 def _closes(spec: str | None, home: Any) -> Any:
-    from arena.season import load_arena_data
+    from arena.market import load_arena_data
     from reports.weekly import PoolView, closes_frame
 
     if spec is None:

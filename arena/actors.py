@@ -1,6 +1,6 @@
 """The Ray edge of the arena: one actor per paper account.
 
-Each :class:`AccountActor` wraps an :class:`arena.cycle.AccountBook`. Crash-only: its
+Each :class:`AccountActor` wraps an :class:`arena.account.AccountBook`. Crash-only: its
 constructor opens the ledger and replays the committed fills, and that is also what Ray runs
 when it restarts a dead actor (``max_restarts``), so a restarted account is exactly its last
 committed day. ``run_day`` is idempotent (a committed day is reported, never applied twice),
@@ -20,9 +20,12 @@ from typing import Any
 import ray
 
 from alphaloop.home import LabHome
-from arena.broker import BrokerRules
-from arena.cycle import AccountBook, AccountDayResult, AccountPlan, DayMarket
+from arena.account import AccountBook
+from arena.market import DayMarket
 from arena.personas import PERSONA_NAMES, ArenaConfig
+from arena.plan import AccountPlan
+from arena.rules import BrokerRules
+from arena.trade import AccountDayResult
 
 __all__ = ["MAX_RESTARTS", "AccountActor", "RayAccounts", "ensure_ray"]
 
@@ -71,7 +74,7 @@ class AccountActor:
     """
 
     def __init__(self, home_root: str, account: str, config: ArenaConfig, market: str) -> None:
-        from rl_exec.policy import load_registered_policy
+        from rl_exec.registry import load_registered_policy
 
         home = LabHome(Path(home_root))
         rules = BrokerRules.from_market(market)

@@ -182,7 +182,7 @@ def arena_genomes(home: LabHome) -> list[ArenaGenome]:
     on probation, paused ones left out.
 
     A persona trades the bootstrap genomes of its styles only on a day no champion is eligible
-    for it (:func:`arena.cycle.plan_day`): a pool whose champions are all of the conservative
+    for it (:func:`arena.plan.plan_day`): a pool whose champions are all of the conservative
     styles leaves the aggressive persona its bootstrap genomes rather than cash. A bootstrap
     genome the pool demoted, retired or a user paused does not come back.
     """

@@ -1,14 +1,14 @@
 """The day's execution loop: every parent order of an account, minute by minute, causally.
 
 Pure Python (no Ray, no MLflow). :func:`execute_day` walks the minutes of a
-:class:`arena.cycle.DayMarket` once. At each minute ``t`` (bar stamped at its close):
+:class:`arena.market.DayMarket` once. At each minute ``t`` (bar stamped at its close):
 
 1. **Windows.** Exchange halts (:class:`Halt`) block every order; stale feeds
    (:class:`FeedFault`) block the affected symbols' orders while the stale-data guard is on and
    no backup is configured (with a backup, trading goes on, flagged); with the guard off (tests
    only) the orders trade on the last good bar, as a naive system would.
 2. **Orders.** Sells first, then buys, each in submission order: each parent is a
-   :class:`arena.broker.ParentExecution` fed this minute's bar, possibly *blocked*. A buy is
+   :class:`arena.parent_orders.ParentExecution` fed this minute's bar, possibly *blocked*. A buy is
    blocked once the circuit breaker froze (from the minute after the trigger bar) or the
    daily-loss stop tripped. Each step's child order carries an idempotency key
    ``{order_id}-{day}-S{step}`` and, under :class:`BrokerFaults`, a seeded draw decides whether
@@ -32,27 +32,33 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from arena.broker import (
-    AccountState,
-    Bar,
-    BrokerRules,
-    ParentExecution,
-    mark_to_market,
-    start_day,
-    submit_order,
-)
+from arena.book import AccountState, mark_to_market, start_day, submit_order
 from arena.events import REJECT_REASONS, FillEvent, Side
-from arena.money import money_to_float, quantity_to_float
+from arena.ledger import (
+    Ledger,
+    OrderRecord,
+)
+from arena.market import (
+    Bar,
+    DayMarket,
+    MarketSnapshot,
+)
+from arena.money import (
+    money_to_float,
+    quantity_to_float,
+)
 from arena.orders import Order, OrderStatus
-from arena.risk import MarketSnapshot, RiskGovernor
+from arena.parent_orders import ParentExecution
+from arena.risk import RiskGovernor
+from arena.rules import BrokerRules
 
 if TYPE_CHECKING:
-    from arena.cycle import DayMarket
+    from arena.market import DayMarket
 
 __all__ = [
     "INCIDENT_KINDS",
@@ -743,13 +749,13 @@ def execute_day(
         ``(symbol, side, quantity units)`` parent orders approved at the open, sells first;
         all are submitted at the open (``market.open_time``) in this order.
     market:
-        The day's bars (``arena.cycle.day_market``).
+        The day's bars (``arena.market.day_market``).
     rules:
         The market's broker rules.
     decision_id, liquidation_decision_id:
         The decision chains of the planned orders and of the daily-loss stop's sells.
     schedule:
-        The execution policy (``None``: TWAP), as in :func:`arena.broker.execute_parent`.
+        The execution policy (``None``: TWAP), as in :func:`arena.parent_orders.execute_parent`.
     governor:
         The account's governor after ``start_day`` (``start_equity`` given for the stop) and
         any tightening; ``None`` runs without the live protections (see ``fixed``).
@@ -951,3 +957,66 @@ def _close_day(day: _Day) -> IntradayOutcome:
         stale_fill_ids=tuple(day.stale_fills),
         liquidation_order_ids=tuple(p.stepper.order.order_id for p in day.parents if p.liquidation),
     )
+
+
+def liquidation_id(decision_id: str) -> str:
+    """Return the decision id of the daily-loss stop's sells of the day of ``decision_id``."""
+    return f"{decision_id}-liquidation"
+
+
+def shortfall_bps(fills: Sequence[Any], arrival: Mapping[str, float], qdigits: int) -> float:
+    """Execution shortfall of ``fills`` against ``arrival`` prices, bps of arrival value.
+
+    Positive = a cost: buys above and sells below the arrival price. Prices only: commissions
+    and taxes are the same whichever schedule trades, so they are left out.
+    """
+    cost = value = 0.0
+    for fill in fills:
+        reference = arrival.get(fill.symbol)
+        if reference is None or not reference > 0:
+            continue
+        quantity = fill.quantity / 10.0**qdigits
+        sign = 1.0 if fill.side == "buy" else -1.0
+        cost += sign * (float(fill.price) - reference) * quantity
+        value += reference * quantity
+    return 1e4 * cost / value if value > 0 else 0.0
+
+
+def twap_counterfactual(
+    ledger: Ledger,
+    account: str,
+    day: date,
+    orders: Sequence[OrderRecord],
+    market: DayMarket,
+    rules: BrokerRules,
+    fixed: FixedProtections,
+) -> list[Any]:
+    """Re-run the day's parent orders with the TWAP schedule; return the fills it would get.
+
+    The same executor as the account's day (:func:`arena.intraday.execute_day`): the books
+    restart from the close before ``day``, the planned orders go in at the open in their
+    ledger order, and the protections that acted that day are taken as they happened
+    (``fixed``: the breaker's freeze time, the daily-loss stop's time and its liquidation
+    orders), so with a TWAP policy this gives the ledger's fills exactly.
+    """
+    state = start_day(ledger.restore_state(account, before=day), day)
+    planned = [
+        (order.symbol, order.side, order.quantity)
+        for order in orders
+        if not (order.decision_id or "").endswith(LIQUIDATION_SUFFIX)
+        and order.symbol in market.bars
+    ]
+    decision = next((order.decision_id for order in orders if order.decision_id), None)
+    outcome = execute_day(
+        state,
+        planned,  # type: ignore[arg-type]
+        market,
+        rules,
+        decision_id=decision,
+        schedule=None,
+        fixed=fixed,
+    )
+    return list(outcome.fills)
+
+
+LIQUIDATION_SUFFIX = liquidation_id("")

@@ -2,9 +2,9 @@
 
 Plain Python (no Ray, no ledger). ``alphaloop arena pause`` writes ``<home>/paused.json``
 (:attr:`alphaloop.home.LabHome.pause_flag`) atomically; ``alphaloop arena resume`` removes it.
-While the file exists the lab is paused: :func:`arena.season.run_arena_day` reads it before
+While the file exists the lab is paused: :func:`arena.day.run_arena_day` reads it before
 planning each day (so a pause set while a season replays stops the next day) and
-:func:`arena.cycle.pause_plan` turns the day's plan into one with no new orders, or, with
+:func:`arena.plan.pause_plan` turns the day's plan into one with no new orders, or, with
 ``flatten``, one that only closes the positions held. The day is still committed (marks,
 equity, the pause's risk events), so the ledger stays continuous.
 

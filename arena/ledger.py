@@ -52,7 +52,7 @@ previous close, held at today's close or traded today, the day's P&L in minor un
     - buy notional - buy commission - buy taxes + sell notional - sell commission - sell taxes
 
 Cash changes only by fills, so these sum over the symbols to ``equity(D) - equity(D-1)``
-exactly (checked: :class:`arena.broker.InvariantViolation` otherwise). A symbol's P&L is
+exactly (checked: :class:`arena.book.InvariantViolation` otherwise). A symbol's P&L is
 split among genomes by the shares of today's target for the symbol when a target names it,
 otherwise by the shares stored with the previous close's position (it is being exited on
 their behalf), otherwise it goes to :data:`UNATTRIBUTED`. The split is in integer minor
@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from alphaloop.errors import AlphaLoopError
-from arena.broker import (
+from arena.book import (
     AccountState,
     InvariantViolation,
     Position,
@@ -405,7 +405,7 @@ def snapshots_from(
     state:
         The books at the close.
     valuation:
-        ``arena.broker.mark_to_market(state, closes)``.
+        ``arena.book.mark_to_market(state, closes)``.
     """
     marks = {symbol: (price, value) for symbol, _, price, value in valuation.marks}
     positions = []

@@ -41,7 +41,8 @@ from typing import Any
 
 from alphaloop.home import LabHome
 from arena.bootstrap import BOOTSTRAP_GENOMES
-from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
+from arena.market import day_index
+from arena.plan import HISTORY_BARS, TRADE_BARS
 from arena.review import shadow_returns
 from evolution.feedback import DayFigures, LiveFeedback, summarise
 from evolution.lifecycle import Expectation, PaperDay, PromotionConfig, calibrate, decide
@@ -209,7 +210,7 @@ def _calibration(
     """Return the expectation of ``genome`` from the plan's backtest before ``first_day``
     and the number of bars it read (None with fewer than 3).
 
-    Its returns are those of the plan's backtest (:func:`arena.cycle.read_genome`'s code path:
+    Its returns are those of the plan's backtest (:func:`arena.plan.read_genome`'s code path:
     the :data:`HISTORY_BARS` bars before ``first_day``, its first paper day, trading the last
     :data:`TRADE_BARS`), the expectation :func:`evolution.lifecycle.calibrate` of them.
     """

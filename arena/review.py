@@ -1,7 +1,7 @@
 """The arena's review stage: every genome's paper day against its shadow backtest.
 
 Plain Python (no Ray, no MLflow), run by the driver after the accounts committed day ``D``
-(:func:`arena.season.run_arena_day`); the records are what the closed loop (promotion and
+(:func:`arena.day.run_arena_day`); the records are what the closed loop (promotion and
 demotion on the paper record) reads. Everything is re-derived from the ledger and the market
 data, so a review lost in a crash between the day's commit and its own write is simply run
 again (crash-only). One entry: :func:`review_day`.
@@ -20,9 +20,9 @@ the aggressive sleeves at the synthesis budget before the judge scaled them), wi
 ``expected_return``, ``expected_pnl = allocation x expected_return``
     The **shadow backtest**: the genome backtested by the plan's code path
     (``compile_and_backtest`` with the arena's default settings, as
-    :func:`arena.cycle.read_genome`) over the plan's daily bars **plus the bar of D**: the
-    :data:`arena.cycle.HISTORY_BARS` bars before ``D`` and ``D`` itself, trading from the
-    plan's start (the last :data:`arena.cycle.TRADE_BARS` bars before ``D``), so its books at
+    :func:`arena.plan.read_genome`) over the plan's daily bars **plus the bar of D**: the
+    :data:`arena.plan.HISTORY_BARS` bars before ``D`` and ``D`` itself, trading from the
+    plan's start (the last :data:`arena.plan.TRADE_BARS` bars before ``D``), so its books at
     the close of ``D-1`` are the ones the plan read. ``expected_return`` is its equity return
     on ``D`` (``equity[D] / equity[D-1] - 1``); each genome is compiled and backtested once a
     day, whatever the number of accounts trading it.
@@ -82,8 +82,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from arena.broker import BrokerRules, start_day
-from arena.cycle import HISTORY_BARS, TRADE_BARS, DayMarket, day_index, opening_requests
+from alphaloop.home import LabHome
+from arena.book import start_day
+from arena.bootstrap import ArenaGenome, arena_genomes, bootstrap_genomes
 from arena.debate import TargetPosition
 from arena.ledger import (
     GenomeDay,
@@ -93,8 +94,12 @@ from arena.ledger import (
     RiskEventRecord,
     to_grid,
 )
+from arena.market import ArenaData, DayMarket, day_index, day_market
 from arena.money import money_to_float, quantity_to_float
 from arena.personas import PERSONA_NAMES
+from arena.plan import HISTORY_BARS, TRADE_BARS
+from arena.rules import BrokerRules
+from arena.trade import opening_requests
 from genome.cache import IndicatorCache
 from genome.compile import compile_and_backtest
 from genome.genes import Genome
@@ -320,7 +325,7 @@ def review_day(
         The daily panel (later bars are not read: the shadow backtest stops at ``day``).
     market:
         The day's execution bars, as the accounts traded them
-        (:func:`arena.cycle.day_market` with the minute bars when the data has them).
+        (:func:`arena.market.day_market` with the minute bars when the data has them).
     rules:
         The market's broker rules (lot size of the order rule).
     genomes:
@@ -484,3 +489,63 @@ def _debate_scaling(
             change = now.get(genome_id, 0.0) - then.get(genome_id, 0.0)
             out[genome_id] = out.get(genome_id, 0.0) + change * equity * move
     return out
+
+
+def _genomes_by_id(
+    home: LabHome, chosen: Sequence[ArenaGenome] | None, needed: set[str]
+) -> dict[str, Genome]:
+    """Return the genomes of ``needed`` ids: the day's, else the arena's, bootstrap or pool."""
+    found = {item.genome.id: item.genome for item in chosen or ()}
+    if needed - set(found):
+        # A review re-derived after a crash: the genomes the plan read, looked up by id.
+        for item in [*arena_genomes(home), *bootstrap_genomes()]:
+            found.setdefault(item.genome.id, item.genome)
+    missing = sorted(needed - set(found))
+    if missing and home.gene_pool_db.exists():
+        from evolution.store import GenePoolStore
+
+        with GenePoolStore(home.gene_pool_db) as store:
+            for genome_id in missing:
+                stored = store.genome(genome_id)
+                if stored is not None and stored["genome_id"] == genome_id:
+                    found[genome_id] = Genome.from_json(str(stored["genome_json"]))
+    return {genome_id: found[genome_id] for genome_id in sorted(needed) if genome_id in found}
+
+
+def review_committed_day(
+    home: LabHome,
+    data: ArenaData,
+    day: date,
+    *,
+    market: DayMarket | None = None,
+    genomes: Sequence[ArenaGenome] | None = None,
+) -> list[GenomeDay]:
+    """Write the genome days of every account committed but not reviewed on ``day``.
+
+    Crash-only: the review is derived from the ledger and the data, so the same call
+    finishes a review a crash interrupted. ``market`` is the day's execution bars (rebuilt
+    with the minute bars when it has none and the data has them); ``genomes`` the day's
+    genomes (looked up by id in the arena's, the bootstrap set and the gene pool otherwise).
+
+    Returns
+    -------
+    list of GenomeDay
+        Every stored genome day of ``day``, by (account, genome id).
+    """
+    with Ledger(home.ledger_db) as ledger:
+        pending = [
+            name
+            for name in PERSONA_NAMES
+            if ledger.is_committed(name, day) and not ledger.is_reviewed(name, day)
+        ]
+        if pending:
+            if market is None or (not market.intraday and data.has_intraday):
+                market = day_market(data.daily, day, data.minute_bars(day))
+            needed = {s.genome_id for name in pending for s in day_sleeves(ledger, name, day)}
+            rows = review_day(
+                ledger, day, daily=data.daily, market=market, rules=data.rules(),
+                genomes=_genomes_by_id(home, genomes, needed), accounts=pending,
+            )  # fmt: skip
+            for name in pending:
+                ledger.write_genome_days(name, day, [r for r in rows if r.account == name])
+        return ledger.genome_days(start=day, end=day)

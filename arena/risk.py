@@ -38,12 +38,12 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
+from arena.market import MarketSnapshot, as_timestamp
 from simulators.lots import round_to_lot_nb
 
 __all__ = [
     "AccountSnapshot",
     "FreezeState",
-    "MarketSnapshot",
     "OrderRequest",
     "RiskDecision",
     "RiskEvent",
@@ -145,11 +145,6 @@ class RiskLimits(FrozenConfig):
 
 
 # --------------------------------------------------------------------------- values
-def _timestamp(value: datetime | str, what: str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    if stamp.tzinfo is None:
-        raise ValueError(f"{what} must be timezone-aware (bar-close time), got {value!r}")
-    return stamp
 
 
 def _finite(value: float, what: str) -> float:
@@ -259,29 +254,6 @@ def _price(prices: Mapping[str, float], symbol: str) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MarketSnapshot:
-    """The last prices of every symbol at the close of one (minute) bar."""
-
-    time: pd.Timestamp
-    prices: Mapping[str, float]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "time", _timestamp(self.time, "MarketSnapshot.time"))
-        object.__setattr__(self, "prices", MappingProxyType(dict(self.prices)))
-
-    @classmethod
-    def from_panel_row(cls, panel: Any, row: int) -> MarketSnapshot:
-        """Build the snapshot of bar ``row`` of a :class:`simulators.bars.Panel` (its closes).
-
-        Non-tradable symbols are left out: their forward-filled prices are not market moves.
-        """
-        closes = panel.close[row]
-        live = panel.tradable[row]
-        prices = {s: float(closes[i]) for i, s in enumerate(panel.symbols) if live[i]}
-        return cls(time=panel.index[row], prices=prices)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RiskEvent:
     """One thing the governor did, with its reason and the figures behind it.
 
@@ -305,7 +277,7 @@ class RiskEvent:
             raise ValueError(f"RiskEvent.kind must be one of {EVENT_KINDS}, got {self.kind!r}")
         if self.rule not in RULES:
             raise ValueError(f"RiskEvent.rule must be one of {RULES}, got {self.rule!r}")
-        object.__setattr__(self, "time", _timestamp(self.time, "RiskEvent.time"))
+        object.__setattr__(self, "time", as_timestamp(self.time, "RiskEvent.time"))
         _finite(self.value, "RiskEvent.value")
         _finite(self.limit, "RiskEvent.limit")
         if not self.message:
@@ -511,7 +483,7 @@ class RiskGovernor:
         factor of the day applies to the run's limits). Records a ``tighten`` event when the
         active limits change, and returns the active limits.
         """
-        stamp = _timestamp(now, "now")
+        stamp = as_timestamp(now, "now")
         if isinstance(factor, bool) or not (isinstance(factor, int | float) and 0 < factor <= 1):
             raise ValueError(f"tighten factor must be in (0, 1], got {factor!r}")
         if factor >= self._factor:
@@ -560,7 +532,7 @@ class RiskGovernor:
         one more event (``symbol``: the name it is about, e.g. a position that cannot be
         closed today) and keeps the pause, ``flatten`` only ever widening it.
         """
-        stamp = _timestamp(now, "now")
+        stamp = as_timestamp(now, "now")
         if not reason:
             raise ValueError("a pause must say why")
         kind: EventKind = "flatten" if flatten else "pause"
@@ -621,7 +593,7 @@ class RiskGovernor:
             raise RuntimeError("RiskGovernor.on_equity before start_day(start_equity=...)")
         if self._loss_stop is not None:
             return ()
-        stamp = _timestamp(now, "now")
+        stamp = as_timestamp(now, "now")
         move = _finite(equity, "equity") / self._start_equity - 1.0
         limit = self._active.max_daily_loss
         if not -move > limit:
@@ -687,7 +659,7 @@ class RiskGovernor:
             raise RuntimeError("RiskGovernor.on_bar before start_day: no previous closes")
         held = _held(positions)
         return self._watch(
-            snapshot.prices, snapshot.time, _timestamp(now, "now"), held, bars_left=bars_left
+            snapshot.prices, snapshot.time, as_timestamp(now, "now"), held, bars_left=bars_left
         )
 
     def _watch(
@@ -790,7 +762,7 @@ class RiskGovernor:
         always, the market rule when they cover every symbol given to :meth:`start_day`.
         Every cut and every veto is recorded as an event and returned in the decision.
         """
-        stamp = _timestamp(now, "now")
+        stamp = as_timestamp(now, "now")
         if order.account != account.account:
             raise ValueError(
                 f"order {order.order_id} is for account {order.account!r}, "

@@ -2,8 +2,8 @@
 
 :func:`replay` builds each named scenario (:mod:`simulators.scenarios`), then drives the three
 paper accounts (today's :class:`~arena.personas.ArenaConfig` limits, the genomes of a snapshot
-of today's gene pool) through :func:`~arena.cycle.plan_day`, :func:`~arena.cycle.day_market` and
-:meth:`~arena.cycle.AccountBook.run_day` with the day's :class:`arena.intraday.DayConditions`:
+of today's gene pool) through :func:`~arena.plan.plan_day`, :func:`~arena.market.day_market` and
+:meth:`~arena.account.AccountBook.run_day` with the day's :class:`arena.intraday.DayConditions`:
 a few warm-up days, then the stress days. Every check of the scenario becomes one line
 ``{"name", "passed", "detail"}`` with the figures in ``detail``.
 
@@ -53,7 +53,7 @@ Real intraday bars
 ------------------
 With intraday ``--data`` (1 minute to 1 hour; :mod:`simulators.scenarios`) ``cn-crash-2015``
 and ``cn-circuit-breaker-2016`` execute every replayed day on the data's own bars of that
-session, through the same :func:`~arena.cycle.day_market` and executor as the synthetic
+session, through the same :func:`~arena.market.day_market` and executor as the synthetic
 minutes. The breaker's halts are then the ones found in the bars (``HaltWindow.source ==
 "data"``), and the checks read them so:
 
@@ -99,22 +99,17 @@ from pydantic import Field
 from alphaloop.config import FrozenConfig, load_config
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
+from arena.account import AccountBook
 from arena.bootstrap import arena_genomes
-from arena.broker import BrokerRules
-from arena.cycle import (
-    AccountBook,
-    AccountDayResult,
-    AccountPlan,
-    DayMarket,
-    day_market,
-    plan_day,
-    trading_days,
-)
 from arena.debate import TargetPosition
 from arena.intraday import BrokerFaults, DayConditions, FeedFault, Halt, Protections
 from arena.ledger import Ledger
+from arena.market import DayMarket, day_market, trading_days
 from arena.money import quantity_to_float
 from arena.personas import PERSONA_NAMES, ArenaConfig, load_arena_config
+from arena.plan import AccountPlan, plan_day
+from arena.rules import BrokerRules
+from arena.trade import AccountDayResult
 from simulators.bars import Panel
 from simulators.scenarios import SCENARIOS, HaltWindow, Scenario, StressDay, build_scenario
 
@@ -1319,7 +1314,7 @@ def replay(
         from simulators.data_spec import load_market
 
         data = load_market(data_spec, home=home)
-    from rl_exec.policy import load_registered_policy
+    from rl_exec.registry import load_registered_policy
 
     schedule = load_registered_policy(home)
     runs: list[ScenarioRun] = []
@@ -1380,7 +1375,9 @@ def replay(
     if track:
         from arena.tracking import log_stress_run
 
-        result["mlflow_run_id"] = log_stress_run(home, result, folder)
+        result["mlflow_run_id"] = log_stress_run(
+            home, result, folder, experiment_name=STRESS_EXPERIMENT
+        )
     else:
         result["mlflow_run_id"] = None
     return result

@@ -73,8 +73,13 @@ def log_arena_day(home: LabHome, summary: Mapping[str, Any], *, data_spec: str) 
         return run_id
 
 
-def log_stress_run(home: LabHome, result: Mapping[str, Any], folder: Path) -> str:
-    """Log the replay as one MLflow run in :data:`STRESS_EXPERIMENT`; return its id.
+def log_stress_run(
+    home: LabHome, result: Mapping[str, Any], folder: Path, *, experiment_name: str
+) -> str:
+    """Log the replay as one MLflow run in ``experiment_name``; return its id.
+
+    ``experiment_name`` is :data:`arena.stress.STRESS_EXPERIMENT` (passed by the replay, so
+    this writer does not import it back).
 
     Params: the scenario names, seed, size and config hashes; metrics: ``passed``, per
     scenario ``<name>.passed`` and ``<name>.<check>`` (1/0), per account
@@ -83,12 +88,11 @@ def log_stress_run(home: LabHome, result: Mapping[str, Any], folder: Path) -> st
     """
     from mlflow.entities import Metric, Param
 
-    from arena.stress import STRESS_EXPERIMENT
     from evolution.tracking import client_for, experiment_id, tracking_lock
 
     with tracking_lock(home, "logging a stress replay"):
         client = client_for(home)
-        experiment = experiment_id(client, STRESS_EXPERIMENT, home)
+        experiment = experiment_id(client, experiment_name, home)
         names = [s["name"] for s in result["scenarios"]]
         run = client.create_run(
             experiment,

@@ -27,8 +27,10 @@ def main() -> None:
 
     from alphaloop.home import LabHome
     from arena.actors import RayAccounts, ensure_ray
+    from arena.day import LocalAccounts
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import LocalAccounts, load_arena_data, replay_season, season_days
+    from arena.season import replay_season, season_days
 
     config = load_arena_config()
     root = Path(tempfile.mkdtemp(prefix="arena_bench_"))

@@ -58,16 +58,14 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from alphaloop.home import LabHome  # noqa: E402
-from arena.cycle import trading_days  # noqa: E402
+from arena.day import LocalAccounts  # noqa: E402
 from arena.ledger import Ledger  # noqa: E402
-from arena.personas import ArenaConfig  # noqa: E402
-from arena.season import (  # noqa: E402
-    LocalAccounts,
-    closed_loop,
+from arena.market import (  # noqa: E402
     load_arena_data,
-    replay_season,
-    weekly_evolution,
+    trading_days,
 )
+from arena.personas import ArenaConfig  # noqa: E402
+from arena.season import closed_loop, replay_season, weekly_evolution  # noqa: E402
 from evolution.engine import EvolutionConfig  # noqa: E402
 from evolution.gate import GateConfig  # noqa: E402
 from evolution.lifecycle import PromotionConfig, calibrate  # noqa: E402

@@ -1,6 +1,6 @@
 """Rule-based lessons of a trading day and tomorrow's adjustments. No model, no LLM.
 
-:func:`detect_lessons` reads a :class:`reports.daily.DailyReportInput` and returns the
+:func:`detect_lessons` reads a :class:`reports.daily_input.DailyReportInput` and returns the
 :class:`Lesson` values its detectors find, in account order then detector order. Every rule
 compares one figure against one threshold of :class:`LessonConfig` and fires only when the
 threshold is strictly passed, so a figure exactly at its threshold stays silent:
@@ -49,7 +49,7 @@ from pydantic import Field
 from alphaloop.config import FrozenConfig
 
 if TYPE_CHECKING:
-    from reports.daily import AccountDay, DailyReportInput
+    from reports.daily_input import AccountDay, DailyReportInput
 
 __all__ = [
     "LESSON_KINDS",

@@ -62,9 +62,9 @@ from reports.html import (
     new_figure,
 )
 from reports.lessons import Lesson, LessonConfig
+from reports.periods import Period
 from reports.weekly import (
     LedgerView,
-    Period,
     PoolView,
     ReportDataMissing,
     accounts_section,

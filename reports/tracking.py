@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from alphaloop.home import LabHome
 
 if TYPE_CHECKING:
-    from reports.weekly import Period, ReportFiles
+    from reports.periods import Period, ReportFiles
 
 __all__ = ["REPORTS_EXPERIMENT", "log_report"]
 

@@ -88,23 +88,20 @@ from reports.html import (
     render_markdown,
 )
 from reports.lessons import Lesson, LessonConfig
-from reports.tracking import REPORTS_EXPERIMENT, log_report
+from reports.periods import Period, ReportFiles
+from reports.tracking import log_report
 from simulators.metrics import annualised_sharpe, daily_periods_per_year, max_drawdown
 
 __all__ = [
-    "REPORTS_EXPERIMENT",
     "LedgerView",
-    "Period",
     "PoolView",
     "ReportDataMissing",
-    "ReportFiles",
     "account_figures",
     "benchmark_history",
     "closes_frame",
     "jsonable",
     "lifecycle_directions",
     "lifecycle_section",
-    "log_report",
     "month_of",
     "paper_figures",
     "paper_section",
@@ -146,22 +143,6 @@ class ReportDataMissing(AlphaLoopError, LookupError):
 
 
 # --------------------------------------------------------------------------- periods
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Period:
-    """A calendar week (ISO) or month: its label and first and last day (inclusive)."""
-
-    kind: str
-    label: str
-    start: date
-    end: date
-
-    def contains(self, day: date) -> bool:
-        """Return whether ``day`` is in the period."""
-        return self.start <= day <= self.end
-
-    def describe(self) -> str:
-        """Return ``"week 2023-W22 (2023-05-29..2023-06-04)"``."""
-        return f"{self.kind} {self.label} ({self.start.isoformat()}..{self.end.isoformat()})"
 
 
 def week_of(day: date) -> Period:
@@ -326,7 +307,7 @@ class LedgerView:
 
 def closes_frame(panel: Any) -> pd.DataFrame:
     """Return a :class:`simulators.bars.Panel`'s closes indexed by trading day."""
-    from arena.cycle import trading_days
+    from arena.market import trading_days
 
     return pd.DataFrame(
         np.asarray(panel.close, dtype=np.float64),
@@ -716,14 +697,6 @@ def _lineage_chart(nodes: Sequence[dict[str, Any]], roots: Sequence[str]) -> str
 
 
 # --------------------------------------------------------------------------- output
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReportFiles:
-    """The files of one written report."""
-
-    folder: Path
-    markdown: Path
-    html: Path
-    summary: Path
 
 
 def _no_charts(sections: Sequence[Section]) -> list[Section]:

@@ -26,15 +26,12 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from alphaloop.errors import ConfigError
-from alphaloop.home import LabHome
 from rl_exec.baselines import ac_kappa
 from rl_exec.config import AcConfig
 from rl_exec.env import BASE_OBS_FIELDS
 from rl_exec.policy_file import (
-    PolicyFileError,
     PolicyFiles,
     build_network,
-    policy_paths,
     read_policy_files,
 )
 
@@ -47,8 +44,6 @@ __all__ = [
     "TwapPolicy",
     "VwapPolicy",
     "builtin_policy",
-    "load_registered_policy",
-    "policy_paths",
 ]
 
 _TWAP = BASE_OBS_FIELDS.index("twap_share")
@@ -232,33 +227,3 @@ def builtin_policy(name: str, *, ac_config: AcConfig | None = None) -> Execution
     if name == "ac":
         return AcPolicy.from_config(ac_config or AcConfig())
     raise ConfigError(f"unknown built-in policy {name!r} (allowed: twap, vwap, ac)")
-
-
-def load_registered_policy(home: LabHome | str | Path | None = None) -> ExecutionPolicy:
-    """Return the policy registered in the lab home, or :class:`TwapPolicy` when none is.
-
-    Parameters
-    ----------
-    home:
-        The lab home (default: resolved from ``$ALPHALOOP_HOME``).
-
-    Raises
-    ------
-    ConfigError
-        If the registration is broken or the registered policy is refused
-        (:class:`~rl_exec.policy_file.PolicyFileError`: not the lab's format, tampered): the
-        arena does not trade with another schedule than the one registered without saying so.
-    """
-    from rl_exec.registry import REGISTERED_FILE, registered_policy_path
-
-    lab = home if isinstance(home, LabHome) else LabHome.resolve(home)
-    path = registered_policy_path(lab)
-    if path is None:
-        return TwapPolicy()
-    try:
-        return LearnedPolicy(path)
-    except PolicyFileError as exc:
-        raise PolicyFileError(
-            f"registered execution policy: {exc}; "
-            f"or remove {lab.policies / REGISTERED_FILE} to slice orders by TWAP"
-        ) from None

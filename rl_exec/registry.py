@@ -62,7 +62,12 @@ from rl_exec.config import EnvConfig
 from rl_exec.env import BASE_OBS_FIELDS, ExecutionEnv, obs_fields
 from rl_exec.evaluate import EvaluationResult, evaluate_policy, paired_change_pct
 from rl_exec.policy import ExecutionPolicy, LearnedPolicy, TwapPolicy
-from rl_exec.policy_file import PolicyFiles, read_policy_files, write_policy_files
+from rl_exec.policy_file import (
+    PolicyFileError,
+    PolicyFiles,
+    read_policy_files,
+    write_policy_files,
+)
 
 __all__ = [
     "ARENA_ENV",
@@ -716,3 +721,33 @@ def rollback(home: LabHome | None = None) -> tuple[RegisteredVersion, Registered
     if left is None or now is None:  # pragma: no cover - both were just read from the store
         raise ConfigError(f"{pointer_path}: the registry changed during the rollback")
     return left, now
+
+
+def load_registered_policy(home: LabHome | str | Path | None = None) -> ExecutionPolicy:
+    """Return the policy registered in the lab home, or :class:`TwapPolicy` when none is.
+
+    Parameters
+    ----------
+    home:
+        The lab home (default: resolved from ``$ALPHALOOP_HOME``).
+
+    Raises
+    ------
+    ConfigError
+        If the registration is broken or the registered policy is refused
+        (:class:`~rl_exec.policy_file.PolicyFileError`: not the lab's format, tampered): the
+        arena does not trade with another schedule than the one registered without saying so.
+    """
+    from rl_exec.registry import REGISTERED_FILE, registered_policy_path
+
+    lab = home if isinstance(home, LabHome) else LabHome.resolve(home)
+    path = registered_policy_path(lab)
+    if path is None:
+        return TwapPolicy()
+    try:
+        return LearnedPolicy(path)
+    except PolicyFileError as exc:
+        raise PolicyFileError(
+            f"registered execution policy: {exc}; "
+            f"or remove {lab.policies / REGISTERED_FILE} to slice orders by TWAP"
+        ) from None

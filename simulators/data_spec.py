@@ -60,14 +60,11 @@ from alphaloop.config import FrozenConfig, load_config
 from alphaloop.errors import DataSpecError, DataWarning
 from alphaloop.home import LabHome
 from simulators.bars import FIELDS, Panel
-from simulators.calendars import MARKETS
-from simulators.providers import FetchResult, RetryPolicy
-from simulators.validation import (
-    DataQualityReport,
-    QualityIssue,
-    QualityPolicy,
-    validate_frames,
+from simulators.calendars import (
+    MARKETS,
 )
+from simulators.providers import FetchResult, RetryPolicy
+from simulators.validation import DataQualityReport, QualityIssue, QualityPolicy, validate_frames
 
 KINDS: tuple[str, ...] = ("synthetic", "sample", "yfinance", "akshare", "file")
 
@@ -549,3 +546,18 @@ __all__ = [
     "load_market_with_report",
     "parse_data_spec",
 ]
+
+
+def load_quality_policy(path: str | Path | None = None) -> QualityPolicy:
+    """Load the ``quality:`` section of the packaged ``data.yaml``, with ``path`` over it.
+
+    Raises
+    ------
+    ConfigError
+        When the packaged file is missing, a file is malformed or a key or action is not
+        allowed (the message names the file and the key).
+    """
+    # data_spec imports this module; the config model of the whole file lives there.
+    from simulators.data_spec import load_data_config
+
+    return load_data_config(path).quality

@@ -1,7 +1,7 @@
 """The observation of an execution decision, one builder for training and the arena.
 
 ``rl_exec.env.ExecutionEnv`` (training, evaluation) and the arena broker's default observation
-(:func:`arena.broker.default_observation`) both call :func:`execution_observation`, so a
+(:func:`arena.parent_orders.default_observation`) both call :func:`execution_observation`, so a
 policy sees in the arena the features it was trained on, scaled the same way. Pure NumPy:
 ``arena/`` may import it without importing gymnasium.
 

@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -361,19 +360,6 @@ class DataQualityReport:
 
 
 # ---------------------------------------------------------------------- policy loading
-def load_quality_policy(path: str | Path | None = None) -> QualityPolicy:
-    """Load the ``quality:`` section of the packaged ``data.yaml``, with ``path`` over it.
-
-    Raises
-    ------
-    ConfigError
-        When the packaged file is missing, a file is malformed or a key or action is not
-        allowed (the message names the file and the key).
-    """
-    # data_spec imports this module; the config model of the whole file lives there.
-    from simulators.data_spec import load_data_config
-
-    return load_data_config(path).quality
 
 
 # ---------------------------------------------------------------------- checks

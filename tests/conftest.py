@@ -65,8 +65,10 @@ def report_season_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Build the report season once (see :data:`REPORT_SEASON_SPEC`); return its folder."""
     from datetime import date
 
+    from arena.day import LocalAccounts
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import LocalAccounts, load_arena_data, replay_season, weekly_evolution
+    from arena.season import replay_season, weekly_evolution
 
     built = tmp_path_factory.mktemp("report-season")
     home = LabHome(built).ensure()

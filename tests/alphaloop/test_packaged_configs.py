@@ -36,8 +36,7 @@ from arena.personas import ArenaConfig, load_arena_config
 from arena.stress import StressConfig, load_stress_config
 from evolution.session import SessionConfig, load_session_config
 from rl_exec.config import RlConfig, load_rl_config
-from simulators.data_spec import DataConfig, load_data_config
-from simulators.validation import load_quality_policy
+from simulators.data_spec import DataConfig, load_data_config, load_quality_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_CONFIGS = ROOT / "alphaloop" / "configs"

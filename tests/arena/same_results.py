@@ -95,8 +95,9 @@ def _files(home: Path, folder: Path, prefix: str) -> dict[str, str]:
 
 def _default_day(work: Path) -> dict[str, str]:
     from alphaloop.home import LabHome
+    from arena.day import LocalAccounts, run_arena_day
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import LocalAccounts, load_arena_data, run_arena_day
 
     home = LabHome(work / "default").ensure()
     config = load_arena_config()
@@ -115,8 +116,10 @@ def _default_day(work: Path) -> dict[str, str]:
 
 def _season(work: Path) -> dict[str, str]:
     from alphaloop.home import LabHome
+    from arena.day import LocalAccounts
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import LocalAccounts, closed_loop, load_arena_data, replay_season
+    from arena.season import closed_loop, replay_season
 
     home = LabHome(work / "season").ensure()
     config = load_arena_config()

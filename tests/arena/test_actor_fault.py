@@ -23,16 +23,13 @@ from typing import Any
 import pytest
 
 from alphaloop.home import LabHome
-from arena.cycle import AccountDayResult, AccountPlan, DayMarket
+from arena.day import LocalAccounts, refuse_broken_ledger, run_arena_day
 from arena.ledger import Ledger
+from arena.market import DayMarket, load_arena_data
 from arena.personas import PERSONA_NAMES, load_arena_config
-from arena.season import (
-    LocalAccounts,
-    load_arena_data,
-    refuse_broken_ledger,
-    run_arena_day,
-    season_days,
-)
+from arena.plan import AccountPlan
+from arena.season import season_days
+from arena.trade import AccountDayResult
 
 SPEC = "synthetic:seed=5,assets=5,start=2022-01-01,end=2023-12-31"
 TABLES = ("orders", "fills", "positions", "equity", "decisions", "risk_events")

@@ -8,10 +8,12 @@ from datetime import date
 from pathlib import Path
 
 from alphaloop.home import LabHome
-from arena.cycle import AccountDayResult
+from arena.day import LocalAccounts, run_arena_day
 from arena.ledger import Ledger
+from arena.market import load_arena_data
 from arena.personas import load_arena_config
-from arena.season import LocalAccounts, load_arena_data, run_arena_day, season_days
+from arena.season import season_days
+from arena.trade import AccountDayResult
 
 SPEC = "synthetic:seed=5,assets=5,start=2022-01-01,end=2023-12-31"
 
@@ -90,7 +92,8 @@ def test_actor_results_pickle_round_trip(ray_cluster: None, tmp_path: Path) -> N
     try:
         day = season_days(data, date(2023, 6, 1), date(2023, 6, 1))[0]
         from arena.bootstrap import bootstrap_genomes
-        from arena.cycle import day_market, plan_day
+        from arena.market import day_market
+        from arena.plan import plan_day
 
         plan = plan_day(data.daily, day, bootstrap_genomes(), config, accounts.equity_before(day))
         market = day_market(data.daily, day, data.minute_bars(day))

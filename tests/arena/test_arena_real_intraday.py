@@ -23,8 +23,10 @@ import pandas as pd
 import pytest
 
 from alphaloop.home import LabHome
+from arena.day import LocalAccounts, run_arena_day
+from arena.market import ArenaData, load_arena_data
 from arena.personas import load_arena_config
-from arena.season import ArenaData, LocalAccounts, load_arena_data, run_arena_day, season_days
+from arena.season import season_days
 from simulators.synthetic import SyntheticSpec, generate_daily, generate_intraday
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cn_intraday"

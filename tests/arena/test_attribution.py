@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.broker import BrokerRules, InvariantViolation
-from arena.cycle import AccountBook, AccountDayResult, AccountPlan, DayMarket, day_market
+from arena.account import AccountBook
+from arena.book import InvariantViolation
 from arena.debate import DebateRecord, RegimeStats, TargetPosition, run_debate
 from arena.events import OrderFilled
 from arena.ledger import (
@@ -26,8 +26,12 @@ from arena.ledger import (
     attribute_day,
     split_minor,
 )
+from arena.market import DayMarket, day_market
 from arena.perceive import AssetRisk, Perception, RegimeReading
 from arena.personas import load_arena_config
+from arena.plan import AccountPlan
+from arena.rules import BrokerRules
+from arena.trade import AccountDayResult
 
 DAY = date(2024, 3, 5)
 AT = datetime(2024, 3, 5, 15, tzinfo=UTC)

@@ -12,22 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arena.broker import (
-    AccountState,
-    Bar,
-    BrokerRules,
-    ExecutionResult,
-    apply_fill,
-    bars_from_panel,
-    execute_order,
-    execute_parent,
-    mark_to_market,
-    open_account,
-    submit_order,
-)
+from arena.book import AccountState, apply_fill, mark_to_market, open_account, submit_order
 from arena.events import OrderAccepted, OrderRejected, Side
+from arena.market import Bar, bars_from_panel
 from arena.money import money_from_float, notional_minor, rate_amount
 from arena.orders import DuplicateFill, Order, OrderStatus
+from arena.parent_orders import execute_parent
+from arena.rules import BrokerRules
+from arena.step import ExecutionResult, execute_order
 from simulators.synthetic import SyntheticSpec, generate_daily, generate_intraday
 
 DAY1 = date(2024, 3, 4)

@@ -7,16 +7,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from arena.broker import (
-    AccountState,
-    Bar,
-    BrokerRules,
-    ExecutionResult,
-    execute_order,
-    open_account,
-    submit_order,
-)
+from arena.book import AccountState, open_account, submit_order
+from arena.market import Bar
 from arena.money import money_from_float
+from arena.rules import BrokerRules
+from arena.step import ExecutionResult, execute_order
 from simulators.market_rules import ChinaAShareRules
 
 CN = BrokerRules.from_market("cn")

@@ -150,7 +150,7 @@ def test_cli_arena_run_on_data_lacking_held_symbols_is_one_error_line(lab_home: 
     done = _cli(lab_home, "arena", "run", "--date", "2023-06-01", "--data", spec, *common)
     assert done.returncode == 0, done.stderr
     from arena.ledger import Ledger
-    from arena.season import load_arena_data
+    from arena.market import load_arena_data
 
     kept = set(load_arena_data(fewer, lab_home).daily.symbols)
     with Ledger(lab_home.ledger_db) as ledger:
@@ -175,8 +175,9 @@ def test_cli_arena_run_on_data_lacking_held_symbols_is_one_error_line(lab_home: 
 
 
 def test_cli_arena_status_marks_a_partially_committed_day(lab_home: LabHome) -> None:
+    from arena.day import LocalAccounts, run_arena_day
+    from arena.market import load_arena_data
     from arena.personas import load_arena_config
-    from arena.season import LocalAccounts, load_arena_data, run_arena_day
 
     config = load_arena_config()
     data = load_arena_data(SPEC, lab_home)

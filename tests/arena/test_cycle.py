@@ -10,10 +10,12 @@ import pytest
 
 from alphaloop.home import LabHome
 from arena.bootstrap import BOOTSTRAP_GENOMES, arena_genomes, bootstrap_genomes
-from arena.cycle import day_market, plan_day, trading_days
+from arena.day import LocalAccounts, run_arena_day
 from arena.ledger import UNATTRIBUTED, Ledger
+from arena.market import ArenaData, day_market, load_arena_data, trading_days
 from arena.personas import load_arena_config
-from arena.season import ArenaData, LocalAccounts, load_arena_data, run_arena_day, season_days
+from arena.plan import plan_day
+from arena.season import season_days
 
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
 START, END = date(2023, 6, 1), date(2023, 6, 7)

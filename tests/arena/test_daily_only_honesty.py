@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 
 from alphaloop.home import LabHome
+from arena.day import LocalAccounts, run_arena_day
+from arena.market import ArenaData, MarketSnapshot, load_arena_data
 from arena.personas import load_arena_config
-from arena.risk import MarketSnapshot, RiskGovernor, RiskLimits
-from arena.season import ArenaData, LocalAccounts, load_arena_data, run_arena_day
-from reports.daily import DAILY_ONLY_NOTE, AccountDay, DailyReportInput, write_daily_report
+from arena.risk import RiskGovernor, RiskLimits
+from reports.daily import DAILY_ONLY_NOTE, write_daily_report
+from reports.daily_input import AccountDay, DailyReportInput
 from reports.lessons import detect_lessons
 
 DAY = date(2024, 3, 25)

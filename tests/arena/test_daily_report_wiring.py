@@ -16,18 +16,14 @@ from typer.testing import CliRunner
 
 from alphaloop import cli_arena
 from alphaloop.home import LabHome
-from arena.cycle import day_market
+from arena.day import LocalAccounts, run_arena_day
+from arena.intraday import shortfall_bps
 from arena.ledger import Ledger
+from arena.market import day_market, load_arena_data
 from arena.personas import PERSONA_NAMES, load_arena_config
-from arena.season import (
-    LocalAccounts,
-    _shortfall_bps,
-    account_score,
-    build_report_input,
-    load_arena_data,
-    run_arena_day,
-)
-from reports.daily import PARQUET_COLUMNS, score_account
+from reports.arena_day import account_score, build_report_input
+from reports.daily import score_account
+from reports.daily_input import PARQUET_COLUMNS
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 COMMON = ("--json", "--local", "--no-mlflow")
@@ -144,7 +140,7 @@ def test_report_input_twap_policy_zero_twap_gap_and_ledger_figures(lab_home: Lab
             # No policy is registered: the arena slices by TWAP, so the counterfactual is itself.
             assert account.twap_slippage_bps == 0.0
             digits = _quantity_digits(lab_home, account.name)
-            assert account.slippage_bps == _shortfall_bps(fills, arrival, digits)
+            assert account.slippage_bps == shortfall_bps(fills, arrival, digits)
             assert account.typical_trades == 0.0  # first day: no history
             equity = out["accounts"][account.name]["equity"]
             assert float(account.equity_history.iloc[-1]) == equity

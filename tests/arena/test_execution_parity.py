@@ -2,7 +2,7 @@
 
 The same day of bars, the same TWAP schedule, the same fill parameters and the same volatility
 definition give the same fills (to the book's price step) and the same observations in
-``rl_exec.env.ExecutionEnv`` and in ``arena.broker.execute_parent``.
+``rl_exec.env.ExecutionEnv`` and in ``arena.parent_orders.execute_parent``.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from arena.broker import (
-    Bar,
-    BrokerRules,
-    ExecutionContext,
-    default_observation,
-    execute_parent,
-    open_account,
-    submit_order,
-)
+from arena.book import open_account, submit_order
+from arena.market import Bar
 from arena.money import money_from_float
+from arena.parent_orders import ExecutionContext, default_observation, execute_parent
+from arena.rules import BrokerRules
 from rl_exec.config import ReplayConfig
 from rl_exec.env import BASE_OBS_FIELDS, ExecutionEnv
 from rl_exec.models import ReplayDay, ReplayModel

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from alphaloop.cli import app
 from alphaloop.home import LabHome
-from rl_exec.policy import LearnedPolicy, TwapPolicy, load_registered_policy
+from rl_exec.policy import LearnedPolicy, TwapPolicy
+from rl_exec.registry import load_registered_policy
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 DAY = "2023-06-01"

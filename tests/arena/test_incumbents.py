@@ -9,9 +9,8 @@ import pytest
 
 from alphaloop.home import LabHome
 from arena.bootstrap import BOOTSTRAP_GENOMES, arena_genomes
-from arena.cycle import trading_days
 from arena.loop import close_loop, incumbent_record
-from arena.season import load_arena_data
+from arena.market import load_arena_data, trading_days
 from evolution.lifecycle import PromotionConfig
 from evolution.store import GenePoolStore, PaperDayRecord, TransitionError, TransitionRecord
 

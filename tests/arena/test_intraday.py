@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from arena.broker import (
-    AccountState,
-    Bar,
-    BrokerRules,
-    Position,
-    apply_fill,
-    open_account,
-    start_day,
-)
-from arena.cycle import AccountBook, AccountPlan, DayMarket, day_market, liquidation_id
+from arena.account import AccountBook
+from arena.book import AccountState, Position, apply_fill, open_account, start_day
 from arena.debate import TargetPosition
 from arena.events import OrderFilled
 from arena.intraday import (
@@ -29,11 +21,15 @@ from arena.intraday import (
     Protections,
     duplicate_keys,
     execute_day,
+    liquidation_id,
 )
 from arena.ledger import Ledger
+from arena.market import Bar, DayMarket, MarketSnapshot, day_market
 from arena.money import money_from_float, money_to_float
 from arena.personas import load_arena_config
-from arena.risk import MarketSnapshot, RiskGovernor, RiskLimits
+from arena.plan import AccountPlan
+from arena.risk import RiskGovernor, RiskLimits
+from arena.rules import BrokerRules
 
 DAY = date(2024, 3, 5)
 US = BrokerRules.from_market("us")

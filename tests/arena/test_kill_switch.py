@@ -24,19 +24,15 @@ from typer.testing import CliRunner
 from alphaloop import cli_arena
 from alphaloop.home import LabHome
 from arena.bootstrap import arena_genomes, bootstrap_genomes
-from arena.cycle import day_market, pause_plan, plan_day
+from arena.day import LocalAccounts, run_arena_day
 from arena.intraday import DayConditions, Halt
 from arena.kill_switch import RULE, Pause, pause_lab, read_pause, resume_lab
 from arena.ledger import Ledger
+from arena.market import ArenaData, day_market, load_arena_data
 from arena.personas import PERSONA_NAMES, load_arena_config
+from arena.plan import pause_plan, plan_day
+from arena.review import review_committed_day
 from arena.risk import AccountSnapshot, OrderRequest, RiskGovernor, RiskLimits
-from arena.season import (
-    ArenaData,
-    LocalAccounts,
-    load_arena_data,
-    review_committed_day,
-    run_arena_day,
-)
 
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
 # Unpaused, the accounts hold positions after the warm-up and buy on PAUSED (the control).

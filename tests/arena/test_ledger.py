@@ -10,15 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.broker import (
-    AccountState,
-    Bar,
-    BrokerRules,
-    execute_order,
-    mark_to_market,
-    open_account,
-    submit_order,
-)
+from arena.book import AccountState, mark_to_market, open_account, submit_order
 from arena.events import FillEvent, RiskVeto
 from arena.ledger import (
     DayAlreadyCommitted,
@@ -29,8 +21,11 @@ from arena.ledger import (
     PositionSnapshot,
     snapshots_from,
 )
+from arena.market import Bar
 from arena.money import money_from_float
 from arena.orders import DuplicateFill, Order
+from arena.rules import BrokerRules
+from arena.step import execute_order
 
 RULES = BrokerRules.from_market("cn")
 SYMBOLS = ("600000", "600001", "000002")

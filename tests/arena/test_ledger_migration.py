@@ -10,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arena.broker import (
-    Bar,
-    BrokerRules,
-    execute_order,
-    mark_to_market,
-    start_day,
-    submit_order,
-)
+from arena.book import mark_to_market, start_day, submit_order
 from arena.ledger import (
     _MIGRATIONS,
     CHAIN_GENESIS,
@@ -29,6 +22,9 @@ from arena.ledger import (
     attribute_day,
     snapshots_from,
 )
+from arena.market import Bar
+from arena.rules import BrokerRules
+from arena.step import execute_order
 
 V1_COLUMNS = {
     "orders": "account, order_id, seq, day, symbol, side, quantity, filled, status, reason, "

@@ -3,7 +3,7 @@
 A short season (three accounts, tight risk limits so the governor acts and freezes) is
 replayed once with :func:`arena.season.replay_season`; each reader is checked against the
 ledger's other readers, against the broker's replayed books (the one P&L convention: the
-average cost of :class:`arena.broker.AccountState`) and against the SQL the season and the
+average cost of :class:`arena.book.AccountState`) and against the SQL the season and the
 reports used to write by hand before these readers existed.
 """
 
@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from alphaloop.home import LabHome
-from arena.broker import BrokerRules
+from arena.day import LocalAccounts
 from arena.ledger import READABLE_TABLES, Ledger, LedgerError
+from arena.market import load_arena_data
 from arena.personas import PERSONA_NAMES, load_arena_config
-from arena.season import LocalAccounts, load_arena_data, replay_season
+from arena.rules import BrokerRules
+from arena.season import replay_season
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 START, END = date(2023, 5, 22), date(2023, 6, 2)

@@ -23,10 +23,12 @@ import pytest
 
 from alphaloop.errors import AlphaLoopError
 from alphaloop.home import LabHome
+from arena.day import LocalAccounts, run_arena_day
 from arena.ledger import CHAIN_GENESIS, Ledger, LedgerBroken, VerifyReport, to_grid
+from arena.market import ArenaData, load_arena_data
 from arena.money import notional_minor
 from arena.personas import load_arena_config
-from arena.season import ArenaData, LocalAccounts, load_arena_data, run_arena_day, season_days
+from arena.season import season_days
 
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
 DAY_1, DAY_2, DAY_3 = date(2023, 6, 1), date(2023, 6, 2), date(2023, 6, 5)

@@ -9,9 +9,11 @@ import pytest
 
 from alphaloop.home import LabHome
 from arena.bootstrap import BOOTSTRAP_GENOMES
+from arena.day import LocalAccounts
 from arena.ledger import Ledger
+from arena.market import load_arena_data
 from arena.personas import ArenaConfig
-from arena.season import LocalAccounts, closed_loop, load_arena_data, replay_season
+from arena.season import closed_loop, replay_season
 from evolution.lifecycle import PromotionConfig
 from evolution.store import GenePoolStore, MemberRecord, TransitionRecord
 
@@ -391,7 +393,8 @@ def test_schema_one_champions_get_an_expectation_calibrated_and_are_judged(tmp_p
 
     import numpy as np
 
-    from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
+    from arena.market import day_index
+    from arena.plan import HISTORY_BARS, TRADE_BARS
     from genome.compile import compile_and_backtest
     from genome.genes import Genome
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from alphaloop.home import LabHome
+from arena.day import LocalAccounts, run_arena_day
+from arena.market import load_arena_data
 from arena.personas import load_arena_config
-from arena.season import LocalAccounts, load_arena_data, run_arena_day
 from arena.tracking import log_arena_day
 
 SPEC = "synthetic:seed=13,assets=5,start=2022-01-01,end=2023-12-31"

@@ -176,8 +176,8 @@ def test_personas_get_names_the_accounts() -> None:
 
 
 def test_probation_sleeves_take_a_small_share_and_champions_share_the_rest() -> None:
-    from arena.cycle import sleeves
     from arena.personas import ArenaConfig
+    from arena.plan import sleeves
 
     config = ArenaConfig()
     persona = config.personas.aggressive

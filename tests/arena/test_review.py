@@ -15,21 +15,16 @@ from typing import Any
 import pytest
 
 from alphaloop.home import LabHome
+from arena.book import InvariantViolation
 from arena.bootstrap import bootstrap_genomes
-from arena.broker import InvariantViolation
-from arena.cycle import HISTORY_BARS, TRADE_BARS, day_index
+from arena.day import GENOME_SUMMARY_FIELDS, LocalAccounts, run_arena_day
 from arena.ledger import GENOME_DAY_GRID, GenomeDay, Ledger, LedgerError, to_grid
+from arena.market import ArenaData, day_index, load_arena_data
 from arena.money import money_to_float
 from arena.personas import PERSONA_NAMES, ArenaConfig, load_arena_config
+from arena.plan import HISTORY_BARS, TRADE_BARS
 from arena.review import ReviewError, day_sleeves, review_day
-from arena.season import (
-    GENOME_SUMMARY_FIELDS,
-    ArenaData,
-    LocalAccounts,
-    load_arena_data,
-    run_arena_day,
-    season_days,
-)
+from arena.season import season_days
 from genome.compile import compile_and_backtest
 
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
@@ -289,7 +284,7 @@ def test_review_unknown_genome_raises(
     season: tuple[LabHome, list[dict[str, Any]]], data: ArenaData
 ) -> None:
     home, _ = season
-    from arena.cycle import day_market
+    from arena.market import day_market
 
     with Ledger(home.ledger_db) as ledger, pytest.raises(ReviewError, match="unknown genomes"):
         review_day(

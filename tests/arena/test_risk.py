@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from arena.market import MarketSnapshot
 from arena.risk import (
     AccountSnapshot,
-    MarketSnapshot,
     OrderRequest,
     RiskDecision,
     RiskEvent,

@@ -16,9 +16,10 @@ import pytest
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.bootstrap import bootstrap_genomes
+from arena.day import LocalAccounts, run_arena_day
 from arena.intraday import Protections
+from arena.market import load_arena_data
 from arena.personas import load_arena_config
-from arena.season import LocalAccounts, load_arena_data, run_arena_day
 from arena.stress import (
     EXPOSURE_CHECK,
     EXPOSURE_FLOOR,

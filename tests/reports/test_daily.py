@@ -18,19 +18,21 @@ import pytest
 
 from alphaloop.home import LabHome
 from reports.daily import (
-    GENOME_COLUMNS,
-    PARQUET_COLUMNS,
     UNITS_METADATA_KEY,
-    AccountDay,
-    DailyReportInput,
-    GenomeRow,
-    ReportInputError,
-    TradeRecord,
     best_and_worst_trades,
     run_dir_for,
     score_account,
     write_daily_report,
     write_parquet_table,
+)
+from reports.daily_input import (
+    GENOME_COLUMNS,
+    PARQUET_COLUMNS,
+    AccountDay,
+    DailyReportInput,
+    GenomeRow,
+    ReportInputError,
+    TradeRecord,
 )
 
 DAY = date(2024, 3, 25)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from reports.daily import AccountDay, DailyReportInput
+from reports.daily_input import AccountDay, DailyReportInput
 from reports.lessons import Lesson, LessonConfig, adjustments, detect_lessons, regime_label
 
 DAY = date(2024, 3, 25)

@@ -166,7 +166,7 @@ def test_gene_values_flatten_kinds_and_skip_non_numbers() -> None:
 
 @pytest.fixture(scope="module")
 def season(report_season_home: LabHome) -> tuple[LabHome, dict]:
-    from arena.season import load_arena_data
+    from arena.market import load_arena_data
 
     home = report_season_home
     closes = closes_frame(load_arena_data(SPEC, home).daily)

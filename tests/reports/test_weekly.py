@@ -21,13 +21,7 @@ from evolution.store import (
     TransitionRecord,
     VerdictRecord,
 )
-from reports.weekly import (
-    ReportDataMissing,
-    closes_frame,
-    parse_week,
-    week_of,
-    write_weekly_report,
-)
+from reports.weekly import ReportDataMissing, closes_frame, parse_week, week_of, write_weekly_report
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 WEEK = "2023-W24"  # 2023-06-12 .. 2023-06-18, holds the 2023-06-16 evolution
@@ -35,7 +29,7 @@ WEEK = "2023-W24"  # 2023-06-12 .. 2023-06-18, holds the 2023-06-16 evolution
 
 @pytest.fixture(scope="module")
 def season(report_season_home: LabHome) -> tuple[LabHome, dict]:
-    from arena.season import load_arena_data
+    from arena.market import load_arena_data
 
     home = report_season_home
     closes = closes_frame(load_arena_data(SPEC, home).daily)

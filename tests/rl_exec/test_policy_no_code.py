@@ -29,7 +29,7 @@ from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from rl_exec.config import TrainConfig, load_rl_config
 from rl_exec.env import obs_fields
-from rl_exec.policy import LearnedPolicy, TwapPolicy, load_registered_policy
+from rl_exec.policy import LearnedPolicy, TwapPolicy
 from rl_exec.policy_file import (
     PolicyFileError,
     decode_weights,
@@ -37,7 +37,7 @@ from rl_exec.policy_file import (
     policy_paths,
     read_policy_files,
 )
-from rl_exec.registry import register_policy
+from rl_exec.registry import load_registered_policy, register_policy
 from rl_exec.train import TrainResult, make_env, train_policy
 
 ENV = load_rl_config().env

@@ -24,12 +24,13 @@ from alphaloop.home import LabHome
 from rl_exec.config import TrainConfig, load_rl_config
 from rl_exec.env import obs_fields
 from rl_exec.evaluate import evaluate_policy
-from rl_exec.policy import LearnedPolicy, TwapPolicy, VwapPolicy, load_registered_policy
+from rl_exec.policy import LearnedPolicy, TwapPolicy, VwapPolicy
 from rl_exec.policy_file import save_policy
 from rl_exec.registry import (
     PolicyRefused,
     arena_environment,
     list_versions,
+    load_registered_policy,
     register_policy,
     rollback,
 )

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from alphaloop.cli import app
 from alphaloop.home import LabHome
-from rl_exec.policy import LearnedPolicy, load_registered_policy
+from rl_exec.policy import LearnedPolicy
+from rl_exec.registry import load_registered_policy
 
 runner = CliRunner()
 FIELDS = {"policy", "env", "episodes", "mean_shortfall_bps", "std_shortfall_bps", "objective"}

@@ -14,8 +14,8 @@ from rl_exec.config import EnvConfig, TrainConfig, load_rl_config
 from rl_exec.env import BASE_OBS_FIELDS, ExecutionEnv, obs_fields
 from rl_exec.evaluate import evaluate_policy
 from rl_exec.models import ReplayModel
-from rl_exec.policy import LearnedPolicy, TwapPolicy, load_registered_policy
-from rl_exec.registry import register_policy
+from rl_exec.policy import LearnedPolicy, TwapPolicy
+from rl_exec.registry import load_registered_policy, register_policy
 from rl_exec.train import TrainResult, make_env, train_policy
 
 ENV = load_rl_config().env

@@ -177,7 +177,7 @@ def test_one_sharpe_ratio_annualised_over_the_markets_trading_days() -> None:
 
 
 def test_arena_account_sharpe_uses_the_markets_days_a_crypto_account_is_not_understated() -> None:
-    from arena.cycle import account_metrics
+    from reports.arena_day import account_metrics
 
     curve = [1_000_000.0 * (1 + 0.001 * k) + (500.0 if k % 2 else -500.0) for k in range(1, 30)]
     stock = account_metrics(curve, 1_000_000.0, 0, 0, 0, periods_per_year=252.0)

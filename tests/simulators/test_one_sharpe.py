@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena.cycle import account_metrics
 from evolution.feedback import paper_stats
 from evolution.stats import _column_sharpe, sharpe_per_period
-from reports.daily import DailyReportInput, _history_sharpe
+from reports.arena_day import account_metrics
+from reports.daily import _history_sharpe
+from reports.daily_input import DailyReportInput
 from reports.weekly import _sharpe as weekly_sharpe
 from simulators.metrics import (
     annualised_sharpe,

@@ -13,13 +13,9 @@ from hypothesis import strategies as st
 
 from alphaloop.config import validate_config
 from alphaloop.errors import ConfigError, DataQualityError
+from simulators.data_spec import load_quality_policy
 from simulators.providers.files import read_bar_file
-from simulators.validation import (
-    QualityPolicy,
-    load_quality_policy,
-    validate_frame,
-    validate_frames,
-)
+from simulators.validation import QualityPolicy, validate_frame, validate_frames
 
 FILES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "files"
 REPAIR_ALL = QualityPolicy(non_positive="repair", zero_volume="repair")

@@ -1,0 +1,324 @@
+"""The arena's day: perceive, plan, trade, close, review, in that order.
+
+:func:`run_arena_day` is the day, a short function over the stages, each in its own module
+and passing plain values:
+
+1. **perceive** (:mod:`arena.perceive`): the daily bars up to the close of ``D-1``, the
+   regime;
+2. **plan** (:mod:`arena.plan`, driver, once): genome readings, persona selection, debate,
+   targets per account (:func:`arena.plan.plan_day`), the kill switch's plan while paused;
+3. **trade** (:mod:`arena.trade`, in each account): orders from the targets, the risk
+   governor, execution over the day's bars (:mod:`arena.intraday`, :mod:`arena.parent_orders`,
+   :mod:`arena.step`) on the day's :class:`arena.market.DayMarket`;
+4. **close** (:mod:`arena.account`, in each account): mark, attribute, commit the day to the
+   ledger in one transaction;
+5. **review** (:mod:`arena.review`, driver): each genome's paper day against its shadow
+   backtest, written to the ledger; the daily report is assembled by
+   :mod:`reports.arena_day` from the ledger.
+
+The accounts are reached through an :class:`Accounts` back end chosen once where the objects
+are wired: :class:`LocalAccounts` (three :class:`arena.account.AccountBook` in this process)
+or ``arena.actors.RayAccounts`` (one Ray actor each); the stages are the same code.
+
+A day whose three accounts are committed is not run again (``already_committed``); a day
+where only some accounts committed (a crash between two commits) runs the others only, from
+the same plan, so the ledger ends as an uninterrupted run's. A committed day whose genome
+days are missing (a crash between the commit and the review, a ``--force`` replacement) is
+reviewed on the next run of the day, from the ledger and the data alone. A day is traded only
+on a ledger that verifies (:func:`refuse_broken_ledger`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from alphaloop.errors import ConfigError, DataSpecError
+from alphaloop.home import LabHome
+from arena.account import AccountBook
+from arena.bootstrap import ArenaGenome, arena_genomes
+from arena.kill_switch import read_pause
+from arena.ledger import GenomeDay, Ledger
+from arena.market import ArenaData, DayMarket, benchmark_return, day_market
+from arena.personas import PERSONA_NAMES, ArenaConfig
+from arena.plan import AccountPlan, pause_plan, plan_day
+from arena.review import review_committed_day
+from arena.rules import BrokerRules
+from arena.trade import AccountDayResult
+from simulators.metrics import periods_per_year
+
+
+class Accounts(Protocol):
+    """Where the three accounts live (this process or Ray actors)."""
+
+    def committed(self, day: date) -> dict[str, bool]:
+        """Return, per account, whether ``day`` is committed."""
+        ...
+
+    def equity_before(self, day: date) -> dict[str, float]:
+        """Return, per account, the equity at the last close before ``day``."""
+        ...
+
+    def run(
+        self, plans: Mapping[str, AccountPlan], market: DayMarket, *, force: bool
+    ) -> dict[str, AccountDayResult]:
+        """Trade and commit each account's day; return the results by account."""
+        ...
+
+    def close(self) -> None:
+        """Release the accounts."""
+        ...
+
+
+class LocalAccounts:
+    """The three accounts as :class:`AccountBook` objects in this process.
+
+    ``fail_after`` (tests only) raises ``RuntimeError`` after that many accounts committed,
+    to simulate a crash in the middle of a day.
+    """
+
+    def __init__(
+        self,
+        home: LabHome,
+        config: ArenaConfig,
+        rules: BrokerRules,
+        schedule: Any = None,
+        *,
+        fail_after: int | None = None,
+    ) -> None:
+        self.books = {
+            name: AccountBook(home.ledger_db, name, config, rules, schedule)
+            for name in PERSONA_NAMES
+        }
+        self.fail_after = fail_after
+
+    def committed(self, day: date) -> dict[str, bool]:
+        return {name: book.is_committed(day) for name, book in self.books.items()}
+
+    def equity_before(self, day: date) -> dict[str, float]:
+        return {name: book.equity_before(day) for name, book in self.books.items()}
+
+    def run(
+        self, plans: Mapping[str, AccountPlan], market: DayMarket, *, force: bool
+    ) -> dict[str, AccountDayResult]:
+        out = {}
+        for count, name in enumerate(PERSONA_NAMES):
+            if self.fail_after is not None and count >= self.fail_after:
+                raise RuntimeError(f"injected crash after {count} account(s) committed")
+            out[name] = self.books[name].run_day(plans[name], market, force=force)
+        return out
+
+    def close(self) -> None:
+        for book in self.books.values():
+            book.close()
+
+
+# The figures of a genome day in the ``arena run --json`` summary (``"genomes"``).
+GENOME_SUMMARY_FIELDS = (
+    "account", "genome_id", "source", "sleeve", "pnl", "expected_pnl", "paper_return",
+    "expected_return", "execution_cost", "governor_cuts", "debate_scaling", "residual",
+)  # fmt: skip
+
+
+def _genome_summary(row: GenomeDay) -> dict[str, Any]:
+    values = row.to_dict()
+    return {name: values[name] for name in GENOME_SUMMARY_FIELDS}
+
+
+def _summary(
+    home: LabHome,
+    day: date,
+    market: DayMarket,
+    config: ArenaConfig,
+    already: bool,
+    results: Mapping[str, AccountDayResult],
+    genome_days: Sequence[GenomeDay] = (),
+    *,
+    periods: float,
+) -> dict[str, Any]:
+    from reports.arena_day import account_metrics
+
+    iso = day.isoformat()
+    accounts: dict[str, Any] = {}
+    with Ledger(home.ledger_db) as ledger:
+        registered = {record.account: record for record in ledger.account_records()}
+        for name in PERSONA_NAMES:
+            history = [e for d, e in ledger.equity_history(name) if d <= day]
+            record = registered.get(name)
+            scale = 10.0 ** (2 if record is None else record.units.money_digits)
+            curve = [e.equity / scale for e in history]
+            result = results.get(name)
+            n_fills = len(ledger.fills(name, day))
+            figures = account_metrics(
+                curve,
+                config.starting_capital,
+                0 if result is None else result.wins,
+                0 if result is None else result.losses,
+                n_fills,
+                periods_per_year=periods,
+            )
+            accounts[name] = figures
+        risk = [
+            {
+                "account": name, "at": event.at.isoformat(), "order_id": event.order_id,
+                "rule": event.rule, "reason": event.reason, "value": event.value,
+                "limit_value": event.limit,
+            }
+            for name in sorted(registered)
+            for event in ledger.risk_events(name, day)
+        ]  # fmt: skip
+        # The synthesis account's plan (the first of its day's chains) carries the perception.
+        decision = next(iter(ledger.decisions("synthesis", day).values()), None)
+    regime: Any = None
+    if decision is not None:
+        regime = decision.get("perception", {}).get("regime")
+    return {
+        "date": iso,
+        "already_committed": already,
+        "accounts": accounts,
+        "benchmark": {"return": benchmark_return(market)},
+        "regime": regime,
+        "risk_events": risk,
+        "genomes": [_genome_summary(row) for row in genome_days],
+    }
+
+
+def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
+    """Refuse to run a day before the ledger's last committed day (the books move forward
+    only: a day inserted or recomputed there would change every later day's books)."""
+    # Read-only: an account of the day may be committing right now.
+    last = Ledger.peek_last_committed_day(home.ledger_db)
+    if last is None or day >= last:
+        return
+    if force:
+        raise ConfigError(
+            f"arena day {day.isoformat()}: --force recomputes only the last committed day "
+            f"{last.isoformat()}; later days are built on {day.isoformat()}'s books"
+        )
+    raise ConfigError(
+        f"arena day {day.isoformat()}: before the last committed day {last.isoformat()} and "
+        f"never run; the books move forward only (run a day after {last.isoformat()}, or "
+        "replay the season in a new home)"
+    )
+
+
+def _refuse_skipping_a_partial_day(home: LabHome, day: date) -> None:
+    """Refuse to run a day after one that only some accounts committed (a crash between two
+    commits): the others would skip a trading day, a gap verification reports."""
+    with Ledger(home.ledger_db) as ledger:
+        last = {name: ledger.last_committed_day(name) for name in PERSONA_NAMES}
+    latest = max((d for d in last.values() if d is not None), default=None)
+    if latest is None or day <= latest or all(d == latest for d in last.values()):
+        return
+    done = ", ".join(name for name, d in last.items() if d == latest)
+    raise ConfigError(
+        f"arena day {day.isoformat()}: {latest.isoformat()} is committed for {done} only; run "
+        f"it first (alphaloop arena run --date {latest.isoformat()}) so that every account "
+        "trades the same days"
+    )
+
+
+def _refuse_data_without_holdings(home: LabHome, data: ArenaData, day: date) -> None:
+    """Refuse to run a day on data that lacks a symbol an account holds (its position could
+    not be marked, sold or valued: the books would be wrong from this day on)."""
+    known = set(data.daily.symbols)
+    missing: dict[str, list[str]] = {}
+    with Ledger(home.ledger_db) as ledger:
+        for name in PERSONA_NAMES:
+            last = ledger.last_committed_day(name)
+            if last is None or last >= day:
+                continue
+            for position in ledger.positions(name, last):
+                if position.quantity != 0 and position.symbol not in known:
+                    missing.setdefault(position.symbol, []).append(f"{name} ({last.isoformat()})")
+    if missing:
+        held = "; ".join(
+            f"{symbol} held by {', '.join(who)}" for symbol, who in sorted(missing.items())
+        )
+        raise DataSpecError(
+            f"arena day {day.isoformat()}: --data {data.spec} has no bars for {len(missing)} "
+            f"symbol(s) the accounts of {home.ledger_db} hold: {held}; run the arena on data "
+            "that includes them (the data the accounts traded)"
+        )
+
+
+def refuse_broken_ledger(home: LabHome, *, full_chain: bool = True) -> None:
+    """Refuse to trade on a ledger that fails verification (every trading command's start-up).
+
+    :meth:`arena.ledger.Ledger.verify_before_trading` with the ledger's own recorded days as
+    the calendar: the hash chain in full (``full_chain=False``: only after the last verified
+    day, for the days of a season after its start-up check), the other checks from the last
+    verified day on.
+
+    Raises
+    ------
+    arena.ledger.LedgerBroken
+        One line naming the first broken day and ``alphaloop ledger verify --json`` (the CLI
+        prints it as its ``error:`` line and exits with status 2); nothing is written.
+    """
+    if not home.ledger_db.exists():
+        return
+    with Ledger(home.ledger_db) as ledger:
+        ledger.verify_before_trading(full_chain=full_chain)
+
+
+def run_arena_day(
+    accounts: Accounts,
+    data: ArenaData,
+    day: date,
+    *,
+    home: LabHome,
+    config: ArenaConfig,
+    genomes: Sequence[ArenaGenome] | None = None,
+    force: bool = False,
+    write_report: bool = True,
+    full_chain: bool = True,
+) -> dict[str, Any]:
+    """Run (or recognise as committed) trading day ``day``; return the ``--json`` object.
+
+    After the accounts committed the day, its review writes the genome days
+    (:func:`review_committed_day`, also for a committed day whose review a crash lost); the
+    summary's ``"genomes"`` lists them (:data:`GENOME_SUMMARY_FIELDS`). A day is traded only
+    on a ledger that verifies (:func:`refuse_broken_ledger`; ``full_chain=False`` re-links
+    only the days after the last verified one: :func:`replay_season` after its own check).
+    While the lab is paused (the flag is read here, once per day) the day trades
+    :func:`arena.plan.pause_plan`'s plan; ``"paused"`` is the pause (``None``: not paused).
+    """
+    home.ensure()
+    committed = accounts.committed(day)
+    already = all(committed.values()) and not force
+    if not already:
+        _refuse_going_back(home, day, force=force)
+        _refuse_skipping_a_partial_day(home, day)
+        refuse_broken_ledger(home, full_chain=full_chain)
+        _refuse_data_without_holdings(home, data, day)
+    market = day_market(data.daily, day, None if already else data.minute_bars(day))
+    results: dict[str, AccountDayResult] = {}
+    chosen = list(genomes) if genomes is not None else None
+    pause = None
+    if not already:
+        equities = accounts.equity_before(day)
+        chosen = chosen if chosen is not None else arena_genomes(home)
+        plan = plan_day(data.daily, day, chosen, config, equities)
+        # The kill switch, read as late as possible: a pause set during a season stops the
+        # next day it plans.
+        pause = read_pause(home)
+        if pause is not None:
+            plan = pause_plan(plan, pause)
+        results = accounts.run(plan.accounts, market, force=force)
+    genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
+    summary = _summary(
+        home, day, market, config, already, results, genome_days,
+        periods=periods_per_year("1D", data.daily.market),
+    )  # fmt: skip
+    if already:
+        pause = read_pause(home)
+    summary["paused"] = None if pause is None else pause.to_dict()
+    report: dict[str, str | None] = {"markdown": None, "html": None}
+    if write_report:
+        from reports.arena_day import write_day_outputs
+
+        report = write_day_outputs(home, day, summary, data=data, market=market)
+    summary["report"] = report
+    return summary
