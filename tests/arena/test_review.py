@@ -228,7 +228,7 @@ def test_review_crash_between_commit_and_review_rerun_equals_straight_run(
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("injected crash between the commit and the review")
 
-    monkeypatch.setattr("arena.season.review_day", crash)
+    monkeypatch.setattr("arena.review.review_day", crash)
     with pytest.raises(RuntimeError, match="injected crash"):
         _run(crashed, data, days[1:], config)
     with Ledger(crashed.ledger_db) as ledger:
