@@ -372,11 +372,11 @@ def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> Prepare
 def bar_sigma(close: np.ndarray, lookback: int = SIGMA_LOOKBACK) -> np.ndarray:
     """Return the volatility of each bar's log return known before the bar, ``(T, N)``.
 
-    ``sigma[t]`` is the population standard deviation of the finite log returns between the
-    ``lookback`` closes before bar ``t`` (``close[t - lookback : t]``); 0 where fewer than two
-    returns are finite. This is the arena's definition (``arena.cycle``: the daily volatility
-    of the 20 closes before the day traded), in the panel's own bars: on daily bars the two
-    are the same number. Logs are :func:`simulators.detmath.log`, bit-reproducible.
+    ``sigma[t]`` is :func:`simulators.fill_model.daily_volatility` of the finite log returns
+    between the ``lookback`` closes before bar ``t`` (``close[t - lookback : t]``): their
+    sample standard deviation, one return's own size, 0 without any. This is the arena's
+    definition (:func:`arena.market.day_market`: the volatility of the 20 closes before the
+    day traded), in the panel's own bars: on daily bars the two are the same number (tested). Logs are :func:`simulators.detmath.log`, bit-reproducible.
     """
     close = np.asarray(close, dtype=np.float64)
     if close.ndim == 1:
@@ -399,8 +399,11 @@ def bar_sigma(close: np.ndarray, lookback: int = SIGMA_LOOKBACK) -> np.ndarray:
     values = np.where(finite, windows, 0.0)
     mean = values.sum(axis=2) / np.maximum(count, 1)
     deviation = np.where(finite, windows - mean[:, :, None], 0.0)
-    variance = (deviation * deviation).sum(axis=2) / np.maximum(count, 1)
-    std = np.where(count > 1, np.sqrt(variance), 0.0)
+    variance = (deviation * deviation).sum(axis=2) / np.maximum(count - 1, 1)
+    # simulators.fill_model.daily_volatility's rules: the sample deviation (ddof=1), one
+    # return's own size, 0 without any.
+    single = np.abs(values.sum(axis=2))
+    std = np.where(count > 1, np.sqrt(variance), np.where(count == 1, single, 0.0))
     out[1:] = std[: n_bars - 1]
     return out
 

@@ -58,11 +58,29 @@ def _config(cash: float, cap: float | None) -> BacktestConfig:
 def test_bar_sigma_is_the_std_of_the_log_returns_of_the_20_closes_before_the_bar() -> None:
     panel = _panel(1e6)
     sigma = bar_sigma(panel.close)
-    for t in (2, 10, 20, 21, 45):
+    for t in (3, 10, 20, 21, 45):
         closes = panel.close[max(0, t - 20) : t, 0]
-        expected = float(np.diff(np.log(closes)).std())
+        expected = float(np.diff(np.log(closes)).std(ddof=1))  # the sample deviation
         assert sigma[t, 0] == pytest.approx(expected, rel=1e-12)
-    assert sigma[0, 0] == 0.0 and sigma[1, 0] == 0.0  # fewer than two returns
+    # One return: its own size (fill_model.daily_volatility's rule); none: 0.
+    one = abs(float(np.log(panel.close[1, 0] / panel.close[0, 0])))
+    assert sigma[2, 0] == pytest.approx(one, rel=1e-12)
+    assert sigma[0, 0] == 0.0 and sigma[1, 0] == 0.0
+
+
+def test_bar_sigma_is_the_arenas_volatility_on_daily_bars() -> None:
+    # One volatility definition: the backtest's sigma of a daily bar is the one the arena's
+    # day prices impact with (arena.market.day_market, daily-only data: one bar a day).
+    from arena.market import day_market, trading_days
+    from simulators.synthetic import SyntheticSpec, generate_daily
+
+    daily = generate_daily(SyntheticSpec(seed=4, assets=3, start="2022-01-03", end="2022-12-30"))
+    sigma = bar_sigma(daily.close)
+    days = trading_days(daily)
+    for index in (5, 21, 120, len(days) - 1):
+        market = day_market(daily, days[index])
+        for column, symbol in enumerate(daily.symbols):
+            assert market.sigma[symbol] == pytest.approx(sigma[index, column], rel=1e-12)
 
 
 def test_one_round_trip_costs_half_spread_plus_square_root_impact_by_hand() -> None:
