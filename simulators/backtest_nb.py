@@ -258,6 +258,47 @@ def sell_nb(
 
 
 @njit(cache=True)
+def signal_sell_nb(
+    i: int,
+    t: int,
+    qty: float,
+    base: float,
+    bar_volume: float,
+    bar_sigma: float,
+    half_spread: float,
+    impact_coefficient: float,
+    commission_rate: float,
+    commission_min: float,
+    commission_fixed: float,
+    stamp_duty: float,
+    size: np.ndarray,
+    entry_price: np.ndarray,
+    entry_idx: np.ndarray,
+    entry_fees: np.ndarray,
+    sold: np.ndarray,
+    trades: np.ndarray,
+    n_trades: int,
+) -> tuple[float, int]:
+    """Sell ``qty`` of asset ``i`` on a signal exit at ``base`` less the spread and impact.
+
+    The one costing of a signal exit, at the open or at the close: the price is ``base x (1 -
+    trade cost)`` (:func:`trade_cost_nb`), the fee the commission plus the stamp duty of the
+    bar's day. Returns ``(proceeds net of fees, n_trades)``; the books are updated by
+    :func:`sell_nb`.
+    """
+    cost = trade_cost_nb(qty, bar_volume, bar_sigma, half_spread, impact_coefficient)
+    price = base * (1.0 - min(cost, 1.0))
+    value = qty * price
+    fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
+    fee += value * stamp_duty
+    n_trades = sell_nb(
+        i, t, qty, price, fee, EXIT_SIGNAL, size, entry_price, entry_idx, entry_fees, sold,
+        trades, n_trades,
+    )  # fmt: skip
+    return value - fee, n_trades
+
+
+@njit(cache=True)
 def simulate_nb(
     open_: np.ndarray,
     high: np.ndarray,
@@ -352,30 +393,14 @@ def simulate_nb(
                         and base > limit_down[t, i]
                         and not (t_plus_one and day_id[t] <= day_id[entry_idx[i]])
                     ):
-                        cost = trade_cost_nb(
-                            qty, volume[t, i], sigma[t, i], half_spread, impact_coefficient
-                        )
-                        price = base * (1.0 - min(cost, 1.0))
-                        value = qty * price
-                        fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
-                        fee += value * stamp_duty[t]
-                        cash += value - fee
+                        proceeds, n_trades = signal_sell_nb(
+                            i, t, qty, base, volume[t, i], sigma[t, i], half_spread,
+                            impact_coefficient, commission_rate, commission_min,
+                            commission_fixed, stamp_duty[t], size, entry_price, entry_idx,
+                            entry_fees, sold, trades, n_trades,
+                        )  # fmt: skip
+                        cash += proceeds
                         used[i] += qty
-                        n_trades = sell_nb(
-                            i,
-                            t,
-                            qty,
-                            price,
-                            fee,
-                            EXIT_SIGNAL,
-                            size,
-                            entry_price,
-                            entry_idx,
-                            entry_fees,
-                            sold,
-                            trades,
-                            n_trades,
-                        )
                         if size[i] == 0.0:
                             n_open -= 1
                             pending_exit[i] = False
@@ -548,30 +573,13 @@ def simulate_nb(
                     or (t_plus_one and day_id[t] <= day_id[entry_idx[i]])
                 ):
                     continue  # stays pending: retried at the next close
-                cost = trade_cost_nb(
-                    qty, volume[t, i], sigma[t, i], half_spread, impact_coefficient
-                )
-                price = base * (1.0 - min(cost, 1.0))
-                value = qty * price
-                fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
-                fee += value * stamp_duty[t]
-                cash += value - fee
+                proceeds, n_trades = signal_sell_nb(
+                    i, t, qty, base, volume[t, i], sigma[t, i], half_spread, impact_coefficient,
+                    commission_rate, commission_min, commission_fixed, stamp_duty[t], size,
+                    entry_price, entry_idx, entry_fees, sold, trades, n_trades,
+                )  # fmt: skip
+                cash += proceeds
                 used[i] += qty
-                n_trades = sell_nb(
-                    i,
-                    t,
-                    qty,
-                    price,
-                    fee,
-                    EXIT_SIGNAL,
-                    size,
-                    entry_price,
-                    entry_idx,
-                    entry_fees,
-                    sold,
-                    trades,
-                    n_trades,
-                )
                 if size[i] == 0.0:
                     n_open -= 1
                     pending_exit[i] = False
