@@ -1,4 +1,9 @@
-"""Throughput of the population backtester against vectorbt and a bare numba loop.
+"""Micro-benchmark: the SMA-cross population kernel against vectorbt and a bare numba loop.
+
+**A micro-benchmark, not a path users run.** The SMA-cross population kernel
+(:mod:`simulators.population`) scores one hard-coded strategy family; no production path
+(fitness, the arena, the CLI) calls it. The speed of the genome fitness path that evolution
+runs is measured by ``benchmarks/fitness_throughput.py``.
 
 A population of SMA-cross variants (fast 5..50 x slow 20..200, step 5, fast < slow: 342
 strategies) runs over one long seeded random-walk series, in the same process, through:
@@ -389,6 +394,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ratio_vbt = rates["ours"] / rates["vectorbt"]
     ratio_loop = rates["ours"] / rates["numba loop"]
+    print(
+        "micro-benchmark: the SMA-cross population kernel, which no production path runs "
+        "(the genome fitness path: benchmarks/fitness_throughput.py)"
+    )
     print(f"ratio_vs_vectorbt={ratio_vbt:.2f} ratio_vs_numba_loop={ratio_loop:.3f}")
     return 0 if ok else 1
 

@@ -18,7 +18,9 @@ its values there are exactly those of a compilation on the whole history, at a f
 cost on long histories. Each window is backtested from a flat book with costs and the market's
 rules on. Fitness is never cost-free: bars of the frictionless ``none`` market (the embedded
 synthetic market's) are scored with the fractional sizes and no fees, as the arena trades them
-(its ``BrokerRules``), and the configured slippage on every fill. (Scoring them under whole US
+(its ``BrokerRules``). Every fill pays the arena's half-spread and square-root impact at
+the lab's capital and fills at most the arena's share of the bar's volume
+(:class:`CostConfig`). (Scoring them under whole US
 shares made every genome untradeable once a synthetic price rose above the account's cash,
 while the arena still traded it: the gate's holdout then saw no trade.)
 """
@@ -42,6 +44,7 @@ from genome.genes import Genome
 from genome.regime import RegimeSpec
 from simulators.backtest import BacktestConfig, prepare_panel, run_backtest_arrays
 from simulators.bars import Panel
+from simulators.fill_model import FillParams
 
 WINDOW_NAMES: tuple[str, ...] = ("live", "year_ago")
 # Bars before its first bar that genome compilation reads beyond the cached indicators: a
@@ -61,11 +64,26 @@ STAT_KEYS = (
 )
 
 
+_ARENA_FILL = FillParams()
+
+
 class CostConfig(FrozenConfig):
-    """Costs of fitness backtests (always on)."""
+    """Costs of fitness backtests (always on): the arena's fill model at the lab's capital.
+
+    ``cash`` is the lab's capital (the arena's ``starting_capital``; the packaged defaults
+    agree). Each fill pays half the spread and the square-root impact
+    ``impact_coefficient * sigma * sqrt(qty / bar volume)``, and fills at most
+    ``participation_cap`` of the bar's volume; the defaults are the arena broker's
+    (:class:`simulators.fill_model.FillParams`). So a genome whose orders are large against
+    the volume it trades is scored with the impact and the unfilled orders it would meet.
+    ``slippage`` is an extra flat cost on top (0: the arena has none).
+    """
 
     cash: float = Field(1_000_000.0, gt=0)
-    slippage: float = Field(0.0005, ge=0.0, le=0.05, description="adverse fraction per fill")
+    slippage: float = Field(0.0, ge=0.0, le=0.05, description="extra adverse fraction per fill")
+    half_spread_bps: float = Field(_ARENA_FILL.half_spread_bps, ge=0.0, le=500.0)
+    impact_coefficient: float = Field(_ARENA_FILL.impact_coefficient, ge=0.0, le=100.0)
+    participation_cap: float | None = Field(_ARENA_FILL.participation_cap, gt=0.0, le=1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +169,14 @@ def fitness_backtest_config(panel: Panel, costs: CostConfig) -> BacktestConfig:
     """Return the backtest settings fitness scores ``panel`` with (module docstring)."""
     market = panel.market if panel.market in ("cn", "us", "crypto") else "none"
     return BacktestConfig(
-        cash=costs.cash, fill="next-open", market=market, sizing="fraction", slippage=costs.slippage
+        cash=costs.cash,
+        fill="next-open",
+        market=market,
+        sizing="fraction",
+        slippage=costs.slippage,
+        half_spread_bps=costs.half_spread_bps,
+        impact_coefficient=costs.impact_coefficient,
+        participation_cap=costs.participation_cap,
     )
 
 

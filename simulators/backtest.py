@@ -11,6 +11,11 @@ returned as arrays (:class:`ArrayBacktest`) without pandas objects, for callers 
 thousands of backtests (fitness evaluation). Those callers build a :class:`PreparedPanel`
 once per panel (:func:`prepare_panel`: market-rule arrays, contiguous read-only price copies)
 and pass it as ``prepared=``.
+
+Costs of the arena's fill model (:mod:`simulators.fill_model`) are set in the configuration:
+``half_spread_bps``, ``impact_coefficient`` (square-root impact ``k * sigma * sqrt(qty /
+volume)`` with ``sigma`` of :func:`bar_sigma`) and ``participation_cap``; all off by default,
+on in fitness (:mod:`evolution.evaluate`). The rules are in ``docs/fill_assumptions.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
 from alphaloop.errors import ConfigError
+from simulators import detmath
 from simulators.backtest_nb import (
     EXIT_REASON_NAMES,
     SIZING_ALL_IN,
@@ -38,15 +44,21 @@ from simulators.market_rules import MARKET_NAMES, RuleArrays, get_market_rules
 from simulators.metrics import calendar_years, compute_metrics, panel_periods_per_year
 
 __all__ = [
+    "SIGMA_LOOKBACK",
     "ArrayBacktest",
     "BacktestConfig",
     "BacktestResult",
     "PreparedPanel",
+    "bar_sigma",
     "prepare_panel",
     "run_backtest",
     "run_backtest_arrays",
     "run_strategy",
 ]
+
+#: Closes before a bar whose log returns make its volatility (:func:`bar_sigma`); the
+#: arena's definition (``arena.cycle``: the 20 daily closes before the day traded).
+SIGMA_LOOKBACK = 20
 
 StopInput = float | np.ndarray | None
 
@@ -76,6 +88,15 @@ class BacktestConfig(FrozenConfig):
         Overrides of the market's commission (``None`` keeps the market default).
     st_symbols:
         China A-shares under special treatment (+-5% limit).
+    half_spread_bps:
+        Half the quoted spread paid on every fill, in basis points of the price.
+    impact_coefficient:
+        ``k`` of the square-root impact ``k * sigma * sqrt(qty / bar volume)`` on every fill
+        (``sigma``: :func:`bar_sigma`).
+    participation_cap:
+        Largest share of a bar's volume one asset's fills may take in that bar; ``None`` = no
+        cap. A buy is cut to it (the rest is not bought); a sell fills up to it and the rest
+        stays due (retried at the next open or close).
     """
 
     cash: float = Field(default=100_000.0, gt=0.0, le=1e15)
@@ -89,6 +110,9 @@ class BacktestConfig(FrozenConfig):
     commission_min: float | None = Field(default=None, ge=0.0)
     commission_fixed: float | None = Field(default=None, ge=0.0)
     st_symbols: tuple[str, ...] = ()
+    half_spread_bps: float = Field(default=0.0, ge=0.0, le=500.0)
+    impact_coefficient: float = Field(default=0.0, ge=0.0, le=100.0)
+    participation_cap: float | None = Field(default=None, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> BacktestConfig:
@@ -224,6 +248,10 @@ class PreparedPanel:
         C-contiguous ``(T, N)`` copies of the panel's arrays (float64 / bool).
     close_filled:
         ``close`` with NaN as 0 (the value of positions in assets without a price yet).
+    volume:
+        C-contiguous ``(T, N)`` bar volumes, NaN as 0 (the participation cap and the impact).
+    sigma:
+        :func:`bar_sigma` of ``close`` (the impact's volatility, known before each bar).
     rules:
         The market's rule arrays, C-contiguous.
     periods:
@@ -239,6 +267,8 @@ class PreparedPanel:
     close: np.ndarray
     tradable: np.ndarray
     close_filled: np.ndarray
+    volume: np.ndarray
+    sigma: np.ndarray
     rules: RuleArrays
     periods: float
 
@@ -332,9 +362,50 @@ def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> Prepare
         close=close,
         tradable=_frozen(panel.tradable, np.bool_),
         close_filled=_frozen(np.nan_to_num(close), np.float64),
+        volume=_frozen(np.nan_to_num(panel.volume), np.float64),
+        sigma=_frozen(bar_sigma(close), np.float64),
         rules=rules,
         periods=panel_periods_per_year(panel, market),
     )
+
+
+def bar_sigma(close: np.ndarray, lookback: int = SIGMA_LOOKBACK) -> np.ndarray:
+    """Return the volatility of each bar's log return known before the bar, ``(T, N)``.
+
+    ``sigma[t]`` is :func:`simulators.fill_model.daily_volatility` of the finite log returns
+    between the ``lookback`` closes before bar ``t`` (``close[t - lookback : t]``): their
+    sample standard deviation, one return's own size, 0 without any. This is the arena's
+    definition (:func:`arena.market.day_market`: the volatility of the 20 closes before the
+    day traded), in the panel's own bars: on daily bars the two are the same number (tested). Logs are :func:`simulators.detmath.log`, bit-reproducible.
+    """
+    close = np.asarray(close, dtype=np.float64)
+    if close.ndim == 1:
+        close = close[:, None]
+    n_bars, n_assets = close.shape
+    out = np.zeros((n_bars, n_assets))
+    if n_bars < 3 or lookback < 3:
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        positive = np.where(np.isfinite(close) & (close > 0.0), close, np.nan)
+        returns = np.diff(detmath.log(np.nan_to_num(positive, nan=1.0)), axis=0)
+        returns[~np.isfinite(np.diff(positive, axis=0))] = np.nan
+    width = lookback - 1  # returns between `lookback` closes
+    padded = np.concatenate([np.full((width, n_assets), np.nan), returns], axis=0)
+    # Window s holds returns[s - width .. s - 1], made of the closes s - width .. s: the
+    # `lookback` closes before bar s + 1.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0)
+    finite = np.isfinite(windows)
+    count = finite.sum(axis=2)
+    values = np.where(finite, windows, 0.0)
+    mean = values.sum(axis=2) / np.maximum(count, 1)
+    deviation = np.where(finite, windows - mean[:, :, None], 0.0)
+    variance = (deviation * deviation).sum(axis=2) / np.maximum(count - 1, 1)
+    # simulators.fill_model.daily_volatility's rules: the sample deviation (ddof=1), one
+    # return's own size, 0 without any.
+    single = np.abs(values.sum(axis=2))
+    std = np.where(count > 1, np.sqrt(variance), np.where(count == 1, single, 0.0))
+    out[1:] = std[: n_bars - 1]
+    return out
 
 
 def _frozen(array: np.ndarray, dtype: type) -> np.ndarray:
@@ -430,6 +501,11 @@ def run_backtest_arrays(
         rules.commission_fixed,
         float(cfg.slippage),
         int(entry_arr.sum()),
+        prepared.volume,
+        prepared.sigma,
+        float(cfg.half_spread_bps) / 1e4,
+        float(cfg.impact_coefficient),
+        math.inf if cfg.participation_cap is None else float(cfg.participation_cap),
     )
     # Chronological by entry, then column: the order a reader expects and parity tests use
     # (a column enters at most once per bar, so the order is total).

@@ -16,6 +16,10 @@ Per bar ``t`` the kernel runs these phases, in this order:
 4. **close** (``fill="close"`` only): exits, then entries, fill at ``close[t]``;
 5. **mark**: ``equity[t] = cash + sum(size * close[t])``; with ``fill="next-open"`` the
    signals of bar ``t`` become pending orders for ``t + 1``.
+
+Every fill pays half the spread and the square-root impact of its bar and fills at most the
+participation cap of the bar's volume (:func:`trade_cost_nb`, :func:`bar_capacity_nb`; both
+off when the caller passes zero costs and an infinite cap).
 """
 
 from __future__ import annotations
@@ -129,6 +133,172 @@ def affordable_size_nb(
 
 
 @njit(cache=True)
+def trade_cost_nb(
+    quantity: float, volume: float, sigma: float, half_spread: float, impact_coefficient: float
+) -> float:
+    """Return the adverse fraction of the price one fill pays: half-spread plus impact.
+
+    The square-root law of :func:`simulators.fill_model.impact_fraction`,
+    ``k * sigma * sqrt(quantity / volume)``; no impact on a bar without volume.
+    """
+    cost = half_spread
+    if impact_coefficient > 0.0 and quantity > 0.0 and volume > 0.0 and sigma > 0.0:
+        cost += impact_coefficient * sigma * np.sqrt(quantity / volume)
+    return cost
+
+
+@njit(cache=True)
+def bar_capacity_nb(volume: float, participation_cap: float, lot: float) -> float:
+    """Return the most one bar can fill of an asset: ``cap * volume`` in whole lots.
+
+    ``inf`` when there is no cap; 0 on a bar without volume (the fill model's ``no_volume``).
+    """
+    if not np.isfinite(participation_cap):
+        return np.inf
+    if not volume > 0.0:
+        return 0.0
+    capacity = participation_cap * volume
+    if lot > 0.0:
+        # Down to whole lots, tolerant of float noise as simulators.fill_model.round_to_lot.
+        capacity = np.floor(capacity / lot + 1e-9) * lot
+    return capacity
+
+
+@njit(cache=True)
+def entry_fill_nb(
+    budget: float,
+    base: float,
+    lot: float,
+    capacity: float,
+    volume: float,
+    sigma: float,
+    half_spread: float,
+    impact_coefficient: float,
+    rate: float,
+    minimum: float,
+    fixed: float,
+) -> tuple[float, float]:
+    """Return ``(quantity, price)`` of a buy of at most ``budget`` at reference price ``base``.
+
+    The quantity is what the budget affords at the price with half-spread and impact, capped
+    by the bar's ``capacity``. Impact grows with the quantity, so the size affordable at the
+    impact of the first estimate is taken: its own impact is no larger, so its cost plus
+    commission still fits the budget (cash never goes negative).
+    """
+    quantity = affordable_size_nb(budget, base * (1.0 + half_spread), lot, rate, minimum, fixed)
+    if quantity > capacity:
+        quantity = capacity
+    if quantity <= 0.0:
+        return 0.0, base
+    cost = trade_cost_nb(quantity, volume, sigma, half_spread, impact_coefficient)
+    if cost > half_spread:
+        fit = affordable_size_nb(budget, base * (1.0 + cost), lot, rate, minimum, fixed)
+        if fit < quantity:
+            quantity = fit
+        if quantity <= 0.0:
+            return 0.0, base
+        cost = trade_cost_nb(quantity, volume, sigma, half_spread, impact_coefficient)
+    return quantity, base * (1.0 + cost)
+
+
+@njit(cache=True)
+def sell_nb(
+    i: int,
+    t: int,
+    quantity: float,
+    price: float,
+    fee: float,
+    reason: int,
+    size: np.ndarray,
+    entry_price: np.ndarray,
+    entry_idx: np.ndarray,
+    entry_fees: np.ndarray,
+    sold: np.ndarray,
+    trades: np.ndarray,
+    n_trades: int,
+) -> int:
+    """Apply one sell fill of ``quantity`` of asset ``i`` at bar ``t``; return the trade count.
+
+    A sell smaller than the position (the bar's capacity) reduces it and is remembered in
+    ``sold[i] = (quantity, value, fees, reason)``; the trade record is written once, when the
+    position is closed: its size is the whole entry, its exit price the average of the sells,
+    its exit reason the one of the first sell.
+    """
+    if quantity < size[i]:
+        if sold[i, 0] == 0.0:
+            sold[i, 3] = reason
+        sold[i, 0] += quantity
+        sold[i, 1] += quantity * price
+        sold[i, 2] += fee
+        size[i] -= quantity
+        return n_trades
+    rec = trades[n_trades]
+    rec["column"] = i
+    rec["entry_idx"] = entry_idx[i]
+    rec["exit_idx"] = t
+    rec["entry_price"] = entry_price[i]
+    if sold[i, 0] == 0.0:
+        rec["exit_price"] = price
+        rec["size"] = size[i]
+        rec["pnl"] = size[i] * (price - entry_price[i]) - entry_fees[i] - fee
+        rec["fees"] = entry_fees[i] + fee
+        rec["exit_reason"] = reason
+    else:
+        total = sold[i, 0] + quantity
+        value = sold[i, 1] + quantity * price
+        fees = sold[i, 2] + fee
+        rec["exit_price"] = value / total
+        rec["size"] = total
+        rec["pnl"] = value - total * entry_price[i] - entry_fees[i] - fees
+        rec["fees"] = entry_fees[i] + fees
+        rec["exit_reason"] = int(sold[i, 3])
+        sold[i, :] = 0.0
+    size[i] = 0.0
+    return n_trades + 1
+
+
+@njit(cache=True)
+def signal_sell_nb(
+    i: int,
+    t: int,
+    qty: float,
+    base: float,
+    bar_volume: float,
+    bar_sigma: float,
+    half_spread: float,
+    impact_coefficient: float,
+    commission_rate: float,
+    commission_min: float,
+    commission_fixed: float,
+    stamp_duty: float,
+    size: np.ndarray,
+    entry_price: np.ndarray,
+    entry_idx: np.ndarray,
+    entry_fees: np.ndarray,
+    sold: np.ndarray,
+    trades: np.ndarray,
+    n_trades: int,
+) -> tuple[float, int]:
+    """Sell ``qty`` of asset ``i`` on a signal exit at ``base`` less the spread and impact.
+
+    The one costing of a signal exit, at the open or at the close: the price is ``base x (1 -
+    trade cost)`` (:func:`trade_cost_nb`), the fee the commission plus the stamp duty of the
+    bar's day. Returns ``(proceeds net of fees, n_trades)``; the books are updated by
+    :func:`sell_nb`.
+    """
+    cost = trade_cost_nb(qty, bar_volume, bar_sigma, half_spread, impact_coefficient)
+    price = base * (1.0 - min(cost, 1.0))
+    value = qty * price
+    fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
+    fee += value * stamp_duty
+    n_trades = sell_nb(
+        i, t, qty, price, fee, EXIT_SIGNAL, size, entry_price, entry_idx, entry_fees, sold,
+        trades, n_trades,
+    )  # fmt: skip
+    return value - fee, n_trades
+
+
+@njit(cache=True)
 def simulate_nb(
     open_: np.ndarray,
     high: np.ndarray,
@@ -157,8 +327,19 @@ def simulate_nb(
     commission_fixed: float,
     slippage: float,
     max_trades: int,
+    volume: np.ndarray,
+    sigma: np.ndarray,
+    half_spread: float,
+    impact_coefficient: float,
+    participation_cap: float,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Simulate long-only signal trading on ``(T, N)`` bars.
+
+    Every fill pays ``half_spread + impact_coefficient * sigma * sqrt(qty / volume)`` of its
+    reference price (``sigma`` and ``volume`` of the fill's bar) and fills at most
+    ``participation_cap * volume`` of the bar (``inf``: no cap). The part of a buy the bar
+    cannot fill is not bought; the part of a sell stays due and is retried at the next open
+    (``next-open``) or close (``close``), capped again.
 
     Returns
     -------
@@ -190,36 +371,39 @@ def simulate_nb(
     pending_exit = np.zeros(n_assets, dtype=np.bool_)
     stopped_at = np.full(n_assets, -1, dtype=np.int64)
     n_open = 0
+    sold = np.zeros((n_assets, 4))  # partial sells of the open position: qty, value, fees, reason
+    used = np.zeros(n_assets)  # quantity filled in the current bar (the participation cap)
+    capped = np.isfinite(participation_cap)
 
     for t in range(n_bars):
+        if capped:
+            used[:] = 0.0
         # ---------------------------------------------------------------- 1. open
         if not fill_at_close:
             for i in range(n_assets):
                 if pending_exit[i] and size[i] > 0.0:
-                    price = max(open_[t, i] * (1.0 - slippage), low[t, i])
+                    base = max(open_[t, i] * (1.0 - slippage), low[t, i])
+                    qty = min(
+                        size[i],
+                        bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
+                    )
                     if (
                         tradable[t, i]
-                        and price > limit_down[t, i]
+                        and qty > 0.0
+                        and base > limit_down[t, i]
                         and not (t_plus_one and day_id[t] <= day_id[entry_idx[i]])
                     ):
-                        value = size[i] * price
-                        fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
-                        fee += value * stamp_duty[t]
-                        cash += value - fee
-                        rec = trades[n_trades]
-                        rec["column"] = i
-                        rec["entry_idx"] = entry_idx[i]
-                        rec["exit_idx"] = t
-                        rec["entry_price"] = entry_price[i]
-                        rec["exit_price"] = price
-                        rec["size"] = size[i]
-                        rec["pnl"] = size[i] * (price - entry_price[i]) - entry_fees[i] - fee
-                        rec["fees"] = entry_fees[i] + fee
-                        rec["exit_reason"] = EXIT_SIGNAL
-                        n_trades += 1
-                        size[i] = 0.0
-                        n_open -= 1
-                        pending_exit[i] = False
+                        proceeds, n_trades = signal_sell_nb(
+                            i, t, qty, base, volume[t, i], sigma[t, i], half_spread,
+                            impact_coefficient, commission_rate, commission_min,
+                            commission_fixed, stamp_duty[t], size, entry_price, entry_idx,
+                            entry_fees, sold, trades, n_trades,
+                        )  # fmt: skip
+                        cash += proceeds
+                        used[i] += qty
+                        if size[i] == 0.0:
+                            n_open -= 1
+                            pending_exit[i] = False
                 elif size[i] == 0.0:
                     pending_exit[i] = False
             # Entries are sized on equity valued at this bar's open (the fill prices).
@@ -235,19 +419,30 @@ def simulate_nb(
                 pending_entry[i] = False  # an entry that cannot fill at its bar expires
                 if size[i] > 0.0 or n_open >= max_positions:
                     continue
-                price = min(open_[t, i] * (1.0 + slippage), high[t, i])
-                if price >= limit_up[t, i]:
+                base = min(open_[t, i] * (1.0 + slippage), high[t, i])
+                if base >= limit_up[t, i]:
                     continue
                 s = pending_signal_bar[i]
                 if sizing == SIZING_ALL_IN:
                     budget = min(cash, open_equity / max_positions)
                 else:
                     budget = min(cash, open_equity * fraction[s, i])
-                qty = affordable_size_nb(
-                    budget, price, lot_size[i], commission_rate, commission_min, commission_fixed
+                qty, price = entry_fill_nb(
+                    budget,
+                    base,
+                    lot_size[i],
+                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
+                    volume[t, i],
+                    sigma[t, i],
+                    half_spread,
+                    impact_coefficient,
+                    commission_rate,
+                    commission_min,
+                    commission_fixed,
                 )
                 if qty <= 0.0:
                     continue
+                used[i] += qty
                 value = qty * price
                 fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
                 cash -= value + fee
@@ -312,30 +507,50 @@ def simulate_nb(
                     peak[i] = bar_high
                 continue
             raw = min(max(raw, bar_low), bar_high)
-            price = max(raw * (1.0 - slippage), bar_low)
-            if price <= limit_down[t, i]:
+            base = max(raw * (1.0 - slippage), bar_low)
+            if base <= limit_down[t, i]:
                 if bar_high > peak[i]:
                     peak[i] = bar_high
                 continue
-            value = size[i] * price
+            qty = min(
+                size[i], bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i]
+            )
+            if qty <= 0.0:
+                # No capacity left in this bar: the exit stays due (the next open or close).
+                pending_exit[i] = True
+                stopped_at[i] = t
+                if bar_high > peak[i]:
+                    peak[i] = bar_high
+                continue
+            cost = trade_cost_nb(qty, volume[t, i], sigma[t, i], half_spread, impact_coefficient)
+            price = base * (1.0 - min(cost, 1.0))
+            value = qty * price
             fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
             fee += value * stamp_duty[t]
             cash += value - fee
-            rec = trades[n_trades]
-            rec["column"] = i
-            rec["entry_idx"] = entry_idx[i]
-            rec["exit_idx"] = t
-            rec["entry_price"] = entry_price[i]
-            rec["exit_price"] = price
-            rec["size"] = size[i]
-            rec["pnl"] = size[i] * (price - entry_price[i]) - entry_fees[i] - fee
-            rec["fees"] = entry_fees[i] + fee
-            rec["exit_reason"] = reason
-            n_trades += 1
-            size[i] = 0.0
-            n_open -= 1
-            pending_exit[i] = False
+            used[i] += qty
+            n_trades = sell_nb(
+                i,
+                t,
+                qty,
+                price,
+                fee,
+                reason,
+                size,
+                entry_price,
+                entry_idx,
+                entry_fees,
+                sold,
+                trades,
+                n_trades,
+            )
             stopped_at[i] = t
+            if size[i] == 0.0:
+                n_open -= 1
+                pending_exit[i] = False
+            else:
+                # What the bar's capacity could not sell stays due (the next open or close).
+                pending_exit[i] = True
 
         # ---------------------------------------------------------------- 4. close
         if fill_at_close:
@@ -347,31 +562,27 @@ def simulate_nb(
                     pending_exit[i] = True
                 if not pending_exit[i] or entry_idx[i] == t:
                     continue
-                price = max(close[t, i] * (1.0 - slippage), low[t, i])
+                base = max(close[t, i] * (1.0 - slippage), low[t, i])
+                qty = min(
+                    size[i], bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i]
+                )
                 if (
                     not tradable[t, i]
-                    or price <= limit_down[t, i]
+                    or qty <= 0.0
+                    or base <= limit_down[t, i]
                     or (t_plus_one and day_id[t] <= day_id[entry_idx[i]])
                 ):
                     continue  # stays pending: retried at the next close
-                value = size[i] * price
-                fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
-                fee += value * stamp_duty[t]
-                cash += value - fee
-                rec = trades[n_trades]
-                rec["column"] = i
-                rec["entry_idx"] = entry_idx[i]
-                rec["exit_idx"] = t
-                rec["entry_price"] = entry_price[i]
-                rec["exit_price"] = price
-                rec["size"] = size[i]
-                rec["pnl"] = size[i] * (price - entry_price[i]) - entry_fees[i] - fee
-                rec["fees"] = entry_fees[i] + fee
-                rec["exit_reason"] = EXIT_SIGNAL
-                n_trades += 1
-                size[i] = 0.0
-                n_open -= 1
-                pending_exit[i] = False
+                proceeds, n_trades = signal_sell_nb(
+                    i, t, qty, base, volume[t, i], sigma[t, i], half_spread, impact_coefficient,
+                    commission_rate, commission_min, commission_fixed, stamp_duty[t], size,
+                    entry_price, entry_idx, entry_fees, sold, trades, n_trades,
+                )  # fmt: skip
+                cash += proceeds
+                used[i] += qty
+                if size[i] == 0.0:
+                    n_open -= 1
+                    pending_exit[i] = False
             close_equity = cash
             for i in range(n_assets):
                 if size[i] > 0.0:
@@ -381,18 +592,29 @@ def simulate_nb(
                     continue
                 if stopped_at[i] == t or n_open >= max_positions or not tradable[t, i]:
                     continue
-                price = min(close[t, i] * (1.0 + slippage), high[t, i])
-                if price >= limit_up[t, i]:
+                base = min(close[t, i] * (1.0 + slippage), high[t, i])
+                if base >= limit_up[t, i]:
                     continue
                 if sizing == SIZING_ALL_IN:
                     budget = min(cash, close_equity / max_positions)
                 else:
                     budget = min(cash, close_equity * fraction[t, i])
-                qty = affordable_size_nb(
-                    budget, price, lot_size[i], commission_rate, commission_min, commission_fixed
+                qty, price = entry_fill_nb(
+                    budget,
+                    base,
+                    lot_size[i],
+                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
+                    volume[t, i],
+                    sigma[t, i],
+                    half_spread,
+                    impact_coefficient,
+                    commission_rate,
+                    commission_min,
+                    commission_fixed,
                 )
                 if qty <= 0.0:
                     continue
+                used[i] += qty
                 value = qty * price
                 fee = order_fee_nb(value, commission_rate, commission_min, commission_fixed)
                 cash -= value + fee
@@ -435,10 +657,19 @@ def simulate_nb(
             rec["entry_idx"] = entry_idx[i]
             rec["exit_idx"] = -1
             rec["entry_price"] = entry_price[i]
-            rec["exit_price"] = close[last, i]
-            rec["size"] = size[i]
-            rec["pnl"] = size[i] * (close[last, i] - entry_price[i]) - entry_fees[i]
-            rec["fees"] = entry_fees[i]
+            if sold[i, 0] == 0.0:
+                rec["exit_price"] = close[last, i]
+                rec["size"] = size[i]
+                rec["pnl"] = size[i] * (close[last, i] - entry_price[i]) - entry_fees[i]
+                rec["fees"] = entry_fees[i]
+            else:
+                # Partly sold: the sells so far and the rest marked at the last close.
+                total = sold[i, 0] + size[i]
+                value = sold[i, 1] + size[i] * close[last, i]
+                rec["exit_price"] = value / total
+                rec["size"] = total
+                rec["pnl"] = value - total * entry_price[i] - entry_fees[i] - sold[i, 2]
+                rec["fees"] = entry_fees[i] + sold[i, 2]
             rec["exit_reason"] = EXIT_OPEN
             n_trades += 1
     return equity, cash_curve, positions, trades[:n_trades]

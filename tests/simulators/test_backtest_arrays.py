@@ -92,6 +92,11 @@ def reference_backtest(panel: Panel, entries: np.ndarray, exits: np.ndarray, **k
         float(rules.commission_fixed),
         float(cfg.slippage),
         int(entries.sum()),
+        np.ascontiguousarray(np.nan_to_num(panel.volume), dtype=float),
+        np.zeros(shape),
+        0.0,
+        0.0,
+        np.inf,
     )
     frame = pd.DataFrame({name: records[name] for name in records.dtype.names})
     frame = frame.sort_values(["entry_idx", "column"], kind="stable").reset_index(drop=True)
