@@ -72,11 +72,7 @@ class Accounts(Protocol):
 
 
 class LocalAccounts:
-    """The three accounts as :class:`AccountBook` objects in this process.
-
-    ``fail_after`` (tests only) raises ``RuntimeError`` after that many accounts committed,
-    to simulate a crash in the middle of a day.
-    """
+    """The three accounts as :class:`AccountBook` objects in this process."""
 
     def __init__(
         self,
@@ -84,14 +80,11 @@ class LocalAccounts:
         config: ArenaConfig,
         rules: BrokerRules,
         schedule: Any = None,
-        *,
-        fail_after: int | None = None,
     ) -> None:
         self.books = {
             name: AccountBook(home.ledger_db, name, config, rules, schedule)
             for name in PERSONA_NAMES
         }
-        self.fail_after = fail_after
 
     def committed(self, day: date) -> dict[str, bool]:
         return {name: book.is_committed(day) for name, book in self.books.items()}
@@ -102,12 +95,10 @@ class LocalAccounts:
     def run(
         self, plans: Mapping[str, AccountPlan], market: DayMarket, *, force: bool
     ) -> dict[str, AccountDayResult]:
-        out = {}
-        for count, name in enumerate(PERSONA_NAMES):
-            if self.fail_after is not None and count >= self.fail_after:
-                raise RuntimeError(f"injected crash after {count} account(s) committed")
-            out[name] = self.books[name].run_day(plans[name], market, force=force)
-        return out
+        return {
+            name: self.books[name].run_day(plans[name], market, force=force)
+            for name in PERSONA_NAMES
+        }
 
     def close(self) -> None:
         for book in self.books.values():

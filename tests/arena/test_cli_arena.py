@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 import typer
@@ -15,6 +16,9 @@ from typer.testing import CliRunner
 
 from alphaloop import cli_arena
 from alphaloop.home import LabHome
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crashing_accounts import CrashingAccounts
 
 SPEC = "synthetic:seed=11,assets=5,start=2021-06-01,end=2023-12-31"
 
@@ -175,13 +179,13 @@ def test_cli_arena_run_on_data_lacking_held_symbols_is_one_error_line(lab_home: 
 
 
 def test_cli_arena_status_marks_a_partially_committed_day(lab_home: LabHome) -> None:
-    from arena.day import LocalAccounts, run_arena_day
+    from arena.day import run_arena_day
     from arena.market import load_arena_data
     from arena.personas import load_arena_config
 
     config = load_arena_config()
     data = load_arena_data(SPEC, lab_home)
-    crashed = LocalAccounts(lab_home, config, data.rules(), fail_after=1)
+    crashed = CrashingAccounts(lab_home, config, data.rules(), fail_after=1)
     try:
         with pytest.raises(RuntimeError, match="injected crash"):
             run_arena_day(crashed, data, date(2023, 6, 1), home=lab_home, config=config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from arena.market import ArenaData, day_market, load_arena_data, trading_days
 from arena.personas import load_arena_config
 from arena.plan import plan_day
 from arena.season import season_days
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crashing_accounts import CrashingAccounts
 
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
 START, END = date(2023, 6, 1), date(2023, 6, 7)
@@ -39,7 +43,11 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 def _run(home: LabHome, data: ArenaData, days: list[date], fail_after: int | None = None) -> None:
     config = load_arena_config()
-    accounts = LocalAccounts(home, config, data.rules(), fail_after=fail_after)
+    accounts = (
+        LocalAccounts(home, config, data.rules())
+        if fail_after is None
+        else CrashingAccounts(home, config, data.rules(), fail_after=fail_after)
+    )
     try:
         for day in days:
             run_arena_day(accounts, data, day, home=home, config=config, write_report=False)

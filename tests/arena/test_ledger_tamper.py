@@ -30,6 +30,9 @@ from arena.money import notional_minor
 from arena.personas import load_arena_config
 from arena.season import season_days
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crashing_accounts import CrashingAccounts
+
 SPEC = "synthetic:seed=3,assets=5,start=2022-01-01,end=2023-12-31"
 DAY_1, DAY_2, DAY_3 = date(2023, 6, 1), date(2023, 6, 2), date(2023, 6, 5)
 NEXT = date(2023, 6, 6)
@@ -402,7 +405,7 @@ def test_ledger_tampered_run_arena_day_refused_in_process(home: LabHome, data: A
 def test_arena_day_after_a_partially_committed_day_refused(home: LabHome, data: ArenaData) -> None:
     # A crash after one account committed: the next day would leave the others a missing day.
     config = load_arena_config()
-    crashed = LocalAccounts(home, config, data.rules(), fail_after=1)
+    crashed = CrashingAccounts(home, config, data.rules(), fail_after=1)
     try:
         with pytest.raises(RuntimeError, match="injected crash"):
             run_arena_day(crashed, data, NEXT, home=home, config=config, write_report=False)
