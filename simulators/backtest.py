@@ -376,7 +376,8 @@ def bar_sigma(close: np.ndarray, lookback: int = SIGMA_LOOKBACK) -> np.ndarray:
     between the ``lookback`` closes before bar ``t`` (``close[t - lookback : t]``): their
     sample standard deviation, one return's own size, 0 without any. This is the arena's
     definition (:func:`arena.market.day_market`: the volatility of the 20 closes before the
-    day traded), in the panel's own bars: on daily bars the two are the same number (tested). Logs are :func:`simulators.detmath.log`, bit-reproducible.
+    day traded), in the panel's own bars: on daily bars the two are the same number (tested).
+    Logs are :func:`simulators.detmath.log`, bit-reproducible.
     """
     close = np.asarray(close, dtype=np.float64)
     if close.ndim == 1:
