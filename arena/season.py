@@ -1,22 +1,15 @@
-"""Driving the arena: one day, a season (replay ``A..B`` with weekly evolution), status.
+"""A season of the arena: days ``A..B`` with weekly evolution and the closed loop, and status.
 
-The accounts are reached through an :class:`Accounts` back end chosen once where the objects
-are wired: :class:`LocalAccounts` (three :class:`~arena.account.AccountBook` in this process)
-or ``arena.actors.RayAccounts`` (one Ray actor each). Everything else is the same code.
-
-A day whose three accounts are committed is not run again (``already_committed``); a day
-where only some accounts committed (a crash between two commits) runs the others only, from
-the same plan, so the ledger ends as an uninterrupted run's. After the commits the review
-stage (:mod:`arena.review`) writes each account's genome days; a committed day whose genome
-days are missing (a crash between the commit and the review, a ``--force`` replacement) is
-reviewed on the next run of the day, from the ledger and the data alone. A season skips
-committed days and so resumes where it stopped; its weekly evolution is keyed by its ``as_of``
-day in the gene pool (``EvolutionSession(..., resume=True)`` continues an interrupted one).
-
-The kill switch (:mod:`arena.kill_switch`) is read before each day is planned: while the lab is
-paused the day's plan is :func:`arena.plan.pause_plan`'s (no new orders; with ``flatten``
-only the sells closing the positions) and is committed as any other day, its pause in the risk
-events; every summary carries ``"paused"`` (the pause, or ``None``).
+:func:`replay_season` runs each trading day of ``[A, B]`` through the day's pipeline
+(:func:`arena.day.run_arena_day`: perceive, plan, trade, close, review; ``docs/arena_day.md``)
+on an :class:`arena.day.Accounts` back end (local or Ray), skipping the committed days, so a
+season resumes where it stopped. After each day the loop is closed (:func:`closed_loop`: the
+day's paper record into the gene pool, then promotions and demotions); after the weekly
+evolution day the gene pool evolves (:func:`weekly_evolution`, keyed by its ``as_of`` day in the
+gene pool, so ``EvolutionSession(..., resume=True)`` continues an interrupted one).
+:func:`arena_status` reports the accounts, the last committed and any partially committed
+day, and the kill switch (:mod:`arena.kill_switch`): while the lab is paused each day trades
+:func:`arena.plan.pause_plan`'s plan and every summary carries ``"paused"``.
 """
 
 from __future__ import annotations
