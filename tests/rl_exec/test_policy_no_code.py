@@ -16,7 +16,6 @@ import os
 import pickle
 import subprocess
 import sys
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from alphaloop.cli import main
 from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from rl_exec.config import TrainConfig, load_rl_config
@@ -39,6 +37,9 @@ from rl_exec.policy_file import (
 )
 from rl_exec.registry import load_registered_policy, register_policy
 from rl_exec.train import TrainResult, make_env, train_policy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from console import one_error, run_cli
 
 ENV = load_rl_config().env
 TINY = TrainConfig().model_copy(update={"ppo_n_steps": 64, "ppo_batch_size": 64, "n_envs": 1})
@@ -78,29 +79,6 @@ def _crafted_sb3_zip(path: Path, marker: Path) -> Path:
     # The metadata JSON an old `rl train` wrote next to its zip.
     path.with_suffix(".json").write_text(json.dumps({"schema_version": 1, "algo": "ppo"}))
     return path
-
-
-def _cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run the console entry point in this process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["alphaloop", *args])
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() replaces it
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _one_error(code: int, err: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +132,8 @@ def test_rl_register_crafted_sb3_zip_exits_2_and_runs_nothing(
     marker = tmp_path / "pwned"
     evil = _crafted_sb3_zip(tmp_path / "policy.zip", marker)
     for given in (evil, evil.with_suffix("")):  # PATH.zip, and PATH where only the zip exists
-        code, out, err = _cli(monkeypatch, capsys, "rl", "register", str(given), "--name", "x")
-        line = _one_error(code, err)
+        code, out, err = run_cli(monkeypatch, capsys, "rl", "register", str(given), "--name", "x")
+        line = one_error(code, err)
         if given == evil:
             assert str(evil) in line and "zip archive" in line and "rl train" in line
         else:
@@ -189,8 +167,8 @@ def test_rl_register_pickle_in_any_disguise_refused(
         given = tmp_path / "pol.pkl"
         given.write_bytes(pickle.dumps({"weights": _OpenOnLoad(marker)}, protocol=2))
         why = "pickle"
-    code, _, err = _cli(monkeypatch, capsys, "rl", "register", str(given), "--name", "x")
-    line = _one_error(code, err)
+    code, _, err = run_cli(monkeypatch, capsys, "rl", "register", str(given), "--name", "x")
+    line = one_error(code, err)
     assert str(given) in line and why in line
     assert not marker.exists()
     assert not (lab_home.policies / "registered.json").exists()
@@ -218,11 +196,11 @@ def test_arena_registered_crafted_policy_refused_runs_nothing(
         load_registered_policy(lab_home)
     # Both ways of wiring the accounts: in-process books, and Ray actors (refused before Ray).
     for mode in (["--local"], []):
-        code, _, err = _cli(
+        code, _, err = run_cli(
             monkeypatch, capsys, "arena", "run", "--date", DAY, "--data", SPEC, "--json",
             "--no-mlflow", *mode,
         )  # fmt: skip
-        line = _one_error(code, err)
+        line = one_error(code, err)
         assert str(evil) in line and "zip archive" in line
         assert "rl register" in line and "registered.json" in line and "TWAP" in line
     assert not marker.exists()
@@ -251,7 +229,7 @@ def test_rl_register_crafted_zip_console_script_subprocess(tmp_path: Path) -> No
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=120, check=False, env=environment
     )
-    line = _one_error(done.returncode, done.stderr)
+    line = one_error(done.returncode, done.stderr)
     assert str(evil) in line and done.stdout == ""
     assert not marker.exists()
 
@@ -492,8 +470,8 @@ def test_policy_that_does_not_fit_is_one_error_line(
 ) -> None:
     weights = _copy_policy(trained["ppo"].path, tmp_path / "pol")
     phrase = _break(case, weights, trained)
-    code, _, err = _cli(monkeypatch, capsys, "rl", "register", str(weights), "--name", "x")
-    line = _one_error(code, err)
+    code, _, err = run_cli(monkeypatch, capsys, "rl", "register", str(weights), "--name", "x")
+    line = one_error(code, err)
     assert phrase in line, line
     assert str(tmp_path) in line  # names the file
     assert not (lab_home.policies / "registered.json").exists()
@@ -512,11 +490,11 @@ def test_tampered_registered_policy_refused_by_the_arena_and_evaluate(
     target.write_bytes(bytes(data))
     with pytest.raises(PolicyFileError, match="not the ones"):
         load_registered_policy(lab_home)
-    code, _, err = _cli(
+    code, _, err = run_cli(
         monkeypatch, capsys, "rl", "evaluate", "--policy", str(target), "--env", "ac",
         "--episodes", "1",
     )  # fmt: skip
-    assert str(target) in _one_error(code, err)
+    assert str(target) in one_error(code, err)
 
 
 def test_registered_path_outside_the_registry_refused(lab_home: LabHome, tmp_path: Path) -> None:

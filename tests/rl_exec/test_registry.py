@@ -12,14 +12,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from alphaloop.cli import main
 from alphaloop.home import LabHome
 from rl_exec.config import TrainConfig, load_rl_config
 from rl_exec.env import obs_fields
@@ -35,6 +33,9 @@ from rl_exec.registry import (
     rollback,
 )
 from rl_exec.train import TrainResult, make_env, train_policy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from console import one_error, run_cli
 
 ENV = load_rl_config().env
 TINY = TrainConfig().model_copy(update={"ppo_n_steps": 64, "ppo_batch_size": 64, "n_envs": 1})
@@ -108,29 +109,6 @@ def policies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
-def _cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
-) -> tuple[int, str, str]:
-    """Run the console entry point in this process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["alphaloop", *args])
-    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # main() replaces it
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _one_error(code: int, err: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, err
-    return errors[0]
-
-
 def _snapshot(root: Path) -> dict[str, bytes]:
     """Every file under ``root`` (hidden ones too) with its bytes."""
     if not root.exists():
@@ -147,7 +125,7 @@ def _register(
     name: str,
     *extra: str,
 ) -> tuple[int, str, str]:
-    return _cli(
+    return run_cli(
         monkeypatch, capsys, "rl", "register", str(path), "--name", name,
         "--episodes", str(EPISODES), *extra,
     )  # fmt: skip
@@ -164,7 +142,7 @@ def test_register_policy_trained_on_ac_refused_names_the_environment(
 ) -> None:
     before = _snapshot(lab_home.policies)
     code, out, err = _register(monkeypatch, capsys, policies["ac"], "ac-policy")
-    line = _one_error(code, err)
+    line = one_error(code, err)
     assert str(policies["ac"]) in line
     assert "'ac' environment" in line and "'replay'" in line and "--force" in line
     assert out == ""
@@ -190,7 +168,7 @@ def test_register_policy_of_another_market_refused(
 ) -> None:
     before = _snapshot(lab_home.policies)
     code, _, err = _register(monkeypatch, capsys, policies[policy], "other-market")
-    line = _one_error(code, err)
+    line = one_error(code, err)
     assert phrase in line and str(policies[policy]) in line
     if policy != "old_real_data":
         assert "arena's data is market 'none'" in line
@@ -206,7 +184,7 @@ def test_register_policy_worse_than_twap_refused_and_better_one_accepted(
     # Worse: everything at the last step, where the participation cap leaves most unfilled.
     before = _snapshot(lab_home.policies)
     code, _, err = _register(monkeypatch, capsys, policies["all_at_end"], "worse")
-    line = _one_error(code, err)
+    line = one_error(code, err)
     assert "does not beat TWAP" in line and "paired difference +" in line
     assert _snapshot(lab_home.policies) == before
 
@@ -330,15 +308,15 @@ def test_registry_lists_versions_with_evaluation_and_rollback_returns_to_the_pre
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, _, err = _cli(monkeypatch, capsys, "rl", "rollback")
-    assert "no policy is registered" in _one_error(code, err)
+    code, _, err = run_cli(monkeypatch, capsys, "rl", "rollback")
+    assert "no policy is registered" in one_error(code, err)
 
     assert _register(monkeypatch, capsys, policies["vwap_like"], "exec")[0] == 0
-    code, _, err = _cli(monkeypatch, capsys, "rl", "rollback")
-    assert "no previous version" in _one_error(code, err)
+    code, _, err = run_cli(monkeypatch, capsys, "rl", "rollback")
+    assert "no previous version" in one_error(code, err)
     assert _register(monkeypatch, capsys, policies["all_at_end"], "exec", "--force")[0] == 0
 
-    code, out, err = _cli(monkeypatch, capsys, "rl", "registry", "--json")
+    code, out, err = run_cli(monkeypatch, capsys, "rl", "registry", "--json")
     assert code == 0, err
     versions = json.loads(out)["versions"]
     assert [(v["name"], v["version"], v["active"], v["forced"]) for v in versions] == [
@@ -347,19 +325,19 @@ def test_registry_lists_versions_with_evaluation_and_rollback_returns_to_the_pre
     ]
     assert versions[0]["evaluation"]["beats_twap"] is True
     assert versions[1]["evaluation"]["beats_twap"] is False
-    code, out, err = _cli(monkeypatch, capsys, "rl", "registry")
+    code, out, err = run_cli(monkeypatch, capsys, "rl", "registry")
     assert code == 0, err
     rows = [line for line in out.splitlines() if "│ exec │" in line]
     assert len(rows) == 2 and "*" in rows[1] and "*" not in rows[0]
 
-    code, out, err = _cli(monkeypatch, capsys, "rl", "rollback")
+    code, out, err = run_cli(monkeypatch, capsys, "rl", "rollback")
     assert code == 0, err
     assert "from exec v2 to exec v1" in out
     assert load_registered_policy(lab_home).path == lab_home.policies / "exec/v1/policy.safetensors"
     assert [v.active for v in list_versions(lab_home)] == [True, False]
     pointer = (lab_home.policies / "registered.json").read_bytes()
-    code, _, err = _cli(monkeypatch, capsys, "rl", "rollback")
-    assert "no previous version" in _one_error(code, err)
+    code, _, err = run_cli(monkeypatch, capsys, "rl", "rollback")
+    assert "no previous version" in one_error(code, err)
     assert (lab_home.policies / "registered.json").read_bytes() == pointer
 
 
@@ -383,8 +361,8 @@ def test_registry_bad_input_is_one_error_line_and_changes_nothing(
         ),
     ]
     for args, phrases in cases:
-        code, out, err = _cli(monkeypatch, capsys, *args)
-        line = _one_error(code, err)
+        code, out, err = run_cli(monkeypatch, capsys, *args)
+        line = one_error(code, err)
         assert all(phrase in line for phrase in phrases), line
         assert out == ""
     assert _snapshot(lab_home.policies) == before
@@ -398,8 +376,8 @@ def test_registry_bad_input_is_one_error_line_and_changes_nothing(
         ("rl", "rollback"),
         ("rl", "register", str(policies["vwap_like"]), "--name", "x"),
     ):
-        code, out, err = _cli(monkeypatch, capsys, *args)
-        line = _one_error(code, err)
+        code, out, err = run_cli(monkeypatch, capsys, *args)
+        line = one_error(code, err)
         assert str(pointer) in line and "broken" in line, line
     assert _snapshot(lab_home.policies) == broken
 
