@@ -175,11 +175,24 @@ def _summary(
     }
 
 
-def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
+def _refuse_unsafe_day(
+    home: LabHome, data: ArenaData, day: date, *, force: bool, full_chain: bool
+) -> None:
+    """The day's start-up checks, in this order, on one open ledger (reads only, unless the
+    verification moves its marks): not before the last committed day, not after a partially
+    committed one, a ledger that verifies (:func:`refuse_broken_ledger`), data with every
+    held symbol."""
+    with Ledger(home.ledger_db) as ledger:
+        _refuse_going_back(ledger, day, force=force)
+        _refuse_skipping_a_partial_day(ledger, day)
+        ledger.verify_before_trading(full_chain=full_chain)
+        _refuse_data_without_holdings(ledger, data, day)
+
+
+def _refuse_going_back(ledger: Ledger, day: date, *, force: bool) -> None:
     """Refuse to run a day before the ledger's last committed day (the books move forward
     only: a day inserted or recomputed there would change every later day's books)."""
-    # Read-only: an account of the day may be committing right now.
-    last = Ledger.peek_last_committed_day(home.ledger_db)
+    last = ledger.last_committed_day()
     if last is None or day >= last:
         return
     if force:
@@ -194,11 +207,10 @@ def _refuse_going_back(home: LabHome, day: date, *, force: bool) -> None:
     )
 
 
-def _refuse_skipping_a_partial_day(home: LabHome, day: date) -> None:
+def _refuse_skipping_a_partial_day(ledger: Ledger, day: date) -> None:
     """Refuse to run a day after one that only some accounts committed (a crash between two
     commits): the others would skip a trading day, a gap verification reports."""
-    with Ledger(home.ledger_db) as ledger:
-        last = {name: ledger.last_committed_day(name) for name in PERSONA_NAMES}
+    last = {name: ledger.last_committed_day(name) for name in PERSONA_NAMES}
     latest = max((d for d in last.values() if d is not None), default=None)
     if latest is None or day <= latest or all(d == latest for d in last.values()):
         return
@@ -210,26 +222,25 @@ def _refuse_skipping_a_partial_day(home: LabHome, day: date) -> None:
     )
 
 
-def _refuse_data_without_holdings(home: LabHome, data: ArenaData, day: date) -> None:
+def _refuse_data_without_holdings(ledger: Ledger, data: ArenaData, day: date) -> None:
     """Refuse to run a day on data that lacks a symbol an account holds (its position could
     not be marked, sold or valued: the books would be wrong from this day on)."""
     known = set(data.daily.symbols)
     missing: dict[str, list[str]] = {}
-    with Ledger(home.ledger_db) as ledger:
-        for name in PERSONA_NAMES:
-            last = ledger.last_committed_day(name)
-            if last is None or last >= day:
-                continue
-            for position in ledger.positions(name, last):
-                if position.quantity != 0 and position.symbol not in known:
-                    missing.setdefault(position.symbol, []).append(f"{name} ({last.isoformat()})")
+    for name in PERSONA_NAMES:
+        last = ledger.last_committed_day(name)
+        if last is None or last >= day:
+            continue
+        for position in ledger.positions(name, last):
+            if position.quantity != 0 and position.symbol not in known:
+                missing.setdefault(position.symbol, []).append(f"{name} ({last.isoformat()})")
     if missing:
         held = "; ".join(
             f"{symbol} held by {', '.join(who)}" for symbol, who in sorted(missing.items())
         )
         raise DataSpecError(
             f"arena day {day.isoformat()}: --data {data.spec} has no bars for {len(missing)} "
-            f"symbol(s) the accounts of {home.ledger_db} hold: {held}; run the arena on data "
+            f"symbol(s) the accounts of {ledger.path} hold: {held}; run the arena on data "
             "that includes them (the data the accounts traded)"
         )
 
@@ -280,10 +291,7 @@ def run_arena_day(
     committed = accounts.committed(day)
     already = all(committed.values()) and not force
     if not already:
-        _refuse_going_back(home, day, force=force)
-        _refuse_skipping_a_partial_day(home, day)
-        refuse_broken_ledger(home, full_chain=full_chain)
-        _refuse_data_without_holdings(home, data, day)
+        _refuse_unsafe_day(home, data, day, force=force, full_chain=full_chain)
     market = day_market(data.daily, day, None if already else data.minute_bars(day))
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None

@@ -1326,25 +1326,6 @@ class Ledger:
         rows = self._query("SELECT day FROM days WHERE account = ? ORDER BY day", (account,))
         return [date.fromisoformat(r["day"]) for r in rows]
 
-    @staticmethod
-    def peek_last_committed_day(path: str | Path) -> date | None:
-        """Return the last day any account of the ledger at ``path`` committed, read on a
-        read-only connection: no lock is taken, so it answers while an account is committing
-        (``None`` for a missing or empty ledger)."""
-        path = Path(path)
-        if not path.exists():
-            return None
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60.0)
-        try:
-            row = conn.execute("SELECT MAX(day) FROM days").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return None  # a file written before any table was created
-            raise
-        finally:
-            conn.close()
-        return None if row is None or row[0] is None else date.fromisoformat(row[0])
-
     def last_committed_day(self, account: str | None = None) -> date | None:
         """Return the last committed day of ``account`` (``None`` before the first).
 
