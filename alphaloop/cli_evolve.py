@@ -282,9 +282,14 @@ def _actor(by: str | None) -> str:
 
 def _act(genome_id: str, verb: str, allowed: tuple[str, ...], make: Any) -> dict[str, Any]:
     """Apply a user's act on one genome (exact id or unique prefix); one error line otherwise."""
+    from alphaloop.home import LabHome
+    from alphaloop.locks import store_lock
     from evolution.store import TransitionError
 
-    with _store() as store:
+    # Under the pool's write lock: an evolution or the loop's close of a day reads a genome's
+    # status and moves it later; a user's act in between would be overwritten by a stale move.
+    lock = store_lock(LabHome.resolve(), "gene_pool", purpose=f"pool {verb} {genome_id}")
+    with _store() as store, lock:  # the store first: a home with no pool gets no lock folder
         record = store.genome(genome_id)
         if record is None:
             raise GenomeError(f"pool {verb} {genome_id}: no single genome with that id or prefix")

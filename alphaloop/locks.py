@@ -1,8 +1,9 @@
 """One writer per store of a lab home: an advisory file lock per store.
 
-The stores of a home (the arena's ``ledger.sqlite``, the ``gene_pool.sqlite`` and MLflow's
-``mlflow.db``) are each written under a lock file, ``<home>/locks/<store>.lock``, held with
-``flock(2)`` by the command that writes. SQLite keeps each transaction whole, but not the work
+The stores of a home (the arena's ``ledger.sqlite``, the ``gene_pool.sqlite``, MLflow's
+``mlflow.db`` and the policy registry's pointer ``policies/registered.json``) are each written
+under a lock file, ``<home>/locks/<store>.lock``, held with ``flock(2)`` by the command that
+writes. SQLite keeps each transaction whole, but not the work
 that spans several: an arena day's check "committed?" and its commits, an evolution session's
 generations, and the first use of MLflow's store (its schema is created by whichever process
 opens it first; two at once crashed inside MLflow's migrations). A second writer waits: it
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 # The stores of a home, in the order their locks are taken when a command holds several.
-STORES = ("ledger", "gene_pool", "mlflow")
+STORES = ("ledger", "gene_pool", "mlflow", "policies")
 TIMEOUT_ENV_VAR = "ALPHALOOP_LOCK_TIMEOUT"
 # An arena season or an evolution can hold a store for a long while; a second writer waiting
 # that long is usually a user who started the same job twice, and should learn so.

@@ -58,6 +58,7 @@ import numpy as np
 from alphaloop.errors import ConfigError, DataSpecError
 from alphaloop.files import atomic_write_text
 from alphaloop.home import LabHome
+from alphaloop.locks import store_lock
 from rl_exec.config import EnvConfig
 from rl_exec.env import BASE_OBS_FIELDS, ExecutionEnv, obs_fields
 from rl_exec.evaluate import EvaluationResult, evaluate_policy, paired_change_pct
@@ -599,12 +600,15 @@ def register_policy(
         "overridden": reasons,
         "evaluation": evaluation.to_json(),
     }
-    _, history = _read_pointer(lab)  # read again: the evaluation took a while
-    version, folder = _publish_version(lab, name, files, record)
-    entry = _entry(
-        {**record, "version": version, "path": f"{name}/v{version}/{WEIGHTS_NAME}"}, folder
-    )
-    atomic_write_text(lab.policies / REGISTERED_FILE, _pointer_text([*history, entry]))
+    # The pointer is read, extended and rewritten under the registry's lock, so that two
+    # registrations (or a registration and a rollback) never drop each other's activation.
+    with store_lock(lab, "policies", purpose=f"rl register {name}"):
+        _, history = _read_pointer(lab)  # read again: the evaluation took a while
+        version, folder = _publish_version(lab, name, files, record)
+        entry = _entry(
+            {**record, "version": version, "path": f"{name}/v{version}/{WEIGHTS_NAME}"}, folder
+        )
+        atomic_write_text(lab.policies / REGISTERED_FILE, _pointer_text([*history, entry]))
     return _version_from_record(
         {**record, "version": version, "path": entry["path"]}, lab, active=True
     )
@@ -700,6 +704,11 @@ def rollback(home: LabHome | None = None) -> tuple[RegisteredVersion, Registered
         previous version's files are gone or refused; the registration is left as it was.
     """
     lab = home or LabHome.resolve()
+    with store_lock(lab, "policies", purpose="rl rollback"):
+        return _rollback(lab)
+
+
+def _rollback(lab: LabHome) -> tuple[RegisteredVersion, RegisteredVersion]:
     pointer_path = lab.policies / REGISTERED_FILE
     pointer, history = _read_pointer(lab)
     if pointer is None:

@@ -192,3 +192,43 @@ def test_pool_feedback_on_an_empty_pool_or_unknown_id_exits_2(pool_home, tmp_pat
     home = _home_copy(pool_home, tmp_path)
     unknown = _cli("pool", "feedback", "ffffffffffff", home=home)
     assert unknown.returncode == 2 and "ffffffffffff" in unknown.stderr
+
+
+HOLD_POOL = """
+import sys, time
+from pathlib import Path
+from alphaloop.home import LabHome
+from alphaloop.locks import store_lock
+with store_lock(LabHome(Path(sys.argv[1])), "gene_pool", purpose="an evolution"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_pool_act_waits_for_the_pools_writer_and_past_the_timeout_stores_nothing(
+    pool_home, tmp_path
+):
+    home = _home_copy(pool_home, tmp_path)
+    candidate = pool_home[1][0]
+    before = _dump(home)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_POOL, str(home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        env = {**os.environ, "ALPHALOOP_HOME": str(home), "ALPHALOOP_LOCK_TIMEOUT": "0.3"}
+        done = subprocess.run(
+            [sys.executable, "-m", "alphaloop.cli", "pool", "approve", candidate],
+            capture_output=True, text=True, env=env, timeout=300,
+        )  # fmt: skip
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 2 and len(errors) == 1
+        assert "gene_pool store" in errors[0] and "an evolution" in errors[0]
+        assert _dump(home) == before
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    # Control: with the writer gone the same act is stored.
+    done = _cli("pool", "approve", candidate, home=home)
+    assert done.returncode == 0, done.stderr
+    assert _dump(home) != before

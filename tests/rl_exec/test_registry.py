@@ -441,3 +441,47 @@ def test_register_policy_the_arena_cannot_observe_refused_even_forced(
             policies["vwap_like"], "blind", lab_home, env_config=wider, episodes=4, force=True
         )
     assert not (lab_home.policies / "blind").exists()
+
+
+# --------------------------------------------------------------------------- the registry's lock
+HOLD_POLICIES = """
+import sys, time
+from pathlib import Path
+from alphaloop.home import LabHome
+from alphaloop.locks import store_lock
+with store_lock(LabHome(Path(sys.argv[1])), "policies", purpose="another registration"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_rollback_waits_for_a_registration_holding_the_registry_and_changes_nothing(
+    lab_home: LabHome,
+    policies: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Two registrations read the pointer, extend it and write it back; without the registry's
+    # lock the second would drop the first's activation (or a rollback's).
+    import subprocess
+
+    register_policy(policies["vwap_like"], "exec", lab_home, episodes=EPISODES)
+    register_policy(policies["all_at_end"], "exec", lab_home, episodes=EPISODES, force=True)
+    pointer = (lab_home.policies / "registered.json").read_bytes()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_POLICIES, str(lab_home.root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("ALPHALOOP_LOCK_TIMEOUT", "0.3")
+        code, _, err = run_cli(monkeypatch, capsys, "rl", "rollback")
+        line = one_error(code, err)
+        assert "policies store" in line and "another registration" in line
+        assert (lab_home.policies / "registered.json").read_bytes() == pointer
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+    # Control: with the holder gone the same rollback goes through.
+    code, out, err = run_cli(monkeypatch, capsys, "rl", "rollback")
+    assert code == 0, err
+    assert "from exec v2 to exec v1" in out
