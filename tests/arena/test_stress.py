@@ -1,5 +1,6 @@
-"""The stress replay: every scenario at small size, each check failing when its protection is
-off, the sandbox isolation, determinism, the report and the MLflow run."""
+"""The stress replay: every scenario at small size, each check failing when its protection
+fails (an adapter of fault_adapters.py in place of the production one), the sandbox
+isolation, determinism, the report and the MLflow run."""
 
 from __future__ import annotations
 
