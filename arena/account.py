@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from arena.book import AccountState, open_account
-from arena.intraday import DayConditions, liquidation_id
+from arena.conditions import DayAdapters
+from arena.intraday import liquidation_id
 from arena.ledger import (
     DayAlreadyCommitted,
     DecisionRecord,
@@ -153,15 +154,14 @@ class AccountBook:
         market: DayMarket,
         *,
         force: bool = False,
-        conditions: DayConditions | None = None,
+        adapters: DayAdapters | None = None,
     ) -> AccountDayResult:
         """Trade ``plan`` on ``market`` and commit the day (see the module docstring).
 
         A committed day is left alone (``already_committed``) unless ``force``, which
         recomputes it from the books before it and replaces it in one transaction.
-        ``conditions`` are the day's halts, feed and broker faults and protections
-        (:class:`arena.intraday.DayConditions`; ``None``: the daily arena, no faults, every
-        protection on).
+        ``adapters`` play the day's halts, feed and broker faults
+        (:func:`arena.conditions.wire_day`; ``None``: the daily arena's calm day).
         """
         day = plan.day
         if self.is_committed(day) and not force:
@@ -170,7 +170,7 @@ class AccountBook:
         result, state = trade_day(
             start, plan, market, account=self.account, config=self.config, rules=self.rules,
             schedule=self.schedule, history=self._history_before(day),
-            previous_equity=self.equity_before(day), conditions=conditions,
+            previous_equity=self.equity_before(day), adapters=adapters,
         )  # fmt: skip
         equity = result.equity_snapshot
         assert equity is not None

@@ -95,10 +95,10 @@ class AccountActor:
         return self.book.cash_and_positions()
 
     def run_day(
-        self, plan: AccountPlan, market: DayMarket, force: bool, conditions: Any = None
+        self, plan: AccountPlan, market: DayMarket, force: bool, adapters: Any = None
     ) -> AccountDayResult:
         """Trade and commit the day (idempotent: a committed day is only reported)."""
-        return self.book.run_day(plan, market, force=force, conditions=conditions)
+        return self.book.run_day(plan, market, force=force, adapters=adapters)
 
     def pid(self) -> int:
         """Return the worker's process id (tests kill it)."""

@@ -3,16 +3,18 @@
 Pure Python (no Ray, no MLflow). :func:`execute_day` walks the minutes of a
 :class:`arena.market.DayMarket` once. At each minute ``t`` (bar stamped at its close):
 
-1. **Windows.** Exchange halts (:class:`Halt`) block every order; stale feeds
-   (:class:`FeedFault`) block the affected symbols' orders while the stale-data guard is on and
-   no backup is configured (with a backup, trading goes on, flagged); with the guard off (tests
-   only) the orders trade on the last good bar, as a naive system would.
+1. **Windows.** The day's :class:`arena.conditions.MarketConditions` says which exchange
+   halts are in force (they block every order) and what the feed delivers
+   (:class:`arena.conditions.FeedView`): the stale-data guard places no order on a symbol the
+   feed reports stale (a backup source keeps trading, flagged). Every protection always
+   runs; the adapters come from :func:`arena.conditions.wire_day`.
 2. **Orders.** Sells first, then buys, each in submission order: each parent is a
    :class:`arena.parent_orders.ParentExecution` fed this minute's bar, possibly *blocked*. A buy is
    blocked once the circuit breaker froze (from the minute after the trigger bar) or the
    daily-loss stop tripped. Each step's child order carries an idempotency key
-   ``{order_id}-{day}-S{step}`` and, under :class:`BrokerFaults`, a seeded draw decides whether
-   the broker accepts it, rejects it or times out (see ``docs/execution.md``).
+   ``{order_id}-{day}-S{step}`` and goes through the account-day's
+   :class:`arena.gateway.BrokerGateway`, which accepts it, rejects it or times out; a retry
+   first asks the broker by key (see ``docs/execution.md``).
 3. **Close of the minute.** The books are marked at the prices the lab sees (a stale symbol
    keeps its last good price), giving ``intraday_equity``; the governor sees the minute bar
    (:meth:`arena.risk.RiskGovernor.on_bar`) and the marked equity
@@ -22,23 +24,24 @@ Pure Python (no Ray, no MLflow). :func:`execute_day` walks the minutes of a
 
 Nothing at minute ``t`` reads a bar after ``t``: the schedule's horizon (the number of bars)
 is fixed in advance, the bars' contents arrive one by one. Same inputs, same outcome: there
-is no clock and no global random state (broker faults draw from a hash of the key, the
+is no clock and no global random state (a faulty gateway draws from a hash of the key, the
 attempt and the seed).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from arena.book import AccountState, mark_to_market, start_day, submit_order
+from arena.conditions import DayAdapters, FeedFault, Halt, aware, wire_day
 from arena.events import REJECT_REASONS, FillEvent, Side
+from arena.gateway import BrokerGateway
 from arena.ledger import (
     Ledger,
     OrderRecord,
@@ -63,16 +66,11 @@ if TYPE_CHECKING:
 __all__ = [
     "INCIDENT_KINDS",
     "MANUAL_LIMIT_BAND",
-    "BrokerFaults",
     "ChildOrder",
-    "DayConditions",
-    "FeedFault",
     "FixedProtections",
-    "Halt",
     "Incident",
     "IntradayOutcome",
     "ManualOrder",
-    "Protections",
     "duplicate_keys",
     "execute_day",
     "idempotency_key",
@@ -95,141 +93,6 @@ INCIDENT_KINDS: tuple[str, ...] = (
 MANUAL_LIMIT_BAND = 0.01
 
 
-def _aware(value: datetime, what: str) -> None:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime, got {value!r}")
-
-
-def _window(start: datetime, end: datetime, what: str) -> None:
-    _aware(start, f"{what}.start")
-    _aware(end, f"{what}.end")
-    if not start < end:
-        raise ValueError(f"{what}: start {start.isoformat()} must be before end {end.isoformat()}")
-
-
-def _inside(at: datetime, start: datetime, end: datetime) -> bool:
-    # A bar stamped at its close `at` covers the minute (at - 1 min, at]: it lies in the window
-    # [start, end) when that minute does (for minute-aligned windows).
-    return start < at <= end
-
-
-# --------------------------------------------------------------------------- conditions
-@dataclass(frozen=True, slots=True)
-class Halt:
-    """An exchange-wide trading halt over ``[start, end)``: no order fills inside it."""
-
-    start: datetime
-    end: datetime
-    reason: str
-
-    def __post_init__(self) -> None:
-        _window(self.start, self.end, "Halt")
-        if not self.reason:
-            raise ValueError("Halt.reason must say why the exchange halted")
-
-
-@dataclass(frozen=True, slots=True)
-class FeedFault:
-    """The data feed is stale over ``[start, end)`` for ``symbols`` (``None``: all of them).
-
-    With ``backup`` a backup source is configured: the lab trades on the backup's bars (the
-    same prices), flagged by a ``backup_source`` incident.
-    """
-
-    start: datetime
-    end: datetime
-    symbols: tuple[str, ...] | None = None
-    backup: bool = False
-
-    def __post_init__(self) -> None:
-        _window(self.start, self.end, "FeedFault")
-        if self.symbols is not None:
-            object.__setattr__(self, "symbols", tuple(str(s) for s in self.symbols))
-            if not self.symbols:
-                raise ValueError("FeedFault.symbols must name at least one symbol, or be None")
-
-    def covers(self, symbol: str) -> bool:
-        """Return whether ``symbol``'s feed is affected."""
-        return self.symbols is None or symbol in self.symbols
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerFaults:
-    """Injected broker API faults on child orders (deterministic for a ``seed``).
-
-    Parameters
-    ----------
-    reject_rate, timeout_rate:
-        Probabilities that a send is rejected or times out (their sum at most 1).
-    seed:
-        Seed of the draws (a hash of the key, the attempt and the seed; no global RNG).
-    max_retries:
-        Retries after the first send; then the child becomes a :class:`ManualOrder`.
-    backoff_minutes:
-        Wait before retry ``k`` (the last entry repeats).
-    timeout_filled_share:
-        Probability that the broker did take a timed-out order (the client cannot tell).
-    """
-
-    reject_rate: float = 0.0
-    timeout_rate: float = 0.0
-    seed: int = 0
-    max_retries: int = 3
-    backoff_minutes: tuple[int, ...] = (1, 2, 4)
-    timeout_filled_share: float = 0.5
-
-    def __post_init__(self) -> None:
-        for name in ("reject_rate", "timeout_rate", "timeout_filled_share"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                raise ValueError(f"BrokerFaults.{name} must be in [0, 1], got {value!r}")
-        if self.reject_rate + self.timeout_rate > 1.0 + 1e-12:
-            raise ValueError(
-                f"BrokerFaults: reject_rate + timeout_rate = "
-                f"{self.reject_rate + self.timeout_rate} > 1"
-            )
-        if isinstance(self.max_retries, bool) or not (
-            isinstance(self.max_retries, int) and self.max_retries >= 0
-        ):
-            raise ValueError(f"BrokerFaults.max_retries must be an int >= 0: {self.max_retries}")
-        object.__setattr__(self, "backoff_minutes", tuple(int(m) for m in self.backoff_minutes))
-        if not self.backoff_minutes or any(m < 1 for m in self.backoff_minutes):
-            raise ValueError(
-                f"BrokerFaults.backoff_minutes must be >= 1 minute each: {self.backoff_minutes}"
-            )
-
-    def backoff(self, attempt: int) -> int:
-        """Return the minutes to wait after failed send number ``attempt`` (0-based)."""
-        return self.backoff_minutes[min(attempt, len(self.backoff_minutes) - 1)]
-
-
-@dataclass(frozen=True, slots=True)
-class Protections:
-    """Which intraday protections run: all of them in production; only tests switch one off."""
-
-    circuit_breaker: bool = True
-    daily_loss_stop: bool = True
-    stale_data_guard: bool = True
-    idempotency: bool = True
-    retries: bool = True
-    high_vol_tighten: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class DayConditions:
-    """What the day throws at the accounts (the daily arena: none of it, all protections on)."""
-
-    halts: tuple[Halt, ...] = ()
-    feed_faults: tuple[FeedFault, ...] = ()
-    broker_faults: BrokerFaults | None = None
-    protections: Protections = field(default_factory=Protections)
-    force_regime: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "halts", tuple(self.halts))
-        object.__setattr__(self, "feed_faults", tuple(self.feed_faults))
-
-
 @dataclass(frozen=True, slots=True)
 class Incident:
     """Something the executor met or did during the day (see :data:`INCIDENT_KINDS`)."""
@@ -240,7 +103,7 @@ class Incident:
     detail: str
 
     def __post_init__(self) -> None:
-        _aware(self.time, "Incident.time")
+        aware(self.time, "Incident.time")
         if self.kind not in INCIDENT_KINDS:
             raise ValueError(f"Incident.kind must be one of {INCIDENT_KINDS}, got {self.kind!r}")
         if not self.detail:
@@ -271,9 +134,10 @@ class ManualOrder:
 class ChildOrder:
     """One send of a child order to the (simulated) broker.
 
-    ``outcome`` is ``ok``, ``reject``, ``timeout`` or ``resent_duplicate`` (a blind re-send of
-    an order the broker already had: it works twice). ``stale`` flags a send decided on stale
-    data (only possible with the stale-data guard off).
+    ``outcome`` is ``ok``, ``reject``, ``timeout`` or ``resent_duplicate`` (a re-send of an
+    order the broker already had, when the retry did not find it by key: it works twice).
+    ``stale`` flags a send decided on a bar that was not the market's (only possible with a
+    feed that does not report its outage: the guard blocks every symbol reported stale).
     """
 
     key: str
@@ -307,7 +171,8 @@ class IntradayOutcome:
     """What :func:`execute_day` did.
 
     ``fill_keys`` maps each fill id to the idempotency key of the child order it filled;
-    ``stale_fill_ids`` are fills executed on stale bars (guard off only).
+    ``stale_fill_ids`` are fills executed on stale bars the feed did not report (none with a
+    feed that reports its outages).
     """
 
     state: AccountState
@@ -337,7 +202,7 @@ def duplicate_keys(outcome: IntradayOutcome) -> dict[str, int]:
     """Return ``key -> units filled beyond the child's quantity`` for every duplicated key.
 
     A child order filled more than it asked for only when it was sent twice and both copies
-    worked (a blind re-send after a time-out, idempotency off).
+    worked (a re-send after a time-out the broker took, without finding the order by key).
     """
     sent: dict[str, int] = {}
     for child in outcome.child_orders:
@@ -349,11 +214,6 @@ def duplicate_keys(outcome: IntradayOutcome) -> dict[str, int]:
         if key is not None:
             filled[key] = filled.get(key, 0) + fill.quantity
     return {k: q - sent.get(k, 0) for k, q in filled.items() if q > sent.get(k, 0)}
-
-
-def _draw(key: str, attempt: int, seed: int, salt: str) -> float:
-    digest = hashlib.sha256(f"{seed}|{key}|{attempt}|{salt}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def _code(preferred: str, fallback: str) -> str:
@@ -397,15 +257,13 @@ class _Day:
         state: AccountState,
         market: DayMarket,
         rules: BrokerRules,
-        conditions: DayConditions,
+        gateway: BrokerGateway,
         schedule: Any,
     ) -> None:
         self.books = start_day(state, market.day)
         self.market = market
         self.rules = rules
-        self.conditions = conditions
-        self.protections = conditions.protections
-        self.faults = conditions.broker_faults
+        self.gateway = gateway
         self.schedule = schedule
         self.times = [snap.time.to_pydatetime() for snap in market.snapshots]
         self.n_bars = len(self.times)
@@ -467,17 +325,10 @@ class _Day:
     def _fail(self, parent: _Parent, at: datetime) -> str | None:
         """A send failed: schedule the retry, or hand the child to a person."""
         child, stepper = parent.child, parent.stepper
-        assert child is not None and self.faults is not None
-        if not self.protections.retries:
+        assert child is not None
+        if child.attempt >= self.gateway.max_retries:
             if child.at_broker:
                 child.state = "live"  # the broker works it; the client never learns
-                return None
-            stepper.drop_child(_BROKER)
-            child.state = "dropped"
-            return _BROKER
-        if child.attempt >= self.faults.max_retries:
-            if child.at_broker:
-                child.state = "live"
                 return None
             quantity = stepper.hand_off(_BROKER)
             child.state = "manual"
@@ -485,7 +336,7 @@ class _Day:
                 self._manual_order(parent, at, quantity, child)
             return _BROKER
         child.state = "waiting"
-        child.retry_at = at + timedelta(minutes=self.faults.backoff(child.attempt))
+        child.retry_at = at + timedelta(minutes=self.gateway.backoff(child.attempt))
         return None if child.at_broker else _BROKER
 
     def _manual_order(self, parent: _Parent, at: datetime, quantity: int, child: _Child) -> None:
@@ -502,7 +353,7 @@ class _Day:
         units = quantity_to_float(quantity, self.books.units.quantity_digits)
         reason = (
             f"broker refused child {child.key} {child.attempt + 1} times "
-            f"(max {self.faults.max_retries if self.faults else 0} retries): "
+            f"(max {self.gateway.max_retries} retries): "
             f"{order.side} {units:g} {order.symbol} by hand, limit {limit:.4f} "
             f"(last {last:.4f} {'+' if band > 0 else '-'}{MANUAL_LIMIT_BAND:.0%})"
         )
@@ -540,21 +391,20 @@ class _Day:
     def _send(self, parent: _Parent, at: datetime, stale: bool) -> str | None:
         child, stepper = parent.child, parent.stepper
         assert child is not None
-        faults = self.faults
-        outcome = "ok"
-        if faults is not None:
-            draw = _draw(child.key, child.attempt, faults.seed, "send")
-            if draw < faults.reject_rate:
-                outcome = "reject"
-            elif draw < faults.reject_rate + faults.timeout_rate:
-                outcome = "timeout"
+        sent = self.gateway.send(child.key, child.attempt)
         order = stepper.order
-        self._record(child, order, stepper.child, at, outcome, stale)
-        if outcome == "ok":
+        if sent.outcome == "ok" and child.at_broker:
+            # Sent again while the first copy works at the broker (the retry did not find it by
+            # key): the broker works a second copy under the same key.
+            added = stepper.add_child(child.sent)
+            self._record(child, order, added, at, "resent_duplicate", stale)
             child.state = "live"
             return None
-        assert faults is not None
-        if outcome == "reject":
+        self._record(child, order, stepper.child, at, sent.outcome, stale)
+        if sent.outcome == "ok":
+            child.state = "live"
+            return None
+        if sent.outcome == "reject":
             self.incident(
                 at,
                 "broker_reject",
@@ -563,8 +413,7 @@ class _Day:
                 f"{child.attempt + 1}",
             )
         else:
-            taken = _draw(child.key, child.attempt, faults.seed, "taken")
-            child.at_broker = child.at_broker or taken < faults.timeout_filled_share
+            child.at_broker = child.at_broker or sent.taken
             self.incident(
                 at,
                 "broker_timeout",
@@ -576,51 +425,35 @@ class _Day:
 
     def _retry(self, parent: _Parent, at: datetime, stale: bool) -> str | None:
         child, stepper = parent.child, parent.stepper
-        assert child is not None and self.faults is not None
+        assert child is not None
         child.attempt += 1
         symbol = stepper.order.symbol
-        if self.protections.idempotency:
-            if child.at_broker:
-                self.incident(
-                    at,
-                    "retry",
-                    symbol,
-                    f"retry {child.attempt} of {child.key}: asked the broker by key, it has "
-                    "the order working",
-                )
-                self.incident(
-                    at,
-                    "duplicate_suppressed",
-                    symbol,
-                    f"{child.key} was taken despite the time-out: not sent again",
-                )
-                child.state = "live"
-                return None
+        if self.gateway.has_order(child.key):
             self.incident(
                 at,
                 "retry",
                 symbol,
-                f"retry {child.attempt} of {child.key}: the broker does not know the key, "
-                "sent again",
+                f"retry {child.attempt} of {child.key}: asked the broker by key, it has "
+                "the order working",
             )
-            return self._send(parent, at, stale)
+            self.incident(
+                at,
+                "duplicate_suppressed",
+                symbol,
+                f"{child.key} was taken despite the time-out: not sent again",
+            )
+            child.state = "live"
+            return None
         self.incident(
-            at, "retry", symbol, f"retry {child.attempt} of {child.key}: sent again (no key check)"
+            at,
+            "retry",
+            symbol,
+            f"retry {child.attempt} of {child.key}: the broker does not know the key, sent again",
         )
-        if child.at_broker:
-            # The first copy is working at the broker: a blind re-send that gets through works
-            # a second copy under the same key.
-            draw = _draw(child.key, child.attempt, self.faults.seed, "send")
-            if draw >= self.faults.reject_rate + self.faults.timeout_rate:
-                added = stepper.add_child(child.sent)
-                self._record(child, stepper.order, added, at, "resent_duplicate", stale)
-                child.state = "live"
-                return None
-            return self._fail(parent, at)
         return self._send(parent, at, stale)
 
     def broker_block(self, parent: _Parent, at: datetime, stale: bool) -> str | None:
-        """Send or retry the open child as the broker faults say; return a block reason."""
+        """Send or retry the open child through the gateway; return a block reason."""
         child = parent.child
         if child is None:
             return None
@@ -688,40 +521,23 @@ class _Day:
 
 
 def _snapshot_seen(
-    snapshot: MarketSnapshot, stale: set[str], guard: bool, last_good: Mapping[str, Bar]
+    snapshot: MarketSnapshot, stale: frozenset[str], delivered: Mapping[str, Bar]
 ) -> MarketSnapshot:
-    if not stale:
+    """Return the prices the lab sees at the minute close.
+
+    A symbol its feed reports stale is left out (a stale price is no market move); a symbol
+    whose feed delivered a bar other than the market's without saying so is seen at that
+    bar's close.
+    """
+    if not stale and not delivered:
         return snapshot
     prices = {}
     for symbol, price in snapshot.prices.items():
-        if symbol not in stale:
-            prices[symbol] = price
-        elif not guard and symbol in last_good:
-            prices[symbol] = last_good[symbol].close
-        # With the guard on a stale price is no market move: it is left out.
+        if symbol in stale:
+            continue
+        bar = delivered.get(symbol)
+        prices[symbol] = price if bar is None else bar.close
     return MarketSnapshot(time=snapshot.time, prices=prices)
-
-
-def _stale_bar(true: Bar, last_good: Bar | None) -> Bar:
-    # What a naive system works with: the last good bar repeated (flat at its close).
-    if last_good is not None:
-        price, volume = last_good.close, last_good.volume
-    elif true.prev_close is not None:
-        price, volume = true.prev_close, true.volume if math.isfinite(true.volume) else 0.0
-    else:
-        return true
-    return Bar(
-        symbol=true.symbol,
-        day=true.day,
-        at=true.at,
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=volume,
-        tradable=True,
-        prev_close=true.prev_close,
-    )
 
 
 # --------------------------------------------------------------------------- the loop
@@ -735,7 +551,7 @@ def execute_day(
     liquidation_decision_id: str | None = None,
     schedule: Any = None,
     governor: RiskGovernor | None = None,
-    conditions: DayConditions | None = None,
+    adapters: DayAdapters | None = None,
     watched: Sequence[str] = (),
     fixed: FixedProtections | None = None,
 ) -> IntradayOutcome:
@@ -759,81 +575,72 @@ def execute_day(
     governor:
         The account's governor after ``start_day`` (``start_equity`` given for the stop) and
         any tightening; ``None`` runs without the live protections (see ``fixed``).
-    conditions:
-        Halts, feed faults, broker faults and the protections switched on (default: none and
-        all).
+    adapters:
+        The day's market conditions and broker gateway (:func:`arena.conditions.wire_day`;
+        default: the daily arena's calm day and paper broker).
     watched:
         Symbols the circuit breaker watches besides the ones held at each minute.
     fixed:
         Protections taken as given instead of the governor's (a counterfactual replay).
     """
-    conditions = conditions or DayConditions()
-    day = _Day(state, market, rules, conditions, schedule)
-    protections = conditions.protections
+    adapters = adapters or wire_day()
+    conditions = adapters.market
+    day = _Day(state, market, rules, adapters.gateway(), schedule)
     for symbol, side, quantity in requests:
         if symbol not in market.bars:
             raise ValueError(f"execute_day {market.day}: no bars for {symbol}")
         day.submit(symbol, side, quantity, market.open_time, decision_id, start=0)
-    started_faults: set[int] = set()
-    started_halts: set[int] = set()
-    breaker_on = governor is not None and protections.circuit_breaker
-    stop_on = (
-        governor is not None and protections.daily_loss_stop and governor.start_equity is not None
-    )
+    announced: set[Halt | FeedFault] = set()
+    stop_on = governor is not None and governor.start_equity is not None
     always = set(watched)
 
     for t, at in enumerate(day.times):
-        halt = None
-        for k, window in enumerate(conditions.halts):
-            if _inside(at, window.start, window.end):
-                halt = window
-                if k not in started_halts:
-                    started_halts.add(k)
-                    day.incident(
-                        at,
-                        "halt",
-                        None,
-                        f"exchange halt from {window.start.isoformat()} "
-                        f"to {window.end.isoformat()} ({window.reason}): no order fills",
-                    )
-        stale: set[str] = set()
-        for k, fault in enumerate(conditions.feed_faults):
-            if not _inside(at, fault.start, fault.end):
+        halts = conditions.halts_at(at)
+        for window in halts:
+            if window not in announced:
+                announced.add(window)
+                day.incident(
+                    at,
+                    "halt",
+                    None,
+                    f"exchange halt from {window.start.isoformat()} "
+                    f"to {window.end.isoformat()} ({window.reason}): no order fills",
+                )
+        truth = {symbol: series[t] for symbol, series in market.bars.items()}
+        feed = conditions.feed_at(at, truth, day.last_good)
+        for fault in feed.faults:
+            if fault in announced:
                 continue
+            announced.add(fault)
             names = sorted(s for s in market.bars if fault.covers(s))
-            if k not in started_faults:
-                started_faults.add(k)
-                which = "all symbols" if fault.symbols is None else ", ".join(names)
-                if fault.backup:
-                    day.incident(
-                        at,
-                        "backup_source",
-                        None,
-                        f"feed stale for {which} until "
-                        f"{fault.end.isoformat()}: trading on the backup source",
-                    )
-                elif protections.stale_data_guard:
-                    day.incident(
-                        at,
-                        "stale_pause",
-                        None,
-                        f"feed stale for {which} until "
-                        f"{fault.end.isoformat()}: no order placed on them",
-                    )
-            if not fault.backup:
-                stale.update(names)
-        bars: dict[str, Bar] = {}
-        for symbol, series in market.bars.items():
-            bar = series[t]
-            if symbol in stale:
-                # The lab only has the last good bar (the guard then blocks the orders on it).
-                bar = _stale_bar(bar, day.last_good.get(symbol))
-            bars[symbol] = bar
+            which = "all symbols" if fault.symbols is None else ", ".join(names)
+            if fault.backup:
+                day.incident(
+                    at,
+                    "backup_source",
+                    None,
+                    f"feed stale for {which} until "
+                    f"{fault.end.isoformat()}: trading on the backup source",
+                )
+            else:
+                day.incident(
+                    at,
+                    "stale_pause",
+                    None,
+                    f"feed stale for {which} until "
+                    f"{fault.end.isoformat()}: no order placed on them",
+                )
+        # The stale-data guard: no order on a symbol the feed reports stale. ``misfed`` are the
+        # symbols whose delivered bar is not the market's: with a feed that reports its
+        # outages they are all guarded; a send or fill on one is flagged (`stale`).
+        stale = feed.stale
+        bars = feed.bars
+        misfed = set() if bars is truth else {s for s in truth if bars[s] is not truth[s]}
 
         if fixed is not None:
             frozen_after = fixed.buy_freeze_at
         else:
-            freeze = governor.freeze if (governor is not None and breaker_on) else None
+            freeze = governor.freeze if governor is not None else None
             frozen_after = None if freeze is None else freeze.freeze_time.to_pydatetime()
         ordered = sorted(
             (p for p in day.parents if p.start <= t),
@@ -854,9 +661,9 @@ def execute_day(
                     sent=stepper.child,
                 )
             block: str | None = None
-            if halt is not None:
+            if halts:
                 block = _HALTED
-            elif order.symbol in stale and protections.stale_data_guard:
+            elif order.symbol in stale:
                 block = _STALE
             elif order.side == "buy" and (
                 (frozen_after is not None and at > frozen_after)
@@ -867,7 +674,7 @@ def execute_day(
             # A child waiting for its retry is retried even if the broker, unknown to the
             # client, already filled it: the client only learns that by asking (or re-sending).
             if block is None and (stepper.child > 0 or pending):
-                block = day.broker_block(parent, at, order.symbol in stale)
+                block = day.broker_block(parent, at, order.symbol in misfed)
             before = day.books.realised_pnl
             day.books, fills = stepper.work(day.books, bar, blocked=block)
             parent.realised += day.books.realised_pnl - before
@@ -876,24 +683,22 @@ def execute_day(
                 day.fills.append(fill)
                 if parent.child is not None:
                     day.fill_keys[fill.fill_id] = parent.child.key
-                if order.symbol in stale:
+                if order.symbol in misfed:
                     day.stale_fills.append(fill.fill_id)
 
         # The minute closes: what the lab sees, the marked equity, the governor.
-        for symbol, series in market.bars.items():
-            true = series[t]
-            if symbol not in stale and true.tradable and math.isfinite(true.close):
-                day.seen[symbol] = true.close
-                day.last_good[symbol] = true
+        for symbol, bar in bars.items():
+            if symbol not in stale and bar.tradable and math.isfinite(bar.close):
+                day.seen[symbol] = bar.close
+                day.last_good[symbol] = bar
         prices = {p.symbol: day.seen[p.symbol] for p in day.books.positions}
         equity = money_to_float(
             mark_to_market(day.books, prices).equity, day.books.units.money_digits
         )
         day.equity.append((at, equity))
-        if governor is not None and breaker_on:
-            seen = _snapshot_seen(
-                market.snapshots[t], stale, protections.stale_data_guard, day.last_good
-            )
+        if governor is not None:
+            delivered = {s: bars[s] for s in misfed - stale}
+            seen = _snapshot_seen(market.snapshots[t], stale, delivered)
             held = {p.symbol for p in day.books.positions} | always
             governor.on_bar(
                 seen, pd.Timestamp(at), positions=sorted(held), bars_left=day.n_bars - t - 1

@@ -3,8 +3,10 @@
 :func:`replay` builds each named scenario (:mod:`simulators.scenarios`), then drives the three
 paper accounts (today's :class:`~arena.personas.ArenaConfig` limits, the genomes of a snapshot
 of today's gene pool) through :func:`~arena.plan.plan_day`, :func:`~arena.market.day_market` and
-:meth:`~arena.account.AccountBook.run_day` with the day's :class:`arena.intraday.DayConditions`:
-a few warm-up days, then the stress days. Every check of the scenario becomes one line
+:meth:`~arena.account.AccountBook.run_day` with the day's :class:`arena.conditions.DayConditions`
+wired by :func:`arena.conditions.wire_day` (the daily arena's wiring; a faulty broker gateway,
+the halts and stale feeds as market-condition adapters): a few warm-up days, then the stress
+days. Every check of the scenario becomes one line
 ``{"name", "passed", "detail"}`` with the figures in ``detail``.
 
 Sandbox
@@ -101,8 +103,9 @@ from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.account import AccountBook
 from arena.bootstrap import arena_genomes
+from arena.conditions import DayAdapters, DayConditions, FeedFault, Halt, wire_day
 from arena.debate import TargetPosition
-from arena.intraday import BrokerFaults, DayConditions, FeedFault, Halt, Protections
+from arena.gateway import BrokerFaults
 from arena.ledger import Ledger
 from arena.market import DayMarket, day_market, trading_days
 from arena.money import quantity_to_float
@@ -221,7 +224,6 @@ class ScenarioRun:
     rules: BrokerRules
     ledger_path: Path
     manual_dir: Path
-    protections: Protections
     markets: dict[date, DayMarket] = field(default_factory=dict)
     conditions: dict[date, DayConditions] = field(default_factory=dict)
     days: list[AccountRun] = field(default_factory=list)
@@ -235,9 +237,13 @@ class ScenarioRun:
         return [r for r in self.days if r.stress and (account is None or r.account == account)]
 
 
-def _conditions(item: StressDay | None, protections: Protections) -> DayConditions:
+#: Turns a day's conditions into the executor's adapters (:func:`arena.conditions.wire_day`).
+Wiring = Callable[[DayConditions], DayAdapters]
+
+
+def _conditions(item: StressDay | None) -> DayConditions:
     if item is None:
-        return DayConditions(protections=protections)
+        return DayConditions()
     broker = None
     if item.broker_faults is not None:
         rates = item.broker_faults
@@ -255,7 +261,6 @@ def _conditions(item: StressDay | None, protections: Protections) -> DayConditio
             FeedFault(f.start, f.end, symbols=f.symbols, backup=f.backup) for f in item.feed_faults
         ),
         broker_faults=broker,
-        protections=protections,
         force_regime=item.force_regime,
     )
 
@@ -355,14 +360,13 @@ def run_scenario(
     genomes: Sequence[Any],
     arena: ArenaConfig,
     config: StressConfig,
-    protections: Protections,
     schedule: Any = None,
-    drop_halts: bool = False,
+    wiring: Wiring = wire_day,
 ) -> ScenarioRun:
     """Replay ``scenario`` through fresh accounts in ``folder/sandbox/<name>/`` (no checks).
 
-    ``drop_halts`` (tests only) hides the exchange halts from the executor, to show that
-    ``exchange_halt_respected`` fails when a halt is not respected.
+    Each day's conditions go through ``wiring`` (:func:`arena.conditions.wire_day`, as in the
+    daily arena); the checks read the conditions themselves (``ScenarioRun.conditions``).
     """
     sandbox = folder / "sandbox" / scenario.name
     if sandbox.exists():
@@ -372,7 +376,6 @@ def run_scenario(
     run = ScenarioRun(
         scenario=scenario, config=config, arena=arena, rules=rules,
         ledger_path=sandbox / "ledger.sqlite", manual_dir=folder / "manual_orders",
-        protections=protections,
     )  # fmt: skip
     books = {
         name: AccountBook(run.ledger_path, name, arena, rules, schedule) for name in PERSONA_NAMES
@@ -385,9 +388,8 @@ def run_scenario(
     try:
         for day in scenario.days:
             item = scenario.stress_day(day)
-            conditions = _conditions(item, protections)
-            if drop_halts:
-                conditions = replace(conditions, halts=())
+            conditions = _conditions(item)
+            adapters = wiring(conditions)
             market = day_market(daily, day, scenario.minute_bars(day))
             equities = {name: book.equity_before(day) for name, book in books.items()}
             plan = plan_day(daily, day, genomes, arena, equities)
@@ -409,7 +411,7 @@ def run_scenario(
                 if not seeded and day > seed_day and config.hold_book:
                     account_plan = _hold_plan(account_plan, book, market.prev_close)
                 start_positions = dict(book.cash_and_positions()["positions"])
-                result = book.run_day(account_plan, market, conditions=conditions)
+                result = book.run_day(account_plan, market, adapters=adapters)
                 if day == scenario.stress_days[0].day:
                     # The book a build-book scenario's faults met (check_exposure).
                     run.built_exposure[name] = _gross_exposure(book, market.close)
@@ -421,7 +423,7 @@ def run_scenario(
                 )  # fmt: skip
             if item is not None:
                 run.markets[day] = market
-                run.conditions[day] = _conditions(item, protections)
+                run.conditions[day] = conditions
     finally:
         for book in books.values():
             book.close()
@@ -1240,13 +1242,12 @@ def replay(
     data_spec: str | None = None,
     config: StressConfig | None = None,
     arena_config: ArenaConfig | None = None,
-    protections: Protections | None = None,
     seed: int | None = None,
     size: str | None = None,
     run_date: date | None = None,
     track: bool = True,
     on_scenario: Callable[[str], None] | None = None,
-    drop_halts: bool = False,
+    wiring: Wiring = wire_day,
 ) -> dict[str, Any]:
     """Replay the scenarios ``names`` in a sandbox and return the ``stress replay --json`` object.
 
@@ -1263,8 +1264,6 @@ def replay(
     config, arena_config:
         The stress settings and the arena's (default: the packaged ``stress.yaml`` and
         ``arena.yaml`` of ``alphaloop/configs/``).
-    protections:
-        Tests only: switch an intraday protection off (the CLI never passes it).
     seed, size:
         Override the config's seed and size.
     run_date:
@@ -1273,8 +1272,9 @@ def replay(
         Write the MLflow run.
     on_scenario:
         Called with each scenario's name when it is done (progress).
-    drop_halts:
-        Tests only: hide the exchange halts from the executor.
+    wiring:
+        How each day's conditions become the executor's adapters (default: the daily arena's
+        :func:`arena.conditions.wire_day`; every protection runs).
 
     Raises
     ------
@@ -1293,7 +1293,6 @@ def replay(
     if updates:
         config = StressConfig.model_validate({**config.model_dump(), **updates})
     arena_config = arena_config or load_arena_config()
-    protections = protections or Protections()
     chosen = list(dict.fromkeys(names))
     unknown = [n for n in chosen if n not in SCENARIOS]
     if unknown or not chosen:
@@ -1325,7 +1324,7 @@ def replay(
     for name, scenario in zip(chosen, built, strict=True):
         run = run_scenario(
             scenario, folder=folder, genomes=genomes, arena=arena_config, config=config,
-            protections=protections, schedule=schedule, drop_halts=drop_halts,
+            schedule=schedule, wiring=wiring,
         )  # fmt: skip
         checks = evaluate_checks(run)
         runs.append(run)

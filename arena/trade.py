@@ -14,7 +14,8 @@
    buys, each minute), by :func:`arena.intraday.execute_day`: the governor sees each minute
    bar as it closes; a circuit-breaker freeze at minute ``m`` blocks the buys from minute
    ``m + 1`` on (sells go on), the daily-loss stop freezes the buys and liquidates; halts,
-   stale feeds and broker faults come in through :class:`arena.intraday.DayConditions`.
+   stale feeds and broker faults come in through the day's adapters
+   (:func:`arena.conditions.wire_day`), which also make the account's governor.
    **Daily-only data** have no minute bars: each parent order executes on the single daily
    bar of ``D`` (one step; the fill model's price and participation cap of the daily volume).
 
@@ -35,10 +36,10 @@ from datetime import date, datetime
 from typing import Any
 
 from arena.book import AccountState, mark_to_market, start_day
+from arena.conditions import DayAdapters, wire_day
 from arena.events import FillEvent, RiskVeto
 from arena.intraday import (
     ChildOrder,
-    DayConditions,
     Incident,
     ManualOrder,
     execute_day,
@@ -259,13 +260,14 @@ def trade_day(
     schedule: Any,
     history: Sequence[tuple[date, EquitySnapshot]],
     previous_equity: float,
-    conditions: DayConditions | None = None,
+    adapters: DayAdapters | None = None,
 ) -> tuple[AccountDayResult, AccountState]:
     """Trade one account's plan on the day's market; return its day and the closing books.
 
     ``state`` is the books at the previous close, ``history`` the account's committed
     ``(day, equity)`` before ``D`` (the governor's peak) and ``previous_equity`` the equity
-    at the close before ``D``; ``schedule`` the execution policy (``None``: TWAP). Pure: the
+    at the close before ``D``; ``schedule`` the execution policy (``None``: TWAP); ``adapters``
+    the day's (:func:`arena.conditions.wire_day`; ``None``: the daily arena's). Pure: the
     ledger is the close stage's (:meth:`arena.account.AccountBook.run_day`).
     """
     day = plan.day
@@ -273,15 +275,14 @@ def trade_day(
     qdigits = units.quantity_digits
     lot = rules.lot_units
     state = start_day(state, day)
-    conditions = conditions or DayConditions()
+    adapters = adapters or wire_day()
     opening = mark_to_market(
         state, {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
     )
     equity0 = money_to_float(opening.equity, units.money_digits)
-    governor = RiskGovernor(config.risk, account)
+    governor = adapters.governor(config.risk, account)
     governor.start_day(dict(market.prev_close), start_equity=equity0 if equity0 > 0 else None)
-    if conditions.protections.high_vol_tighten:
-        governor.tighten_for_regime(conditions.force_regime or plan.regime, market.open_time)
+    governor.tighten_for_regime(adapters.force_regime or plan.regime, market.open_time)
     history = list(history)
     peak = max(
         [money_to_float(e.equity, units.money_digits) for _, e in history]
@@ -346,7 +347,7 @@ def trade_day(
         liquidation_decision_id=liquidation_id(plan.decision_id),
         schedule=schedule,
         governor=governor,
-        conditions=conditions,
+        adapters=adapters,
         watched=sorted(set(held) | {p.symbol for p in state.positions}),
     )
     state = outcome.state

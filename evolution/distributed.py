@@ -122,13 +122,17 @@ def _misses(evaluator: GenomeEvaluator) -> int:
     return evaluator.cache.misses + extra
 
 
-@ray.remote(num_cpus=1, max_restarts=2, max_task_retries=2, scheduling_strategy="SPREAD")
-class EvaluatorActor:
-    """Evaluates genome batches on one panel; evaluation is pure, so retries are safe.
+#: Ray options of the evaluator actors: evaluation is pure, so restarts and retries are safe.
+ACTOR_OPTIONS: dict[str, Any] = {
+    "num_cpus": 1,
+    "max_restarts": 2,
+    "max_task_retries": 2,
+    "scheduling_strategy": "SPREAD",
+}
 
-    ``batch_pause`` (seconds slept before each batch) exists for fault-injection tests: it
-    keeps a batch in flight long enough to kill its actor in the middle of it.
-    """
+
+class EvaluatorWorker:
+    """Evaluates genome batches on one panel (the body of an evaluator actor)."""
 
     def __init__(
         self,
@@ -136,12 +140,10 @@ class EvaluatorActor:
         window: int,
         fitness: FitnessConfig,
         costs: CostConfig,
-        batch_pause: float = 0.0,
     ) -> None:
         self.evaluator = GenomeEvaluator(panel, window=window, fitness=fitness, costs=costs)
         self.node_id = ray.get_runtime_context().get_node_id()
         self.pid = os.getpid()
-        self.batch_pause = batch_pause
 
     def describe(self) -> tuple[str, int]:
         """Return ``(node_id, pid)`` of this actor (also tells that it has started)."""
@@ -149,8 +151,6 @@ class EvaluatorActor:
 
     def evaluate_batch(self, genomes: Sequence[Genome]) -> BatchResult:
         """Evaluate ``genomes``; return the results with where and how long it took."""
-        if self.batch_pause > 0:
-            time.sleep(self.batch_pause)
         misses = _misses(self.evaluator)
         started, started_cpu = time.perf_counter(), time.thread_time()
         evaluations = self.evaluator.evaluate_many(genomes)
@@ -356,8 +356,9 @@ class RayEvaluatorPool:
     straggler_seconds:
         A batch in flight longer than this (and than 5x the median batch) while an actor sits
         idle with nothing else to do is run on that actor too.
-    batch_pause:
-        Seconds each actor sleeps before a batch (fault-injection tests only).
+    worker:
+        The actors' class (:class:`EvaluatorWorker`, or a subclass of it), made a Ray actor
+        with :data:`ACTOR_OPTIONS`.
 
     Attributes
     ----------
@@ -379,17 +380,17 @@ class RayEvaluatorPool:
         fitness: FitnessConfig,
         costs: CostConfig,
         straggler_seconds: float = 10.0,
-        batch_pause: float = 0.0,
+        worker: type[EvaluatorWorker] = EvaluatorWorker,
     ) -> None:
         self.ray_info = ensure_ray(workers)
         self.workers = max(1, workers)
         self.straggler_seconds = straggler_seconds
         # Held for the pool's lifetime: a restarted actor re-reads its constructor arguments.
         self.panel_ref = ray.put(panel)
-        self._actor_args = (self.panel_ref, window, fitness, costs, batch_pause)
+        self._actor_args = (self.panel_ref, window, fitness, costs)
+        self._actor_class: Any = ray.remote(**ACTOR_OPTIONS)(worker)
         self._workers: list[_Worker] = [
-            _Worker(EvaluatorActor.remote(*self._actor_args))  # type: ignore[attr-defined]
-            for _ in range(self.workers)
+            _Worker(self._actor_class.remote(*self._actor_args)) for _ in range(self.workers)
         ]
         # Tasks left running when a call returned (a stalled actor's): their answers are
         # ignored, but an answer shows that the actor works again.
@@ -607,7 +608,7 @@ class RayEvaluatorPool:
         except Exception:  # a replacement is optional: never fail the generation for it
             free = 0.0
         if free >= 1.0:
-            handle = EvaluatorActor.remote(*self._actor_args)  # type: ignore[attr-defined]
+            handle = self._actor_class.remote(*self._actor_args)
             # Not given work until it has started: it may never be scheduled.
             self._workers.append(
                 _Worker(handle, ready=False, starting_ref=handle.describe.remote())

@@ -17,7 +17,7 @@ against the market's calendar (:func:`simulators.calendars.market_sessions`):
   least one bar: the halt is ``[a, b - bar)``. The lunch break is not trading time, so it is
   never a halt.
 
-The times follow the arena's window convention (:class:`arena.intraday.Halt`): a bar stamped
+The times follow the arena's window convention (:class:`arena.conditions.Halt`): a bar stamped
 ``s`` is inside the halt ``[start, end)`` when ``start < s <= end``; the bar stamped ``start``
 carried the last trades. Their precision is one bar: on 5-minute bars the 09:59 halt of
 2016-01-07 is read as 10:00 (the bar 09:55-10:00 still traded), and a halt shorter than

@@ -65,13 +65,16 @@ def test_cli_stress_replay_failed_check_exits_one(
     lab_home: LabHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import arena.stress
-    from arena.intraday import Protections
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "arena"))
+    from fault_adapters import NoTighteningGovernor, wiring_with
 
     real = arena.stress.replay
 
     def without_tightening(*args: Any, **kwargs: Any) -> Any:
-        # The protection-off path goes through the Python API; the CLI never exposes it.
-        return real(*args, protections=Protections(high_vol_tighten=False), **kwargs)
+        # A governor that never tightens, plugged in where wire_day puts the real one (the
+        # CLI has no such option: production has no switch for it).
+        return real(*args, wiring=wiring_with(governor=NoTighteningGovernor), **kwargs)
 
     monkeypatch.setattr(arena.stress, "replay", without_tightening)
     result = _invoke(

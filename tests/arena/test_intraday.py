@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arena.account import AccountBook
 from arena.book import AccountState, Position, apply_fill, open_account, start_day
+from arena.conditions import DayAdapters, DayConditions, FeedFault, Halt, wire_day
 from arena.debate import TargetPosition
 from arena.events import OrderFilled
+from arena.gateway import BrokerFaults
 from arena.intraday import (
-    BrokerFaults,
-    DayConditions,
-    FeedFault,
-    Halt,
     IntradayOutcome,
-    Protections,
     duplicate_keys,
     execute_day,
     liquidation_id,
@@ -30,6 +30,16 @@ from arena.personas import load_arena_config
 from arena.plan import AccountPlan
 from arena.risk import RiskGovernor, RiskLimits
 from arena.rules import BrokerRules
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_adapters import (
+    BlindResendGateway,
+    NoLossStopGovernor,
+    NoTighteningGovernor,
+    SilentlyStaleFeed,
+    patient_gateway,
+    wired,
+)
 
 DAY = date(2024, 3, 5)
 US = BrokerRules.from_market("us")
@@ -101,8 +111,13 @@ def _account(
     return start_day(replace(state, positions=positions, day=DAY - timedelta(days=1)), DAY)
 
 
-def _governor(market: DayMarket, state: AccountState, limits: RiskLimits | None = None):
-    governor = RiskGovernor(limits or RiskLimits(), "acct")
+def _governor(
+    market: DayMarket,
+    state: AccountState,
+    limits: RiskLimits | None = None,
+    make: Callable[[RiskLimits, str], RiskGovernor] = RiskGovernor,
+) -> RiskGovernor:
+    governor = make(limits or RiskLimits(), "acct")
     prices = {p.symbol: market.prev_close[p.symbol] for p in state.positions}
     equity = money_to_float(state.cash, 2) + sum(
         p.quantity * prices[p.symbol] for p in state.positions
@@ -119,11 +134,13 @@ def _run(
     conditions: DayConditions | None = None,
     rules: BrokerRules = US,
     limits: RiskLimits | None = None,
+    adapters: DayAdapters | None = None,
 ) -> tuple[IntradayOutcome, RiskGovernor]:
-    governor = _governor(market, state, limits)
+    adapters = adapters or wire_day(conditions)
+    governor = _governor(market, state, limits, adapters.governor)
     outcome = execute_day(
         state, requests, market, rules, decision_id="d-1",
-        liquidation_decision_id="d-1-liquidation", governor=governor, conditions=conditions,
+        liquidation_decision_id="d-1-liquidation", governor=governor, adapters=adapters,
     )  # fmt: skip
     return outcome, governor
 
@@ -226,11 +243,11 @@ def test_daily_loss_stop_fires_liquidates_and_bounds_the_loss() -> None:
     assert allowance < 0.01  # the bound is tight: far below the 15% the day would have cost
 
 
-def test_daily_loss_stop_switched_off_lets_the_loss_run_past_the_limit() -> None:
+def test_daily_loss_stop_missed_by_the_governor_lets_the_loss_run_past_the_limit() -> None:
     market = _market({"AAA": _falling()}, {"AAA": 100.0})
     state = _account(cash=500_000.0, held={"AAA": 5000})
-    off = DayConditions(protections=Protections(daily_loss_stop=False))
-    outcome, governor = _run(market, state, [], conditions=off, limits=_loss_limits())
+    off = wired(governor=NoLossStopGovernor)
+    outcome, governor = _run(market, state, [], adapters=off, limits=_loss_limits())
     assert governor.loss_stop is None and not outcome.fills
     final_loss = 1.0 - outcome.intraday_equity[-1][1] / 1_000_000.0
     assert final_loss > 3 * _loss_limits().max_daily_loss
@@ -265,11 +282,11 @@ def test_halt_window_has_no_fill_inside_and_an_incident() -> None:
     assert [f for f in _fills_for(plain, "AAA") if halt.start < f.at <= halt.end]
 
 
-def _stale_run(fault: FeedFault, protections: Protections | None = None) -> IntradayOutcome:
+def _stale_run(fault: FeedFault, **adapters: Any) -> IntradayOutcome:
     market = _market({"AAA": _flat(), "BBB": _flat(50.0)}, {"AAA": 100.0, "BBB": 50.0})
-    conditions = DayConditions(feed_faults=(fault,), protections=protections or Protections())
+    wiring = wired(DayConditions(feed_faults=(fault,)), **adapters)
     outcome, _ = _run(
-        market, _account(), [("AAA", "buy", 3000), ("BBB", "buy", 3000)], conditions=conditions
+        market, _account(), [("AAA", "buy", 3000), ("BBB", "buy", 3000)], adapters=wiring
     )
     return outcome
 
@@ -290,8 +307,10 @@ def test_stale_feed_with_guard_places_no_child_order_on_stale_minutes() -> None:
     assert not outcome.stale_fill_ids
 
 
-def test_stale_feed_with_guard_off_trades_on_the_stale_price() -> None:
-    outcome = _stale_run(STALE, Protections(stale_data_guard=False))
+def test_stale_feed_that_does_not_say_so_trades_on_the_stale_price() -> None:
+    # The control of the guard: a feed that delivers the stale bars without reporting them.
+    outcome = _stale_run(STALE, market=SilentlyStaleFeed)
+    assert "stale_pause" not in [i.kind for i in outcome.incidents]
     stale = [c for c in outcome.child_orders if c.symbol == "AAA" and _inside(c.at)]
     assert stale and all(c.stale for c in stale)
     assert outcome.stale_fill_ids
@@ -313,13 +332,11 @@ def test_stale_feed_with_backup_keeps_trading_and_says_so() -> None:
 
 
 # --------------------------------------------------------------------------- broker faults
-def _fault_run(faults: BrokerFaults, protections: Protections | None = None) -> IntradayOutcome:
+def _fault_run(faults: BrokerFaults, **adapters: Any) -> IntradayOutcome:
     market = _market({"AAA": _flat(), "BBB": _flat(50.0)}, {"AAA": 100.0, "BBB": 50.0})
-    conditions = DayConditions(broker_faults=faults, protections=protections or Protections())
+    wiring = wired(DayConditions(broker_faults=faults), **adapters)
     state = _account(held={"BBB": 8000})
-    outcome, _ = _run(
-        market, state, [("BBB", "sell", 8000), ("AAA", "buy", 3000)], conditions=conditions
-    )
+    outcome, _ = _run(market, state, [("BBB", "sell", 8000), ("AAA", "buy", 3000)], adapters=wiring)
     return outcome
 
 
@@ -342,8 +359,8 @@ def test_broker_timeouts_with_idempotency_never_fill_a_key_twice() -> None:
     assert set(outcome.fill_keys) == {f.fill_id for f in outcome.fills}
 
 
-def test_broker_timeouts_without_idempotency_fill_a_key_twice() -> None:
-    outcome = _fault_run(TIMEOUTS, Protections(idempotency=False))
+def test_broker_timeouts_resent_without_asking_by_key_fill_a_key_twice() -> None:
+    outcome = _fault_run(TIMEOUTS, gateway=BlindResendGateway)
     duplicated = duplicate_keys(outcome)
     assert duplicated and all(extra > 0 for extra in duplicated.values())
     assert "duplicate_suppressed" not in [i.kind for i in outcome.incidents]
@@ -380,11 +397,14 @@ def test_broker_rejects_after_max_retries_write_manual_orders() -> None:
     assert handed["AAA"] <= 3000 and handed["BBB"] <= 8000
 
 
-def test_broker_rejects_with_retries_off_write_no_manual_order() -> None:
-    outcome = _fault_run(BrokerFaults(reject_rate=1.0), Protections(retries=False))
+def test_broker_rejects_retried_forever_write_no_manual_order() -> None:
+    # The control of the hand-off: a client that never gives up never tells a person.
+    outcome = _fault_run(BrokerFaults(reject_rate=1.0), gateway=patient_gateway)
     kinds = [i.kind for i in outcome.incidents]
-    assert "broker_reject" in kinds and "retry" not in kinds and not outcome.manual_orders
-    assert all(c.attempt == 0 for c in outcome.child_orders)
+    assert "broker_reject" in kinds and "retry" in kinds and not outcome.manual_orders
+    assert not outcome.fills
+    # The same day through the production gateway hands the children to a person.
+    assert _fault_run(BrokerFaults(reject_rate=1.0)).manual_orders
 
 
 # --------------------------------------------------------------------------- the account
@@ -442,17 +462,19 @@ def test_account_day_with_faults_and_high_vol_commits_and_verifies(
     )
     book = _book(tmp_path / "ledger.sqlite", synthetic_market)
     try:
-        result = book.run_day(_plan(synthetic_market), synthetic_market, conditions=conditions)
+        result = book.run_day(
+            _plan(synthetic_market), synthetic_market, adapters=wire_day(conditions)
+        )
     finally:
         book.close()
     assert any(e.rule == "high_volatility" for e in result.risk_events)
     assert {"broker_reject", "broker_timeout", "retry"} <= {i.kind for i in result.incidents}
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         assert ledger.verify().ok
-    off = replace(conditions, protections=Protections(high_vol_tighten=False))
+    off = wired(conditions, governor=NoTighteningGovernor)
     other = _book(tmp_path / "other.sqlite", synthetic_market)
     try:
-        untightened = other.run_day(_plan(synthetic_market), synthetic_market, conditions=off)
+        untightened = other.run_day(_plan(synthetic_market), synthetic_market, adapters=off)
     finally:
         other.close()
     assert not any(e.rule == "high_volatility" for e in untightened.risk_events)
@@ -527,3 +549,7 @@ def test_outcome_with_incidents_and_manual_orders_pickles_round_trip() -> None:
     assert pickle.loads(pickle.dumps(outcome)) == outcome
     conditions = DayConditions(halts=(Halt(start=_at(1), end=_at(5), reason="test"),))
     assert pickle.loads(pickle.dumps(conditions)) == conditions
+    faulty = wire_day(DayConditions(broker_faults=BrokerFaults(reject_rate=0.5)))
+    assert pickle.loads(pickle.dumps(faulty)).gateway().send("k", 0) == faulty.gateway().send(
+        "k", 0
+    )

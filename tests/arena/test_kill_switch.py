@@ -24,8 +24,8 @@ from typer.testing import CliRunner
 from alphaloop import cli_arena
 from alphaloop.home import LabHome
 from arena.bootstrap import arena_genomes, bootstrap_genomes
+from arena.conditions import DayConditions, Halt, wire_day
 from arena.day import LocalAccounts, run_arena_day
-from arena.intraday import DayConditions, Halt
 from arena.kill_switch import RULE, Pause, pause_lab, read_pause, resume_lab
 from arena.ledger import Ledger
 from arena.market import ArenaData, day_market, load_arena_data
@@ -236,7 +236,7 @@ def test_kill_switch_flatten_names_what_it_cannot_close_and_closes_it_next_day(
             if name == no_bar:
                 book.run_day(plan.accounts[name], gap)
             elif name == halted:
-                book.run_day(plan.accounts[name], market, conditions=halt)
+                book.run_day(plan.accounts[name], market, adapters=wire_day(halt))
             else:
                 book.run_day(plan.accounts[name], market)
     finally:

@@ -1,5 +1,6 @@
-"""The stress replay: every scenario at small size, each check failing when its protection is
-off, the sandbox isolation, determinism, the report and the MLflow run."""
+"""The stress replay: every scenario at small size, each check failing when its protection
+fails (an adapter of fault_adapters.py in place of the production one), the sandbox
+isolation, determinism, the report and the MLflow run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import hashlib
 import json
 import sqlite3
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,7 +19,6 @@ from alphaloop.errors import ConfigError
 from alphaloop.home import LabHome
 from arena.bootstrap import bootstrap_genomes
 from arena.day import LocalAccounts, run_arena_day
-from arena.intraday import Protections
 from arena.market import load_arena_data
 from arena.personas import load_arena_config
 from arena.stress import (
@@ -30,6 +31,19 @@ from arena.stress import (
     run_scenario,
 )
 from simulators.scenarios import SCENARIOS, build_scenario
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_adapters import (
+    BlindResendGateway,
+    NoBreakerGovernor,
+    NoBreakerNoStopGovernor,
+    NoLossStopGovernor,
+    NoTighteningGovernor,
+    SilentlyStaleFeed,
+    UnannouncedHalts,
+    patient_gateway,
+    wiring_with,
+)
 
 RUN_DATE = date(2026, 1, 5)
 # A CSI 300-shaped daily path through the 2015 crash (tests/fixtures/stress/README.md).
@@ -199,12 +213,14 @@ def test_replay_unknown_scenario_raises_config_error(off_home: LabHome) -> None:
         replay(["no-such"], home=off_home, size="small", track=False)
 
 
-# --------------------------------------------------------------------------- protections off
-def test_circuit_breaker_off_breaker_check_fails_loss_check_still_passes(
+# --------------------------------------------------------------------------- protections failing
+# Each control plugs in an adapter of tests/arena/fault_adapters.py where wire_day put the
+# production one: production code has no switch to turn a protection off.
+def test_breaker_that_never_watches_breaker_check_fails_loss_check_still_passes(
     off_home: LabHome,
 ) -> None:
     result = _replay_one(off_home, "us-flash-crash-2010",
-                         protections=Protections(circuit_breaker=False))  # fmt: skip
+                         wiring=wiring_with(governor=NoBreakerGovernor))  # fmt: skip
     checks = _checks(result, "us-flash-crash-2010")
     assert not checks["circuit_breaker_froze_within_3_min"]["passed"]
     assert "no freeze" in " ".join(
@@ -214,11 +230,11 @@ def test_circuit_breaker_off_breaker_check_fails_loss_check_still_passes(
     assert result["passed"] is False
 
 
-def test_daily_loss_stop_off_loss_check_fails(off_home: LabHome) -> None:
+def test_loss_stop_that_never_trips_loss_check_fails(off_home: LabHome) -> None:
     # Full size: the small history ends in a high-volatility regime whose tightened limits
     # keep the book near 45% invested, too little for a 9% fall to pass limit + allowance.
     result = _replay_one(off_home, "us-flash-crash-2010", size="full",
-                         protections=Protections(daily_loss_stop=False))  # fmt: skip
+                         wiring=wiring_with(governor=NoLossStopGovernor))  # fmt: skip
     checks = _checks(result, "us-flash-crash-2010")
     loss = checks["daily_loss_within_limit"]
     assert not loss["passed"]
@@ -231,46 +247,50 @@ def test_daily_loss_stop_off_loss_check_fails(off_home: LabHome) -> None:
     assert checks["circuit_breaker_froze_within_3_min"]["passed"]
 
 
-def test_breaker_and_stop_off_no_limit_trips_on_the_crash_day(off_home: LabHome) -> None:
+def test_no_breaker_no_stop_no_limit_trips_on_the_crash_day(off_home: LabHome) -> None:
     result = _replay_one(
         off_home,
         "us-flash-crash-2010",
-        protections=Protections(circuit_breaker=False, daily_loss_stop=False),
+        wiring=wiring_with(governor=NoBreakerNoStopGovernor),
     )
     assert not _checks(result, "us-flash-crash-2010")["limits_tripped"]["passed"]
 
 
-def test_stale_data_guard_off_orders_on_stale_data_fail(off_home: LabHome) -> None:
-    result = _replay_one(off_home, "data-outage", protections=Protections(stale_data_guard=False))
+def test_feed_stale_without_saying_so_orders_on_stale_data_fail(off_home: LabHome) -> None:
+    result = _replay_one(off_home, "data-outage", wiring=wiring_with(market=SilentlyStaleFeed))
     check = _checks(result, "data-outage")["no_order_on_stale_data"]
     assert not check["passed"]
     unguarded = [w for w in check["detail"]["windows"] if not w["backup"]]
     assert sum(w["orders_sent_inside"] + w["sends_on_stale_data"] for w in unguarded) > 0
 
 
-def test_idempotency_off_duplicate_fill_check_fails(off_home: LabHome) -> None:
-    result = _replay_one(off_home, "broker-faults", protections=Protections(idempotency=False))
+def test_gateway_without_lookup_by_key_duplicate_fill_check_fails(off_home: LabHome) -> None:
+    result = _replay_one(off_home, "broker-faults", wiring=wiring_with(gateway=BlindResendGateway))
     check = _checks(result, "broker-faults")["no_duplicate_fill"]
     assert not check["passed"]
     assert check["detail"]["over_filled_keys"]
 
 
-def test_retries_off_no_manual_order_written_fails(off_home: LabHome) -> None:
-    result = _replay_one(off_home, "broker-faults", protections=Protections(retries=False))
+def test_client_retrying_forever_no_manual_order_written_fails(off_home: LabHome) -> None:
+    result = _replay_one(off_home, "broker-faults", wiring=wiring_with(gateway=patient_gateway))
     check = _checks(result, "broker-faults")["manual_order_written"]
     assert not check["passed"]
     assert check["detail"]["manual_orders"] == 0
 
 
-def test_high_vol_tighten_off_governor_check_fails(off_home: LabHome) -> None:
-    result = _replay_one(off_home, "high-vol-day", protections=Protections(high_vol_tighten=False))
+def test_governor_that_never_tightens_governor_check_fails(off_home: LabHome) -> None:
+    result = _replay_one(
+        off_home, "high-vol-day", wiring=wiring_with(governor=NoTighteningGovernor)
+    )
     check = _checks(result, "high-vol-day")["governor_tightened"]
     assert not check["passed"]
     assert all(not row["tightened_at"] for row in check["detail"]["days"])
 
 
 def test_halts_hidden_from_the_executor_halt_check_fails(off_home: LabHome) -> None:
-    result = _replay_one(off_home, "cn-circuit-breaker-2016", drop_halts=True)
+    result = _replay_one(
+        off_home, "cn-circuit-breaker-2016", wiring=wiring_with(market=UnannouncedHalts)
+    )
     check = _checks(result, "cn-circuit-breaker-2016")["exchange_halt_respected"]
     assert not check["passed"]
     assert not any(row["incident"] for row in check["detail"]["halts"])
@@ -280,7 +300,7 @@ def test_ledger_verify_check_fails_on_a_tampered_sandbox_ledger(tmp_path: Path) 
     scenario = build_scenario("black-swan-gap", size="small", seed=0)
     run = run_scenario(
         scenario, folder=tmp_path, genomes=bootstrap_genomes(), arena=load_arena_config(),
-        config=load_stress_config(overrides={"size": "small"}), protections=Protections(),
+        config=load_stress_config(overrides={"size": "small"}),
     )  # fmt: skip
     assert check_ledger(run)["passed"]
     with sqlite3.connect(run.ledger_path) as conn:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,9 @@ from genome.genes import Genome
 from genome.random import random_genome
 from simulators.bars import Panel
 from simulators.synthetic import SyntheticSpec, generate_daily
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pausing_worker import pausing_worker
 
 WINDOW = 120
 
@@ -184,7 +189,7 @@ def test_pool_worker_process_killed_mid_generation_same_results(
     genomes: list[Genome],
     expected: dict[str, Evaluation],
 ) -> None:
-    pool = make_pool(batch_pause=0.4)
+    pool = make_pool(worker=pausing_worker(0.4))
     before = {pid for _node, pid in pool.actor_info()}
     victim = sorted(before)[0]
     thread, out = _evaluate_in_thread(pool, genomes)
@@ -202,7 +207,7 @@ def test_pool_actor_killed_for_good_mid_generation_completes_on_the_others(
     genomes: list[Genome],
     expected: dict[str, Evaluation],
 ) -> None:
-    pool = make_pool(batch_pause=0.4)
+    pool = make_pool(worker=pausing_worker(0.4))
     victim = pool.actors[0]
     thread, out = _evaluate_in_thread(pool, genomes)
     _wait_for_first_batch(pool, thread)
@@ -221,7 +226,7 @@ def test_pool_stalled_actor_is_overtaken_and_results_are_unchanged(
     genomes: list[Genome],
     expected: dict[str, Evaluation],
 ) -> None:
-    pool = make_pool(batch_pause=0.2, straggler_seconds=1.0)
+    pool = make_pool(worker=pausing_worker(0.2), straggler_seconds=1.0)
     node_pids = pool.actor_info()
     victim = node_pids[0][1]
     thread, out = _evaluate_in_thread(pool, genomes)
