@@ -51,16 +51,20 @@ def test_actor_killed_restarts_with_ledger_state_and_same_ledger(
         pid = ray.get(actor.pid.remote())
         assert before["positions"], "the account must hold something for the test to bite"
         ray.kill(actor, no_restart=False)
+        # ray.kill is asynchronous: a call sent right after it may still be served by the old
+        # process. Wait for the restarted one (a new pid), then read its books.
         deadline = time.monotonic() + 60
-        after = None
-        while time.monotonic() < deadline:
+        restarted = False
+        while time.monotonic() < deadline and not restarted:
             try:
-                after = ray.get(actor.books.remote(), timeout=30)
-                break
+                restarted = ray.get(actor.pid.remote(), timeout=30) != pid
             except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass
+            if not restarted:
                 time.sleep(0.5)
-        assert after == before
-        assert ray.get(actor.pid.remote()) != pid  # a new process rebuilt it from the ledger
+        assert restarted, "the killed actor was not restarted within 60 s"
+        # A new process rebuilt the books from the ledger.
+        assert ray.get(actor.books.remote(), timeout=60) == before
         for day in days[1:]:
             summary = run_arena_day(
                 accounts, data, day, home=remote_home, config=config, write_report=False
