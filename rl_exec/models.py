@@ -267,11 +267,10 @@ class ReplayDay:
         ``n_slots`` and ``profile`` are as in the class; ``label`` defaults to
         ``"SYMBOL YYYY-MM-DD"``.
         """
-        bars = [bar for bar in market.bars[symbol] if bar.tradable]
-        columns = {
-            name: np.array([getattr(bar, name) for bar in bars], dtype=np.float64)
-            for name in ("open", "high", "low", "close", "volume")
-        }
+        fields = market.bar_columns(symbol)
+        live = fields["tradable"]
+        names = ("open", "high", "low", "close", "volume")
+        columns = {name: fields[name] if live.all() else fields[name][live] for name in names}
         return cls(
             **columns,
             prev_close=market.prev_close[symbol],

@@ -19,7 +19,7 @@ live in ``arena/`` without the two packages depending on each other.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
@@ -143,33 +143,35 @@ def bars_from_panel(
         The previous daily close of the symbol (the price-limit reference).
     """
     col = panel.column(symbol)
-    out = []
-    for t, stamp in enumerate(panel.index):
-        out.append(
-            Bar(
-                symbol=symbol,
-                day=day,
-                at=stamp.to_pydatetime(),
-                open=float(panel.open[t, col]),
-                high=float(panel.high[t, col]),
-                low=float(panel.low[t, col]),
-                close=float(panel.close[t, col]),
-                volume=float(panel.volume[t, col]),
-                tradable=bool(panel.tradable[t, col]),
-                prev_close=prev_close,
-            )
+    # Python values once per column: indexing the arrays bar by bar is the slow part.
+    stamps = panel.index.to_pydatetime()
+    prices = [
+        np.asarray(getattr(panel, name)[:, col], dtype=np.float64).tolist()
+        for name in ("open", "high", "low", "close", "volume")
+    ]
+    live = np.asarray(panel.tradable[:, col], dtype=bool).tolist()
+    rows = zip(stamps, *prices, live, strict=True)
+    return [
+        Bar(
+            symbol=symbol,
+            day=day,
+            at=at,
+            open=open_,
+            high=high,
+            low=low,
+            close=close,
+            volume=volume,
+            tradable=tradable,
+            prev_close=prev_close,
         )
-    return out
-
-
-def _session_day(stamp: pd.Timestamp) -> date:
-    # A bar stamped at its close belongs to the session that ends then (crypto: 00:00 bar).
-    return (stamp - pd.Timedelta(minutes=1)).date()
+        for at, open_, high, low, close, volume, tradable in rows
+    ]
 
 
 def trading_days(daily: Panel) -> list[date]:
     """Return the trading days of the daily panel, in order."""
-    return [_session_day(stamp) for stamp in daily.index]
+    # A bar stamped at its close belongs to the session that ends then (crypto: 00:00 bar).
+    return list((daily.index - pd.Timedelta(minutes=1)).date)
 
 
 def day_index(daily: Panel, day: date) -> int:
@@ -196,6 +198,73 @@ def day_index(daily: Panel, day: date) -> int:
     return index
 
 
+#: The columns of a symbol's bars, as :meth:`DayBars.columns` returns them.
+BAR_COLUMNS = ("open", "high", "low", "close", "volume", "tradable")
+
+
+class DayBars(Mapping[str, tuple[Bar, ...]]):
+    """The execution bars of a day per symbol, made from the day's panel when first read.
+
+    A read-only mapping ``symbol -> tuple of Bar`` over the symbols whose bars of the day all
+    have a price (:func:`bars_from_panel` of each, with its previous daily close). A symbol's
+    :class:`Bar` objects are built on first access and kept: a day of minute bars of many
+    symbols is a great many small objects, and a reader of only some symbols (the replay
+    environment replays a few assets of the day) need not build the others'.
+    """
+
+    __slots__ = ("_built", "_day", "_panel", "_prev_close", "_symbols")
+
+    def __init__(
+        self, panel: Panel, *, day: date, prev_close: Mapping[str, float], symbols: list[str]
+    ) -> None:
+        self._panel = panel
+        self._day = day
+        self._prev_close = dict(prev_close)
+        self._symbols = tuple(symbols)
+        self._built: dict[str, tuple[Bar, ...]] = {}
+
+    def __getitem__(self, symbol: str) -> tuple[Bar, ...]:
+        bars = self._built.get(symbol)
+        if bars is None:
+            if symbol not in self._symbols:
+                raise KeyError(symbol)
+            bars = tuple(
+                bars_from_panel(
+                    self._panel, symbol, day=self._day, prev_close=self._prev_close.get(symbol)
+                )
+            )
+            self._built[symbol] = bars
+        return bars
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._symbols
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._symbols)
+
+    def __len__(self) -> int:
+        return len(self._symbols)
+
+    def __repr__(self) -> str:
+        return f"DayBars({self._day.isoformat()}, {len(self._symbols)} symbols)"
+
+    def columns(self, symbol: str) -> dict[str, np.ndarray]:
+        """Return the fields of ``self[symbol]``'s bars as arrays (:data:`BAR_COLUMNS`).
+
+        The same values as the :class:`Bar` objects (the panel's, as float64), without
+        building them.
+        """
+        if symbol not in self._symbols:
+            raise KeyError(symbol)
+        column = self._panel.column(symbol)
+        out = {
+            name: np.array(getattr(self._panel, name)[:, column], dtype=np.float64)
+            for name in BAR_COLUMNS[:-1]
+        }
+        out["tradable"] = np.array(self._panel.tradable[:, column], dtype=bool)
+        return out
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DayMarket:
     """The bars of trading day ``D`` the accounts execute on (read after the plan).
@@ -211,7 +280,8 @@ class DayMarket:
     prev_close, close:
         The previous and the day's daily closes (a missing close holds the previous one).
     bars:
-        The execution bars of every symbol whose bars of the day all have a price.
+        The execution bars of every symbol whose bars of the day all have a price
+        (:class:`DayBars` from :func:`day_market`: built when first read).
     snapshots:
         The closes of every bar (the risk governor's view).
     sigma:
@@ -232,6 +302,22 @@ class DayMarket:
     snapshots: tuple[MarketSnapshot, ...]
     sigma: Mapping[str, float] = field(default_factory=dict)
     daily_volatility: Mapping[str, float] = field(default_factory=dict)
+
+    def bar_columns(self, symbol: str) -> dict[str, np.ndarray]:
+        """Return the fields of ``bars[symbol]`` as arrays (:data:`BAR_COLUMNS`).
+
+        Read from the day's panel when the bars were made from one (:class:`DayBars`, without
+        building the :class:`Bar` objects), else from the bars.
+        """
+        if isinstance(self.bars, DayBars):
+            return self.bars.columns(symbol)
+        bars = self.bars[symbol]
+        out = {
+            name: np.array([getattr(bar, name) for bar in bars], dtype=np.float64)
+            for name in BAR_COLUMNS[:-1]
+        }
+        out["tradable"] = np.array([bar.tradable for bar in bars], dtype=bool)
+        return out
 
 
 def day_market(
@@ -277,7 +363,6 @@ def day_market(
             close[symbol] = after
         elif symbol in prev:
             close[symbol] = prev[symbol]
-    bars: dict[str, tuple[Bar, ...]] = {}
     if minute is not None:
         source = minute
         bars_per_day = float(minute.n_bars)
@@ -288,11 +373,12 @@ def day_market(
         if session_bars < 1:
             raise ValueError(f"day_market: session_bars={session_bars} must be at least 1")
         bars_per_day = float(session_bars)
-    for symbol in daily.symbols:
-        column = source.column(symbol)
-        if not np.isfinite(source.close[:, column]).all():
-            continue
-        bars[symbol] = tuple(bars_from_panel(source, symbol, day=day, prev_close=prev.get(symbol)))
+    priced = [
+        symbol
+        for symbol in daily.symbols
+        if np.isfinite(source.close[:, source.column(symbol)]).all()
+    ]
+    bars = DayBars(source, day=day, prev_close=prev, symbols=priced)
     snapshots = tuple(MarketSnapshot.from_panel_row(source, row) for row in range(source.n_bars))
     first = source.index[0]
     step = (
