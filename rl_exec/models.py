@@ -11,6 +11,13 @@ market only has to implement :class:`MarketModel`.
   asset, child orders filled by :func:`simulators.fill_model.fill_child_order` (spread,
   square-root and transient impact, participation cap, end-of-day completion, lots, price
   limits), the arena broker's fill model.
+
+A replayed day built from data (:func:`replay_days_from_panels`,
+:func:`rl_exec.replay_data.replay_days_from_sessions`) is a view of one asset of the arena's
+own market type, the :class:`simulators.day_market.DayMarket` of its date built by
+:func:`simulators.day_market.day_market` from the same bars: the bars, previous close (price
+limits), volatility and calendar position an order is replayed on are the ones the arena's
+day of that date executes on.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import numpy as np
 from rl_exec.config import AcConfig, ReplayConfig
 from simulators import detmath
 from simulators.bars import Panel
+from simulators.day_market import DayMarket, day_market, trading_days
 from simulators.fill_model import (
     NO_IMPACT,
     BarQuote,
@@ -36,6 +44,10 @@ from simulators.fill_model import (
 from simulators.lots import floor_lots_nb, lots_size_nb
 
 Side = Literal["buy", "sell"]
+
+#: Floor of a replayed day's daily volatility in the observation (a flat look-back would
+#: scale the price moves by zero).
+MIN_DAILY_VOLATILITY = 1e-4
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +226,10 @@ class ReplayDay:
     profile:
         Usual share of the day's volume per slot, known before the day (from the look-back
         days); ``None``: the market model's profile is used.
+    market, symbol:
+        The :class:`~simulators.day_market.DayMarket` of the day and the asset this day is a
+        view of (:meth:`from_market`): the bars above are that market's tradable bars of
+        ``symbol``, and the fills use its volatility of one bar. ``None`` for a hand-made day.
     """
 
     open: np.ndarray
@@ -228,6 +244,45 @@ class ReplayDay:
     slots: np.ndarray | None = field(default=None, repr=False)
     n_slots: int | None = None
     profile: np.ndarray | None = field(default=None, repr=False)
+    market: DayMarket | None = field(default=None, repr=False, compare=False)
+    symbol: str = ""
+
+    @classmethod
+    def from_market(
+        cls,
+        market: DayMarket,
+        symbol: str,
+        *,
+        average_daily_volume: float,
+        label: str = "",
+        slots: np.ndarray | None = None,
+        n_slots: int | None = None,
+        profile: np.ndarray | None = None,
+    ) -> ReplayDay:
+        """Return the replay day of ``symbol`` on ``market``: its tradable bars, as they are.
+
+        The previous close and the volatility are the market's
+        (``DayMarket.daily_volatility``, floored at :data:`MIN_DAILY_VOLATILITY` for the
+        observation; the fills use ``DayMarket.sigma``). ``slots`` (one per tradable bar),
+        ``n_slots`` and ``profile`` are as in the class; ``label`` defaults to
+        ``"SYMBOL YYYY-MM-DD"``.
+        """
+        fields = market.bar_columns(symbol)
+        live = fields["tradable"]
+        names = ("open", "high", "low", "close", "volume")
+        columns = {name: fields[name] if live.all() else fields[name][live] for name in names}
+        return cls(
+            **columns,
+            prev_close=market.prev_close[symbol],
+            average_daily_volume=average_daily_volume,
+            daily_volatility=max(market.daily_volatility[symbol], MIN_DAILY_VOLATILITY),
+            label=label or f"{symbol} {market.day.isoformat()}",
+            slots=slots,
+            n_slots=n_slots,
+            profile=profile,
+            market=market,
+            symbol=symbol,
+        )
 
     def __post_init__(self) -> None:
         n_bars = self.n_bars
@@ -272,6 +327,16 @@ class ReplayDay:
     def bar_slots(self) -> np.ndarray:
         """Return the slot of each bar (``arange(n_bars)`` for a day without ``slots``)."""
         return self.slots if self.slots is not None else np.arange(self.n_bars)
+
+    def bar_sigma(self) -> float:
+        """Return the fill model's volatility of one bar (the ``sigma`` of its impact).
+
+        The market's (``DayMarket.sigma``) for a day built from one; else ``daily_volatility``
+        over the session's slots (:func:`~simulators.fill_model.bar_volatility`).
+        """
+        if self.market is not None:
+            return self.market.sigma[self.symbol]
+        return bar_volatility(self.daily_volatility, self.session_slots)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,7 +535,7 @@ class ReplayModel:
         day = self._day
         bucket = self.buckets[self._step]
         sigma_step = self._sigma_step(self._step)
-        sigma_bar = bar_volatility(day.daily_volatility, day.session_slots)
+        sigma_bar = day.bar_sigma()
         slots = day.bar_slots()
         last_step = self._step == self.n_steps - 1
         left = quantity
@@ -597,8 +662,13 @@ def replay_days_from_panels(
     intraday: dict[int, Panel],
     *,
     lookback_days: int,
+    symbols: list[str] | tuple[str, ...] | None = None,
 ) -> list[ReplayDay]:
     """Build replay days from a daily panel and minute panels of some of its days.
+
+    Each day is one asset of the :class:`~simulators.day_market.DayMarket` of its date
+    (:func:`~simulators.day_market.day_market` with ``lookback_days`` of history), the type
+    and the builder of the arena's day.
 
     Parameters
     ----------
@@ -606,36 +676,37 @@ def replay_days_from_panels(
         Daily bars of every asset (for the previous close, volume and volatility).
     intraday:
         Minute bars keyed by the position of their day in ``daily`` (at least
-        ``lookback_days`` after the first daily bar, so the look-back is complete).
+        ``lookback_days`` after the first daily bar, so the look-back is complete), of the
+        same assets as ``daily`` (the synthetic market's generator draws for every column, so
+        a day's minute bars are generated from the whole panel, as the arena's are).
     lookback_days:
         Days of history for the average volume and the volatility.
+    symbols:
+        Assets to replay (default: those of the minute panels), in this order.
     """
     days: list[ReplayDay] = []
     log_close = daily_log_close(daily)
+    calendar = trading_days(daily)
     for day_index in sorted(intraday):
         if day_index < lookback_days:
             raise ValueError(
                 f"day {day_index} has fewer than lookback_days={lookback_days} days before it"
             )
         minutes = intraday[day_index]
-        for column, symbol in enumerate(minutes.symbols):
+        market = day_market(daily, calendar[day_index], minutes, lookback_days=lookback_days)
+        for symbol in symbols if symbols is not None else minutes.symbols:
             col = daily.column(symbol)
+            column = minutes.column(symbol)
             if not (daily.tradable[day_index, col] and minutes.tradable[:, column].all()):
                 continue
             history = daily_history(daily, log_close, day_index, col, lookback_days=lookback_days)
-            if history is None:
+            if history is None or symbol not in market.bars:
                 continue
-            prev_close, average_volume, volatility = history
             days.append(
-                ReplayDay(
-                    open=minutes.open[:, column].copy(),
-                    high=minutes.high[:, column].copy(),
-                    low=minutes.low[:, column].copy(),
-                    close=minutes.close[:, column].copy(),
-                    volume=minutes.volume[:, column].copy(),
-                    prev_close=prev_close,
-                    average_daily_volume=average_volume,
-                    daily_volatility=volatility,
+                ReplayDay.from_market(
+                    market,
+                    symbol,
+                    average_daily_volume=history[1],
                     label=f"{symbol} {daily.index[day_index].date()}",
                 )
             )

@@ -26,6 +26,11 @@ aggregate) into :class:`~rl_exec.models.ReplayDay` values:
 * **Order size, volatility, limits.** The previous close, the mean daily volume and the
   volatility of daily log returns over the look-back come from the daily aggregate
   (:func:`rl_exec.models.daily_history`), as for the synthetic market.
+* **The arena's day.** Each replayed day is one asset of the
+  :class:`simulators.day_market.DayMarket` of its session, built by
+  :func:`simulators.day_market.day_market` from the session's bars (the arena's
+  ``ArenaData.minute_bars``): its bars, previous close and calendar position are the
+  arena's; its volatility of one bar spreads the daily volatility over the session's slots.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import pandas as pd
 
 from rl_exec.models import ReplayDay, daily_history, daily_log_close
 from simulators.calendars import market_sessions, session_dates
+from simulators.day_market import DayMarket, day_market, trading_days
 from simulators.intraday_market import IntradayMarket
 
 __all__ = ["replay_days_from_sessions", "session_slots"]
@@ -157,6 +163,21 @@ def replay_days_from_sessions(
             cache[key] = (own, _shares(bars.volume[own, column], slots[own], int(n_slots[row])))
         return cache[key]
 
+    calendar = trading_days(daily)
+    markets: dict[int, DayMarket] = {}
+
+    def market_of(row: int) -> DayMarket:
+        """Return the day's market: the session's bars, as the arena's day reads them."""
+        if row not in markets:
+            markets[row] = day_market(
+                daily,
+                calendar[row],
+                market.row_bars(row),
+                lookback_days=lookback_days,
+                session_bars=int(n_slots[row]),
+            )
+        return markets[row]
+
     days: list[ReplayDay] = []
     for row in rows:
         if row < lookback_days:
@@ -172,18 +193,16 @@ def replay_days_from_sessions(
             past_shares = [shares for shares in history if shares is not None]
             if figures is None or not past_shares:
                 continue
-            prev_close, average_volume, volatility = figures
+            symbol = daily.symbols[column]
+            day = market_of(row)
+            if symbol not in day.bars:  # no price before its first bar: the arena has none
+                continue
             days.append(
-                ReplayDay(
-                    open=bars.open[own, column].copy(),
-                    high=bars.high[own, column].copy(),
-                    low=bars.low[own, column].copy(),
-                    close=bars.close[own, column].copy(),
-                    volume=bars.volume[own, column].copy(),
-                    prev_close=prev_close,
-                    average_daily_volume=average_volume,
-                    daily_volatility=volatility,
-                    label=f"{daily.symbols[column]} {daily.index[row].date()}",
+                ReplayDay.from_market(
+                    day,
+                    symbol,
+                    average_daily_volume=figures[1],
+                    label=f"{symbol} {daily.index[row].date()}",
                     slots=slots[own].copy(),
                     n_slots=int(n_slots[row]),
                     profile=_profile(past_shares, int(n_slots[row])),

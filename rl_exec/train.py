@@ -99,12 +99,18 @@ def build_replay_source(
     spec = synthetic.SyntheticSpec.from_spec_string(text)
     daily = _load_market(text, home) if text != "synthetic" else synthetic.generate_daily(spec)
     first = _first_replay_day(text, daily.n_bars, config, holdout)
-    daily = daily.select(list(daily.symbols[: config.assets]))
+    # A day's minute bars are generated from the whole panel, as the arena's day generates
+    # them (the generator draws for every column): the replayed assets are chosen after.
     intraday = {
         day: synthetic.generate_intraday(spec, daily, day)
         for day in range(first, first + config.days)
     }
-    days = replay_days_from_panels(daily, intraday, lookback_days=config.lookback_days)
+    days = replay_days_from_panels(
+        daily,
+        intraday,
+        lookback_days=config.lookback_days,
+        symbols=daily.symbols[: config.assets],
+    )
     if not days:
         raise DataSpecError(f"--data {text}: no tradable asset-day to replay")
     market = daily.market

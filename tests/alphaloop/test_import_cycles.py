@@ -168,3 +168,25 @@ def test_the_day_is_a_pipeline_of_stage_modules() -> None:
     body = source[source.index("def run_arena_day(") :]
     order = [body.index(call) for call in ("plan_day(", "accounts.run(", "review_committed_day(")]
     assert order == sorted(order)
+
+
+def _rl_exec_reads_of_arena(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    return {
+        module: sorted(t for t in targets if t.split(".")[0] == "arena")
+        for module, targets in graph.items()
+        if module.split(".")[0] == "rl_exec" and any(t.split(".")[0] == "arena" for t in targets)
+    }
+
+
+def test_rl_exec_imports_nothing_of_the_arena() -> None:
+    # The layers: simulators/ (the day's market type) < rl_exec/ < arena/. The arena loads the
+    # registered execution policy, so rl_exec/ reading the arena would tie the two together.
+    graph = import_graph(ROOT, PACKAGES)
+    assert _rl_exec_reads_of_arena(graph) == {}
+    # Control: the arena does read rl_exec/ (the check's direction is the real one), and an
+    # rl_exec module importing the arena's market module is caught.
+    assert any(
+        t.startswith("rl_exec") for n, ts in graph.items() if n.startswith("arena") for t in ts
+    )
+    graph["rl_exec.models"] = graph["rl_exec.models"] | {"arena.market"}
+    assert _rl_exec_reads_of_arena(graph) == {"rl_exec.models": ["arena.market"]}
