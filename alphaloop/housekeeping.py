@@ -15,11 +15,13 @@ Restore (:func:`restore_home`)
     :meth:`arena.ledger.Ledger.verify` (the books re-derived from the fills, the hash chain).
     The checks run on a staging copy inside the home (the backup folder is only read). Then,
     under the stores' locks, each staged file replaces its live one with one ``os.replace``
-    (atomic per file; SQLite's ``-wal``/``-shm`` side files of the replaced store are removed
-    first, so an old write-ahead log is never replayed into the restored file) and the policy
-    registry folder is swapped by two renames. A store the backup does not hold is left as it
-    is (and reported). Any failed check raises :class:`BackupRefused`: one ``error:`` line,
-    exit status 2, the live home unchanged.
+    (atomic per file; SQLite's ``-wal``/``-shm``/``-journal`` side files of the replaced store
+    are moved out first, so an old log is never replayed into the restored file) and the policy
+    registry folder is swapped by two renames. A process that keeps a store open across the
+    restore (``alphaloop ui``'s MLflow server) goes on reading the replaced file until it
+    reopens it; ``alphaloop serve`` reopens the stores on every scrape. A store the backup
+    does not hold is left as it is (and reported). Any failed check raises
+    :class:`BackupRefused`: one ``error:`` line, exit status 2, the live home unchanged.
 
 Vacuum (:func:`vacuum_home`)
     ``VACUUM`` of the gene pool and MLflow's store (never the ledger: its file is the audit
@@ -236,9 +238,26 @@ def _verify_staged(staging: Path, files: list[dict[str, Any]]) -> None:
             )
 
 
-def _remove_side_files(live: Path) -> None:
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(f"{live}{suffix}").unlink(missing_ok=True)
+def _replace_store(staged: Path, live: Path, aside: Path) -> None:
+    """Put ``staged`` in the place of ``live``, its SQLite side files moved out of the way.
+
+    A ``-wal`` or hot ``-journal`` left beside the live file would be applied to the restored
+    one by the next connection, so they go first, into ``aside``; if the replacement fails they
+    are put back, and the live store is as it was.
+    """
+    moved: list[tuple[Path, Path]] = []
+    try:
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = Path(f"{live}{suffix}")
+            if side.exists():
+                kept = aside / side.name
+                os.replace(side, kept)
+                moved.append((kept, side))
+        os.replace(staged, live)
+    except BaseException:
+        for kept, side in moved:
+            os.replace(kept, side)
+        raise
 
 
 def restore_home(home: LabHome, source: Path) -> dict[str, Any]:
@@ -273,8 +292,9 @@ def restore_home(home: LabHome, source: Path) -> dict[str, Any]:
             for store, live in _sqlite_stores(home).items():
                 if store not in held:
                     continue
-                _remove_side_files(live)
-                os.replace(staging / live.name, live)
+                aside = staging / f"replaced-{store}"
+                aside.mkdir()
+                _replace_store(staging / live.name, live, aside)
                 restored.append(store)
             if "policies" in held:
                 old = home.root / f".policies-replaced-{os.getpid()}-{time.monotonic_ns()}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -340,3 +341,38 @@ def test_status_of_an_unreadable_ledger_warns_and_exits_1(ops_home: LabHome) -> 
     assert "ledger" in result["errors"] and result["accounts"] == {}
     assert result["pool"]  # the gene pool was still read
     assert done.stderr.startswith("warning: ledger could not be read")
+
+
+_LEAVE_A_WAL = """
+import os, sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("PRAGMA wal_autocheckpoint=0")
+connection.execute("INSERT INTO meta(key, value) VALUES ('planted', 'after the backup')")
+os._exit(0)  # a writer killed before its checkpoint: the row lives in the -wal file only
+"""
+
+
+def test_restore_never_replays_a_stale_write_ahead_log_into_the_restored_store(
+    backed_up: tuple[LabHome, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    home, backup, _ = backed_up
+    subprocess.run([sys.executable, "-c", _LEAVE_A_WAL, str(home.gene_pool_db)], check=True)
+    wal = Path(f"{home.gene_pool_db}-wal")
+    assert wal.stat().st_size > 0
+
+    def planted(path: Path) -> list[tuple[str]]:
+        connection = sqlite3.connect(path)
+        try:
+            return connection.execute("SELECT value FROM meta WHERE key = 'planted'").fetchall()
+        finally:
+            connection.close()
+
+    # The control: the backup's file with this log beside it does take the planted row.
+    control = tmp_path / "control"
+    control.mkdir()
+    shutil.copyfile(backup / "gene_pool.sqlite", control / "gene_pool.sqlite")
+    shutil.copyfile(wal, control / wal.name)
+    assert planted(control / "gene_pool.sqlite") == [("after the backup",)]
+    assert _cli(home, "home", "restore", str(backup)).returncode == 0
+    assert planted(home.gene_pool_db) == []
+    assert _json(home, "status")["pool"]
