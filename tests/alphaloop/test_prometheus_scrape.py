@@ -28,6 +28,8 @@ from alphaloop.home import LabHome
 from arena.ledger import Ledger
 
 DEADLINE_S = 90.0
+# The log file of each running server, by its base URL (shown when a query times out).
+base_log: dict[str, Path] = {}
 
 
 @pytest.fixture(scope="session")
@@ -112,11 +114,14 @@ def prometheus(prometheus_binary: str, exporter: str, tmp_path: Path) -> Iterato
         stderr=subprocess.STDOUT,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
+    base_log[base] = tmp_path / "prometheus.log"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         _stop(process)
         log.close()
+        del base_log[base]
 
 
 def _query(base: str, expr: str) -> list[dict[str, object]]:
@@ -136,7 +141,10 @@ def _wait_for(base: str, expr: str) -> list[dict[str, object]]:
         except (URLError, ConnectionError, OSError):
             pass  # the server is still starting
         if time.monotonic() > deadline:
-            raise AssertionError(f"Prometheus returned no {expr!r} within {DEADLINE_S:g} s")
+            log = base_log[base].read_text(encoding="utf-8")[-3000:]
+            raise AssertionError(
+                f"Prometheus returned no {expr!r} within {DEADLINE_S:g} s; its log:\n{log}"
+            )
         time.sleep(0.5)
 
 
