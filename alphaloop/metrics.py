@@ -9,7 +9,7 @@ read, and the series of what was not are left out (never a made-up zero, never a
 
 Names follow the Prometheus conventions: the ``alphaloop_`` prefix, base units (seconds,
 ratios; money in the account currency), ``_total`` on counters, labels of bounded sets only
-(account, rule, status, regime, store, scenario): never a genome or an order id.
+(account, rule, kind, status, regime, store, scenario): never a genome or an order id.
 :data:`METRICS` lists every family with its type and labels; the dashboard test checks its
 queries against it.
 """
@@ -88,8 +88,9 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
     "alphaloop_risk_events": (
         "counter",
-        ("account", "rule"),
-        "Risk events over the committed days, by the rule that raised them.",
+        ("account", "rule", "kind"),
+        "Risk events over the committed days, by the rule that raised them and what the "
+        "governor did (veto, clip, freeze, ...).",
     ),
     "alphaloop_execution_shortfall_ratio": (
         "gauge",
@@ -214,8 +215,9 @@ def snapshot_metrics(snapshot: LabSnapshot, *, duration: float = 0.0) -> list[Me
         out.add("alphaloop_orders", view.orders, name)
         out.add("alphaloop_fills", view.fills, name)
         out.add("alphaloop_order_rejects", view.rejects, name)
-        for rule, count in view.risk_events.items():
-            out.add("alphaloop_risk_events", count, name, rule)
+        for rule, kinds in view.risk_events.items():
+            for kind, count in kinds.items():
+                out.add("alphaloop_risk_events", count, name, rule, kind)
         if view.shortfall is not None:
             out.add("alphaloop_execution_shortfall_ratio", view.shortfall, name)
         if view.divergence is not None:

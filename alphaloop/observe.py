@@ -23,7 +23,9 @@ Definitions (per account, from the ledger's committed days):
 ``orders``, ``fills``, ``rejects``
     Totals over the committed days; ``rejects`` the orders that ended ``rejected``.
 ``risk_events``
-    Totals per rule over the committed days.
+    Totals over the committed days, ``rule -> kind -> count``: the rule that raised the event
+    and what the governor did (``veto``, ``clip``, ``freeze`` ...: the prefix of the stored
+    reason, :data:`arena.risk.EVENT_KINDS`; ``other`` for a reason without one).
 ``shortfall``
     The last reviewed day's execution shortfall against the arrival price as a ratio of the
     traded value: the review's per-genome ``avg_slippage_bps`` weighted by each genome day's
@@ -78,7 +80,7 @@ class AccountView:
     orders: int
     fills: int
     rejects: int
-    risk_events: dict[str, int]
+    risk_events: dict[str, dict[str, int]]
     reviewed_day: date | None
     shortfall: float | None
     divergence: float | None
@@ -105,7 +107,7 @@ class AccountView:
             "orders": self.orders,
             "fills": self.fills,
             "rejects": self.rejects,
-            "risk_events": dict(self.risk_events),
+            "risk_events": {rule: dict(kinds) for rule, kinds in self.risk_events.items()},
             "reviewed_day": None if self.reviewed_day is None else self.reviewed_day.isoformat(),
             "shortfall": self.shortfall,
             "divergence": self.divergence,
@@ -219,8 +221,15 @@ def _drawdowns(initial: float, curve: list[float]) -> tuple[float, float]:
     return now, worst
 
 
+def _event_kind(reason: str, kinds: tuple[str, ...]) -> str:
+    # The ledger stores the governor's event as "<kind>: <message>" (arena/risk.py).
+    prefix = reason.split(":", 1)[0].strip()
+    return prefix if prefix in kinds else "other"
+
+
 def _read_ledger(path: Path) -> tuple[dict[str, AccountView], str | None]:
     from arena.ledger import Ledger
+    from arena.risk import EVENT_KINDS
 
     with Ledger(path) as ledger:
         records = {record.account: record for record in ledger.account_records()}
@@ -255,7 +264,14 @@ def _read_ledger(path: Path) -> tuple[dict[str, AccountView], str | None]:
         own_days = [r for r in days if r["account"] == name]
         committed = max((str(r["committed_at"]) for r in own_days), default=None)
         own_orders = [r for r in orders if r["account"] == name]
-        kinds = Counter(str(r["rule"]) for r in events if r["account"] == name)
+        counted = Counter(
+            (str(r["rule"]), _event_kind(str(r["reason"]), EVENT_KINDS))
+            for r in events
+            if r["account"] == name
+        )
+        risk: dict[str, dict[str, int]] = {}
+        for (rule, kind), count in sorted(counted.items()):
+            risk.setdefault(rule, {})[kind] = count
         day_reviewed, genome_days = reviewed.get(name, (None, []))
         traded = [g.turnover * g.allocation for g in genome_days]
         value = sum(traded)
@@ -290,7 +306,7 @@ def _read_ledger(path: Path) -> tuple[dict[str, AccountView], str | None]:
             orders=sum(int(r["n_orders"]) for r in own_days),
             fills=sum(int(r["n_fills"]) for r in own_days),
             rejects=sum(1 for r in own_orders if r["status"] == "rejected"),
-            risk_events=dict(sorted(kinds.items())),
+            risk_events=risk,
             reviewed_day=day_reviewed,
             shortfall=shortfall,
             divergence=divergence,

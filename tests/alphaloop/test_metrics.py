@@ -28,7 +28,7 @@ from arena.kill_switch import pause_lab
 from arena.ledger import Ledger
 from evolution.store import GenePoolStore
 
-ALLOWED_LABELS = {"account", "rule", "status", "regime", "store", "scenario"}
+ALLOWED_LABELS = {"account", "rule", "kind", "status", "regime", "store", "scenario"}
 # The scrape's clock: a day after the home is built (its days are committed at build time).
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
@@ -95,10 +95,10 @@ def test_exposition_values_match_the_ledger_and_the_pool(ops_home: LabHome) -> N
     fills = _by(families, "alphaloop_fills", "account")
     rejects = _by(families, "alphaloop_order_rejects", "account")
     risk = {
-        (dict(k)["account"], dict(k)["rule"]): v
+        (dict(k)["account"], dict(k)["rule"], dict(k)["kind"]): v
         for k, v in _samples(families, "alphaloop_risk_events").items()
     }
-    expected_risk: Counter[tuple[str, str]] = Counter()
+    expected_risk: Counter[tuple[str, str, str]] = Counter()
     with Ledger(ops_home.ledger_db) as ledger:
         names = ledger.accounts()
         assert set(equity) == set(names) == {"aggressive", "conservative", "synthesis"}
@@ -117,7 +117,9 @@ def test_exposition_values_match_the_ledger_and_the_pool(ops_home: LabHome) -> N
             assert fills[name] == len(ledger.fills(name))
             assert rejects[name] == sum(o.status == "rejected" for o in day_orders)
             for day in days:
-                expected_risk.update((name, e.rule) for e in ledger.risk_events(name, day))
+                expected_risk.update(
+                    (name, e.rule, e.reason.split(":")[0]) for e in ledger.risk_events(name, day)
+                )
         decision = next(iter(ledger.decisions("synthesis", last).values()))
     # The home was built with risk limits tight enough to raise events (else this proves little).
     assert sum(expected_risk.values()) > 0 and sum(fills.values()) > 0
