@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from alphaloop.locks import StoreBusy
+
 __all__ = ["backup_file", "integrity_problems", "vacuum_file"]
 
 _INTEGRITY = "PRAGMA integrity_check"
@@ -58,12 +60,24 @@ def integrity_problems(path: Path) -> list[str]:
     return [] if found == ["ok"] else found
 
 
-def vacuum_file(path: Path) -> tuple[int, int]:
-    """Rebuild ``path`` without its free pages; return its size in bytes before and after."""
+def vacuum_file(path: Path, *, busy_s: float = _BUSY_S) -> tuple[int, int]:
+    """Rebuild ``path`` without its free pages; return its size in bytes before and after.
+
+    Raises
+    ------
+    StoreBusy
+        Another process kept a transaction open on the file for ``busy_s`` seconds (an MLflow
+        server reading it, say); the file is unchanged (VACUUM is one transaction).
+    """
     before = path.stat().st_size
-    connection = sqlite3.connect(str(path), timeout=_BUSY_S, isolation_level=None)
+    connection = sqlite3.connect(str(path), timeout=busy_s, isolation_level=None)
     try:
         connection.execute(_VACUUM)
+    except sqlite3.OperationalError as exc:
+        raise StoreBusy(
+            f"{path}: cannot VACUUM ({exc}): another process holds it open in a transaction; "
+            f"stop it (an `alphaloop ui` on this home?) and run `home vacuum` again"
+        ) from None
     finally:
         connection.close()
     return before, path.stat().st_size

@@ -376,3 +376,41 @@ def test_restore_never_replays_a_stale_write_ahead_log_into_the_restored_store(
     assert _cli(home, "home", "restore", str(backup)).returncode == 0
     assert planted(home.gene_pool_db) == []
     assert _json(home, "status")["pool"]
+
+
+_HOLD_A_READ = """
+import sqlite3, sys, time
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN")
+connection.execute("SELECT COUNT(*) FROM meta").fetchall()
+print("reading", flush=True)
+time.sleep(120)
+"""
+
+
+def test_vacuum_of_a_store_held_in_a_transaction_is_store_busy_and_changes_nothing(
+    ops_home: LabHome,
+) -> None:
+    from alphaloop.locks import StoreBusy
+    from alphaloop.sqlite_files import vacuum_file
+
+    # The gene pool is in WAL mode, where readers do not block VACUUM; a rollback-journal
+    # file (as MLflow's store is) is held by a reader's open transaction.
+    path = ops_home.root / "mlflow.db"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE meta (key TEXT)")
+    connection.commit()
+    connection.close()
+    before = _sha(path)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_READ, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        with pytest.raises(StoreBusy, match="cannot VACUUM"):
+            vacuum_file(path, busy_s=0.2)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert _sha(path) == before
+    assert vacuum_file(path, busy_s=0.2)[0] > 0  # the control: free again, it vacuums
