@@ -414,3 +414,28 @@ def test_vacuum_of_a_store_held_in_a_transaction_is_store_busy_and_changes_nothi
         reader.wait()
     assert _sha(path) == before
     assert vacuum_file(path, busy_s=0.2)[0] > 0  # the control: free again, it vacuums
+
+
+def test_backup_and_restore_carry_the_mlflow_store(ops_home: LabHome, tmp_path: Path) -> None:
+    # MLflow's store is one more SQLite file of the home (its tables are MLflow's business).
+    store = ops_home.root / "mlflow.db"
+    connection = sqlite3.connect(store)
+    connection.execute("CREATE TABLE experiments (name TEXT)")
+    connection.execute("INSERT INTO experiments VALUES ('alphaloop-arena')")
+    connection.commit()
+    connection.close()
+    manifest = _json(ops_home, "home", "backup", str(tmp_path / "backup"))
+    assert "mlflow.db" in {item["path"] for item in manifest["files"]}
+    connection = sqlite3.connect(store)
+    connection.execute("DELETE FROM experiments")
+    connection.commit()
+    connection.close()
+    result = _json(ops_home, "home", "restore", str(tmp_path / "backup"))
+    assert "mlflow" in result["restored"]
+    connection = sqlite3.connect(store)
+    try:
+        assert connection.execute("SELECT name FROM experiments").fetchall() == [
+            ("alphaloop-arena",)
+        ]
+    finally:
+        connection.close()
