@@ -60,8 +60,11 @@ def _register() -> None:
         cli_backtest,
         cli_data,
         cli_evolve,
+        cli_home,
         cli_report,
         cli_rl,
+        cli_serve,
+        cli_status,
         cli_stress,
     )
 
@@ -75,6 +78,9 @@ def _register() -> None:
     app.add_typer(cli_rl.app, name="rl")
     app.add_typer(cli_report.app, name="report")
     app.add_typer(cli_stress.app, name="stress")
+    app.add_typer(cli_home.app, name="home")
+    app.command("status")(cli_status.status)
+    app.command("serve")(cli_serve.serve)
 
 
 _register()
