@@ -15,7 +15,9 @@ and pass it as ``prepared=``.
 Costs of the arena's fill model (:mod:`simulators.fill_model`) are set in the configuration:
 ``half_spread_bps``, ``impact_coefficient`` (square-root impact ``k * sigma * sqrt(qty /
 volume)`` with ``sigma`` of :func:`bar_sigma`) and ``participation_cap``; all off by default,
-on in fitness (:mod:`evolution.evaluate`). The rules are in ``docs/fill_assumptions.md``.
+on in fitness (:mod:`evolution.evaluate`). They reach the kernel as the cost models of
+:mod:`simulators.costs` (:func:`cost_model`, then :func:`simulators.costs.kernel_cost_args`,
+the one conversion to the kernel's floats). The rules are in ``docs/fill_assumptions.md``.
 """
 
 from __future__ import annotations
