@@ -11,21 +11,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal, localcontext
 from typing import Any
 
 from arena.money import (
     MoneyUnits,
-    money_from_float,
     quantity_from_float,
     quantity_to_float,
     rate_amount,
+    round_half_even,
     units_for_market,
 )
+from simulators.costs import MarketFees
 from simulators.fill_model import (
     FillParams,
 )
 from simulators.market_rules import (
-    CN_STAMP_DUTY_CUT,
     cn_board_limit,
     cn_symbol_is_st,
     get_market_rules,
@@ -73,6 +74,8 @@ class BrokerRules:
     half_spread_bps: float = 2.5
     impact_coefficient: float = 0.5
     participation_cap: float = 0.1
+    #: The market's fee model these fields make (:class:`simulators.costs.MarketFees`).
+    fees: MarketFees = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.lot_units, bool) or not isinstance(self.lot_units, int):
@@ -86,6 +89,17 @@ class BrokerRules:
         days = [d for d, _ in self.stamp_duty]
         if days != sorted(days) or any(not (0 <= r < 1) for _, r in self.stamp_duty):
             raise ValueError("BrokerRules.stamp_duty must be sorted (day, rate in [0, 1)) pairs")
+        # The one fee model (simulators.costs), built once: every charge goes through it.
+        object.__setattr__(
+            self,
+            "fees",
+            MarketFees(
+                commission_rate=self.commission_rate,
+                commission_min=self.commission_min,
+                commission_fixed=self.commission_fixed,
+                sell_stamp_duty=self.stamp_duty,
+            ),
+        )
         # Validates the fill parameters once, at construction.
         FillParams(
             half_spread_bps=self.half_spread_bps,
@@ -120,21 +134,16 @@ class BrokerRules:
         lot = float(getattr(model, "lot_size", 0.0))
         # A fractional market (lot 0) trades in the book's smallest quantity unit.
         lot_units = max(quantity_from_float(lot, book.quantity_digits), 1) if lot > 0 else 1
-        duty: tuple[tuple[date, float], ...] = ()
-        if hasattr(model, "stamp_duty_before"):
-            duty = (
-                (date.min, float(model.stamp_duty_before)),
-                (CN_STAMP_DUTY_CUT.date(), float(getattr(model, "stamp_duty_after", 0.0))),
-            )
+        fees: MarketFees = model.fees
         return cls(
             market=name,
             units=book,
             lot_units=lot_units,
             t_plus_one=name == "cn",
-            commission_rate=float(getattr(model, "commission_rate", 0.0)),
-            commission_min=float(getattr(model, "commission_min", 0.0)),
-            commission_fixed=float(getattr(model, "commission_fixed", 0.0)),
-            stamp_duty=duty,
+            commission_rate=fees.commission_rate,
+            commission_min=fees.commission_min,
+            commission_fixed=fees.commission_fixed,
+            stamp_duty=fees.sell_stamp_duty,
             price_limits=name == "cn",
             st_symbols=tuple(getattr(model, "st_symbols", ())),
             half_spread_bps=half_spread_bps,
@@ -149,23 +158,28 @@ class BrokerRules:
         return cn_board_limit(symbol, day, is_st=cn_symbol_is_st(symbol, self.st_symbols))
 
     def stamp_duty_rate(self, day: date) -> float:
-        """Return the stamp-duty rate on sells filled on ``day``."""
-        rate = 0.0
-        for start, value in self.stamp_duty:
-            if day >= start:
-                rate = value
-        return rate
+        """Return the stamp-duty rate on sells filled on ``day`` (the fee model's)."""
+        return self.fees.tax_rate("sell", day)
+
+    def taxes_for(self, side: str, value: int, day: date) -> int:
+        """Return the taxes of a ``side`` fill of ``value`` minor units on ``day``."""
+        rate = self.fees.tax_rate("sell" if side == "sell" else "buy", day)
+        return rate_amount(value, rate) if rate else 0
 
     def commission_for(self, order_value: int) -> int:
-        """Return the commission of an order whose filled value is ``order_value`` minor units."""
+        """Return the commission of an order whose filled value is ``order_value`` minor units.
+
+        The fee model's formula (:meth:`simulators.costs.MarketFees.commission_exact`) on the
+        exact value, rounded half to even to the minor unit once.
+        """
         if order_value <= 0:
             return 0
         digits = self.units.money_digits
-        variable = max(
-            rate_amount(order_value, self.commission_rate),
-            money_from_float(self.commission_min, digits),
-        )
-        return variable + money_from_float(self.commission_fixed, digits)
+        with localcontext() as context:
+            context.prec = 60
+            value = Decimal(int(order_value)).scaleb(-digits)
+            minor = self.fees.commission_exact(value).scaleb(digits)
+        return int(round_half_even(minor, 0))
 
     def fill_params(self, symbol: str, lot_units: int, day: date) -> FillParams:
         """Return the fill model parameters of ``symbol`` traded on ``day`` in ``lot_units``."""

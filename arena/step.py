@@ -47,7 +47,6 @@ from arena.money import (
     price_from_float,
     quantity_from_float,
     quantity_to_float,
-    rate_amount,
 )
 from arena.orders import (
     InvalidTransition,
@@ -158,10 +157,7 @@ def _fill_cost(
     commission = rules.commission_for(order.filled_notional + notional) - rules.commission_for(
         order.filled_notional
     )
-    taxes = 0
-    if order.side == "sell":
-        taxes = rate_amount(notional, rules.stamp_duty_rate(bar.day))
-    return notional, commission, taxes
+    return notional, commission, rules.taxes_for(order.side, notional, bar.day)
 
 
 def fill_on_bar(

@@ -11,7 +11,7 @@ synthetic market (``--assets`` x ``--bars`` daily bars, crypto rules: fractional
    panel: per genome :func:`genome.compile.compile_genome` (indicators from one
    :class:`genome.cache.IndicatorCache` shared by the population, computed cold in the timed
    run: they are charged to ours), then :func:`simulators.backtest.run_backtest_arrays` (the
-   exact kernel with the market's rules, next-open fills, the genome's sizing, ``max_positions``,
+   exact kernel with the market's rules, next-bar fills, the genome's sizing, ``max_positions``,
    stop loss, take profit, trailing and time stops) and its metrics. Configured as fitness is
    (:func:`evolution.evaluate.fitness_backtest_config`) **without** impact and participation
    cap (``impact_coefficient=0``, ``participation_cap=None``, no spread), the setting where
@@ -20,7 +20,8 @@ synthetic market (``--assets`` x ``--bars`` daily bars, crypto rules: fractional
    precomputed arrays (our compiled signals: the indicator and signal work is *not* charged to
    vectorbt), ``--vbt-chunk`` genomes per ``from_signals`` call, each genome a group of
    ``--assets`` columns sharing its cash (``cash_sharing=True``, ``call_seq="auto"``: sells
-   first), signals shifted one bar with ``price=open`` (our next-open fill), ``open/high/low``
+   first), signals shifted one bar with ``price`` the bars' reference prices (fitness's
+   ``fill="next-bar"``: the next bar's VWAP proxy ``(O + H + L + C) / 4``), ``open/high/low``
    for the stops, ``sl_stop``/``tp_stop``/``sl_trail`` read at the entry bar, the genome's
    fraction as ``size_type="percent"``. vectorbt has no time stop and one stop-loss level per
    column (fixed or trailing): where a genome has both, the trailing one is given. Only the
@@ -80,9 +81,13 @@ from simulators.backtest import (
     run_backtest_arrays,
 )
 from simulators.bars import Panel
+from simulators.fill_model import reference_prices
 from simulators.synthetic import SyntheticSpec, generate_daily
 
 FEE = 0.001  # the crypto market's taker commission (simulators.market_rules)
+#: Fitness's fill (evolution.evaluate.fitness_backtest_config): an order signalled at the
+#: close of bar t executes over bar t + 1 at its reference price.
+FILL = "next-bar"
 CASH = 1_000_000.0
 REL = 1e-9
 
@@ -137,6 +142,16 @@ def run_ours(
 
 
 # --------------------------------------------------------------------------- vectorbt
+def fill_prices(panel: Panel) -> np.ndarray:
+    """Return the price our kernel fills due orders at, given to vectorbt as ``price``.
+
+    Fitness fills at the next bar's reference price (``fill="next-bar"``:
+    :func:`simulators.fill_model.reference_prices`, the bar's VWAP proxy), so vectorbt's
+    one-bar-shifted signals are priced with the same array.
+    """
+    return np.asarray(reference_prices(panel.open, panel.high, panel.low, panel.close))
+
+
 def _shift(values: np.ndarray, fill: Any) -> np.ndarray:
     out = np.empty_like(values)
     out[0] = fill
@@ -192,7 +207,7 @@ def run_vbt(panel: Panel, genomes: Sequence[Genome], chunk_size: int) -> tuple[n
         start = time.thread_time()
         portfolio = vbt.Portfolio.from_signals(
             close=np.tile(panel.close, tile),
-            price=np.tile(panel.open, tile),
+            price=np.tile(fill_prices(panel), tile),
             open=np.tile(panel.open, tile),
             high=np.tile(panel.high, tile),
             low=np.tile(panel.low, tile),
@@ -224,7 +239,7 @@ def identity_check(panel: Panel, compiled: Sequence[CompiledGenome]) -> tuple[in
     """Return (columns checked, columns equal, worst relative gap) on one-asset accounts."""
     import vectorbt as vbt
 
-    config = BacktestConfig(cash=CASH, market="crypto", sizing="all-in", max_positions=1)
+    config = BacktestConfig(cash=CASH, fill=FILL, market="crypto", sizing="all-in", max_positions=1)
     singles = [panel.select([symbol]) for symbol in panel.symbols]
     prepared = [prepare_panel(single, config) for single in singles]
     ours: list[float] = []
@@ -251,7 +266,7 @@ def identity_check(panel: Panel, compiled: Sequence[CompiledGenome]) -> tuple[in
     tile = (1, len(compiled))
     portfolio = vbt.Portfolio.from_signals(
         close=np.tile(panel.close, tile),
-        price=np.tile(panel.open, tile),
+        price=np.tile(fill_prices(panel), tile),
         open=np.tile(panel.open, tile),
         high=np.tile(panel.high, tile),
         low=np.tile(panel.low, tile),

@@ -20,7 +20,8 @@ rules on. Fitness is never cost-free: bars of the frictionless ``none`` market (
 synthetic market's) are scored with the fractional sizes and no fees, as the arena trades them
 (its ``BrokerRules``). Every fill pays the arena's half-spread and square-root impact at
 the lab's capital and fills at most the arena's share of the bar's volume
-(:class:`CostConfig`). (Scoring them under whole US
+(:class:`CostConfig`), at the next bar's reference price (``fill="next-bar"``: the bar's VWAP
+proxy, the price the arena's fill model starts from; not the open). (Scoring them under whole US
 shares made every genome untradeable once a synthetic price rose above the account's cash,
 while the arena still traded it: the gate's holdout then saw no trade.)
 """
@@ -170,7 +171,9 @@ def fitness_backtest_config(panel: Panel, costs: CostConfig) -> BacktestConfig:
     market = panel.market if panel.market in ("cn", "us", "crypto") else "none"
     return BacktestConfig(
         cash=costs.cash,
-        fill="next-open",
+        # The arena decides at the close of D-1 and works the order over day D at its bars'
+        # reference prices: a daily bar's own reference is that price at the bar's size.
+        fill="next-bar",
         market=market,
         sizing="fraction",
         slippage=costs.slippage,

@@ -17,8 +17,10 @@ Reward
     units. The step's shortfall is the mark-to-market decomposition
     ``s (cash - filled * S_{k-1}) + s * inventory_after * (S_k - S_{k-1})`` (``s = +1`` for a
     buy, ``-1`` for a sell), whose sum over the episode is exactly the implementation shortfall
-    against the arrival price; a quantity still unfilled at the end (the replay market's last
-    bar completes the order cap-free, so only a locked or missing last bar leaves any) is
+    against the arrival price (plus the step's fees when the environment has the market's fee
+    model, :class:`simulators.costs.MarketFees`: the arena broker's); a quantity still unfilled
+    at the end (the replay market's last bar completes the order cap-free, so only a locked or
+    missing last bar leaves any) is
     marked at the last price plus ``unfilled_penalty_bps``. So the episode return is minus the
     mean-variance objective ``shortfall + lambda V`` in basis points; for Almgren-Chriss its
     expectation is ``-(E + lambda V) / (X S0) * 1e4``.
@@ -44,12 +46,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 
 from rl_exec.models import EpisodeStart, MarketModel, MarketView
+from simulators.costs import FeeModel
 from simulators.execution_observation import (
     BASE_OBS_FIELDS,
     execution_observation,
@@ -150,12 +154,24 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         ``"realised"`` (default): minus the realised shortfall and risk term of the step;
         ``"expected"``: minus their expectation given the state and the action (training
         only; needs a model that ``provides_expected_cost``).
+    fees:
+        The market's fee model (:class:`simulators.costs.MarketFees`, the one the arena
+        broker charges), or ``None`` (default): no fees. With one, each step's fills pay the
+        commission of the parent order's cumulative value less what its earlier fills paid
+        (the broker's rule: a sliced order pays what it would filled at once) and the taxes
+        of the ``side`` on the trading day the model gives as ``trading_day`` (a fee model
+        with taxes on the order's side needs one); the fees are part of the shortfall.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 - gymnasium's API
 
     def __init__(
-        self, model: MarketModel, *, n_returns: int = 3, reward_mode: RewardMode = "realised"
+        self,
+        model: MarketModel,
+        *,
+        n_returns: int = 3,
+        reward_mode: RewardMode = "realised",
+        fees: FeeModel | None = None,
     ) -> None:
         super().__init__()
         if reward_mode not in ("realised", "expected"):
@@ -168,6 +184,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
                 f"expected costs; {type(model).__name__} does not (use 'realised')"
             )
         self.model = model
+        self.fees = fees
         self.reward_mode: RewardMode = reward_mode
         self.n_returns = n_returns
         self.n_steps = model.n_steps
@@ -185,6 +202,9 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         self._returns = [0.0] * self.n_returns
         self._shortfall_bps = 0.0
         self._risk_bps = 0.0
+        self._traded_value = 0.0
+        self._fees_paid = 0.0
+        self._tax_rate = 0.0
         self._view: MarketView | None = None
 
     def _observation(self) -> np.ndarray:
@@ -211,8 +231,34 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
         self._remaining = self._start.quantity
         self._arrival = self._start.view.mid
         self._view = self._start.view
+        if self.fees is not None:
+            self._tax_rate = self._episode_tax_rate(self.fees, self._start.side)
         observation = self._observation()
         return observation, {"quantity": self._quantity, "arrival_price": self._arrival}
+
+    def _episode_tax_rate(self, fees: FeeModel, side: str) -> float:
+        side_name: Literal["buy", "sell"] = "buy" if side == "buy" else "sell"
+        day = getattr(self.model, "trading_day", None)
+        if day is None:
+            # Taxes depend on the date (China's stamp duty): refuse to guess one.
+            if fees.tax_rate(side_name, date.min) or fees.tax_rate(side_name, date.max):
+                raise ValueError(
+                    f"ExecutionEnv fees tax {side} fills by date; {type(self.model).__name__} "
+                    "gives no trading_day"
+                )
+            return 0.0
+        return fees.tax_rate(side_name, day)
+
+    def _step_fees(self, cash: float) -> float:
+        """Return the fees of fills worth ``cash`` (the fee model's, cumulative commission)."""
+        if self.fees is None or cash <= 0:
+            return 0.0
+        before = self._traded_value
+        self._traded_value = before + cash
+        commission = self.fees.commission(self._traded_value) - self.fees.commission(before)
+        fee = commission + self._tax_rate * cash
+        self._fees_paid += fee
+        return fee
 
     def share_to_trade(self, action: np.ndarray | float) -> float:
         """Return the share of the remaining quantity an action asks for (1 at the last step)."""
@@ -239,7 +285,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
             self._remaining = 0.0
         after = outcome.view.mid
         direction = 1.0 if self._start.side == "buy" else -1.0
-        shortfall = direction * (outcome.cash - filled * before)
+        fees = self._step_fees(outcome.cash)
+        shortfall = direction * (outcome.cash - filled * before) + fees
         shortfall += direction * self._remaining * (after - before)
         risk = self.model.risk_aversion * outcome.step_variance * self._remaining**2
         self._steps_done += 1
@@ -262,7 +309,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
                     f"{self._steps_done}; reward_mode='expected' needs one"
                 )
             # Same decomposition as the realised shortfall with the price noise averaged out.
-            expected = direction * (outcome.expected_cash - filled * before)
+            expected = direction * (outcome.expected_cash - filled * before) + fees
             expected += direction * self._remaining * outcome.expected_move
             if unfilled > 0:
                 expected += unfilled * (before + outcome.expected_move) * penalty
@@ -283,6 +330,8 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
             "filled": filled,
             "step_shortfall_bps": shortfall_bps,
             "step_risk_bps": risk_bps,
+            "step_cash": outcome.cash,
+            "step_fees": fees,
         }
         if terminated:
             info.update(
@@ -290,6 +339,7 @@ class ExecutionEnv(gym.Env[np.ndarray, np.ndarray]):
                 risk_bps=self._risk_bps,
                 objective_bps=self._shortfall_bps + self._risk_bps,
                 unfilled=unfilled,
+                fees=self._fees_paid,
             )
         return observation, float(reward), terminated, False, info
 
@@ -299,7 +349,7 @@ class DiscreteExecutionEnv(ExecutionEnv):
 
     Parameters
     ----------
-    model, n_returns, reward_mode:
+    model, n_returns, reward_mode, fees:
         As for :class:`ExecutionEnv`.
     levels:
         The menu of shares, each in ``[0, 1]``.
@@ -312,8 +362,9 @@ class DiscreteExecutionEnv(ExecutionEnv):
         n_returns: int = 3,
         levels: Sequence[float] = DEFAULT_SHARE_LEVELS,
         reward_mode: RewardMode = "realised",
+        fees: FeeModel | None = None,
     ) -> None:
-        super().__init__(model, n_returns=n_returns, reward_mode=reward_mode)
+        super().__init__(model, n_returns=n_returns, reward_mode=reward_mode, fees=fees)
         shares = np.asarray(levels, dtype=np.float64)
         if shares.ndim != 1 or shares.size < 2 or shares.min() < 0 or shares.max() > 1:
             raise ValueError(f"share levels must be at least two values in [0, 1], got {levels}")

@@ -15,7 +15,9 @@ and pass it as ``prepared=``.
 Costs of the arena's fill model (:mod:`simulators.fill_model`) are set in the configuration:
 ``half_spread_bps``, ``impact_coefficient`` (square-root impact ``k * sigma * sqrt(qty /
 volume)`` with ``sigma`` of :func:`bar_sigma`) and ``participation_cap``; all off by default,
-on in fitness (:mod:`evolution.evaluate`). The rules are in ``docs/fill_assumptions.md``.
+on in fitness (:mod:`evolution.evaluate`). They reach the kernel as the cost models of
+:mod:`simulators.costs` (:func:`cost_model`, then :func:`simulators.costs.kernel_cost_args`,
+the one conversion to the kernel's floats). The rules are in ``docs/fill_assumptions.md``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ from simulators.backtest_nb import (
     simulate_nb,
 )
 from simulators.bars import Panel
+from simulators.costs import (
+    ConstantSpread,
+    CostModel,
+    MarketFees,
+    SquareRootImpact,
+    VolumeParticipation,
+    kernel_cost_args,
+)
+from simulators.fill_model import reference_prices
 from simulators.market_rules import MARKET_NAMES, RuleArrays, get_market_rules
 from simulators.metrics import calendar_years, compute_metrics, panel_periods_per_year
 
@@ -50,6 +61,7 @@ __all__ = [
     "BacktestResult",
     "PreparedPanel",
     "bar_sigma",
+    "cost_model",
     "prepare_panel",
     "run_backtest",
     "run_backtest_arrays",
@@ -71,7 +83,10 @@ class BacktestConfig(FrozenConfig):
     cash:
         Initial cash in the quote currency.
     fill:
-        ``"next-open"``: a signal at bar ``t`` fills at ``open[t+1]``; ``"close"``: at
+        ``"next-open"``: a signal at bar ``t`` fills at ``open[t+1]``; ``"next-bar"``: it
+        executes over bar ``t+1`` and fills at that bar's reference price (its VWAP proxy
+        ``(O + H + L + C) / 4``, :func:`simulators.fill_model.reference_prices`: the price the
+        arena broker and the RL environment fill at, at the bar's size); ``"close"``: at
         ``close[t]``.
     market:
         Market rules (``none``, ``cn``, ``us``, ``crypto``); ``None`` = the panel's market.
@@ -100,7 +115,7 @@ class BacktestConfig(FrozenConfig):
     """
 
     cash: float = Field(default=100_000.0, gt=0.0, le=1e15)
-    fill: Literal["next-open", "close"] = "next-open"
+    fill: Literal["next-open", "next-bar", "close"] = "next-open"
     market: Literal["none", "cn", "us", "crypto"] | None = None
     sizing: Literal["all-in", "fraction"] = "all-in"
     fraction: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -246,6 +261,8 @@ class PreparedPanel:
         ST symbols); a backtest whose configuration differs in one of them is refused.
     open, high, low, close, tradable:
         C-contiguous ``(T, N)`` copies of the panel's arrays (float64 / bool).
+    reference:
+        :func:`simulators.fill_model.reference_prices` of the bars (the ``next-bar`` fill).
     close_filled:
         ``close`` with NaN as 0 (the value of positions in assets without a price yet).
     volume:
@@ -254,6 +271,9 @@ class PreparedPanel:
         :func:`bar_sigma` of ``close`` (the impact's volatility, known before each bar).
     rules:
         The market's rule arrays, C-contiguous.
+    fees:
+        The market's fee model (with the configuration's commission overrides), whose
+        parameters the kernel is given (:func:`simulators.costs.kernel_cost_args`).
     periods:
         Bars per year (see :func:`simulators.metrics.periods_per_year`).
     """
@@ -265,11 +285,13 @@ class PreparedPanel:
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
+    reference: np.ndarray
     tradable: np.ndarray
     close_filled: np.ndarray
     volume: np.ndarray
     sigma: np.ndarray
     rules: RuleArrays
+    fees: MarketFees
     periods: float
 
 
@@ -332,13 +354,14 @@ def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> Prepare
     if panel.n_bars == 0:
         raise ConfigError(f"panel {panel.source or ''!r}: no bars to backtest")
     market = str(cfg.market)
-    raw = get_market_rules(
+    model = get_market_rules(
         market,
         commission_rate=cfg.commission_rate,
         commission_min=cfg.commission_min,
         commission_fixed=cfg.commission_fixed,
         st_symbols=cfg.st_symbols,
-    ).arrays(panel)
+    )
+    raw = model.arrays(panel)
     rules = dataclasses.replace(
         raw,
         lot_size=_frozen(raw.lot_size, np.float64),
@@ -352,20 +375,36 @@ def prepare_panel(panel: Panel, config: BacktestConfig | None = None) -> Prepare
         commission_fixed=float(raw.commission_fixed),
     )
     close = _frozen(panel.close, np.float64)
+    open_ = _frozen(panel.open, np.float64)
+    high = _frozen(panel.high, np.float64)
+    low = _frozen(panel.low, np.float64)
     return PreparedPanel(
         panel=panel,
         market=market,
         rules_key=_rules_key(cfg),
-        open=_frozen(panel.open, np.float64),
-        high=_frozen(panel.high, np.float64),
-        low=_frozen(panel.low, np.float64),
+        open=open_,
+        high=high,
+        low=low,
         close=close,
+        reference=_frozen(reference_prices(open_, high, low, close), np.float64),
         tradable=_frozen(panel.tradable, np.bool_),
         close_filled=_frozen(np.nan_to_num(close), np.float64),
         volume=_frozen(np.nan_to_num(panel.volume), np.float64),
         sigma=_frozen(bar_sigma(close), np.float64),
         rules=rules,
+        fees=model.fees,
         periods=panel_periods_per_year(panel, market),
+    )
+
+
+def cost_model(config: BacktestConfig, fees: MarketFees) -> CostModel:
+    """Return the cost models of a backtest: the market's ``fees`` and the configuration's
+    spread, square-root impact and participation cap (:mod:`simulators.costs`)."""
+    return CostModel(
+        fees=fees,
+        spread=ConstantSpread(half_spread_bps=float(config.half_spread_bps)),
+        impact=SquareRootImpact(coefficient=float(config.impact_coefficient)),
+        participation=VolumeParticipation(cap=config.participation_cap),
     )
 
 
@@ -474,11 +513,13 @@ def run_backtest_arrays(
         fraction = np.ones(shape)
     max_positions = cfg.max_positions if cfg.max_positions is not None else panel.n_assets
     rules = prepared.rules
+    costs = kernel_cost_args(cost_model(cfg, prepared.fees))
     equity, _cash, positions, records = simulate_nb(
         prepared.open,
         prepared.high,
         prepared.low,
         prepared.close,
+        prepared.reference if cfg.fill == "next-bar" else prepared.open,
         prepared.tradable,
         entry_arr,
         exit_arr,
@@ -497,16 +538,16 @@ def run_backtest_arrays(
         rules.stamp_duty,
         rules.day_id,
         rules.t_plus_one,
-        rules.commission_rate,
-        rules.commission_min,
-        rules.commission_fixed,
+        costs.commission_rate,
+        costs.commission_min,
+        costs.commission_fixed,
         float(cfg.slippage),
         int(entry_arr.sum()),
         prepared.volume,
         prepared.sigma,
-        float(cfg.half_spread_bps) / 1e4,
-        float(cfg.impact_coefficient),
-        math.inf if cfg.participation_cap is None else float(cfg.participation_cap),
+        costs.half_spread,
+        costs.impact_coefficient,
+        costs.participation_cap,
     )
     # Chronological by entry, then column: the order a reader expects and parity tests use
     # (a column enters at most once per bar, so the order is total).

@@ -6,11 +6,15 @@ bar or asset arrive already broadcast to ``(T, N)`` by :mod:`simulators.backtest
 
 Per bar ``t`` the kernel runs these phases, in this order:
 
-1. **open** (``fill="next-open"`` only): pending exits, then pending entries (column order),
-   fill at ``open[t]``; an order due on a non-tradable bar waits for the asset's next own bar
-   (a suspended day is not a bar of the asset: "next open" is the open of its next bar);
+1. **open** (``fill="next-open"`` or ``"next-bar"``): pending exits, then pending entries
+   (column order), fill at ``fill_price[t]``: the open (``next-open``) or the bar's reference
+   price (``next-bar``: the order executes over the bar, as the arena works a day's order over
+   its minutes; :func:`simulators.fill_model.reference_prices`); an order due on a
+   non-tradable bar waits for the asset's next own bar (a suspended day is not a bar of the
+   asset: "next open" is the open of its next bar);
 2. **time stop**: positions held ``>= time_stop`` bars of their own (tradable bars after the
-   entry bar; suspended days do not count) exit at ``open[t]``;
+   entry bar; suspended days do not count) exit at ``fill_price[t]`` (the open with
+   ``close`` fills);
 3. **intrabar stops** (positions filled before bar ``t``): stop loss / trailing stop
    before take profit; a gap through the level fills at the open, otherwise at the level;
 4. **close** (``fill="close"`` only): exits, then entries, fill at ``close[t]``;
@@ -27,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulators.lots import MAX_LOTS, lots_size_nb
+from simulators.lots import MAX_LOTS, lots_size_nb, round_to_lot_nb
 
 # Exit reasons stored in TradeRecord.exit_reason.
 EXIT_OPEN = 0  # still open at the last bar (marked at the last close)
@@ -66,7 +70,10 @@ SIZING_FRACTION = 1
 
 @njit(cache=True)
 def order_fee_nb(value: float, rate: float, minimum: float, fixed: float) -> float:
-    """Return the commission of one order of traded ``value``."""
+    """Return the commission of one order of traded ``value``.
+
+    The numba twin of :func:`simulators.costs.commission_amount` (the fee model's formula).
+    """
     if value <= 0.0:
         return 0.0
     return max(rate * value, minimum) + fixed
@@ -138,8 +145,9 @@ def trade_cost_nb(
 ) -> float:
     """Return the adverse fraction of the price one fill pays: half-spread plus impact.
 
-    The square-root law of :func:`simulators.fill_model.impact_fraction`,
-    ``k * sigma * sqrt(quantity / volume)``; no impact on a bar without volume.
+    The numba twin of :meth:`simulators.costs.ConstantSpread.half_spread` plus
+    :func:`simulators.costs.square_root_impact`, ``k * sigma * sqrt(quantity / volume)``; no
+    impact on a bar without volume.
     """
     cost = half_spread
     if impact_coefficient > 0.0 and quantity > 0.0 and volume > 0.0 and sigma > 0.0:
@@ -151,7 +159,8 @@ def trade_cost_nb(
 def bar_capacity_nb(volume: float, participation_cap: float, lot: float) -> float:
     """Return the most one bar can fill of an asset: ``cap * volume`` in whole lots.
 
-    ``inf`` when there is no cap; 0 on a bar without volume (the fill model's ``no_volume``).
+    The numba twin of :meth:`simulators.costs.VolumeParticipation.capacity`: ``inf`` when
+    there is no cap; 0 on a bar without volume (the fill model's ``no_volume``).
     """
     if not np.isfinite(participation_cap):
         return np.inf
@@ -159,8 +168,8 @@ def bar_capacity_nb(volume: float, participation_cap: float, lot: float) -> floa
         return 0.0
     capacity = participation_cap * volume
     if lot > 0.0:
-        # Down to whole lots, tolerant of float noise as simulators.fill_model.round_to_lot.
-        capacity = np.floor(capacity / lot + 1e-9) * lot
+        # Down to whole lots, tolerant of float noise: the one lot rule (simulators.lots).
+        capacity = round_to_lot_nb(capacity, lot)
     return capacity
 
 
@@ -304,6 +313,7 @@ def simulate_nb(
     high: np.ndarray,
     low: np.ndarray,
     close: np.ndarray,
+    fill_price: np.ndarray,
     tradable: np.ndarray,
     entries: np.ndarray,
     exits: np.ndarray,
@@ -382,7 +392,7 @@ def simulate_nb(
         if not fill_at_close:
             for i in range(n_assets):
                 if pending_exit[i] and size[i] > 0.0:
-                    base = max(open_[t, i] * (1.0 - slippage), low[t, i])
+                    base = max(fill_price[t, i] * (1.0 - slippage), low[t, i])
                     qty = min(
                         size[i],
                         bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
@@ -406,11 +416,11 @@ def simulate_nb(
                             pending_exit[i] = False
                 elif size[i] == 0.0:
                     pending_exit[i] = False
-            # Entries are sized on equity valued at this bar's open (the fill prices).
+            # Entries are sized on equity valued at this bar's fill prices.
             open_equity = cash
             for i in range(n_assets):
                 if size[i] > 0.0:
-                    open_equity += size[i] * open_[t, i]
+                    open_equity += size[i] * fill_price[t, i]
             for i in range(n_assets):
                 if not pending_entry[i]:
                     continue
@@ -419,7 +429,7 @@ def simulate_nb(
                 pending_entry[i] = False  # an entry that cannot fill at its bar expires
                 if size[i] > 0.0 or n_open >= max_positions:
                     continue
-                base = min(open_[t, i] * (1.0 + slippage), high[t, i])
+                base = min(fill_price[t, i] * (1.0 + slippage), high[t, i])
                 if base >= limit_up[t, i]:
                     continue
                 s = pending_signal_bar[i]
@@ -473,7 +483,8 @@ def simulate_nb(
             raw = np.nan
             reason = EXIT_OPEN
             if not np.isnan(hold_limit[i]) and held_bars[i] >= hold_limit[i]:
-                raw = bar_open
+                # An order due at the start of the bar: the price of the bar's due orders.
+                raw = fill_price[t, i]
                 reason = EXIT_TIME_STOP
             else:
                 # The highest of the two stop levels is the one a falling price meets first.

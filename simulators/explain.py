@@ -2,7 +2,8 @@
 
 * :func:`buy_and_hold`: the baseline of a backtest. The same panel, costs and market rules, an
   equal-weight buy of every symbol at the first bar it can be bought (the first signal bar
-  whose fill passes the kernel's checks: ``open[1]`` with ``fill="next-open"``, ``close[0]``
+  whose fill passes the kernel's checks: ``open[1]`` with ``fill="next-open"`` (the reference
+  price of bar 1 with ``"next-bar"``), ``close[0]``
   with ``fill="close"``, later for a symbol not yet listed, suspended or at its limit-up
   price), held to the last bar. It runs through :func:`simulators.backtest.run_backtest_arrays`
   like any strategy: an entry signal at that bar, no exits, ``sizing="all-in"`` over every
@@ -80,7 +81,8 @@ def _fill_prices(prepared: PreparedPanel, config: BacktestConfig) -> tuple[np.nd
 
     Row ``s`` is an entry signalled at the close of bar ``s``: it fills at the open of the
     asset's next own bar (``next-open``: ``open[s + 1]``, or later when the asset is suspended
-    then; never when it has no bar after ``s``) or at ``close[s]`` (``close``), with slippage,
+    then; never when it has no bar after ``s``), at that bar's reference price (``next-bar``)
+    or at ``close[s]`` (``close``), with slippage,
     capped at the bar's high; the checks are the kernel's, in its order (tradable, limit-up, a
     price).
     """
@@ -103,7 +105,8 @@ def _fill_prices(prepared: PreparedPanel, config: BacktestConfig) -> tuple[np.nd
             np.where(after >= n_bars, _NOT_TRADABLE, _FILLABLE),
         )
         fill_rows = np.minimum(after, last_row)
-        raw = prepared.open[fill_rows, columns]
+        due = prepared.reference if config.fill == "next-bar" else prepared.open
+        raw = due[fill_rows, columns]
     with np.errstate(invalid="ignore"):
         fill = np.minimum(raw * (1.0 + float(config.slippage)), prepared.high[fill_rows, columns])
         at_limit = fill >= prepared.rules.limit_up[fill_rows, columns]

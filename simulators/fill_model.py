@@ -6,9 +6,14 @@ arena's broker: the market model decided in issue 13, written once (and in
 
 * The order is decided at the close of the previous bar and executes *during* this bar
   (next-bar execution; a bar's timestamp is its close).
-* The reference price is the bar's VWAP proxy, the OHLC average ``(O + H + L + C) / 4``
-  (:func:`reference_price`): the lab's bars (:class:`simulators.bars.Panel`) carry no VWAP or
-  traded-amount column, and the OHLC average is the proxy the model always used.
+* The reference price is the bar's VWAP where the quote carries one, otherwise its proxy, the
+  OHLC average ``(O + H + L + C) / 4`` (:func:`reference_price`, :func:`reference_prices`):
+  the lab's bars (:class:`simulators.bars.Panel`) carry no VWAP or traded-amount column, and
+  the OHLC average is the proxy the model always used. The backtest kernel's
+  ``fill="next-bar"`` fills a daily bar at the same reference.
+* Spread, impact and the participation cap are the models of :mod:`simulators.costs`
+  (:attr:`FillParams.spread`, :attr:`FillParams.impact`, :attr:`FillParams.participation`);
+  this module composes them, it does not repeat their formulas.
 * The fill price is ``reference * (1 + s * (half_spread + temporary + transient))`` with
   ``s = +1`` for a buy and ``-1`` for a sell:
 
@@ -39,14 +44,25 @@ arena's broker: the market model decided in issue 13, written once (and in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 import numpy as np
 
+from simulators.costs import (
+    ConstantSpread,
+    CostModel,
+    MarketFees,
+    SquareRootImpact,
+    VolumeParticipation,
+    square_root_impact,
+    transient_decay,
+)
 from simulators.lots import round_to_lot_nb
 
 Side = Literal["buy", "sell"]
+#: A price or an array of prices (:func:`reference_prices` takes either).
+PriceT = TypeVar("PriceT", float, np.ndarray)
 FillStatus = Literal["filled", "partial", "rejected"]
 
 #: Reason codes of :class:`ChildFill` (``"ok"`` when everything asked for was filled).
@@ -100,6 +116,11 @@ class FillParams:
     limit_pct: float | None = None
     transient_half_life_bars: float = 10.0
 
+    #: The cost models these parameters make (:mod:`simulators.costs`), built once here.
+    spread: ConstantSpread = field(init=False, repr=False, compare=False)
+    impact: SquareRootImpact = field(init=False, repr=False, compare=False)
+    participation: VolumeParticipation = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         if not (math.isfinite(self.half_spread_bps) and self.half_spread_bps >= 0):
             raise ValueError(f"FillParams.half_spread_bps must be >= 0, got {self.half_spread_bps}")
@@ -120,6 +141,23 @@ class FillParams:
         half_life = self.transient_half_life_bars
         if not (math.isfinite(half_life) and half_life >= 0):
             raise ValueError(f"FillParams.transient_half_life_bars must be >= 0, got {half_life}")
+        spread = ConstantSpread(half_spread_bps=self.half_spread_bps)
+        impact = SquareRootImpact(
+            coefficient=self.impact_coefficient, transient_half_life_bars=half_life
+        )
+        participation = VolumeParticipation(cap=self.participation_cap)
+        object.__setattr__(self, "spread", spread)
+        object.__setattr__(self, "impact", impact)
+        object.__setattr__(self, "participation", participation)
+
+    def cost_model(self, fees: MarketFees | None = None) -> CostModel:
+        """Return these parameters as a :class:`simulators.costs.CostModel` with ``fees``."""
+        return CostModel(
+            fees=fees or MarketFees(),
+            spread=self.spread,
+            impact=self.impact,
+            participation=self.participation,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -147,9 +185,7 @@ class ImpactState:
         """Return the transient displacement left at bar ``bar`` (``>= self.bar``)."""
         if bar < self.bar:
             raise ValueError(f"ImpactState is at bar {self.bar}; bar {bar} is in its past")
-        if self.level == 0.0 or half_life_bars == 0.0:
-            return 0.0
-        return self.level * 0.5 ** ((bar - self.bar) / half_life_bars)
+        return transient_decay(self.level, bar - self.bar, half_life_bars)
 
 
 #: The state of a parent order before its first fill.
@@ -168,6 +204,9 @@ class BarQuote:
         Bar volume in units of the asset.
     prev_close:
         Previous *daily* close, the reference of the price limits (``None``: no limits apply).
+    vwap:
+        The bar's volume-weighted average price where the data has one (``None``: the OHLC
+        average is the reference, :func:`reference_price`).
     """
 
     open: float
@@ -176,6 +215,7 @@ class BarQuote:
     close: float
     volume: float
     prev_close: float | None = None
+    vwap: float | None = None
 
     def __post_init__(self) -> None:
         prices = (self.open, self.high, self.low, self.close)
@@ -185,6 +225,8 @@ class BarQuote:
             raise ValueError(f"BarQuote high {self.high} < low {self.low}")
         if not (math.isfinite(self.volume) and self.volume >= 0):
             raise ValueError(f"BarQuote volume must be finite and >= 0, got {self.volume}")
+        if self.vwap is not None and not (math.isfinite(self.vwap) and self.vwap > 0):
+            raise ValueError(f"BarQuote vwap must be finite and > 0, got {self.vwap}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,12 +295,28 @@ def price_limits(prev_close: float | None, limit_pct: float | None) -> tuple[flo
     return prev_close * (1.0 - limit_pct), prev_close * (1.0 + limit_pct)
 
 
-def reference_price(bar: BarQuote) -> float:
-    """Return the price a fill on ``bar`` starts from before costs (the OHLC average).
+def reference_prices(open_: PriceT, high: PriceT, low: PriceT, close: PriceT) -> PriceT:
+    """Return the reference price of bars: the OHLC average ``(O + H + L + C) / 4``.
 
-    The bars carry no VWAP; the OHLC average is the documented proxy of it.
+    The one formula of the reference price, for one bar (floats: :func:`reference_price`) or
+    elementwise for arrays (the kernel's ``fill="next-bar"`` price,
+    :func:`simulators.backtest.prepare_panel`), summed in this order so that a bar's scalar and
+    array references are the same float. It is the documented proxy of the bar's VWAP: the
+    lab's bars carry none (``simulators.bars.Panel``, ``simulators.intraday_market``); a bar
+    that has one gives it to :class:`BarQuote` instead.
     """
-    return (bar.open + bar.high + bar.low + bar.close) / 4.0
+    return (open_ + high + low + close) / 4.0
+
+
+def reference_price(bar: BarQuote) -> float:
+    """Return the price a fill on ``bar`` starts from before costs.
+
+    The bar's VWAP when it carries one, else its OHLC average (:func:`reference_prices`, the
+    documented proxy of the VWAP).
+    """
+    if bar.vwap is not None:
+        return bar.vwap
+    return reference_prices(bar.open, bar.high, bar.low, bar.close)
 
 
 def daily_volatility(log_returns: np.ndarray) -> float:
@@ -306,9 +364,7 @@ def impact_fraction(quantity: float, bar_volume: float, sigma: float, coefficien
     coefficient:
         ``k`` of the law.
     """
-    if quantity <= 0 or bar_volume <= 0:
-        return 0.0
-    return coefficient * sigma * math.sqrt(quantity / bar_volume)
+    return square_root_impact(quantity, bar_volume, sigma, coefficient)
 
 
 def fill_child_order(
@@ -356,7 +412,9 @@ def fill_child_order(
     if not (math.isfinite(sigma) and sigma >= 0):
         raise ValueError(f"sigma must be finite and >= 0, got {sigma}")
     reference = reference_price(bar)
-    transient = impact.at(bar_number, params.transient_half_life_bars)
+    if bar_number < impact.bar:
+        raise ValueError(f"ImpactState is at bar {impact.bar}; bar {bar_number} is in its past")
+    transient = params.impact.decay(impact.level, bar_number - impact.bar)
 
     def rejected(reason: str) -> ChildFill:
         return ChildFill(
@@ -382,7 +440,7 @@ def fill_child_order(
 
     reason = "ok"
     wanted = quantity
-    capacity = params.participation_cap * bar.volume
+    capacity = params.participation.limit(bar.volume)
     if not complete and wanted > capacity:
         wanted = capacity
         reason = "participation_cap"
@@ -398,9 +456,9 @@ def fill_child_order(
             filled, capacity, bar, sigma, params, transient
         )
     else:
-        temporary = impact_fraction(filled, bar.volume, sigma, params.impact_coefficient)
+        temporary = params.impact.temporary(filled, bar.volume, sigma)
         level = transient + temporary
-    cost = params.half_spread_bps / 1e4 + temporary + transient
+    cost = params.spread.half_spread() + temporary + transient
     direction = 1.0 if side == "buy" else -1.0
     price = reference * (1.0 + direction * cost)
     # Our impact may leave the recorded [low, high] (the bar traded without us); the day's
@@ -442,9 +500,8 @@ def _completion_impact(
     """
     full = math.floor(filled / capacity + 1e-9)
     rest = max(filled - full * capacity, 0.0)
-    k = params.impact_coefficient
-    slice_impact = impact_fraction(capacity, bar.volume, sigma, k)
-    rest_impact = impact_fraction(rest, bar.volume, sigma, k)
+    slice_impact = params.impact.temporary(capacity, bar.volume, sigma)
+    rest_impact = params.impact.temporary(rest, bar.volume, sigma)
     # Sum over the full slices of the transient each pays, then the last slice's.
     paid = transient * full + slice_impact * full * (full - 1) / 2.0
     last_transient = transient + slice_impact * full

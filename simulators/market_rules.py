@@ -32,6 +32,7 @@ import pandas as pd
 
 from alphaloop.errors import ConfigError
 from simulators.bars import Panel
+from simulators.costs import MarketFees
 
 __all__ = [
     "CHINEXT_REFORM",
@@ -91,11 +92,20 @@ class RuleArrays:
 
 
 class MarketRules(Protocol):
-    """A market model: turns a panel into the arrays the kernel enforces."""
+    """A market model: turns a panel into the arrays the kernel enforces.
+
+    The market's fees are one :class:`simulators.costs.MarketFees` (:attr:`fees`), the model
+    the arena broker charges and the kernel's arrays are made of.
+    """
 
     @property
     def name(self) -> str:
         """The market's name (``none``, ``cn``, ``us``, ``crypto``)."""
+        ...
+
+    @property
+    def fees(self) -> MarketFees:
+        """The market's commission and stamp duty (:mod:`simulators.costs`)."""
         ...
 
     def arrays(self, panel: Panel) -> RuleArrays:
@@ -116,18 +126,26 @@ def _no_limits(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
     return np.full(shape, np.inf), np.full(shape, -np.inf)
 
 
-def _plain(panel: Panel, *, lot: float, rate: float, minimum: float, fixed: float) -> RuleArrays:
+def _plain(panel: Panel, *, lot: float, fees: MarketFees) -> RuleArrays:
     up, down = _no_limits(panel)
     return RuleArrays(
         lot_size=np.full(panel.n_assets, float(lot)),
         limit_up=up,
         limit_down=down,
-        stamp_duty=np.zeros(panel.n_bars),
+        stamp_duty=fees.tax_rates("sell", _local_days(panel.index).values),
         day_id=trading_day_ids(panel.index),
         t_plus_one=False,
-        commission_rate=float(rate),
-        commission_min=float(minimum),
-        commission_fixed=float(fixed),
+        commission_rate=float(fees.commission_rate),
+        commission_min=float(fees.commission_min),
+        commission_fixed=float(fees.commission_fixed),
+    )
+
+
+def _commission_fees(model: Any) -> MarketFees:
+    return MarketFees(
+        commission_rate=float(model.commission_rate),
+        commission_min=float(model.commission_min),
+        commission_fixed=float(model.commission_fixed),
     )
 
 
@@ -138,9 +156,14 @@ class FrictionlessRules:
     name: str = "none"
     lot_size: float = 0.0
 
+    @property
+    def fees(self) -> MarketFees:
+        """No fees."""
+        return MarketFees()
+
     def arrays(self, panel: Panel) -> RuleArrays:
         """Return frictionless rule arrays for ``panel``."""
-        return _plain(panel, lot=self.lot_size, rate=0.0, minimum=0.0, fixed=0.0)
+        return _plain(panel, lot=self.lot_size, fees=self.fees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,15 +176,14 @@ class USEquityRules:
     commission_min: float = 0.0
     commission_fixed: float = 1.0
 
+    @property
+    def fees(self) -> MarketFees:
+        """The commission per order (no stamp duty)."""
+        return _commission_fees(self)
+
     def arrays(self, panel: Panel) -> RuleArrays:
         """Return US-equity rule arrays for ``panel``."""
-        return _plain(
-            panel,
-            lot=self.lot_size,
-            rate=self.commission_rate,
-            minimum=self.commission_min,
-            fixed=self.commission_fixed,
-        )
+        return _plain(panel, lot=self.lot_size, fees=self.fees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +196,14 @@ class CryptoRules:
     commission_min: float = 0.0
     commission_fixed: float = 0.0
 
+    @property
+    def fees(self) -> MarketFees:
+        """The commission per order (no stamp duty)."""
+        return _commission_fees(self)
+
     def arrays(self, panel: Panel) -> RuleArrays:
         """Return crypto rule arrays for ``panel``."""
-        return _plain(
-            panel,
-            lot=self.lot_size,
-            rate=self.commission_rate,
-            minimum=self.commission_min,
-            fixed=self.commission_fixed,
-        )
+        return _plain(panel, lot=self.lot_size, fees=self.fees)
 
 
 ChinaBoard = Literal["main", "chinext", "star", "beijing"]
@@ -364,6 +385,19 @@ class ChinaAShareRules:
     tick: float = 0.01
     st_symbols: tuple[str, ...] = ()
 
+    @property
+    def fees(self) -> MarketFees:
+        """Commission per order and the stamp duty on sells by trading date."""
+        return MarketFees(
+            commission_rate=self.commission_rate,
+            commission_min=self.commission_min,
+            commission_fixed=self.commission_fixed,
+            sell_stamp_duty=(
+                (date.min, self.stamp_duty_before),
+                (CN_STAMP_DUTY_CUT.date(), self.stamp_duty_after),
+            ),
+        )
+
     def arrays(self, panel: Panel) -> RuleArrays:
         """Return A-share rule arrays for ``panel``."""
         day_id = trading_day_ids(panel.index)
@@ -377,8 +411,8 @@ class ChinaAShareRules:
         down = np.round(previous * (1.0 - limits) / self.tick) * self.tick + half_tick
         up = np.where(np.isnan(up), np.inf, up)
         down = np.where(np.isnan(down), -np.inf, down)
-        local = _local_days(panel.index)
-        stamp = np.where(local >= CN_STAMP_DUTY_CUT, self.stamp_duty_after, self.stamp_duty_before)
+        fees = self.fees
+        stamp = fees.tax_rates("sell", _local_days(panel.index).values)
         return RuleArrays(
             lot_size=np.full(panel.n_assets, self.lot_size),
             limit_up=np.ascontiguousarray(up),
@@ -386,9 +420,9 @@ class ChinaAShareRules:
             stamp_duty=np.ascontiguousarray(stamp, dtype=np.float64),
             day_id=day_id,
             t_plus_one=True,
-            commission_rate=self.commission_rate,
-            commission_min=self.commission_min,
-            commission_fixed=self.commission_fixed,
+            commission_rate=fees.commission_rate,
+            commission_min=fees.commission_min,
+            commission_fixed=fees.commission_fixed,
         )
 
 

@@ -53,7 +53,10 @@ def _evolve(root: Path, panel, seed: int, generations: int, config: SessionConfi
     )
     try:
         result = session.run(generations)
-        best_id = max(session.evaluations, key=lambda gid: session.evaluations[gid].score)
+        # The best genome of the pool. (An Optuna child accepted in the last generation is
+        # evaluated but never committed: no later generation stores it.)
+        stored = [gid for gid in session.evaluations if session.store.genome(gid) is not None]
+        best_id = max(stored, key=lambda gid: session.evaluations[gid].score)
         return result, session.evaluations[best_id], session.genome(best_id)
     finally:
         session.close()

@@ -69,6 +69,8 @@ def reference_backtest(panel: Panel, entries: np.ndarray, exits: np.ndarray, **k
     equity, _cash, positions, records = simulate_nb(
         *(np.ascontiguousarray(a, dtype=float) for a in (panel.open, panel.high, panel.low)),
         np.ascontiguousarray(panel.close, dtype=float),
+        # The price of orders due at a bar's start: the open (next-open and close fills).
+        np.ascontiguousarray(panel.open, dtype=float),
         np.ascontiguousarray(panel.tradable),
         np.ascontiguousarray(entries),
         np.ascontiguousarray(exits),
