@@ -297,23 +297,37 @@ def percentile_rank(
 
     NaN where today's value is not finite or fewer than ``min_periods`` values are finite.
     """
+    # Each column is copied contiguous with its non-finite values as NaN (a NaN compares
+    # False, so the count below skips them without a branch and the comparison loop
+    # vectorises); the finite count of the window is kept as a running count. The counts are
+    # the same integers as a scan's, so the ranks are the same floats.
     n_bars, n_assets = values.shape
     out = np.full((n_bars, n_assets), np.nan)
+    column = np.empty(n_bars)
+    ranks = np.empty(n_bars)
     for col in range(n_assets):
         for t in range(n_bars):
-            today = values[t, col]
-            if not np.isfinite(today):
+            value = values[t, col]
+            column[t] = value if np.isfinite(value) else np.nan
+        count = 0
+        for t in range(n_bars):
+            today = column[t]
+            if not np.isnan(today):
+                count += 1
+            first = t - lookback + 1
+            if first > 0 and not np.isnan(column[first - 1]):
+                count -= 1
+            ranks[t] = np.nan
+            if np.isnan(today) or count < min_periods:
                 continue
-            count = 0
+            # A loop over a count (not over two bounds) is the form LLVM vectorises.
+            low = max(0, first)
             below = 0
-            for k in range(max(0, t - lookback + 1), t + 1):
-                value = values[k, col]
-                if np.isfinite(value):
-                    count += 1
-                    if value <= today:
-                        below += 1
-            if count >= min_periods:
-                out[t, col] = below / count
+            for k in range(t + 1 - low):
+                below += column[low + k] <= today
+            ranks[t] = below / count
+        for t in range(n_bars):
+            out[t, col] = ranks[t]
     return out
 
 

@@ -168,3 +168,25 @@ def test_nan_inside_window_gives_nan_then_recovers() -> None:
     out_ema = prim.ema(values, 5)
     assert np.isnan(out_ema[20:25, 0]).all()
     assert out_ema[25, 0] == pytest.approx(values[21:26, 0].mean())
+
+
+def test_percentile_rank_with_gaps_and_infinities_equals_a_scan_exactly() -> None:
+    # Non-finite values (NaN, +inf, -inf) are neither counted nor ranked; the ranks are the
+    # same floats as a plain scan's, for look-backs shorter and longer than the history.
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(300, 4))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[rng.random(values.shape) < 0.02] = np.inf
+    values[rng.random(values.shape) < 0.02] = -np.inf
+    values[:40, 2] = np.nan
+    values[100:130, 3] = 0.5  # ties
+    for lookback, min_periods in ((1, 1), (7, 3), (60, 60), (400, 10)):
+        expected = np.full(values.shape, np.nan)
+        for t in range(values.shape[0]):
+            for col in range(values.shape[1]):
+                block = values[max(0, t - lookback + 1) : t + 1, col]
+                block = block[np.isfinite(block)]
+                today = values[t, col]
+                if np.isfinite(today) and len(block) >= min_periods:
+                    expected[t, col] = np.sum(block <= today) / len(block)
+        np.testing.assert_array_equal(prim.percentile_rank(values, lookback, min_periods), expected)
