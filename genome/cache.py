@@ -263,11 +263,9 @@ class IndicatorCache:
         """
 
         def ratio_of(returns: np.ndarray) -> np.ndarray:
-            mean = prim.sma(returns, window)
-            variance = prim.rolling_std(returns, window, 1) ** 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(variance > 0.0, mean / variance, np.where(mean > 0.0, np.inf, 0.0))
-            return np.where(np.isnan(mean), np.nan, ratio)
+            return prim.kelly_from_moments(  # type: ignore[no-any-return]
+                prim.sma(returns, window), prim.rolling_std(returns, window, 1)
+            )
 
         return self.get(("kelly", window), lambda: self._on_own_bars(ratio_of, self.returns()))
 

@@ -58,7 +58,7 @@ from genome.genes import (
     VolTarget,
     VolumeSurge,
 )
-from genome.primitives import shift
+from genome.primitives import clipped_weight, shift, vol_target_weight
 from genome.random import numeric_genes
 from genome.regime import REGIME_CODES, RegimeSpec
 from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
@@ -264,25 +264,22 @@ def position_size(sizing: Sizing, cache: IndicatorCache) -> np.ndarray:
     them (realised volatility, the Kelly ratio) are cached already.
     """
     panel = cache.panel
-    shape = (panel.n_bars, panel.n_assets)
     if isinstance(sizing, FixedFraction):
-        return np.full(shape, sizing.fraction)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(sizing, VolTarget):
-            sigma = cache.realised_volatility(sizing.window) * math.sqrt(periods_per_year(panel))
-            # A flat asset (sigma 0) fills its slot; an unknown sigma (warm-up) stays NaN.
-            scale = np.where(
-                sigma > 0.0,
-                np.minimum(1.0, sizing.target / sigma),
-                np.where(sigma == 0.0, 1.0, np.nan),
-            )
-            weight = scale / sizing.max_positions
-        elif isinstance(sizing, CappedKelly):
-            weight = np.clip(cache.kelly_ratio(sizing.window), 0.0, sizing.cap)
-        else:
-            raise GenomeError(f"sizing: unknown sizing type {type(sizing).__name__}")
-    # No estimate yet (warm-up) means no position, not a guess.
-    return np.where(np.isfinite(weight), weight, 0.0)
+        return np.full((panel.n_bars, panel.n_assets), sizing.fraction)
+    # No estimate yet (warm-up) means no position, not a guess: the kernels give 0 there.
+    if isinstance(sizing, VolTarget):
+        # A flat asset (sigma 0) fills its slot; an unknown sigma (warm-up) gets nothing.
+        return vol_target_weight(  # type: ignore[no-any-return]
+            cache.realised_volatility(sizing.window),
+            math.sqrt(periods_per_year(panel)),
+            float(sizing.target),
+            int(sizing.max_positions),
+        )
+    if isinstance(sizing, CappedKelly):
+        return clipped_weight(  # type: ignore[no-any-return]
+            cache.kelly_ratio(sizing.window), float(sizing.cap)
+        )
+    raise GenomeError(f"sizing: unknown sizing type {type(sizing).__name__}")
 
 
 # --------------------------------------------------------------------------- genome
