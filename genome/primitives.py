@@ -19,15 +19,24 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulators.indicators import decimal_sma
+from simulators.indicators import decimal_sma, decimal_ticks_nb
 
 
-def sma(values: np.ndarray, window: int) -> np.ndarray:
+def sma(
+    values: np.ndarray, window: int, decimals: tuple[np.ndarray, np.ndarray, int] | None = None
+) -> np.ndarray:
     """Return the simple moving average over ``window`` bars (exact on a decimal grid).
 
     See :func:`simulators.indicators.decimal_sma`; windows off the grid use a running sum.
+    ``decimals``: :func:`decimal_ticks` of these very ``values``, when the caller keeps it
+    for several windows.
     """
-    return decimal_sma(np.asarray(values, dtype=np.float64), window, _running_sma)
+    return decimal_sma(np.asarray(values, dtype=np.float64), window, _running_sma, decimals)
+
+
+def decimal_ticks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return the decimal places and ticks of ``values`` that :func:`sma` reads (see there)."""
+    return decimal_ticks_nb(np.asarray(values, dtype=np.float64))  # type: ignore[no-any-return]
 
 
 @njit(cache=True)
@@ -62,18 +71,30 @@ def rolling_std(values: np.ndarray, window: int, ddof: int) -> np.ndarray:  # pr
     out = np.full((n_bars, n_assets), np.nan)
     if window <= ddof:
         return out
+    # Two passes per column: the running sums (sequential) into small buffers, then the
+    # divisions and square roots, branch-free, in a loop LLVM vectorises (they bound a
+    # one-pass loop). The same operations on the same values: the same floats.
+    totals = np.empty(n_bars)
+    sums_of_squares = np.empty(n_bars)
+    valid = np.zeros(n_bars, dtype=np.bool_)
+    column = np.empty(n_bars)
     for col in range(n_assets):
         # Running sums of deviations from an origin that is moved to the current value (and
         # the sums recomputed exactly) once per window: the difference of squares then only
         # cancels over one window's moves, so small variances keep their precision and a flat
         # window is exactly 0, at O(1) amortised cost per bar.
+        for t in range(n_bars):
+            column[t] = values[t, col]
         origin = np.nan
         total = 0.0
         squares = 0.0
         bad = 0
         since = window
         for t in range(n_bars):
-            value = values[t, col]
+            valid[t] = False
+            totals[t] = 0.0
+            sums_of_squares[t] = 0.0
+            value = column[t]
             if np.isfinite(value):
                 if np.isnan(origin):
                     origin = value
@@ -82,7 +103,7 @@ def rolling_std(values: np.ndarray, window: int, ddof: int) -> np.ndarray:  # pr
             else:
                 bad += 1
             if t >= window:
-                old = values[t - window, col]
+                old = column[t - window]
                 if np.isfinite(old):
                     total -= old - origin
                     squares -= (old - origin) * (old - origin)
@@ -96,12 +117,20 @@ def rolling_std(values: np.ndarray, window: int, ddof: int) -> np.ndarray:  # pr
                 total = 0.0
                 squares = 0.0
                 for k in range(t - window + 1, t + 1):
-                    deviation = values[k, col] - origin
+                    deviation = column[k] - origin
                     total += deviation
                     squares += deviation * deviation
                 since = 0
-            variance = (squares - total * total / window) / (window - ddof)
-            out[t, col] = np.sqrt(variance) if variance > 0.0 else 0.0
+            valid[t] = True
+            totals[t] = total
+            sums_of_squares[t] = squares
+        for t in range(n_bars):
+            total = totals[t]
+            variance = (sums_of_squares[t] - total * total / window) / (window - ddof)
+            root = np.sqrt(variance)
+            column[t] = (root if variance > 0.0 else 0.0) if valid[t] else np.nan
+        for t in range(n_bars):
+            out[t, col] = column[t]
     return out
 
 
