@@ -58,7 +58,16 @@ from genome.genes import (
     VolTarget,
     VolumeSurge,
 )
-from genome.primitives import clipped_weight, shift, vol_target_weight
+from genome.primitives import (
+    clipped_weight,
+    compare_arrays,
+    compare_level,
+    compare_lower_band,
+    compare_upper_band,
+    cross,
+    surge,
+    vol_target_weight,
+)
 from genome.random import numeric_genes
 from genome.regime import REGIME_CODES, RegimeSpec
 from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
@@ -126,59 +135,60 @@ def condition_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
     The signal is False wherever the asset has no bar of its own (``tradable`` False): a
     suspended day fires no entry and no exit (see the module docstring).
     """
-    return cache.get(
-        ("signal", condition), lambda: _compute_signal(condition, cache) & cache.panel.tradable
-    )
+    return cache.get(("signal", condition), lambda: _compute_signal(condition, cache))
+
+
+# The comparison codes of genome.primitives' signal kernels.
+_LT, _GT, _LE, _GE = 0, 1, 2, 3
 
 
 def _compute_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
-    close = cache.panel.close
-    # NaN comparisons are False, so warm-up bars never signal.
-    with np.errstate(invalid="ignore"):
-        if isinstance(condition, PriceVsMA):
-            average = cache.moving_average(condition.ma, "close", condition.window)
-            return close > average if condition.side == "above" else close < average
-        if isinstance(condition, MACross):
-            fast = cache.moving_average(condition.ma, "close", condition.fast)
-            slow = cache.moving_average(condition.ma, "close", condition.slow)
-            spread = fast - slow
-            before = shift(spread)
-            if condition.direction == "above":
-                return (spread > 0.0) & (before <= 0.0)
-            return (spread < 0.0) & (before >= 0.0)
-        if isinstance(condition, RSILevel):
-            level = cache.rsi(condition.window)
-            if condition.side == "below":
-                return level < condition.threshold
-            return level > condition.threshold
-        if isinstance(condition, BollingerTouch):
-            middle = cache.sma("close", condition.window)
-            spread = condition.width * cache.std("close", condition.window)
-            if condition.band == "lower":
-                return close <= middle - spread
-            return close >= middle + spread
-        if isinstance(condition, DonchianBreakout):
-            if condition.side == "high":
-                return close > cache.previous("max_high", condition.window)
-            return close < cache.previous("min_low", condition.window)
-        if isinstance(condition, Momentum):
-            change = cache.rate_of_change(condition.window)
-            if condition.side == "above":
-                return change > condition.threshold
-            return change < condition.threshold
-        if isinstance(condition, VolumeSurge):
-            average = cache.previous("sma_volume", condition.window)
-            return (average > 0.0) & (cache.panel.volume > condition.multiple * average)
-        if isinstance(condition, ATRPct):
-            level = cache.atr_pct(condition.window)
-            if condition.side == "below":
-                return level < condition.threshold
-            return level > condition.threshold
-        if isinstance(condition, RVPercentile):
-            rank = cache.rv_percentile(condition.window, condition.lookback)
-            if condition.side == "below":
-                return rank <= condition.threshold
-            return rank >= condition.threshold
+    """Return the condition's signal where the asset trades (one numba pass per signal).
+
+    NaN comparisons are False, so warm-up bars never signal.
+    """
+    panel = cache.panel
+    close = panel.close
+    tradable = panel.tradable
+    if isinstance(condition, PriceVsMA):
+        average = cache.moving_average(condition.ma, "close", condition.window)
+        side = _GT if condition.side == "above" else _LT
+        return compare_arrays(close, average, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, MACross):
+        fast = cache.moving_average(condition.ma, "close", condition.fast)
+        slow = cache.moving_average(condition.ma, "close", condition.slow)
+        return cross(fast, slow, condition.direction == "above", tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, RSILevel):
+        side = _LT if condition.side == "below" else _GT
+        level = float(condition.threshold)
+        return compare_level(cache.rsi(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, BollingerTouch):
+        middle = cache.sma("close", condition.window)
+        deviation = cache.std("close", condition.window)
+        band = compare_lower_band if condition.band == "lower" else compare_upper_band
+        return band(close, middle, float(condition.width), deviation, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, DonchianBreakout):
+        if condition.side == "high":
+            return compare_arrays(
+                close, cache.previous("max_high", condition.window), _GT, tradable
+            )  # type: ignore[no-any-return]
+        return compare_arrays(close, cache.previous("min_low", condition.window), _LT, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, Momentum):
+        side = _GT if condition.side == "above" else _LT
+        level = float(condition.threshold)
+        return compare_level(cache.rate_of_change(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, VolumeSurge):
+        average = cache.previous("sma_volume", condition.window)
+        return surge(panel.volume, average, float(condition.multiple), tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, ATRPct):
+        side = _LT if condition.side == "below" else _GT
+        level = float(condition.threshold)
+        return compare_level(cache.atr_pct(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, RVPercentile):
+        rank = cache.rv_percentile(condition.window, condition.lookback)
+        side = _LE if condition.side == "below" else _GE
+        level = float(condition.threshold)
+        return compare_level(rank, level, side, tradable)  # type: ignore[no-any-return]
     raise GenomeError(f"entry: unknown condition type {type(condition).__name__}")
 
 

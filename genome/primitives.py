@@ -459,6 +459,118 @@ def clipped_weight(ratio: np.ndarray, cap: float) -> np.ndarray:  # pragma: no c
     return out
 
 
+# --------------------------------------------------------------------------- signals
+# One pass per condition signal instead of NumPy's chain of temporaries (comparison, shift,
+# ``& tradable``): the same float operations in the same order, so the same booleans. A NaN
+# compares False, so warm-up bars never signal. ``side``: 0 ``<``, 1 ``>``, 2 ``<=``, 3 ``>=``.
+@njit(cache=True, inline="always")
+def _compare(a: float, b: float, side: int) -> bool:  # pragma: no cover - numba
+    if side == 0:
+        return a < b
+    if side == 1:
+        return a > b
+    if side == 2:
+        return a <= b
+    return a >= b
+
+
+@njit(cache=True)
+def compare_level(
+    values: np.ndarray, level: float, side: int, tradable: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``values <side> level`` where ``tradable`` (a threshold signal)."""
+    n_bars, n_assets = values.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            out[t, col] = tradable[t, col] and _compare(values[t, col], level, side)
+    return out
+
+
+@njit(cache=True)
+def compare_arrays(
+    values: np.ndarray, other: np.ndarray, side: int, tradable: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``values <side> other`` where ``tradable``."""
+    n_bars, n_assets = values.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            out[t, col] = tradable[t, col] and _compare(values[t, col], other[t, col], side)
+    return out
+
+
+@njit(cache=True)
+def compare_upper_band(
+    values: np.ndarray,
+    middle: np.ndarray,
+    width: float,
+    spread: np.ndarray,
+    tradable: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``values >= middle + width * spread`` where ``tradable``."""
+    n_bars, n_assets = values.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            bound = middle[t, col] + width * spread[t, col]
+            out[t, col] = tradable[t, col] and values[t, col] >= bound
+    return out
+
+
+@njit(cache=True)
+def compare_lower_band(
+    values: np.ndarray,
+    middle: np.ndarray,
+    width: float,
+    spread: np.ndarray,
+    tradable: np.ndarray,
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``values <= middle - width * spread`` where ``tradable``."""
+    n_bars, n_assets = values.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            bound = middle[t, col] - width * spread[t, col]
+            out[t, col] = tradable[t, col] and values[t, col] <= bound
+    return out
+
+
+@njit(cache=True)
+def cross(
+    fast: np.ndarray, slow: np.ndarray, upward: bool, tradable: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return where ``fast - slow`` crosses 0 (upward: ``> 0`` now, ``<= 0`` the bar before)."""
+    n_bars, n_assets = fast.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for col in range(n_assets):
+        out[0, col] = False  # no bar before the first
+    for t in range(1, n_bars):
+        for col in range(n_assets):
+            now = fast[t, col] - slow[t, col]
+            before = fast[t - 1, col] - slow[t - 1, col]
+            if upward:
+                fired = now > 0.0 and before <= 0.0
+            else:
+                fired = now < 0.0 and before >= 0.0
+            out[t, col] = tradable[t, col] and fired
+    return out
+
+
+@njit(cache=True)
+def surge(
+    volume: np.ndarray, average: np.ndarray, multiple: float, tradable: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
+    """Return ``average > 0 and volume > multiple * average`` where ``tradable``."""
+    n_bars, n_assets = volume.shape
+    out = np.empty((n_bars, n_assets), dtype=np.bool_)
+    for t in range(n_bars):
+        for col in range(n_assets):
+            level = average[t, col]
+            out[t, col] = tradable[t, col] and level > 0.0 and volume[t, col] > multiple * level
+    return out
+
+
 def shift(values: np.ndarray, bars: int = 1) -> np.ndarray:
     """Return ``values`` delayed by ``bars`` (the first ``bars`` rows NaN): yesterday's value."""
     out = np.full(values.shape, np.nan)
