@@ -302,8 +302,13 @@ def allowed_regime_mask(genome: Genome, cache: IndicatorCache) -> np.ndarray | N
     if len(genome.regimes) == len(REGIMES):
         return None
     codes = cache.regimes()
-    wanted = np.array([REGIME_CODES[regime] for regime in genome.regimes], dtype=codes.dtype)
-    return np.isin(codes, wanted)
+    # A lookup table over the codes (-1 unknown, then 0..): what np.isin gives, without its
+    # sorting on every genome.
+    allowed = np.zeros(len(REGIMES) + 1, dtype=bool)
+    for regime in genome.regimes:
+        allowed[REGIME_CODES[regime] + 1] = True
+    mask: np.ndarray = allowed[codes.astype(np.int64) + 1]
+    return mask
 
 
 def compile_genome(
