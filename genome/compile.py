@@ -65,6 +65,7 @@ from genome.primitives import (
     compare_lower_band,
     compare_upper_band,
     cross,
+    mask_entries,
     surge,
     vol_target_weight,
 )
@@ -311,6 +312,11 @@ def allowed_regime_mask(genome: Genome, cache: IndicatorCache) -> np.ndarray | N
     return mask
 
 
+# Placeholders of mask_entries' unused inputs (never read: their flags are False).
+_ALL_REGIMES = np.ones(1, dtype=bool)
+_NO_TRAILING = np.zeros((1, 1))
+
+
 def compile_genome(
     genome: Genome, panel: Panel, cache: IndicatorCache | None = None
 ) -> CompiledGenome:
@@ -341,22 +347,28 @@ def compile_genome(
     else:
         exits = np.zeros_like(entries)
     size = position_size(genome.sizing, cache)
-    entries &= panel.tradable
-    entries &= size > 0.0
-    entries &= ~exits
     regimes = allowed_regime_mask(genome, cache)
-    if regimes is not None:
-        entries &= regimes[:, None]
     trailing = genome.exits.trailing
     tsl_stop: float | np.ndarray | None
     if isinstance(trailing, ATRTrailing):
         with np.errstate(invalid="ignore"):
             tsl_stop = trailing.multiple * cache.atr_pct(trailing.window)
-        entries &= np.isfinite(tsl_stop)
     elif trailing is not None:
         tsl_stop = trailing.pct
     else:
         tsl_stop = None
+    # An entry needs a tradable bar, a positive size, no exit on the bar, an allowed regime
+    # and a known ATR stop: one pass over ``entries`` (a fresh array) instead of five.
+    mask_entries(
+        entries,
+        panel.tradable,
+        size,
+        exits,
+        _ALL_REGIMES if regimes is None else regimes,
+        regimes is not None,
+        tsl_stop if isinstance(tsl_stop, np.ndarray) else _NO_TRAILING,
+        isinstance(tsl_stop, np.ndarray),
+    )
     return CompiledGenome(
         genome_id=genome.id,
         entries=entries,

@@ -571,6 +571,36 @@ def surge(
     return out
 
 
+@njit(cache=True)
+def mask_entries(
+    entries: np.ndarray,
+    tradable: np.ndarray,
+    size: np.ndarray,
+    exits: np.ndarray,
+    regimes: np.ndarray,
+    use_regimes: bool,
+    trailing: np.ndarray,
+    use_trailing: bool,
+) -> None:  # pragma: no cover - numba
+    """Keep, in place, the entries on tradable bars with ``size > 0``, no exit, an allowed
+    regime (``regimes[t]``, when ``use_regimes``) and a finite trailing stop (when
+    ``use_trailing``)."""
+    n_bars, n_assets = entries.shape
+    for t in range(n_bars):
+        allowed = regimes[t] if use_regimes else True
+        for col in range(n_assets):
+            keep = (
+                entries[t, col]
+                and allowed
+                and tradable[t, col]
+                and size[t, col] > 0.0
+                and not exits[t, col]
+            )
+            if keep and use_trailing:
+                keep = np.isfinite(trailing[t, col])
+            entries[t, col] = keep
+
+
 def shift(values: np.ndarray, bars: int = 1) -> np.ndarray:
     """Return ``values`` delayed by ``bars`` (the first ``bars`` rows NaN): yesterday's value."""
     out = np.full(values.shape, np.nan)
