@@ -59,6 +59,8 @@ class IndicatorCache:
         self._bytes = 0
         self._own_bars: OwnBars | None = None
         self._own_fields: dict[str, np.ndarray] = {}
+        # The decimal ticks of each series an SMA is taken of, shared by its windows.
+        self._decimals: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
 
     # ------------------------------------------------------------------ core
     def __len__(self) -> int:
@@ -99,6 +101,7 @@ class IndicatorCache:
         self._entries.clear()
         self._bytes = 0
         self._own_fields.clear()
+        self._decimals.clear()
 
     def _field(self, name: str) -> np.ndarray:
         if name not in PRICE_FIELDS:
@@ -131,12 +134,24 @@ class IndicatorCache:
                 return found
         return self.own_bars.compress(array)
 
+    def _sma(self, source: str, values: np.ndarray, window: int) -> np.ndarray:
+        """Return :func:`genome.primitives.sma` of ``values``, the own-bar series ``source``.
+
+        The decimal ticks of a series are found once and kept (private, never handed out):
+        every window of its SMA reads the same ones.
+        """
+        decimals = self._decimals.get(source)
+        if decimals is None:
+            decimals = prim.decimal_ticks(values)
+            self._decimals[source] = decimals
+        return prim.sma(values, window, decimals)
+
     # ------------------------------------------------------------------ primitives
     def sma(self, field: str, window: int) -> np.ndarray:
         """Return the SMA of a panel field."""
         return self.get(
             ("sma", field, window),
-            lambda: self._on_own_bars(lambda x: prim.sma(x, window), self._field(field)),
+            lambda: self._on_own_bars(lambda x: self._sma(field, x, window), self._field(field)),
         )
 
     def ema(self, field: str, window: int) -> np.ndarray:
@@ -245,7 +260,7 @@ class IndicatorCache:
         sources: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], np.ndarray]] = {
             "max_high": (prim.rolling_max, panel.high),
             "min_low": (prim.rolling_min, panel.low),
-            "sma_volume": (prim.sma, panel.volume),
+            "sma_volume": (lambda x, w: self._sma("volume", x, w), panel.volume),
         }
         if name not in sources:
             raise ValueError(f"unknown shifted indicator {name!r}; allowed: {list(sources)}")
@@ -263,11 +278,9 @@ class IndicatorCache:
         """
 
         def ratio_of(returns: np.ndarray) -> np.ndarray:
-            mean = prim.sma(returns, window)
-            variance = prim.rolling_std(returns, window, 1) ** 2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(variance > 0.0, mean / variance, np.where(mean > 0.0, np.inf, 0.0))
-            return np.where(np.isnan(mean), np.nan, ratio)
+            return prim.kelly_from_moments(  # type: ignore[no-any-return]
+                self._sma("returns", returns, window), prim.rolling_std(returns, window, 1)
+            )
 
         return self.get(("kelly", window), lambda: self._on_own_bars(ratio_of, self.returns()))
 

@@ -58,7 +58,17 @@ from genome.genes import (
     VolTarget,
     VolumeSurge,
 )
-from genome.primitives import shift
+from genome.primitives import (
+    clipped_weight,
+    compare_arrays,
+    compare_level,
+    compare_lower_band,
+    compare_upper_band,
+    cross,
+    mask_entries,
+    surge,
+    vol_target_weight,
+)
 from genome.random import numeric_genes
 from genome.regime import REGIME_CODES, RegimeSpec
 from simulators.backtest import BacktestConfig, BacktestResult, run_backtest
@@ -126,59 +136,60 @@ def condition_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
     The signal is False wherever the asset has no bar of its own (``tradable`` False): a
     suspended day fires no entry and no exit (see the module docstring).
     """
-    return cache.get(
-        ("signal", condition), lambda: _compute_signal(condition, cache) & cache.panel.tradable
-    )
+    return cache.get(("signal", condition), lambda: _compute_signal(condition, cache))
+
+
+# The comparison codes of genome.primitives' signal kernels.
+_LT, _GT, _LE, _GE = 0, 1, 2, 3
 
 
 def _compute_signal(condition: Condition, cache: IndicatorCache) -> np.ndarray:
-    close = cache.panel.close
-    # NaN comparisons are False, so warm-up bars never signal.
-    with np.errstate(invalid="ignore"):
-        if isinstance(condition, PriceVsMA):
-            average = cache.moving_average(condition.ma, "close", condition.window)
-            return close > average if condition.side == "above" else close < average
-        if isinstance(condition, MACross):
-            fast = cache.moving_average(condition.ma, "close", condition.fast)
-            slow = cache.moving_average(condition.ma, "close", condition.slow)
-            spread = fast - slow
-            before = shift(spread)
-            if condition.direction == "above":
-                return (spread > 0.0) & (before <= 0.0)
-            return (spread < 0.0) & (before >= 0.0)
-        if isinstance(condition, RSILevel):
-            level = cache.rsi(condition.window)
-            if condition.side == "below":
-                return level < condition.threshold
-            return level > condition.threshold
-        if isinstance(condition, BollingerTouch):
-            middle = cache.sma("close", condition.window)
-            spread = condition.width * cache.std("close", condition.window)
-            if condition.band == "lower":
-                return close <= middle - spread
-            return close >= middle + spread
-        if isinstance(condition, DonchianBreakout):
-            if condition.side == "high":
-                return close > cache.previous("max_high", condition.window)
-            return close < cache.previous("min_low", condition.window)
-        if isinstance(condition, Momentum):
-            change = cache.rate_of_change(condition.window)
-            if condition.side == "above":
-                return change > condition.threshold
-            return change < condition.threshold
-        if isinstance(condition, VolumeSurge):
-            average = cache.previous("sma_volume", condition.window)
-            return (average > 0.0) & (cache.panel.volume > condition.multiple * average)
-        if isinstance(condition, ATRPct):
-            level = cache.atr_pct(condition.window)
-            if condition.side == "below":
-                return level < condition.threshold
-            return level > condition.threshold
-        if isinstance(condition, RVPercentile):
-            rank = cache.rv_percentile(condition.window, condition.lookback)
-            if condition.side == "below":
-                return rank <= condition.threshold
-            return rank >= condition.threshold
+    """Return the condition's signal where the asset trades (one numba pass per signal).
+
+    NaN comparisons are False, so warm-up bars never signal.
+    """
+    panel = cache.panel
+    close = panel.close
+    tradable = panel.tradable
+    if isinstance(condition, PriceVsMA):
+        average = cache.moving_average(condition.ma, "close", condition.window)
+        side = _GT if condition.side == "above" else _LT
+        return compare_arrays(close, average, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, MACross):
+        fast = cache.moving_average(condition.ma, "close", condition.fast)
+        slow = cache.moving_average(condition.ma, "close", condition.slow)
+        return cross(fast, slow, condition.direction == "above", tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, RSILevel):
+        side = _LT if condition.side == "below" else _GT
+        level = float(condition.threshold)
+        return compare_level(cache.rsi(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, BollingerTouch):
+        middle = cache.sma("close", condition.window)
+        deviation = cache.std("close", condition.window)
+        band = compare_lower_band if condition.band == "lower" else compare_upper_band
+        return band(close, middle, float(condition.width), deviation, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, DonchianBreakout):
+        if condition.side == "high":
+            return compare_arrays(
+                close, cache.previous("max_high", condition.window), _GT, tradable
+            )  # type: ignore[no-any-return]
+        return compare_arrays(close, cache.previous("min_low", condition.window), _LT, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, Momentum):
+        side = _GT if condition.side == "above" else _LT
+        level = float(condition.threshold)
+        return compare_level(cache.rate_of_change(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, VolumeSurge):
+        average = cache.previous("sma_volume", condition.window)
+        return surge(panel.volume, average, float(condition.multiple), tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, ATRPct):
+        side = _LT if condition.side == "below" else _GT
+        level = float(condition.threshold)
+        return compare_level(cache.atr_pct(condition.window), level, side, tradable)  # type: ignore[no-any-return]
+    if isinstance(condition, RVPercentile):
+        rank = cache.rv_percentile(condition.window, condition.lookback)
+        side = _LE if condition.side == "below" else _GE
+        level = float(condition.threshold)
+        return compare_level(rank, level, side, tradable)  # type: ignore[no-any-return]
     raise GenomeError(f"entry: unknown condition type {type(condition).__name__}")
 
 
@@ -264,25 +275,22 @@ def position_size(sizing: Sizing, cache: IndicatorCache) -> np.ndarray:
     them (realised volatility, the Kelly ratio) are cached already.
     """
     panel = cache.panel
-    shape = (panel.n_bars, panel.n_assets)
     if isinstance(sizing, FixedFraction):
-        return np.full(shape, sizing.fraction)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if isinstance(sizing, VolTarget):
-            sigma = cache.realised_volatility(sizing.window) * math.sqrt(periods_per_year(panel))
-            # A flat asset (sigma 0) fills its slot; an unknown sigma (warm-up) stays NaN.
-            scale = np.where(
-                sigma > 0.0,
-                np.minimum(1.0, sizing.target / sigma),
-                np.where(sigma == 0.0, 1.0, np.nan),
-            )
-            weight = scale / sizing.max_positions
-        elif isinstance(sizing, CappedKelly):
-            weight = np.clip(cache.kelly_ratio(sizing.window), 0.0, sizing.cap)
-        else:
-            raise GenomeError(f"sizing: unknown sizing type {type(sizing).__name__}")
-    # No estimate yet (warm-up) means no position, not a guess.
-    return np.where(np.isfinite(weight), weight, 0.0)
+        return np.full((panel.n_bars, panel.n_assets), sizing.fraction)
+    # No estimate yet (warm-up) means no position, not a guess: the kernels give 0 there.
+    if isinstance(sizing, VolTarget):
+        # A flat asset (sigma 0) fills its slot; an unknown sigma (warm-up) gets nothing.
+        return vol_target_weight(  # type: ignore[no-any-return]
+            cache.realised_volatility(sizing.window),
+            math.sqrt(periods_per_year(panel)),
+            float(sizing.target),
+            int(sizing.max_positions),
+        )
+    if isinstance(sizing, CappedKelly):
+        return clipped_weight(  # type: ignore[no-any-return]
+            cache.kelly_ratio(sizing.window), float(sizing.cap)
+        )
+    raise GenomeError(f"sizing: unknown sizing type {type(sizing).__name__}")
 
 
 # --------------------------------------------------------------------------- genome
@@ -295,8 +303,18 @@ def allowed_regime_mask(genome: Genome, cache: IndicatorCache) -> np.ndarray | N
     if len(genome.regimes) == len(REGIMES):
         return None
     codes = cache.regimes()
-    wanted = np.array([REGIME_CODES[regime] for regime in genome.regimes], dtype=codes.dtype)
-    return np.isin(codes, wanted)
+    # A lookup table over the codes (-1 unknown, then 0..): what np.isin gives, without its
+    # sorting on every genome.
+    allowed = np.zeros(len(REGIMES) + 1, dtype=bool)
+    for regime in genome.regimes:
+        allowed[REGIME_CODES[regime] + 1] = True
+    mask: np.ndarray = allowed[codes.astype(np.int64) + 1]
+    return mask
+
+
+# Placeholders of mask_entries' unused inputs (never read: their flags are False).
+_ALL_REGIMES = np.ones(1, dtype=bool)
+_NO_TRAILING = np.zeros((1, 1))
 
 
 def compile_genome(
@@ -329,22 +347,28 @@ def compile_genome(
     else:
         exits = np.zeros_like(entries)
     size = position_size(genome.sizing, cache)
-    entries &= panel.tradable
-    entries &= size > 0.0
-    entries &= ~exits
     regimes = allowed_regime_mask(genome, cache)
-    if regimes is not None:
-        entries &= regimes[:, None]
     trailing = genome.exits.trailing
     tsl_stop: float | np.ndarray | None
     if isinstance(trailing, ATRTrailing):
         with np.errstate(invalid="ignore"):
             tsl_stop = trailing.multiple * cache.atr_pct(trailing.window)
-        entries &= np.isfinite(tsl_stop)
     elif trailing is not None:
         tsl_stop = trailing.pct
     else:
         tsl_stop = None
+    # An entry needs a tradable bar, a positive size, no exit on the bar, an allowed regime
+    # and a known ATR stop: one pass over ``entries`` (a fresh array) instead of five.
+    mask_entries(
+        entries,
+        panel.tradable,
+        size,
+        exits,
+        _ALL_REGIMES if regimes is None else regimes,
+        regimes is not None,
+        tsl_stop if isinstance(tsl_stop, np.ndarray) else _NO_TRAILING,
+        isinstance(tsl_stop, np.ndarray),
+    )
     return CompiledGenome(
         genome_id=genome.id,
         entries=entries,

@@ -207,9 +207,34 @@ def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+# The all-NaN grid of an absent stop, one per recent shape: the kernel only reads its stop
+# grids, so every backtest of a shape shares one instead of allocating and filling its own
+# (fitness runs thousands of backtests whose genomes leave most stops out).
+_NO_STOP_GRIDS: dict[tuple[int, int], np.ndarray] = {}
+_NO_STOP_SHAPES_KEPT = 4
+_NO_STOP_BYTES_KEPT = 64 << 20  # larger grids are made per backtest, as before
+
+
+def _no_stop_grid(shape: tuple[int, int]) -> np.ndarray:
+    grid = _NO_STOP_GRIDS.get(shape)
+    if grid is None:
+        if shape[0] * shape[1] * 8 > _NO_STOP_BYTES_KEPT:
+            return np.full(shape, np.nan)
+        if len(_NO_STOP_GRIDS) >= _NO_STOP_SHAPES_KEPT:
+            _NO_STOP_GRIDS.clear()
+        grid = np.full(shape, np.nan)
+        _NO_STOP_GRIDS[shape] = grid
+    return grid
+
+
 def _grid(value: StopInput, shape: tuple[int, int], name: str, default: float) -> np.ndarray:
-    """Broadcast a scalar or ``(T, N)``/``(T,)`` input to a contiguous ``(T, N)`` array."""
+    """Broadcast a scalar or ``(T, N)``/``(T,)`` input to a contiguous ``(T, N)`` array.
+
+    An absent stop (``None`` with a NaN default) is a shared grid: read it, never write it.
+    """
     if value is None:
+        if math.isnan(default):
+            return _no_stop_grid(shape)
         return np.full(shape, default)
     array = np.asarray(value, dtype=np.float64)
     if array.ndim == 0:

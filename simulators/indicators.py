@@ -282,15 +282,21 @@ def _decimal_windows(
 
 
 def decimal_sma(
-    values: np.ndarray, window: int, fallback: Callable[[np.ndarray, int], np.ndarray]
+    values: np.ndarray,
+    window: int,
+    fallback: Callable[[np.ndarray, int], np.ndarray],
+    decimals: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> np.ndarray:
     """Return the SMA of ``(T, N)`` float64 ``values``, exact on the decimal grid.
 
     A window whose prices are all on the grid gets the correctly rounded mean of their
     decimals (see the module docstring); a window with a NaN gets NaN; any other window
     gets ``fallback(values, window)``'s value, which is computed only if there is one.
+    ``decimals`` is :func:`decimal_ticks_nb` of these very ``values`` when the caller keeps
+    it for several windows (computed here when omitted).
     """
-    decimals = decimal_ticks_nb(values)
+    if decimals is None:
+        decimals = decimal_ticks_nb(values)
     if decimals[2] < window:
         # No window is on the grid: every one is the fallback's (NaN ones included).
         result: np.ndarray = fallback(values, window)

@@ -314,3 +314,79 @@ def test_compile_and_backtest_window_trades_only_inside_it(panel: Panel) -> None
     assert len(result.trades) > 5
     with pytest.raises(GenomeError, match=r"bars 300:200 are not inside"):
         compile_and_backtest(genome, panel, start=300, stop=200)
+
+
+def test_condition_signals_equal_their_numpy_expressions(panel: Panel) -> None:
+    # The one-pass signal kernels give the booleans of the plain NumPy expressions over the
+    # cached indicators, for every condition type and side (NaN warm-up bars never signal).
+    from genome import genes
+
+    cache = IndicatorCache(panel)
+    close, tradable = panel.close, panel.tradable
+
+    def before(values: np.ndarray) -> np.ndarray:
+        out = np.full(values.shape, np.nan)
+        out[1:] = values[:-1]
+        return out
+
+    with np.errstate(invalid="ignore"):
+        fast, slow = cache.sma("close", 5), cache.sma("close", 20)
+        spread = fast - slow
+        middle, deviation = cache.sma("close", 20), cache.std("close", 20)
+        volume_average = cache.previous("sma_volume", 10)
+        cases = [
+            (genes.PriceVsMA(ma="sma", window=30, side="above"), close > cache.sma("close", 30)),
+            (genes.PriceVsMA(ma="sma", window=30, side="below"), close < cache.sma("close", 30)),
+            (
+                genes.MACross(ma="sma", fast=5, slow=20, direction="above"),
+                (spread > 0.0) & (before(spread) <= 0.0),
+            ),
+            (
+                genes.MACross(ma="sma", fast=5, slow=20, direction="below"),
+                (spread < 0.0) & (before(spread) >= 0.0),
+            ),
+            (genes.RSILevel(window=14, threshold=40.0, side="below"), cache.rsi(14) < 40.0),
+            (genes.RSILevel(window=14, threshold=60.0, side="above"), cache.rsi(14) > 60.0),
+            (
+                genes.BollingerTouch(window=20, width=1.5, band="lower"),
+                close <= middle - 1.5 * deviation,
+            ),
+            (
+                genes.BollingerTouch(window=20, width=1.5, band="upper"),
+                close >= middle + 1.5 * deviation,
+            ),
+            (
+                genes.DonchianBreakout(window=15, side="high"),
+                close > cache.previous("max_high", 15),
+            ),
+            (
+                genes.DonchianBreakout(window=15, side="low"),
+                close < cache.previous("min_low", 15),
+            ),
+            (
+                genes.Momentum(window=10, threshold=0.01, side="above"),
+                cache.rate_of_change(10) > 0.01,
+            ),
+            (
+                genes.Momentum(window=10, threshold=-0.01, side="below"),
+                cache.rate_of_change(10) < -0.01,
+            ),
+            (
+                genes.VolumeSurge(window=10, multiple=1.3),
+                (volume_average > 0.0) & (panel.volume > 1.3 * volume_average),
+            ),
+            (genes.ATRPct(window=14, threshold=0.02, side="above"), cache.atr_pct(14) > 0.02),
+            (genes.ATRPct(window=14, threshold=0.02, side="below"), cache.atr_pct(14) < 0.02),
+            (
+                genes.RVPercentile(window=10, lookback=60, threshold=0.3, side="below"),
+                cache.rv_percentile(10, 60) <= 0.3,
+            ),
+            (
+                genes.RVPercentile(window=10, lookback=60, threshold=0.7, side="above"),
+                cache.rv_percentile(10, 60) >= 0.7,
+            ),
+        ]
+    for condition, expected in cases:
+        signal = condition_signal(condition, cache)
+        assert np.array_equal(signal, expected & tradable), condition
+        assert signal.any(), condition  # the case exercises firing bars, not only False ones

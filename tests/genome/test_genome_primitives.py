@@ -168,3 +168,57 @@ def test_nan_inside_window_gives_nan_then_recovers() -> None:
     out_ema = prim.ema(values, 5)
     assert np.isnan(out_ema[20:25, 0]).all()
     assert out_ema[25, 0] == pytest.approx(values[21:26, 0].mean())
+
+
+def test_percentile_rank_with_gaps_and_infinities_equals_a_scan_exactly() -> None:
+    # Non-finite values (NaN, +inf, -inf) are neither counted nor ranked; the ranks are the
+    # same floats as a plain scan's, for look-backs shorter and longer than the history.
+    rng = np.random.default_rng(11)
+    values = rng.normal(size=(300, 4))
+    values[rng.random(values.shape) < 0.05] = np.nan
+    values[rng.random(values.shape) < 0.02] = np.inf
+    values[rng.random(values.shape) < 0.02] = -np.inf
+    values[:40, 2] = np.nan
+    values[100:130, 3] = 0.5  # ties
+    for lookback, min_periods in ((1, 1), (7, 3), (60, 60), (400, 10)):
+        expected = np.full(values.shape, np.nan)
+        for t in range(values.shape[0]):
+            for col in range(values.shape[1]):
+                block = values[max(0, t - lookback + 1) : t + 1, col]
+                block = block[np.isfinite(block)]
+                today = values[t, col]
+                if np.isfinite(today) and len(block) >= min_periods:
+                    expected[t, col] = np.sum(block <= today) / len(block)
+        np.testing.assert_array_equal(prim.percentile_rank(values, lookback, min_periods), expected)
+
+
+def test_sizing_kernels_equal_numpy_where_chains_bit_for_bit() -> None:
+    # The one-pass kernels give the very floats of NumPy's where/clip chains they replaced,
+    # on the awkward values: NaN, +-inf, +-0, values at and beyond the caps.
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-300, 5e-324, 0.2, 1.0, 7.5])
+    rng = np.random.default_rng(3)
+    a = rng.choice(np.concatenate([special, rng.normal(size=40)]), size=(60, 7))
+    b = rng.choice(np.concatenate([special, np.abs(rng.normal(size=40))]), size=(60, 7))
+
+    def bits(x: np.ndarray) -> np.ndarray:
+        return np.where(np.isnan(x), np.nan, x).view(np.int64)
+
+    with np.errstate(all="ignore"):
+        variance = b**2
+        ratio = np.where(variance > 0.0, a / variance, np.where(a > 0.0, np.inf, 0.0))
+        kelly = np.where(np.isnan(a), np.nan, ratio)
+        for cap in (0.0, 0.2, 1.0):
+            clipped = np.clip(a, 0.0, cap)
+            expected = np.where(np.isfinite(clipped), clipped, 0.0)
+            assert np.array_equal(bits(prim.clipped_weight(a, cap)), bits(expected))
+        for target, slots in ((0.15, 5), (0.0, 1), (2.0, 3)):
+            sigma = b * 19.1
+            scale = np.where(
+                sigma > 0.0, np.minimum(1.0, target / sigma), np.where(sigma == 0.0, 1.0, np.nan)
+            )
+            weight = scale / slots
+            expected = np.where(np.isfinite(weight), weight, 0.0)
+            assert np.array_equal(
+                bits(prim.vol_target_weight(b, 19.1, target, slots)), bits(expected)
+            )
+    assert np.array_equal(bits(prim.kelly_from_moments(a, b)), bits(kelly))

@@ -41,3 +41,14 @@ def test_rolling_max_window_longer_than_history_is_all_nan() -> None:
     values = np.arange(5.0).reshape(5, 1)
     assert np.isnan(primitives.rolling_max(values, 6)).all()
     assert primitives.rolling_max(values, 2)[1:, 0].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_rolling_extremes_equal_values_give_the_latest_one() -> None:
+    # -0.0 == 0.0: the latest of equal values is the result (bits included), as the deque
+    # these kernels replaced kept it, across a block boundary of the window too.
+    values = np.array([[-0.0], [0.0], [-0.0], [-0.0], [0.0]])
+    for function in (primitives.rolling_max, primitives.rolling_min):
+        out = function(values, 2)
+        assert np.signbit(out[1:, 0]).tolist() == [False, True, True, False]
+        out = function(values, 3)
+        assert np.signbit(out[2:, 0]).tolist() == [True, True, False]
