@@ -40,7 +40,7 @@ from arena.account import AccountBook
 from arena.bootstrap import ArenaGenome, arena_genomes
 from arena.kill_switch import read_pause
 from arena.ledger import GenomeDay, Ledger
-from arena.market import ArenaData, DayMarket, benchmark_return, day_market
+from arena.market import ArenaData, DayMarket, benchmark_return
 from arena.personas import PERSONA_NAMES, ArenaConfig
 from arena.plan import AccountPlan, pause_plan, plan_day
 from arena.review import review_committed_day
@@ -292,7 +292,7 @@ def run_arena_day(
     already = all(committed.values()) and not force
     if not already:
         _refuse_unsafe_day(home, data, day, force=force, full_chain=full_chain)
-    market = day_market(data.daily, day, None if already else data.minute_bars(day))
+    market = data.day_market(day, intraday=not already)
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None
     pause = None

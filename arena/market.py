@@ -9,9 +9,11 @@ of every tradable symbol (:class:`~simulators.day_market.Bar`), one
 model's impact uses. The type and its builder live in :mod:`simulators.day_market`, below the
 arena and :mod:`rl_exec` both (the replay environment's days are the same type, built by the
 same function); they are re-exported here, where the arena's modules, the reports and the
-tests import them. The plan reads only the daily bars up to ``D-1`` (:mod:`arena.perceive`,
-:mod:`arena.plan`); the trade stage executes on the day's :class:`DayMarket`; the review,
-the reports and the stress replay read the same type.
+tests import them; :meth:`ArenaData.day_market` is the one builder of the arena's day from its
+data (the trade stage, the review, the reports), and the stress replay's days are built the
+same way (:meth:`simulators.scenarios.Scenario.day_market`). The plan reads only the daily bars
+up to ``D-1`` (:mod:`arena.perceive`, :mod:`arena.plan`); the trade stage executes on the day's
+:class:`DayMarket`; the review, the reports and the stress replay read the same type.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from alphaloop.home import LabHome
 from arena.rules import BrokerRules
 from simulators.bars import Panel
 from simulators.day_market import (
+    VOLATILITY_LOOKBACK_DAYS,
     Bar,
     DayMarket,
     MarketSnapshot,
@@ -80,6 +83,36 @@ class ArenaData:
         from simulators.synthetic import generate_intraday
 
         return generate_intraday(self.synthetic, self.daily, day_index(self.daily, day))
+
+    def session_bars(self, day: date) -> int | None:
+        """Return the bar intervals of ``day``'s scheduled session on real intraday data.
+
+        The calendar's count (:meth:`simulators.intraday_market.IntradayMarket.scheduled_bars`,
+        the RL replay environment's ``n_slots``), whatever bars the data has that day; ``None``
+        for synthetic data (its days are whole sessions: the bars present) and daily-only data.
+        """
+        if self.intraday is None:
+            return None
+        return int(self.intraday.scheduled_bars(self.intraday.day_row(day)))
+
+    def day_market(
+        self, day: date, *, intraday: bool = True, lookback_days: int = VOLATILITY_LOOKBACK_DAYS
+    ) -> DayMarket:
+        """Return the :class:`DayMarket` of ``day``: the one way the arena builds its day.
+
+        ``intraday``: execute on the day's own bars when the data has them (``False``: its
+        single daily bar, e.g. a committed day that is only read back). On real intraday data
+        one bar's volatility spreads the daily volatility over the scheduled session's bar
+        intervals (:meth:`session_bars`), so a missing bar or a halt does not raise it.
+        """
+        minute = self.minute_bars(day) if intraday else None
+        return day_market(
+            self.daily,
+            day,
+            minute,
+            lookback_days=lookback_days,
+            session_bars=self.session_bars(day) if minute is not None else None,
+        )
 
     def rules(self) -> BrokerRules:
         """Return the market's broker rules."""

@@ -94,7 +94,7 @@ from arena.ledger import (
     RiskEventRecord,
     to_grid,
 )
-from arena.market import ArenaData, DayMarket, day_index, day_market
+from arena.market import ArenaData, DayMarket, day_index
 from arena.money import money_to_float, quantity_to_float
 from arena.personas import PERSONA_NAMES
 from arena.plan import HISTORY_BARS, TRADE_BARS
@@ -325,7 +325,7 @@ def review_day(
         The daily panel (later bars are not read: the shadow backtest stops at ``day``).
     market:
         The day's execution bars, as the accounts traded them
-        (:func:`arena.market.day_market` with the minute bars when the data has them).
+        (:meth:`arena.market.ArenaData.day_market`: the minute bars when the data has them).
     rules:
         The market's broker rules (lot size of the order rule).
     genomes:
@@ -540,7 +540,7 @@ def review_committed_day(
         ]
         if pending:
             if market is None or (not market.intraday and data.has_intraday):
-                market = day_market(data.daily, day, data.minute_bars(day))
+                market = data.day_market(day)
             needed = {s.genome_id for name in pending for s in day_sleeves(ledger, name, day)}
             rows = review_day(
                 ledger, day, daily=data.daily, market=market, rules=data.rules(),

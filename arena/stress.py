@@ -2,7 +2,8 @@
 
 :func:`replay` builds each named scenario (:mod:`simulators.scenarios`), then drives the three
 paper accounts (today's :class:`~arena.personas.ArenaConfig` limits, the genomes of a snapshot
-of today's gene pool) through :func:`~arena.plan.plan_day`, :func:`~arena.market.day_market` and
+of today's gene pool) through :func:`~arena.plan.plan_day`,
+:meth:`~simulators.scenarios.Scenario.day_market` and
 :meth:`~arena.account.AccountBook.run_day` with the day's :class:`arena.conditions.DayConditions`
 wired by :func:`arena.conditions.wire_day` (the daily arena's wiring; a faulty broker gateway,
 the halts and stale feeds as market-condition adapters): a few warm-up days, then the stress
@@ -55,9 +56,10 @@ Real intraday bars
 ------------------
 With intraday ``--data`` (1 minute to 1 hour; :mod:`simulators.scenarios`) ``cn-crash-2015``
 and ``cn-circuit-breaker-2016`` execute every replayed day on the data's own bars of that
-session, through the same :func:`~arena.market.day_market` and executor as the synthetic
-minutes. The breaker's halts are then the ones found in the bars (``HaltWindow.source ==
-"data"``), and the checks read them so:
+session, through the same :func:`~arena.market.day_market` (one bar's volatility spread over
+the scheduled session's bar intervals, as the arena's day on the same data) and executor as the
+synthetic minutes. The breaker's halts are then the ones found in the bars
+(``HaltWindow.source == "data"``), and the checks read them so:
 
 * ``exchange_halt_respected``: no fill at a bar inside a halt, as on synthetic days. A halt
   the file prints bars for (without volume) must be seen (a ``halt`` incident); a halt with no
@@ -107,7 +109,7 @@ from arena.conditions import DayAdapters, DayConditions, FeedFault, Halt, wire_d
 from arena.debate import TargetPosition
 from arena.gateway import BrokerFaults
 from arena.ledger import Ledger
-from arena.market import DayMarket, day_market, trading_days
+from arena.market import DayMarket, trading_days
 from arena.money import quantity_to_float
 from arena.personas import PERSONA_NAMES, ArenaConfig, load_arena_config
 from arena.plan import AccountPlan, plan_day
@@ -390,7 +392,7 @@ def run_scenario(
             item = scenario.stress_day(day)
             conditions = _conditions(item)
             adapters = wiring(conditions)
-            market = day_market(daily, day, scenario.minute_bars(day))
+            market = scenario.day_market(day)
             equities = {name: book.equity_before(day) for name, book in books.items()}
             plan = plan_day(daily, day, genomes, arena, equities)
             if day == scenario.stress_days[0].day:

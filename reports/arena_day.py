@@ -41,7 +41,6 @@ from arena.market import (
     ArenaData,
     DayMarket,
     day_index,
-    day_market,
     trading_days,
 )
 from arena.money import (
@@ -129,7 +128,7 @@ def write_day_outputs(
     folder = run_dir_for(home, day)
     folder.mkdir(parents=True, exist_ok=True)
     if market is None or (not market.intraday and data.has_intraday):
-        market = day_market(data.daily, day, data.minute_bars(day))
+        market = data.day_market(day)
     report_input = build_report_input(home, data, market, summary)
     paths = write_daily_report(folder, report_input)
     # Beyond the report's four tables: the day's positions and risk events, money columns

@@ -9,9 +9,10 @@ aggregate) into :class:`~rl_exec.models.ReplayDay` values:
   or a session cut short is missing bars; no bar is padded in, so nothing can fill where the
   data has no bar.
 * **Slots.** Each bar gets its place in the session's grid of bar intervals, built from the
-  market's calendar (:func:`simulators.calendars.market_sessions`: the XSHG lunch break, XNYS
-  early closes): ``open + step, open + 2 step, ...`` up to the close, a last partial bar
-  included, and the same again after a break. A bar goes to the first grid interval that ends
+  market's calendar (:func:`simulators.intraday_market.session_slots`, re-exported here; the
+  XSHG lunch break, XNYS early closes; the arena's day reads the same count):
+  ``open + step, open + 2 step, ...`` up to the close, a last partial bar included, and the
+  same again after a break. A bar goes to the first grid interval that ends
   after the bar begins (a bar stamped at the XSHG open, the call auction, shares slot 0 with
   the first continuous bar). :class:`~rl_exec.models.ReplayModel` cuts the session into
   decision steps by slots, so a step is the same stretch of clock time on every complete day
@@ -30,7 +31,8 @@ aggregate) into :class:`~rl_exec.models.ReplayDay` values:
   :class:`simulators.day_market.DayMarket` of its session, built by
   :func:`simulators.day_market.day_market` from the session's bars (the arena's
   ``ArenaData.minute_bars``): its bars, previous close and calendar position are the
-  arena's; its volatility of one bar spreads the daily volatility over the session's slots.
+  arena's; its volatility of one bar spreads the daily volatility over the session's
+  scheduled slots (the arena's ``ArenaData.day_market`` passes the same count).
 """
 
 from __future__ import annotations
@@ -38,72 +40,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from rl_exec.models import ReplayDay, daily_history, daily_log_close
-from simulators.calendars import market_sessions, session_dates
 from simulators.day_market import DayMarket, day_market, trading_days
-from simulators.intraday_market import IntradayMarket
+from simulators.intraday_market import IntradayMarket, session_slots
 
 __all__ = ["replay_days_from_sessions", "session_slots"]
-
-_NAT = np.iinfo(np.int64).min
-
-
-def _session_rows(market: IntradayMarket) -> pd.DataFrame:
-    """Return the calendar's session of every daily row (weekday hours beyond its years)."""
-    daily = market.daily
-    dates = session_dates(daily.index, daily.market)
-    sessions = market_sessions(daily.market, dates[0], dates[-1])
-    unknown = dates[~dates.isin(sessions.index)]
-    if len(unknown):
-        # aggregate_sessions keeps every weekday bar beyond the calendar's known years.
-        weekdays = market_sessions(daily.market, unknown[0], unknown[-1], calendar="weekdays")
-        sessions = pd.concat([sessions, weekdays.loc[weekdays.index.isin(unknown)]]).sort_index()
-    rows = sessions.reindex(dates)
-    if rows["open"].isna().any():
-        missing = dates[rows["open"].isna().to_numpy()]
-        raise ValueError(f"no calendar session for {missing[0].date()} ({daily.market})")
-    return rows
-
-
-def _grid(open_: int, break_start: int, break_end: int, close: int, step: int) -> np.ndarray:
-    """Return the bar-end stamps (ns) of a session's regular hours at bar size ``step``."""
-    parts = [(open_, break_start), (break_end, close)] if break_start != _NAT else [(open_, close)]
-    ends = [
-        start + step * np.arange(1, -(-(end - start) // step) + 1, dtype=np.int64)
-        for start, end in parts
-    ]
-    return np.concatenate(ends)
-
-
-def session_slots(market: IntradayMarket) -> tuple[np.ndarray, np.ndarray]:
-    """Return the slot of every bar of ``market.bars`` and the slots of every session.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        ``slots[i]``: the place of bar ``i`` in its session's grid of bar intervals (module
-        docstring); ``n_slots[k]``: the grid's length for daily row ``k``.
-    """
-    rows = _session_rows(market)
-    opens, breaks, resumes, closes = (
-        pd.DatetimeIndex(rows[name]).as_unit("ns").asi8
-        for name in ("open", "break_start", "break_end", "close")
-    )
-    step = int(market.step.value)
-    begins = market.bars.index.as_unit("ns").asi8 - step
-    slots = np.zeros(market.bars.n_bars, dtype=np.int64)
-    n_slots = np.zeros(market.daily.n_bars, dtype=np.int64)
-    for row in range(market.daily.n_bars):
-        grid = _grid(
-            int(opens[row]), int(breaks[row]), int(resumes[row]), int(closes[row]), step=step
-        )
-        start, stop = int(market.starts[row]), int(market.stops[row])
-        position = np.searchsorted(grid, begins[start:stop], side="right")
-        slots[start:stop] = np.clip(position, 0, len(grid) - 1)
-        n_slots[row] = len(grid)
-    return slots, n_slots
 
 
 def _shares(volume: np.ndarray, slots: np.ndarray, n_slots: int) -> np.ndarray | None:

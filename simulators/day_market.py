@@ -286,7 +286,8 @@ class DayMarket:
         The closes of every bar (the risk governor's view).
     sigma:
         The fill model's volatility of one bar per symbol: ``daily_volatility`` over the
-        session's bars (:func:`simulators.fill_model.bar_volatility`).
+        scheduled session's bar intervals (:func:`simulators.fill_model.bar_volatility`;
+        ``session_bars`` of :func:`day_market`).
     daily_volatility:
         The standard deviation of the daily log returns of the closes before ``D``
         (:func:`simulators.fill_model.daily_volatility`).
@@ -347,7 +348,11 @@ def day_market(
     session_bars:
         Bar intervals of the day's scheduled session, over which the daily volatility is
         spread to one bar's (``sigma``); ``None``: the bars of ``minute`` (one on daily-only
-        data).
+        data). Real intraday data passes the calendar's count
+        (:meth:`simulators.intraday_market.IntradayMarket.scheduled_bars`: the arena's
+        ``ArenaData.day_market``, the stress replay's ``Scenario.day_market``, the replay
+        environment), so missing bars or a halt do not raise one bar's volatility; synthetic
+        days are whole sessions.
     """
     if lookback_days < 2:
         raise ValueError(f"day_market: lookback_days={lookback_days} needs at least 2 closes")

@@ -23,6 +23,15 @@ perception reads a daily panel, each day executes on that day's own bars. The da
 A session whose bars stop early (a circuit-breaker halt: 2016-01-04 on the SSE stopped at
 13:34) keeps only the bars that exist: its daily close is the last traded bar's, and the
 day executes on those bars and no others, which is what happened.
+
+**The scheduled session.** Each session's grid of bar intervals comes from the calendar, not
+from the bars that exist (:func:`session_slots`, :meth:`IntradayMarket.scheduled_bars`):
+``open + step, open + 2 step, ...`` up to the close, a last partial bar included, and the same
+again after a break (the XSHG lunch break; XNYS early closes are shorter). A missing bar or a
+halt leaves the grid as it is: the fill model spreads the daily volatility over the scheduled
+bar intervals (:func:`simulators.day_market.day_market`'s ``session_bars``), so a halt does not
+make each remaining bar more volatile. The arena's day and the RL replay environment read the
+count from here.
 """
 
 from __future__ import annotations
@@ -44,7 +53,9 @@ from simulators.calendars import (
 )
 from simulators.validation import regular_and_extended
 
-__all__ = ["IntradayMarket", "aggregate_sessions"]
+__all__ = ["IntradayMarket", "aggregate_sessions", "session_slots"]
+
+_NAT = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -87,13 +98,28 @@ class IntradayMarket:
             raise IndexError(f"daily row {row} is outside 0..{self.daily.n_bars - 1}")
         return self.bars.slice_bars(int(self.starts[row]), int(self.stops[row]))
 
-    def day_bars(self, day: date) -> Panel:
-        """Return the intraday bars of session ``day`` (``KeyError`` if it has none)."""
+    def day_row(self, day: date) -> int:
+        """Return the daily row of session ``day`` (``KeyError`` if it has none)."""
         dates = session_dates(self.daily.index, self.daily.market)
         position = int(dates.searchsorted(pd.Timestamp(day)))
         if position >= len(dates) or dates[position].date() != day:
             raise KeyError(f"{day} is not a session of the intraday data")
-        return self.row_bars(position)
+        return position
+
+    def day_bars(self, day: date) -> Panel:
+        """Return the intraday bars of session ``day`` (``KeyError`` if it has none)."""
+        return self.row_bars(self.day_row(day))
+
+    def scheduled_bars(self, row: int) -> int:
+        """Return the bar intervals of daily row ``row``'s scheduled session.
+
+        The length of the calendar's grid of the session at this bar size (module
+        docstring), whatever bars the data has: the count :func:`session_slots` gives the row.
+        """
+        if not 0 <= row < self.daily.n_bars:
+            raise IndexError(f"daily row {row} is outside 0..{self.daily.n_bars - 1}")
+        (grid,) = _session_grids(self, np.array([row]))
+        return len(grid)
 
     def describe(self) -> str:
         """One line: what the daily panel was made of (for reports and ``data check``)."""
@@ -107,6 +133,72 @@ class IntradayMarket:
             f"{self.daily.n_bars} session(s) aggregated from {self.bars.n_bars} {self.freq} "
             f"bar(s) on the {market_calendar(self.daily.market)} calendar{tail}"
         )
+
+
+def _session_rows(daily: Panel, rows: np.ndarray) -> pd.DataFrame:
+    """Return the calendar's session of daily rows ``rows`` (weekday hours beyond its years)."""
+    dates = session_dates(daily.index[rows], daily.market)
+    sessions = market_sessions(daily.market, dates[0], dates[-1])
+    unknown = dates[~dates.isin(sessions.index)]
+    if len(unknown):
+        # aggregate_sessions keeps every weekday bar beyond the calendar's known years.
+        weekdays = market_sessions(daily.market, unknown[0], unknown[-1], calendar="weekdays")
+        sessions = pd.concat([sessions, weekdays.loc[weekdays.index.isin(unknown)]]).sort_index()
+    found = sessions.reindex(dates)
+    if found["open"].isna().any():
+        missing = dates[found["open"].isna().to_numpy()]
+        raise ValueError(f"no calendar session for {missing[0].date()} ({daily.market})")
+    return found
+
+
+def _grid(open_: int, break_start: int, break_end: int, close: int, step: int) -> np.ndarray:
+    """Return the bar-end stamps (ns) of a session's regular hours at bar size ``step``."""
+    parts = [(open_, break_start), (break_end, close)] if break_start != _NAT else [(open_, close)]
+    ends = [
+        start + step * np.arange(1, -(-(end - start) // step) + 1, dtype=np.int64)
+        for start, end in parts
+    ]
+    return np.concatenate(ends)
+
+
+def _session_grids(market: IntradayMarket, rows: np.ndarray) -> list[np.ndarray]:
+    """Return the scheduled grid of bar-end stamps (ns) of each daily row of ``rows``."""
+    found = _session_rows(market.daily, rows)
+    opens, breaks, resumes, closes = (
+        pd.DatetimeIndex(found[name]).as_unit("ns").asi8
+        for name in ("open", "break_start", "break_end", "close")
+    )
+    step = int(market.step.value)
+    return [
+        _grid(int(opens[k]), int(breaks[k]), int(resumes[k]), int(closes[k]), step=step)
+        for k in range(len(rows))
+    ]
+
+
+def session_slots(market: IntradayMarket) -> tuple[np.ndarray, np.ndarray]:
+    """Return the slot of every bar of ``market.bars`` and the slots of every session.
+
+    A bar goes to the first interval of its session's scheduled grid (module docstring) that
+    ends after the bar begins (a bar stamped at the XSHG open, the call auction, shares slot 0
+    with the first continuous bar).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``slots[i]``: the place of bar ``i`` in its session's grid of bar intervals;
+        ``n_slots[k]``: the grid's length for daily row ``k``
+        (:meth:`IntradayMarket.scheduled_bars`).
+    """
+    grids = _session_grids(market, np.arange(market.daily.n_bars))
+    begins = market.bars.index.as_unit("ns").asi8 - int(market.step.value)
+    slots = np.zeros(market.bars.n_bars, dtype=np.int64)
+    n_slots = np.zeros(market.daily.n_bars, dtype=np.int64)
+    for row, grid in enumerate(grids):
+        start, stop = int(market.starts[row]), int(market.stops[row])
+        position = np.searchsorted(grid, begins[start:stop], side="right")
+        slots[start:stop] = np.clip(position, 0, len(grid) - 1)
+        n_slots[row] = len(grid)
+    return slots, n_slots
 
 
 def aggregate_sessions(panel: Panel) -> IntradayMarket:

@@ -73,6 +73,7 @@ from alphaloop.errors import ConfigError, DataSpecError
 from simulators import detmath
 from simulators.bars import Panel
 from simulators.calendars import FREQUENCY_STEPS, is_daily_or_slower
+from simulators.day_market import DayMarket, day_market
 from simulators.intraday_market import IntradayMarket, aggregate_sessions
 from simulators.session_halts import DataHalt, find_halts
 from simulators.synthetic import (
@@ -220,6 +221,9 @@ class Scenario:
     execution:
         What the replayed days execute on (synthetic minutes, minutes synthesised from real
         daily bars, or the data's own intraday bars).
+    intraday:
+        The data's sessions when the replayed days execute on its own intraday bars (their
+        scheduled bar counts: :meth:`session_bars`); ``None`` otherwise.
     """
 
     name: str
@@ -237,6 +241,7 @@ class Scenario:
     history_spec: SyntheticSpec | None = None
     extra_minutes: dict[date, Panel] = field(default_factory=dict)
     execution: str = _SYNTHETIC_EXECUTION
+    intraday: IntradayMarket | None = None
 
     @property
     def days(self) -> tuple[date, ...]:
@@ -260,6 +265,29 @@ class Scenario:
         row = _row_of(self.daily, day)
         spec = self.history_spec or SyntheticSpec(seed=self.seed, market=self.market)
         return generate_intraday(spec, self.daily, row)
+
+    def session_bars(self, day: date) -> int | None:
+        """Return the bar intervals of ``day``'s scheduled session on the data's own bars.
+
+        The calendar's count (:meth:`simulators.intraday_market.IntradayMarket.scheduled_bars`)
+        when the replay executes on real intraday bars (``intraday``); ``None`` for generated
+        minutes (whole sessions: the bars present).
+        """
+        real = self.stress_day(day) is not None or day in self.extra_minutes
+        if self.intraday is None or not real:
+            return None
+        return int(self.intraday.scheduled_bars(self.intraday.day_row(day)))
+
+    def day_market(self, day: date) -> DayMarket:
+        """Return the :class:`~simulators.day_market.DayMarket` a replayed ``day`` executes on.
+
+        :func:`simulators.day_market.day_market` of :meth:`minute_bars`, one bar's volatility
+        spread over :meth:`session_bars` (the arena's ``ArenaData.day_market`` on the same data
+        gives the same day).
+        """
+        return day_market(
+            self.daily, day, self.minute_bars(day), session_bars=self.session_bars(day)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -950,7 +978,7 @@ def _cn_crash_from_data(
         name=name, title=info.title, market="cn", size=size, seed=seed, facts=info.facts,
         checks=info.checks, daily=daily, warmup=warmup, stress_days=tuple(stress),
         source=data.source or "data", history_spec=spec if intraday is None else None,
-        extra_minutes=extra, execution=execution,
+        extra_minutes=extra, execution=execution, intraday=intraday,
     )  # fmt: skip
 
 
@@ -1158,7 +1186,7 @@ def _cn_breaker_from_data(size: str, seed: int, data: Panel) -> Scenario:
     return Scenario(
         name=name, title=info.title, market="cn", size=size, seed=seed, facts=info.facts,
         checks=info.checks, daily=daily, warmup=warmup, stress_days=tuple(stress),
-        source=data.source or "data", extra_minutes=extra,
+        source=data.source or "data", extra_minutes=extra, intraday=intraday,
         execution=f"the data's own {intraday.freq} bars of each day, with the exchange halts "
         f"found in them ({intraday.describe()})",
     )  # fmt: skip

@@ -33,10 +33,12 @@ import pytest
 
 from alphaloop.errors import DataSpecError
 from alphaloop.home import LabHome
+from arena.market import load_arena_data
 from arena.stress import replay
 from simulators.bars import Panel
 from simulators.calendars import daily_close_stamps, market_sessions
 from simulators.data_spec import load_market
+from simulators.day_market import day_market
 from simulators.intraday_market import aggregate_sessions
 from simulators.scenarios import build_scenario
 from simulators.session_halts import find_halts
@@ -248,6 +250,38 @@ def test_breaker_from_intraday_data_replays_the_file_sessions_with_the_halts_it_
     assert [h.label for h in by_day[D7].halts] == ["09:42-09:57", "09:59-close"]
     assert by_day[D4].published_close_halt is not None
     assert by_day[D4].crash and by_day[D7].crash
+
+
+def test_breaker_day_volatility_is_over_the_scheduled_session_as_the_arenas_day(
+    breaker_file: Path, tmp_path: Path
+) -> None:
+    # 2016-01-04 stops at 13:34 with no bar in 13:14-13:28: one bar's volatility is still the
+    # daily volatility over the SSE's 240 one-minute intervals, as the arena's day on the file.
+    data = _load(breaker_file)
+    scenario = build_scenario(BREAKER, size="small", seed=0, data=data)
+    arena_data = load_arena_data(f"file:{breaker_file};market=cn", LabHome(tmp_path))
+    minute = scenario.minute_bars(D4)
+    assert scenario.session_bars(D4) == 240 and minute.n_bars < 200
+    stress_day, arena_day = scenario.day_market(D4), arena_data.day_market(D4)
+    for symbol in scenario.daily.symbols:
+        # By hand, from the symbol's file: the last close of each session before D4.
+        frame = pd.read_csv(breaker_file / f"{symbol}.csv", parse_dates=["datetime"])
+        closes = frame.groupby(frame["datetime"].dt.date)["close"].last()
+        returns = np.diff(np.log(closes[closes.index < D4].to_numpy()))
+        hand = float(np.std(returns, ddof=1)) / np.sqrt(240)
+        assert stress_day.sigma[symbol] == pytest.approx(hand, rel=1e-12), symbol
+        assert stress_day.sigma[symbol] == arena_day.sigma[symbol]
+    # Control: over the bars present (the old definition) each bar is about 1.3x as volatile.
+    present = day_market(scenario.daily, D4, minute).sigma
+    symbol = scenario.daily.symbols[0]
+    assert present[symbol] == pytest.approx(
+        stress_day.sigma[symbol] * np.sqrt(240 / minute.n_bars), rel=1e-12
+    )
+    assert present[symbol] > 1.2 * stress_day.sigma[symbol]
+    # A warm-up day of the file is a whole session: the two counts agree.
+    assert (
+        scenario.session_bars(scenario.warmup[0]) == scenario.minute_bars(scenario.warmup[0]).n_bars
+    )
 
 
 def test_breaker_replay_on_intraday_data_fills_only_on_the_file_bars_none_after_the_halt(
