@@ -216,6 +216,10 @@ def _ratio(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:+.4%}"
 
 
+def _percent(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4%}"
+
+
 def _number(value: float | None, digits: int = 4) -> str:
     if value is None or not math.isfinite(float(value)):
         return "-"
@@ -317,7 +321,8 @@ th { background: #eef1f5; text-align: left; } td.num { text-align: right; }
 .muted { color: #777; } .paused { background: #fde2e1; border: 2px solid #b00020;
   padding: .6em; } .running { background: #e6f4ea; padding: .6em; }
 .error { color: #b00020; } form.control { display: inline-block; margin: .2em 0; }
-form.control input[type=text] { width: 14em; } ul.tree { margin: .1em 0; padding-left: 1.2em; }
+form.control input[type=text] { width: 14em; }
+form.control label { margin-right: .6em; } ul.tree { margin: .1em 0; padding-left: 1.2em; }
 .account { display: inline-block; vertical-align: top; margin-right: 1.5em; }
 """
 
@@ -479,7 +484,7 @@ def render_page(data: PageData, *, csrf: str) -> str:
                 [
                     [
                         esc(t.get("symbol", "")),
-                        esc(_ratio(t.get("weight"))),
+                        esc(_percent(t.get("weight"))),
                         esc(t.get("genome_id", "")),
                         esc(t.get("style", "")),
                     ]

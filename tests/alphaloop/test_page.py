@@ -34,6 +34,7 @@ from urllib.request import Request, urlopen
 import pytest
 
 from alphaloop.home import LabHome
+from alphaloop.page import read_page, render_page
 from arena.kill_switch import read_pause
 from arena.ledger import Ledger
 from evolution.store import GenePoolStore, TransitionRecord
@@ -181,6 +182,9 @@ def test_controls_refuse_every_missing_or_wrong_credential_and_get_changes_nothi
     # GET never changes state: the page twice, a control path by GET (405), the index.
     assert _get(f"{base}/page")[0] == 200
     assert _get(f"{base}/page/pause?token={TOKEN}&csrf={csrf}")[0] == 405
+    # Only the controls take POST: the page and the metrics refuse it.
+    assert _post(f"{base}/page", {}, {})[0] == 405
+    assert _post(f"{base}/metrics", {}, {})[0] == 405
     assert _state(home) == before
     host = urlsplit(base).netloc
     good = {"Cookie": cookie, "Origin": base, "Host": host}
@@ -232,6 +236,12 @@ def test_every_value_is_escaped_and_the_page_allows_no_script(server: Server) ->
     # A page asked for under another Host (DNS rebinding) is refused.
     status, body, _ = _get(f"{server.base}/page", {"Host": "evil.example:80"})
     assert status == 403 and "AlphaLoop" not in body
+
+
+def test_a_home_without_stores_still_renders_a_page(tmp_path: Path) -> None:
+    body = render_page(read_page(LabHome(tmp_path / "none")), csrf="0" * 64)
+    assert "no committed day yet" in body and "no gene pool" in body
+    assert 'data-paused="no"' in body and not (tmp_path / "none").exists()
 
 
 # --------------------------------------------------------------------------- the browser
