@@ -283,39 +283,9 @@ def _actor(by: str | None) -> str:
 def _act(genome_id: str, verb: str, allowed: tuple[str, ...], make: Any) -> dict[str, Any]:
     """Apply a user's act on one genome (exact id or unique prefix); one error line otherwise."""
     from alphaloop.home import LabHome
-    from alphaloop.locks import store_lock
-    from evolution.store import TransitionError
+    from alphaloop.pool_acts import act
 
-    # Under the pool's write lock: an evolution or the loop's close of a day reads a genome's
-    # status and moves it later; a user's act in between would be overwritten by a stale move.
-    lock = store_lock(LabHome.resolve(), "gene_pool", purpose=f"pool {verb} {genome_id}")
-    with _store() as store, lock:  # the store first: a home with no pool gets no lock folder
-        record = store.genome(genome_id)
-        if record is None:
-            raise GenomeError(f"pool {verb} {genome_id}: no single genome with that id or prefix")
-        gid, status, paused = record["genome_id"], record["status"], record["paused"]
-        if status not in allowed:
-            raise GenomeError(
-                f"pool {verb} {gid}: the genome is {status}; {verb} applies to "
-                f"{' or '.join(allowed)} genomes"
-                + (" (it never passed the promotion gate)" if verb == "approve" else "")
-            )
-        move = make(gid, status, paused)
-        try:
-            store.transition(move)
-        except TransitionError as exc:
-            raise GenomeError(f"pool {verb} {gid}: {exc}") from None
-        after = store.status_of(gid)
-    assert after is not None
-    return {
-        "genome_id": gid,
-        "act": verb,
-        "from_status": status,
-        "status": after[0],
-        "paused": after[1],
-        "actor": move.actor,
-        "reason": move.reason,
-    }
+    return act(LabHome.resolve(), genome_id, verb, allowed, make)
 
 
 def _report_act(result: dict[str, Any], json_output: bool) -> None:
@@ -337,20 +307,10 @@ def pool_approve(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Approve a gate candidate: it starts probation on paper."""
-    from evolution.store import TransitionRecord
+    from alphaloop.home import LabHome
+    from alphaloop.pool_acts import approve
 
-    result = _act(
-        genome_id,
-        "approve",
-        ("candidate",),
-        lambda gid, status, _paused: TransitionRecord(
-            genome_id=gid,
-            from_status=status,
-            to_status="probation",
-            actor=_actor(by),
-            reason=reason,
-        ),
-    )
+    result = approve(LabHome.resolve(), genome_id, actor=_actor(by), reason=reason)
     _report_act(result, json_output)
 
 
@@ -362,22 +322,12 @@ def pool_reject(
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Reject a gate candidate: it is retired and never trades."""
-    from evolution.store import TransitionRecord
+    from alphaloop.home import LabHome
+    from alphaloop.pool_acts import reject
 
     if not reason.strip():
         raise ConfigError("--reason: needs a reason")
-    result = _act(
-        genome_id,
-        "reject",
-        ("candidate",),
-        lambda gid, status, _paused: TransitionRecord(
-            genome_id=gid,
-            from_status=status,
-            to_status="retired",
-            actor=_actor(by),
-            reason=f"rejected: {reason}",
-        ),
-    )
+    result = reject(LabHome.resolve(), genome_id, actor=_actor(by), reason=reason)
     _report_act(result, json_output)
 
 

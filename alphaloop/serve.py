@@ -2,9 +2,9 @@
 
 One WSGI application (:func:`make_app`) routes by path: ``/metrics`` is the Prometheus
 exposition of :class:`alphaloop.metrics.LabCollector` (read from the stores on each scrape),
-``/healthz`` answers ``ok`` while the process runs, ``/`` lists the routes. Further pages (a
-supervision page, alert views) are more entries of the route table passed to
-:func:`make_app`; nothing here knows them. The server (:func:`serve`) is
+``/healthz`` answers ``ok`` while the process runs, ``/`` lists the routes. Further pages (the
+supervision page of :mod:`alphaloop.page`, its ``POST`` controls) are more entries of the
+route tables passed to :func:`make_app`; nothing here knows them. The server (:func:`serve`) is
 ``wsgiref``'s with one thread per request, so a slow scrape never blocks a health check.
 
 It binds ``127.0.0.1`` unless told otherwise: the metrics name the lab's accounts and
@@ -49,13 +49,21 @@ def _text(status: str, body: str) -> WsgiApp:
     return app
 
 
-def make_app(home: LabHome, routes: Mapping[str, WsgiApp] | None = None) -> WsgiApp:
+def make_app(
+    home: LabHome,
+    routes: Mapping[str, WsgiApp] | None = None,
+    post_routes: Mapping[str, WsgiApp] | None = None,
+) -> WsgiApp:
     """Return the WSGI application of ``home``: ``/metrics``, ``/healthz``, ``/`` and ``routes``.
 
     Parameters
     ----------
     routes:
-        More ``path -> WSGI app`` entries (exact paths; a later page of the lab adds its own).
+        More ``path -> WSGI app`` entries answering ``GET`` and ``HEAD`` (exact paths; the
+        supervision page, :mod:`alphaloop.page`, adds its own).
+    post_routes:
+        ``path -> WSGI app`` entries answering ``POST`` only (the page's controls, which check
+        their own token and CSRF field); every other path refuses ``POST`` with 405.
     """
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LabCollector(home))
@@ -64,15 +72,21 @@ def make_app(home: LabHome, routes: Mapping[str, WsgiApp] | None = None) -> Wsgi
         "/healthz": _text("200 OK", "ok\n"),
     }
     table.update(routes or {})
+    posts = dict(post_routes or {})
     index = "alphaloop serve: " + str(home.root) + "\n" + "".join(f"{p}\n" for p in sorted(table))
     table.setdefault("/", _text("200 OK", index))
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path in posts:
+            if method != "POST":
+                return _text("405 Method Not Allowed", "POST only\n")(environ, start_response)
+            return posts[path](environ, start_response)
         handler = table.get(path)
         if handler is None:
             return _text("404 Not Found", f"no page {path}; see /\n")(environ, start_response)
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+        if method not in ("GET", "HEAD"):
             return _text("405 Method Not Allowed", "GET only\n")(environ, start_response)
         return handler(environ, start_response)
 
@@ -96,6 +110,7 @@ def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     routes: Mapping[str, WsgiApp] | None = None,
+    post_routes: Mapping[str, WsgiApp] | None = None,
     on_ready: Callable[[str, int], None] | None = None,
 ) -> None:
     """Serve :func:`make_app` on ``host:port`` until SIGINT or SIGTERM.
@@ -109,7 +124,7 @@ def serve(
         raise ConfigError(f"--port {port}: expected 0 (a free port) to 65535")
     try:
         server = make_server(
-            host, port, make_app(home, routes), server_class=_ThreadingServer,
+            host, port, make_app(home, routes, post_routes), server_class=_ThreadingServer,
             handler_class=_QuietHandler,
         )  # fmt: skip
     except OSError as exc:  # a port in use, a host that is not this machine's
