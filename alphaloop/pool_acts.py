@@ -36,6 +36,9 @@ def act(
     from alphaloop.locks import store_lock
     from evolution.store import GenePoolStore, TransitionError
 
+    if not genome_id.strip():
+        # An empty prefix would match every genome, and act on a pool's only one.
+        raise GenomeError(f"pool {verb}: needs a genome id or a prefix of one, got {genome_id!r}")
     if not home.gene_pool_db.is_file():
         raise ConfigError(f"no gene pool at {home.gene_pool_db}: run 'alphaloop evolve' first")
     # Under the pool's write lock: an evolution or the loop's close of a day reads a genome's

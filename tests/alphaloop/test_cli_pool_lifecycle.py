@@ -132,6 +132,7 @@ def test_pool_pause_and_resume_take_a_genome_out_of_trading_and_back(pool_home, 
     ("args", "needle"),
     [
         (("approve", "ffffffffffff"), "ffffffffffff"),
+        (("approve", ""), "needs a genome id"),  # an empty prefix would match every genome
         (("approve", "ALIVE"), "never passed the promotion gate"),
         (("reject", "ALIVE", "--reason", "no"), "applies to candidate"),
         (("reject", "CANDIDATE", "--reason", " "), "--reason"),
