@@ -60,6 +60,7 @@ def _register() -> None:
         cli_backtest,
         cli_data,
         cli_evolve,
+        cli_memory,
         cli_report,
         cli_rl,
         cli_stress,
@@ -72,6 +73,7 @@ def _register() -> None:
     app.command("ui")(cli_evolve.ui)
     app.add_typer(cli_arena.app, name="arena")
     app.add_typer(cli_arena.ledger_app, name="ledger")
+    app.add_typer(cli_memory.app, name="memory")
     app.add_typer(cli_rl.app, name="rl")
     app.add_typer(cli_report.app, name="report")
     app.add_typer(cli_stress.app, name="stress")
