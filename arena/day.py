@@ -286,13 +286,21 @@ def recall_for_day(
 
 def remember_day(
     home: LabHome, day: date, *, genomes: Sequence[ArenaGenome] | None, force: bool
-) -> int | None:
-    """Store the committed day's episodes in the memory (:func:`arena.memory.record_day`):
-    after the review, from the ledger alone; a day already remembered is not written again
-    unless it was just recomputed (``force``)."""
+) -> int:
+    """Store the committed days' episodes in the memory (:func:`arena.memory.record_day`):
+    after the review, from the ledger alone. Every committed day up to ``day`` that the
+    memory lacks is recorded, in order (a home from before the memory, or a write a crash
+    lost); a day already remembered is not written again unless it was just recomputed
+    (``force``: ``day`` itself). Returns the number of days recorded."""
     genes = {item.genome.id: item.genome.to_dict() for item in genomes or ()}
+    recorded = 0
     with MemoryStore(home.memory_db) as store, Ledger(home.ledger_db) as ledger:
-        return record_day(store, ledger, day, genes=genes, force=force)
+        committed = sorted({d for a in ledger.accounts() for d in ledger.committed_days(a)})
+        for past in (d for d in committed if d <= day):
+            again = force and past == day
+            if record_day(store, ledger, past, genes=genes, force=again) is not None:
+                recorded += 1
+    return recorded
 
 
 def run_arena_day(

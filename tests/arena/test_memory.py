@@ -411,3 +411,18 @@ def test_arena_days_write_episodes_recall_only_earlier_days_and_replay_the_same(
     # Determinism: the same days in a fresh home give the same memory and weights.
     again = _arena_days(tmp_path / "second")
     assert _store_rows(again.memory_db) == _store_rows(home.memory_db)
+
+
+def test_remember_day_restores_a_lost_memory_from_the_ledger(tmp_path: Path) -> None:
+    from arena.bootstrap import arena_genomes
+    from arena.day import remember_day
+
+    home = _arena_days(tmp_path / "home")
+    before = _store_rows(home.memory_db)["episodes"]
+    assert before
+    home.memory_db.unlink()
+    # The last day's write brings back every committed day the memory lacks, in order.
+    assert remember_day(home, DAYS[-1], genomes=arena_genomes(home), force=False) == len(DAYS)
+    assert _store_rows(home.memory_db)["episodes"] == before
+    # Control: nothing is written twice.
+    assert remember_day(home, DAYS[-1], genomes=arena_genomes(home), force=False) == 0
