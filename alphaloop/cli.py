@@ -61,6 +61,7 @@ def _register() -> None:
         cli_data,
         cli_evolve,
         cli_home,
+        cli_memory,
         cli_report,
         cli_rl,
         cli_serve,
@@ -75,6 +76,7 @@ def _register() -> None:
     app.command("ui")(cli_evolve.ui)
     app.add_typer(cli_arena.app, name="arena")
     app.add_typer(cli_arena.ledger_app, name="ledger")
+    app.add_typer(cli_memory.app, name="memory")
     app.add_typer(cli_rl.app, name="rl")
     app.add_typer(cli_report.app, name="report")
     app.add_typer(cli_stress.app, name="stress")

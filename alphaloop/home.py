@@ -61,6 +61,10 @@ class LabHome:
         return self.root / "gene_pool.sqlite"
 
     @property
+    def memory_db(self) -> Path:
+        return self.root / "memory.sqlite"
+
+    @property
     def ledger_db(self) -> Path:
         return self.root / "ledger.sqlite"
 

@@ -13,8 +13,10 @@ and passing plain values:
 4. **close** (:mod:`arena.account`, in each account): mark, attribute, commit the day to the
    ledger in one transaction;
 5. **review** (:mod:`arena.review`, driver): each genome's paper day against its shadow
-   backtest, written to the ledger; the daily report is assembled by
-   :mod:`reports.arena_day` from the ledger.
+   backtest, written to the ledger; then the day's episodes are stored in the experience
+   memory (:func:`remember_day`, :mod:`arena.memory`), which the next days' debates recall
+   (:func:`recall_for_day`, with the judge's weights of the week: :mod:`arena.judge`); the
+   daily report is assembled by :mod:`reports.arena_day` from the ledger.
 
 The accounts are reached through an :class:`Accounts` back end chosen once where the objects
 are wired: :class:`LocalAccounts` (three :class:`arena.account.AccountBook` in this process)
@@ -38,9 +40,11 @@ from alphaloop.errors import ConfigError, DataSpecError
 from alphaloop.home import LabHome
 from arena.account import AccountBook
 from arena.bootstrap import ArenaGenome, arena_genomes
+from arena.judge import weights_for_day
 from arena.kill_switch import read_pause
 from arena.ledger import GenomeDay, Ledger
 from arena.market import ArenaData, DayMarket, benchmark_return
+from arena.memory import Episode, MemoryStore, record_day
 from arena.personas import PERSONA_NAMES, ArenaConfig
 from arena.plan import AccountPlan, pause_plan, plan_day
 from arena.review import review_committed_day
@@ -265,6 +269,40 @@ def refuse_broken_ledger(home: LabHome, *, full_chain: bool = True) -> None:
         ledger.verify_before_trading(full_chain=full_chain)
 
 
+def recall_for_day(
+    home: LabHome, day: date, config: ArenaConfig
+) -> tuple[list[Episode], tuple[float, float]]:
+    """Return the memory a decision on ``day`` may see (episodes known before ``day``) and
+    the judge's weights for ``day``'s week (:func:`arena.judge.weights_for_day`)."""
+    debate = config.debate
+    with MemoryStore(home.memory_db) as store, Ledger(home.ledger_db) as ledger:
+        weights = weights_for_day(
+            store, ledger, day, floor=debate.judge_floor, cap=debate.judge_cap,
+            rate=debate.judge_rate, band=debate.judge_band,
+        )  # fmt: skip
+        episodes = store.episodes(kind="day", before=day)
+    return episodes, (weights.aggressive, weights.conservative)
+
+
+def remember_day(
+    home: LabHome, day: date, *, genomes: Sequence[ArenaGenome] | None, force: bool
+) -> int:
+    """Store the committed days' episodes in the memory (:func:`arena.memory.record_day`):
+    after the review, from the ledger alone. Every committed day up to ``day`` that the
+    memory lacks is recorded, in order (a home from before the memory, or a write a crash
+    lost); a day already remembered is not written again unless it was just recomputed
+    (``force``: ``day`` itself). Returns the number of days recorded."""
+    genes = {item.genome.id: item.genome.to_dict() for item in genomes or ()}
+    recorded = 0
+    with MemoryStore(home.memory_db) as store, Ledger(home.ledger_db) as ledger:
+        committed = sorted({d for a in ledger.accounts() for d in ledger.committed_days(a)})
+        for past in (d for d in committed if d <= day):
+            again = force and past == day
+            if record_day(store, ledger, past, genes=genes, force=again) is not None:
+                recorded += 1
+    return recorded
+
+
 def run_arena_day(
     accounts: Accounts,
     data: ArenaData,
@@ -299,7 +337,10 @@ def run_arena_day(
     if not already:
         equities = accounts.equity_before(day)
         chosen = chosen if chosen is not None else arena_genomes(home)
-        plan = plan_day(data.daily, day, chosen, config, equities)
+        episodes, weights = recall_for_day(home, day, config)
+        plan = plan_day(
+            data.daily, day, chosen, config, equities, memory=episodes, judge_weights=weights
+        )
         # The kill switch, read as late as possible: a pause set during a season stops the
         # next day it plans.
         pause = read_pause(home)
@@ -307,6 +348,7 @@ def run_arena_day(
             plan = pause_plan(plan, pause)
         results = accounts.run(plan.accounts, market, force=force)
     genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
+    remember_day(home, day, genomes=chosen, force=force and not already)
     summary = _summary(
         home, day, market, config, already, results, genome_days,
         periods=periods_per_year("1D", data.daily.market),

@@ -4,8 +4,9 @@
 
 1. **Proposal**: the aggressive account's target positions (weights of equity, with the genome
    id, style and signal behind each).
-2. **Objections** (the conservative view): always four, each with its figures and a severity
-   in ``[0, 1]`` (labelled low / medium / high):
+2. **Objections** (the conservative view): five topics are weighed, each with its figures
+   and a severity in ``[0, 1]`` (labelled low / medium / high); only those whose severity
+   exceeds ``raise_min_severity`` are raised (the strongest alone when none does):
 
    * ``volatility``: the targets' annualised volatility assuming perfect correlation
      (``sum(|w_i| * vol_i)``, the conservative bound) against ``vol_limit``;
@@ -14,15 +15,26 @@
    * ``concentration``: the largest target weight against ``concentration_limit`` (the
      Herfindahl index and the effective number of names are reported);
    * ``liquidity``: the largest order as a share of the name's average daily turnover
-     against ``participation_limit``.
+     against ``participation_limit``;
+   * ``falling``: the weighted mean current drawdown of the targets from their one-year
+     high against ``current_drawdown_limit``.
 
    With ``ratio = figure / limit`` the severity is ``clip(ratio - 0.5, 0, 1)``: nothing below
    half the limit, 0.5 at the limit, 1 at one and a half times it.
+
+   **Rounds**: while a raised objection reaches ``reduce_risk`` the proposal is revised to
+   answer it (:func:`_revise`) and objected to again, for at most ``max_rounds`` revisions;
+   the judge judges the last revision. Every round is recorded (:class:`DebateRound`).
 3. **Quant validation**: each genome's backtest trades in the day's regime (the "similar
    regime"); when that regime has fewer than ``min_trades`` trades, or the regime is unknown,
    all regimes pooled, flagged ``pooled``. The win rate and the expected (mean) trade return
-   are averaged with the targets' absolute weights; the sample is the sum of trades.
-4. **Judge**: with ``risk`` = the largest severity and ``s = n / (n + min_trades)``:
+   are averaged with the targets' absolute weights; the sample is the sum of trades. The
+   quant view also recalls the ``memory_k`` most similar past days of the experience memory
+   (known before the day: :func:`arena.memory.nearest_days`) and cites what the proposal's
+   styles returned in them (:class:`MemoryEvidence`).
+4. **Judge**: with ``risk`` = the largest severity times ``2 x`` the conservative persona's
+   weight (:mod:`arena.judge`; 1x at the neutral weights), capped at 1, and
+   ``s = n / (n + min_trades)``:
 
    ==========================================================  =======  =====================
    condition (the first that holds)                            verdict  confidence
@@ -34,8 +46,12 @@
    otherwise                                                   execute  ``s * (1 - risk)``
    ==========================================================  =======  =====================
 
-   A reduced proposal is scaled by ``max(1 - risk, min_scale)``; a dropped one by 0. A scaled
-   target keeps its genome ``sources``, so the day's P&L can still be attributed to them.
+   A reduced proposal is scaled by ``max(1 - risk, min_scale)``; a dropped one by 0. Then the
+   memory rule: with at least ``memory_min_days`` similar days of the proposal's styles whose
+   weighted mean return ``m < 0``, the scale and the confidence are multiplied by
+   ``max(memory_floor, 1 + m / memory_loss_tolerance)`` and an execute becomes a reduce
+   (``docs/memory.md``). A scaled target keeps its genome ``sources``, so the day's P&L can
+   still be attributed to them.
 """
 
 from __future__ import annotations
@@ -44,7 +60,8 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -52,21 +69,29 @@ from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
 from arena.ledger import GenomeShares, validate_shares
+from arena.memory import Episode, context_of, nearest_days
 from arena.perceive import Perception
 
 __all__ = [
     "DebateConfig",
     "DebateRecord",
+    "DebateRound",
+    "MemoryEvidence",
     "Objection",
     "QuantValidation",
     "RegimeStats",
+    "Revision",
+    "StyleMemory",
     "TargetPosition",
     "run_debate",
 ]
 
 Verdict = Literal["execute", "reduce", "drop"]
 SeverityLevel = Literal["low", "medium", "high"]
-RULE_VERSION = 1
+Topic = Literal["volatility", "drawdown", "concentration", "liquidity", "falling"]
+TOPICS: tuple[str, ...] = ("volatility", "drawdown", "concentration", "liquidity", "falling")
+# 2: objections chosen by their figures, revision rounds, memory and judge weights.
+RULE_VERSION = 2
 
 
 class DebateConfig(FrozenConfig):
@@ -82,12 +107,29 @@ class DebateConfig(FrozenConfig):
     reduce_risk: float = Field(default=0.34, gt=0.0, le=1.0)
     drop_risk: float = Field(default=0.9, gt=0.0, le=1.0)
     min_scale: float = Field(default=0.1, gt=0.0, le=1.0)
+    current_drawdown_limit: float = Field(default=0.10, gt=0.0, le=1.0)
+    raise_min_severity: float = Field(default=0.0, ge=0.0, lt=1.0)
+    max_rounds: int = Field(default=2, ge=0, le=10)
+    revision_target: float = Field(default=0.8, gt=0.0, le=1.0)
+    memory_k: int = Field(default=12, ge=1, le=1000)
+    memory_min_days: int = Field(default=5, ge=1)
+    memory_loss_tolerance: float = Field(default=0.005, gt=0.0)
+    memory_floor: float = Field(default=0.5, gt=0.0, le=1.0)
+    judge_floor: float = Field(default=0.2, ge=0.0, le=0.5)
+    judge_cap: float = Field(default=0.8, ge=0.5, le=1.0)
+    judge_rate: float = Field(default=0.5, gt=0.0, le=1.0)
+    judge_band: float = Field(default=0.02, gt=0.0)
 
     @model_validator(mode="after")
     def _check_order(self) -> DebateConfig:
         if self.reduce_risk >= self.drop_risk:
             raise ValueError(
                 f"reduce_risk ({self.reduce_risk}) must be below drop_risk ({self.drop_risk})"
+            )
+        if self.memory_min_days > self.memory_k:
+            raise ValueError(
+                f"memory_min_days ({self.memory_min_days}) must not exceed memory_k "
+                f"({self.memory_k}): the memory rule could never apply"
             )
         return self
 
@@ -173,7 +215,7 @@ class RegimeStats:
 class Objection:
     """One objection of the conservative view, with its figures."""
 
-    topic: Literal["volatility", "drawdown", "concentration", "liquidity"]
+    topic: Topic
     severity: float
     level: SeverityLevel
     figure: float
@@ -203,8 +245,36 @@ class GenomeEvidence:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StyleMemory:
+    """What the proposal's ``style`` returned (paper, per day) in the most similar past days."""
+
+    style: str
+    days: int
+    mean_return: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryEvidence:
+    """The quant view's recall: the ``k`` most similar past days (:mod:`arena.memory`).
+
+    ``sample_days`` counts the retrieved days on which a style of the proposal traded;
+    ``expected_return`` is the styles' mean returns weighted by the proposal's weight in each
+    (``None`` without a sample).
+    """
+
+    k: int
+    episode_ids: tuple[str, ...]
+    days: tuple[str, ...]
+    distances: tuple[float, ...]
+    styles: tuple[StyleMemory, ...]
+    sample_days: int
+    expected_return: float | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class QuantValidation:
-    """The quant view: the proposal's genomes in regimes like today's."""
+    """The quant view: the proposal's genomes in regimes like today's, and its memory."""
 
     regime: str
     sample_size: int
@@ -212,6 +282,34 @@ class QuantValidation:
     expected_return: float
     evidence: tuple[GenomeEvidence, ...]
     message: str
+    memory: MemoryEvidence | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Revision:
+    """One change the proposer made to answer an objection: ``symbol``'s weight moved."""
+
+    topic: Topic
+    symbol: str
+    before: float
+    after: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DebateRound:
+    """One round: the objections raised on the round's proposal and the revisions they caused.
+
+    ``considered`` is every topic's severity, raised or not; the last round has no revision.
+    """
+
+    number: int
+    gross_weight: float
+    considered: Mapping[str, float]
+    objections: tuple[Objection, ...]
+    revisions: tuple[Revision, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "considered", MappingProxyType(dict(self.considered)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -232,14 +330,20 @@ class DebateRecord:
     rule: str
     config_hash: str
     rule_version: int = RULE_VERSION
+    rounds: tuple[DebateRound, ...] = ()
+    revised: tuple[TargetPosition, ...] = ()
+    judge_weights: Mapping[str, float] = field(
+        default_factory=lambda: {"aggressive": 0.5, "conservative": 0.5}
+    )
 
     def __post_init__(self) -> None:
         if self.verdict not in ("execute", "reduce", "drop"):
             raise ValueError(f"verdict must be execute, reduce or drop, got {self.verdict!r}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence must be in [0, 1], got {self.confidence}")
-        if len(self.objections) < 3:
-            raise ValueError("a debate needs at least three objections")
+        if not self.objections:
+            raise ValueError("a debate needs at least one objection")
+        object.__setattr__(self, "judge_weights", MappingProxyType(dict(self.judge_weights)))
 
     @property
     def record_id(self) -> str:
@@ -256,16 +360,40 @@ class DebateRecord:
         """Rebuild a record from :meth:`to_dict` output (e.g. after a JSON round trip)."""
         quant = dict(data["quant"])
         quant["evidence"] = tuple(GenomeEvidence(**item) for item in quant["evidence"])
+        memory = quant.get("memory")
+        if memory is not None:
+            quant["memory"] = MemoryEvidence(
+                **{
+                    **memory,
+                    "episode_ids": tuple(memory["episode_ids"]),
+                    "days": tuple(memory["days"]),
+                    "distances": tuple(memory["distances"]),
+                    "styles": tuple(StyleMemory(**item) for item in memory["styles"]),
+                }
+            )
+
+        def objection(item: Mapping[str, Any]) -> Objection:
+            return Objection(**{**item, "detail": dict(item["detail"])})
+
+        rounds = tuple(
+            DebateRound(
+                number=item["number"],
+                gross_weight=item["gross_weight"],
+                considered=dict(item["considered"]),
+                objections=tuple(objection(o) for o in item["objections"]),
+                revisions=tuple(Revision(**r) for r in item["revisions"]),
+            )
+            for item in data.get("rounds", ())
+        )
         return cls(
             **{
                 **dict(data),
                 "proposal": tuple(TargetPosition(**item) for item in data["proposal"]),
-                "objections": tuple(
-                    Objection(**{**item, "detail": dict(item["detail"])})
-                    for item in data["objections"]
-                ),
+                "objections": tuple(objection(item) for item in data["objections"]),
                 "quant": QuantValidation(**quant),
                 "targets": tuple(TargetPosition(**item) for item in data["targets"]),
+                "rounds": rounds,
+                "revised": tuple(TargetPosition(**item) for item in data.get("revised", ())),
             }
         )
 
@@ -294,7 +422,7 @@ def _level(severity: float) -> SeverityLevel:
 
 
 def _objection(
-    topic: Literal["volatility", "drawdown", "concentration", "liquidity"],
+    topic: Topic,
     figure: float,
     limit: float,
     symbol: str | None,
@@ -383,7 +511,115 @@ def _objections(
         {"notional": weights[thinnest] * equity, "avg_turnover": risks[thinnest].avg_turnover},
         "largest order as a share of average daily turnover",
     )
-    return (volatility, drawdown, concentration, liquidity)
+    # Names still falling from their high: the weighted current drawdown (unknown = the
+    # worst plausible, a full fall).
+    current = {s: _finite_or(risks[s].drawdown, 1.0) for s in risks}
+    mean_current = sum(weights[s] * current[s] for s in ordered) / total if total > 0 else 0.0
+    deepest = max(ordered, key=lambda s: (current[s], s))
+    falling = _objection(
+        "falling",
+        mean_current,
+        cfg.current_drawdown_limit,
+        deepest,
+        {"deepest_current_drawdown": current[deepest]},
+        "weighted current drawdown from the one-year high",
+    )
+    return (volatility, drawdown, concentration, liquidity, falling)
+
+
+def _raised(candidates: Sequence[Objection], cfg: DebateConfig) -> tuple[Objection, ...]:
+    """Return the objections worth raising: severity above ``raise_min_severity``, or the
+    single most severe one when none is (the judge always has a risk figure)."""
+    raised = tuple(o for o in candidates if o.severity > cfg.raise_min_severity)
+    if raised:
+        return raised
+    return (max(candidates, key=lambda o: (o.severity, -TOPICS.index(o.topic))),)
+
+
+def _revise(
+    targets: Sequence[TargetPosition],
+    objections: Sequence[Objection],
+    perception: Perception,
+    equity: float,
+    cfg: DebateConfig,
+) -> tuple[tuple[TargetPosition, ...], tuple[Revision, ...]]:
+    """Return the proposal revised to answer every objection at ``reduce_risk`` or above.
+
+    Each answer brings its figure to ``revision_target`` x its limit: ``volatility`` scales
+    every name; ``concentration`` caps each weight; ``liquidity`` caps each order's share of
+    turnover; ``drawdown`` and ``falling`` cut the names whose own (maximum / current)
+    drawdown is above the target. A name takes the smallest factor any answer asks of it.
+    """
+    factor = {t.symbol: 1.0 for t in targets}
+    topic_of: dict[str, str] = {}
+
+    def cut(symbol: str, value: float, topic: str) -> None:
+        if value < factor[symbol] - 1e-12:
+            factor[symbol] = max(value, 0.0)
+            topic_of[symbol] = topic
+
+    for objection in objections:
+        if objection.severity < cfg.reduce_risk:
+            continue
+        goal = cfg.revision_target * objection.limit
+        for target in targets:
+            risk = perception.asset(target.symbol)
+            weight = abs(target.weight)
+            if objection.topic == "volatility" and objection.figure > 0:
+                cut(target.symbol, goal / objection.figure, "volatility")
+            elif objection.topic == "concentration" and weight > goal:
+                cut(target.symbol, goal / weight, "concentration")
+            elif objection.topic == "liquidity":
+                turnover = risk.avg_turnover
+                share = (
+                    weight * equity / turnover if math.isfinite(turnover) and turnover > 0 else 0
+                )
+                if not (math.isfinite(turnover) and turnover > 0):
+                    cut(target.symbol, 0.5, "liquidity")
+                elif share > goal:
+                    cut(target.symbol, goal / share, "liquidity")
+            elif objection.topic in ("drawdown", "falling"):
+                own = risk.max_drawdown if objection.topic == "drawdown" else risk.drawdown
+                own = _finite_or(own, 1.0)
+                if own > goal:
+                    cut(target.symbol, goal / own, objection.topic)
+    revised = tuple(t.scaled(factor[t.symbol]) for t in targets)
+    revisions = tuple(
+        Revision(topic=topic_of[t.symbol], symbol=t.symbol, before=t.weight, after=r.weight)  # type: ignore[arg-type]
+        for t, r in zip(targets, revised, strict=True)
+        if t.symbol in topic_of
+    )
+    return revised, revisions
+
+
+def _rounds(
+    proposal: tuple[TargetPosition, ...], perception: Perception, equity: float, cfg: DebateConfig
+) -> tuple[tuple[TargetPosition, ...], tuple[DebateRound, ...]]:
+    """Return the final proposal and the rounds: object, revise, object again, up to
+    ``max_rounds`` revisions; stop early when nothing reaches ``reduce_risk`` or a revision
+    changes nothing."""
+    current = proposal
+    rounds: list[DebateRound] = []
+    for number in range(cfg.max_rounds + 1):
+        candidates = _objections(current, perception, equity, cfg)
+        raised = _raised(candidates, cfg)
+        revisions: tuple[Revision, ...] = ()
+        revised = current
+        if number < cfg.max_rounds and max(o.severity for o in raised) >= cfg.reduce_risk:
+            revised, revisions = _revise(current, raised, perception, equity, cfg)
+        rounds.append(
+            DebateRound(
+                number=number,
+                gross_weight=sum(abs(t.weight) for t in current),
+                considered={o.topic: o.severity for o in candidates},
+                objections=raised,
+                revisions=revisions,
+            )
+        )
+        if not revisions:
+            break
+        current = revised
+    return current, tuple(rounds)
 
 
 def _quant(
@@ -440,10 +676,75 @@ def _quant(
     )
 
 
+def _recall(
+    targets: Sequence[TargetPosition],
+    perception: Perception,
+    memory: Sequence[Episode],
+    cfg: DebateConfig,
+) -> MemoryEvidence:
+    """Return the proposal's styles' outcomes in the ``memory_k`` most similar past days."""
+    day = date.fromisoformat(perception.date)
+    regime = perception.regime
+    context = context_of(
+        {name: getattr(regime, name) for name in ("trend_return", "index_volatility",
+                                                  "vol_percentile", "breadth")}
+    )  # fmt: skip
+    neighbours = nearest_days(memory, context, day, cfg.memory_k)
+    weight_of: dict[str, float] = {}
+    for target in targets:
+        weight_of[target.style] = weight_of.get(target.style, 0.0) + abs(target.weight)
+    styles: list[StyleMemory] = []
+    for style in sorted(weight_of):
+        values = [
+            float(n.episode.outcome["styles"][style])
+            for n in neighbours
+            if style in (n.episode.outcome.get("styles") or {})
+        ]
+        if values:
+            styles.append(
+                StyleMemory(
+                    style=style, days=len(values), mean_return=math.fsum(values) / len(values)
+                )
+            )
+    sample = sum(
+        1
+        for n in neighbours
+        if any(s in (n.episode.outcome.get("styles") or {}) for s in weight_of)
+    )
+    known = sum(weight_of[m.style] for m in styles)
+    expected = (
+        math.fsum(weight_of[m.style] * m.mean_return for m in styles) / known if known > 0 else None
+    )
+    if not neighbours:
+        message = "memory: no past day to compare with yet"
+    elif not styles:
+        message = f"memory: in the {len(neighbours)} most similar days, none traded these styles"
+    else:
+        parts = ", ".join(
+            f"{m.style} entries returned {m.mean_return:+.2%} on average ({m.days} days)"
+            for m in styles
+        )
+        message = f"memory: in the {len(neighbours)} most similar days, {parts}"
+    return MemoryEvidence(
+        k=cfg.memory_k,
+        episode_ids=tuple(n.episode.episode_id for n in neighbours),
+        days=tuple(n.episode.day.isoformat() for n in neighbours),
+        distances=tuple(n.distance for n in neighbours),
+        styles=tuple(styles),
+        sample_days=sample,
+        expected_return=expected,
+        message=message,
+    )
+
+
 def _judge(
-    objections: Sequence[Objection], quant: QuantValidation, cfg: DebateConfig
+    objections: Sequence[Objection],
+    quant: QuantValidation,
+    cfg: DebateConfig,
+    conservative_weight: float = 0.5,
 ) -> tuple[Verdict, float, float, str]:
-    risk = max(o.severity for o in objections)
+    # The conservative view's weight scales its objections (arena.judge): 1x at 0.5.
+    risk = min(max(o.severity for o in objections) * 2.0 * conservative_weight, 1.0)
     n = quant.sample_size
     sample_weight = n / (n + cfg.min_trades)
     if n < cfg.min_trades:
@@ -469,6 +770,40 @@ def _judge(
     return "execute", sample_weight * (1.0 - risk), 1.0, f"risk {risk:.2f} < {cfg.reduce_risk:.2f}"
 
 
+def _memory_rule(
+    verdict: Verdict,
+    confidence: float,
+    scale: float,
+    rule: str,
+    quant: QuantValidation,
+    cfg: DebateConfig,
+) -> tuple[Verdict, float, float, str]:
+    """Shrink size and confidence when the similar past days lost money (docs/memory.md).
+
+    With at least ``memory_min_days`` similar days on which the proposal's styles traded and
+    their weighted mean return ``m < 0``: ``shrink = max(memory_floor, 1 + m /
+    memory_loss_tolerance)`` multiplies the scale and the confidence, and an ``execute``
+    becomes a ``reduce``. A drop stays a drop; a positive memory changes nothing.
+    """
+    memory = quant.memory
+    if (
+        verdict == "drop"
+        or memory is None
+        or memory.expected_return is None
+        or memory.sample_days < cfg.memory_min_days
+        or memory.expected_return >= 0.0
+    ):
+        return verdict, confidence, scale, rule
+    shrink = max(cfg.memory_floor, 1.0 + memory.expected_return / cfg.memory_loss_tolerance)
+    return (
+        "reduce",
+        confidence * shrink,
+        scale * shrink,
+        f"{rule}; memory: {memory.sample_days} similar days returned "
+        f"{memory.expected_return:+.2%}: size and confidence x {shrink:.2f}",
+    )
+
+
 def run_debate(
     *,
     proposal: Sequence[TargetPosition],
@@ -477,6 +812,8 @@ def run_debate(
     equity: float,
     config: DebateConfig | None = None,
     account: str = "synthesis",
+    memory: Sequence[Episode] = (),
+    judge_weights: tuple[float, float] = (0.5, 0.5),
 ) -> DebateRecord:
     """Run the synthesis account's debate over the aggressive ``proposal``.
 
@@ -494,6 +831,11 @@ def run_debate(
         Thresholds; the defaults of :class:`DebateConfig` when ``None``.
     account:
         Account the record is written for.
+    memory:
+        Past episodes (:class:`arena.memory.Episode`); only day episodes known before the
+        perception's date are recalled (:func:`arena.memory.nearest_days`).
+    judge_weights:
+        The judge's ``(aggressive, conservative)`` persona weights (:mod:`arena.judge`).
 
     Raises
     ------
@@ -511,10 +853,21 @@ def run_debate(
         raise ValueError(f"run_debate: a symbol appears twice in the proposal: {symbols}")
     if not (math.isfinite(equity) and equity > 0):
         raise ValueError(f"run_debate: equity must be finite and > 0, got {equity!r}")
+    w_a, w_c = (float(judge_weights[0]), float(judge_weights[1]))
+    if not (0.0 <= w_c <= 1.0 and abs(w_a + w_c - 1.0) <= 1e-9):
+        raise ValueError(
+            f"run_debate: judge weights must be in [0, 1] and sum to 1, got {judge_weights}"
+        )
     regime = perception.regime.regime
-    objections = _objections(targets, perception, float(equity), cfg)
-    quant = _quant(targets, backtest_stats, regime, cfg)
-    verdict, confidence, scale, rule = _judge(objections, quant, cfg)
+    revised, rounds = _rounds(targets, perception, float(equity), cfg)
+    objections = rounds[-1].objections
+    quant = _quant(revised, backtest_stats, regime, cfg)
+    recall = _recall(revised, perception, memory, cfg)
+    quant = replace(quant, memory=recall, message=f"{quant.message}; {recall.message}")
+    verdict, confidence, scale, rule = _judge(objections, quant, cfg, w_c)
+    verdict, confidence, scale, rule = _memory_rule(verdict, confidence, scale, rule, quant, cfg)
+    if len(rounds) > 1:
+        rule = f"after {len(rounds) - 1} revision round(s): {rule}"
     return DebateRecord(
         date=perception.date,
         account=account,
@@ -526,7 +879,10 @@ def run_debate(
         verdict=verdict,
         confidence=min(max(confidence, 0.0), 1.0),
         scale=scale,
-        targets=tuple(t.scaled(scale) for t in targets),
+        targets=tuple(t.scaled(scale) for t in revised),
         rule=rule,
         config_hash=cfg.stable_hash(),
+        rounds=rounds,
+        revised=revised,
+        judge_weights={"aggressive": w_a, "conservative": w_c},
     )

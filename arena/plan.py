@@ -41,6 +41,7 @@ import numpy as np
 from arena.bootstrap import ArenaGenome
 from arena.debate import DebateRecord, RegimeStats, TargetPosition, run_debate
 from arena.kill_switch import Pause
+from arena.memory import Episode
 from arena.perceive import Perception, perceive, perception_cutoff
 from arena.personas import PERSONA_NAMES, ArenaConfig, PersonaConfig, select_genomes
 from genome.cache import IndicatorCache
@@ -225,6 +226,9 @@ def plan_day(
     genomes: Sequence[ArenaGenome],
     config: ArenaConfig,
     equities: Mapping[str, float],
+    *,
+    memory: Sequence[Episode] = (),
+    judge_weights: tuple[float, float] = (0.5, 0.5),
 ) -> DayPlan:
     """Decide every account's targets for ``day`` from the bars up to the close of ``D-1``.
 
@@ -241,6 +245,9 @@ def plan_day(
     equities:
         Each account's equity at the close of ``D-1`` (the synthesis account's sizes the
         debate's liquidity objection).
+    memory, judge_weights:
+        The experience memory and the judge's persona weights, passed to the debate
+        (:func:`arena.debate.run_debate`).
     """
     perception = perceive(daily, day)
     past = daily.truncate_after(perception_cutoff(daily, day))
@@ -314,6 +321,8 @@ def plan_day(
             equity=equity if equity > 0 else config.starting_capital,
             config=config.debate,
             account="synthesis",
+            memory=memory,
+            judge_weights=judge_weights,
         )
         ratio = config.personas.synthesis.risk_budget / config.personas.aggressive.risk_budget
         synthesis_targets = tuple(t.scaled(ratio) for t in debate.targets if t.weight * ratio > 0)

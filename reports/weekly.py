@@ -87,6 +87,7 @@ from reports.html import (
     render_html,
     render_markdown,
 )
+from reports.judge import judge_section
 from reports.lessons import Lesson, LessonConfig
 from reports.periods import Period, ReportFiles
 from reports.tracking import log_report
@@ -1349,7 +1350,8 @@ def write_weekly_report(
     paper, paper_records = paper_section(pool, period)
     accounts, figures, bench_return = accounts_section(view, period, trips, closes)
     lessons = period_lessons(view, period, lesson_config)
-    sections = [*evolution, lifecycle, paper, accounts, lessons_section(lessons, period)]
+    judge, judge_json = judge_section(home, period)  # issue 15: the judge's persona weights
+    sections = [*evolution, lifecycle, paper, accounts, judge, lessons_section(lessons, period)]
     up, down = lifecycle_directions(moves)
     accounts_json = {
         name: {key: value for key, value in values.items() if key != "equity"}
@@ -1368,6 +1370,7 @@ def write_weekly_report(
         "arena_days": [day.isoformat() for day in view.days(period)],
         "accounts": accounts_json,
         "benchmark_return": bench_return,
+        "judge_weights": judge_json,
         "lessons": [
             {"kind": lesson.kind, "account": lesson.account, "detail": lesson.detail}
             for lesson in lessons

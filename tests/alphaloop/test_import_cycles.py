@@ -17,10 +17,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("alphaloop", "genome", "simulators", "evolution", "arena", "rl_exec", "reports")
 # What reports/ may read of the arena: the ledger's read methods, the day's market type,
-# money units, the personas' names and the executor's TWAP counterfactual.
+# money units, the personas' names, the executor's TWAP counterfactual and the experience
+# memory's store (the judge's weights in the weekly report).
 ARENA_PUBLIC = frozenset(
-    {"arena.ledger", "arena.market", "arena.money", "arena.personas", "arena.intraday"}
-)
+    {
+        "arena.ledger", "arena.market", "arena.money", "arena.personas", "arena.intraday",
+        "arena.memory",
+    }
+)  # fmt: skip
 
 
 def _modules(root: Path, packages: tuple[str, ...]) -> dict[str, Path]:

@@ -5,7 +5,7 @@ per output, named so a difference says where it is:
 
 * ``default/...``: one ``arena run`` day on the embedded default market;
 * ``season/...``: a two-week season replay with the loop closed (promotions, demotions) on a
-  small synthetic market;
+  small synthetic market, its experience memory and judge weights included (issue 15);
 * ``stress/...``: the stress replay of two scenarios at small size.
 
 Per output: every ledger and gene-pool table (all rows; the commit time and the
@@ -134,6 +134,7 @@ def _season(work: Path) -> dict[str, str]:
         accounts.close()
     out = _tables(home.ledger_db, "season/ledger")
     out |= _tables(home.gene_pool_db, "season/gene_pool")
+    out |= _tables(home.memory_db, "season/memory")
     out |= _files(home.root, home.root / "runs", "season/runs")
     text = json.dumps(summary, sort_keys=True, default=str).replace(str(home.root), "<home>")
     out["season/summary"] = _sha(text.encode())
