@@ -40,6 +40,7 @@ from numba import njit
 from scipy.optimize import minimize
 
 from rl_exec.models import ReplayDay, ReplayModel
+from simulators.backtest_nb import square_root_impact_nb, transient_decay_nb
 from simulators.fill_model import bar_volatility
 from simulators.lots import floor_lots_nb, lots_size_nb, round_to_lot_nb
 
@@ -225,20 +226,6 @@ def expected_day(model: ReplayModel, index: int) -> DayBars:
 
 
 @njit(cache=True)
-def _transient_at(level: float, at_bar: int, bar: int, half_life: float) -> float:
-    if level == 0.0 or half_life == 0.0:
-        return 0.0
-    return level * 0.5 ** ((bar - at_bar) / half_life)
-
-
-@njit(cache=True)
-def _impact(quantity: float, volume: float, sigma: float, k: float) -> float:
-    if quantity <= 0.0 or volume <= 0.0:
-        return 0.0
-    return k * sigma * math.sqrt(quantity / volume)
-
-
-@njit(cache=True)
 def _simulate(
     shares: np.ndarray,
     open_: np.ndarray,
@@ -293,20 +280,20 @@ def _simulate(
             if filled <= 0.0:
                 continue
             number = slots[bar]
-            transient = _transient_at(level, level_bar, number, half_life)
+            transient = transient_decay_nb(level, number - level_bar, half_life)
             blocked = filled > capacity * (1.0 + 1e-12)
             if blocked:
                 full = math.floor(filled / capacity + 1e-9)
                 rest = max(filled - full * capacity, 0.0)
-                slice_impact = _impact(capacity, vol, sigma, k)
-                rest_impact = _impact(rest, vol, sigma, k)
+                slice_impact = square_root_impact_nb(capacity, vol, sigma, k)
+                rest_impact = square_root_impact_nb(rest, vol, sigma, k)
                 paid = transient * full + slice_impact * full * (full - 1) / 2.0
                 last_transient = transient + slice_impact * full
                 new_level = last_transient + rest_impact
                 temporary = (full * capacity * slice_impact + rest * rest_impact) / filled
                 transient = (capacity * paid + rest * last_transient) / filled
             else:
-                temporary = _impact(filled, vol, sigma, k)
+                temporary = square_root_impact_nb(filled, vol, sigma, k)
                 new_level = transient + temporary
             level = new_level
             level_bar = number

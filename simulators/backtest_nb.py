@@ -140,6 +140,24 @@ def affordable_size_nb(
 
 
 @njit(cache=True)
+def square_root_impact_nb(
+    quantity: float, volume: float, sigma: float, coefficient: float
+) -> float:
+    """The numba twin of :func:`simulators.costs.square_root_impact` (same operations)."""
+    if quantity <= 0.0 or volume <= 0.0:
+        return 0.0
+    return coefficient * sigma * np.sqrt(quantity / volume)
+
+
+@njit(cache=True)
+def transient_decay_nb(level: float, bars: float, half_life_bars: float) -> float:
+    """The numba twin of :func:`simulators.costs.transient_decay` (same operations)."""
+    if level == 0.0 or half_life_bars == 0.0:
+        return 0.0
+    return level * 0.5 ** (bars / half_life_bars)
+
+
+@njit(cache=True)
 def trade_cost_nb(
     quantity: float, volume: float, sigma: float, half_spread: float, impact_coefficient: float
 ) -> float:

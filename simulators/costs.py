@@ -79,8 +79,9 @@ def commission_amount(value: float, rate: float, minimum: float, fixed: float) -
 def square_root_impact(quantity: float, volume: float, sigma: float, coefficient: float) -> float:
     """Return ``coefficient * sigma * sqrt(quantity / volume)`` (0 without quantity or volume).
 
-    The temporary impact, written once; :func:`simulators.backtest_nb.trade_cost_nb` is its
-    numba twin (plus the half-spread).
+    The temporary impact, written once; :func:`simulators.backtest_nb.square_root_impact_nb`
+    is its numba twin, and :func:`simulators.backtest_nb.trade_cost_nb` the kernel's (plus the
+    half-spread).
     """
     if quantity <= 0 or volume <= 0:
         return 0.0
@@ -88,7 +89,10 @@ def square_root_impact(quantity: float, volume: float, sigma: float, coefficient
 
 
 def transient_decay(level: float, bars: float, half_life_bars: float) -> float:
-    """Return ``level * 0.5 ** (bars / half_life_bars)`` (0 without a half-life)."""
+    """Return ``level * 0.5 ** (bars / half_life_bars)`` (0 without a half-life).
+
+    Numba twin: :func:`simulators.backtest_nb.transient_decay_nb`.
+    """
     if level == 0.0 or half_life_bars == 0.0:
         return 0.0
     return level * 0.5 ** (bars / half_life_bars)

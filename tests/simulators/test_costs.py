@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from arena.money import money_from_float, rate_amount
 from arena.rules import BrokerRules
 from simulators.backtest import BacktestConfig, cost_model, prepare_panel
-from simulators.backtest_nb import bar_capacity_nb, order_fee_nb, trade_cost_nb
+from simulators.backtest_nb import (
+    bar_capacity_nb,
+    order_fee_nb,
+    square_root_impact_nb,
+    trade_cost_nb,
+    transient_decay_nb,
+)
 from simulators.bars import Panel
 from simulators.costs import (
     ConstantSpread,
@@ -184,3 +190,33 @@ def test_broker_commission_is_the_fee_model_rounded_once(minor: int, market: str
             money_from_float(rules.commission_min, digits),
         ) + money_from_float(rules.commission_fixed, digits)
     assert rules.commission_for(minor) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    quantity=st.floats(min_value=-1.0, max_value=1e9, allow_nan=False),
+    volume=st.floats(min_value=0.0, max_value=1e10, allow_nan=False),
+    sigma=st.floats(min_value=0.0, max_value=0.5, allow_nan=False),
+    k=st.floats(min_value=0.0, max_value=100.0, allow_nan=False),
+    level=st.floats(min_value=-0.1, max_value=0.1, allow_nan=False),
+    bars=st.integers(min_value=0, max_value=400),
+    half_life=st.sampled_from([0.0, 1.0, 10.0, 37.5]),
+)
+def test_impact_and_transient_numba_twins_equal_the_python_models(
+    quantity: float,
+    volume: float,
+    sigma: float,
+    k: float,
+    level: float,
+    bars: int,
+    half_life: float,
+) -> None:
+    # The twins the schedule bound (rl_exec.schedule_bound) re-prices schedules with.
+    from simulators.costs import square_root_impact, transient_decay
+
+    python = square_root_impact(quantity, volume, sigma, k)
+    assert square_root_impact_nb(quantity, volume, sigma, k) == pytest.approx(python, rel=1e-15)
+    decayed = transient_decay(level, float(bars), half_life)
+    assert transient_decay_nb(level, float(bars), half_life) == pytest.approx(decayed, rel=1e-15)
+    if half_life == 10.0 and bars == 10:
+        assert decayed == pytest.approx(level / 2.0, rel=1e-15)  # one half-life halves it
