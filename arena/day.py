@@ -18,7 +18,9 @@ and passing plain values:
    are stored (:mod:`arena.adjustments`; the day's plan applied those in force on ``D``).
 
 Before the trade stage the day's **pre-market plan** is written next to the report
-(``runs/<D>/premarket.md`` and ``premarket.json``: :mod:`reports.premarket`).
+(``runs/<D>/premarket.md`` and ``premarket.json``: :mod:`reports.premarket`); after it, on a
+market with a lunch break, the **midday review** (``runs/<D>/midday.json`` / ``midday.md``:
+:mod:`reports.midday`).
 
 The accounts are reached through an :class:`Accounts` back end chosen once where the objects
 are wired: :class:`LocalAccounts` (three :class:`arena.account.AccountBook` in this process)
@@ -328,6 +330,10 @@ def run_arena_day(
             personas = {name: item.persona for name, item in settings.items()}
             write_premarket_plan(home, plan, market, config, personas)
         results = accounts.run(plan.accounts, market, force=force)
+        if write_report:
+            from reports.midday import write_midday_review
+
+            write_midday_review(home, day, market, data.daily.market)
     genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
     summary = _summary(
         home, day, market, config, already, results, genome_days,
