@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -269,3 +270,60 @@ def test_season_replay_stores_the_same_adjustments_and_the_cli_lists_and_reverts
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert rows() == before
+
+
+def _trade_one(home: LabHome, **plan_changes: object) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from arena.account import AccountBook
+    from arena.debate import TargetPosition
+    from arena.ledger import Ledger
+    from arena.market import day_market, load_arena_data
+    from arena.plan import plan_day
+
+    config = load_arena_config()
+    data = load_arena_data(SPEC, home)
+    equities = {
+        name: config.starting_capital for name in ("aggressive", "conservative", "synthesis")
+    }
+    plan = plan_day(data.daily, DAY, [], config, equities).accounts["aggressive"]
+    target = TargetPosition(symbol="SYN001", weight=0.28, genome_id="g-test", style="trend")
+    plan = replace(plan, targets=(target,), **plan_changes)  # type: ignore[arg-type]
+    book = AccountBook(home.ledger_db, "aggressive", config, data.rules(), None)
+    try:
+        book.run_day(plan, day_market(data.daily, DAY, data.minute_bars(DAY)))
+    finally:
+        book.close()
+    with Ledger(home.ledger_db) as ledger:
+        equity = dict(ledger.equity_history("aggressive"))[DAY].equity
+        out: dict[str, Any] = {
+            p.symbol: p.value / equity for p in ledger.positions("aggressive", DAY)
+        }
+        out["fills"] = [(f.at, f.quantity) for f in ledger.fills("aggressive", DAY)]
+        return out
+
+
+def test_trade_stage_uses_the_plans_tightened_limits(tmp_path: Path) -> None:
+    config = load_arena_config()
+    plain = _trade_one(LabHome(tmp_path / "plain").ensure())
+    tight = type(config.risk).model_validate(
+        {**config.risk.model_dump(), "max_position_weight": 0.15}
+    )
+    cut = _trade_one(LabHome(tmp_path / "tight").ensure(), risk=tight)
+    # The control: with the configured limits (30% a name) the 28% target is bought in full.
+    assert plain["SYN001"] == pytest.approx(0.28, abs=0.02)
+    assert 0 < cut["SYN001"] <= 0.15 + 0.01
+
+
+def test_trade_stage_uses_the_plans_participation_cap(tmp_path: Path) -> None:
+    plain = _trade_one(LabHome(tmp_path / "plain").ensure())
+    thin = _trade_one(LabHome(tmp_path / "thin").ensure(), participation_cap=1e-6)
+
+    def last_bar_share(fills: list[tuple[Any, int]]) -> float:
+        last = max(at for at, _ in fills)
+        return sum(q for at, q in fills if at == last) / sum(q for _, q in fills)
+
+    # A tiny cap on each bar's volume share leaves the order to the end-of-day rule: most of it
+    # fills on the last bar; with the broker's cap (the control) it is spread over the day.
+    assert last_bar_share(thin["fills"]) > 0.9
+    assert last_bar_share(plain["fills"]) < 0.5
