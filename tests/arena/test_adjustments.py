@@ -218,6 +218,38 @@ def _replay(home: LabHome) -> list[dict]:
         return [r.to_dict() for r in store.all()]
 
 
+def _check_decision_quality(home: LabHome) -> None:
+    """The weekly figures on this season: each scored trade's confidence is its opening
+    chain's, read here straight from the ledger's tables."""
+    from reports.decision_quality import decision_quality
+    from reports.weekly import LedgerView, parse_week, period_genome_days
+
+    view = LedgerView.load(home.ledger_db)
+    period = parse_week("2023-W22")
+    trips = [t for t in view.round_trips() if period.contains(t.exit_time.date())]
+    figures = decision_quality(view, trips, period_genome_days(home, period))
+    conn = sqlite3.connect(home.ledger_db)
+    try:
+        expected = []
+        for trip in trips:
+            if trip.account != "synthesis":
+                continue
+            (decision_id,) = conn.execute(
+                "SELECT decision_id FROM orders WHERE account = ? AND order_id = ?",
+                (trip.account, trip.entry_order_ids[-1]),
+            ).fetchone()
+            (payload,) = conn.execute(
+                "SELECT payload FROM decisions WHERE account = ? AND decision_id = ?",
+                (trip.account, decision_id),
+            ).fetchone()
+            confidence = json.loads(payload)["debate"]["confidence"]
+            expected.append((confidence - (1.0 if trip.pnl > 0 else 0.0)) ** 2)
+    finally:
+        conn.close()
+    assert figures["trades"] == len(expected) > 0
+    assert figures["brier"] == pytest.approx(sum(expected) / len(expected))
+
+
 def test_season_replay_stores_the_same_adjustments_and_the_cli_lists_and_reverts(
     lab_home: LabHome, tmp_path: Path
 ) -> None:
@@ -236,6 +268,7 @@ def test_season_replay_stores_the_same_adjustments_and_the_cli_lists_and_reverts
                 for d in decisions.values()
             )
     assert applied or all(r["created_day"] == "2023-06-02" for r in first)
+    _check_decision_quality(lab_home)
     result = CliRunner().invoke(_app(), ["arena", "adjustments", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     listed = json.loads(result.stdout.strip().splitlines()[-1])
