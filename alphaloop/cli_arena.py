@@ -8,6 +8,8 @@ P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle m
 paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` (the day's
 MLflow run, logged by the command that committed the day; ``null`` when it was already
 committed or with ``--no-mlflow``) and
+``adjustments`` (``in_force``: the ids the day's plan applied, ``made``: those its review
+stored for the next days; absent when ``adjustments.enabled`` is false) and
 ``arena_config_hash`` (the stable hash of the arena settings the day ran with: the packaged
 ``arena.yaml`` with ``--arena-config FILE`` over it; ``arena replay --json`` carries it too).
 
@@ -30,6 +32,10 @@ second pause, or a resume of a lab that is not paused, says so and exits 0; ``pa
 ``arena replay`` commit their days without new orders (with ``--flatten``: only the sells that
 close positions) and say so on stderr; ``arena status`` says so; each ``--json`` object has
 ``"paused"`` (the pause, or ``null``) and ``arena replay --json`` ``"paused_days"``.
+
+``arena adjustments [--json]`` lists the daily review's adjustments (:mod:`arena.adjustments`),
+``--revert ID`` undoes one: an unknown, already reverted or expired id is one ``error:`` line,
+exit 2, nothing changed.
 
 ``arena status --json`` has ``"partial"``: ``null``, or ``{"day", "committed", "missing"}`` when
 only some accounts committed the last day (a crash between two commits).
