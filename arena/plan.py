@@ -345,7 +345,8 @@ def plan_day(
         )
         ratio = personas["synthesis"].risk_budget / personas["aggressive"].risk_budget
         synthesis_targets = tuple(t.scaled(ratio) for t in debate.targets if t.weight * ratio > 0)
-        synthesis_targets = _within_settings(synthesis_targets, settings["synthesis"], config)
+        active = any(item.adjustments for item in settings.values())
+        synthesis_targets = _within_settings(synthesis_targets, settings["synthesis"], active)
         synthesis_payload["debate"] = debate.to_dict()
         synthesis_payload["budget_ratio"] = ratio
         # The aggressive sleeves at the synthesis budget, before the judge's verdict scales them.
@@ -380,11 +381,13 @@ def _trade_settings(settings: AccountSettings, config: ArenaConfig) -> dict[str,
 
 
 def _within_settings(
-    targets: tuple[TargetPosition, ...], settings: AccountSettings, config: ArenaConfig
+    targets: tuple[TargetPosition, ...], settings: AccountSettings, active: bool
 ) -> tuple[TargetPosition, ...]:
-    """Apply the synthesis account's own adjusted name cap and position count (the debate's
-    targets are the aggressive persona's)."""
-    if not settings.adjustments:
+    """Apply the synthesis account's name cap and position count to the debate's targets
+    (the aggressive persona's, scaled by the budget ratio) while any adjustment is in force:
+    a cut of the aggressive budget raises the ratio, and the scaled names must stay within the
+    synthesis limits. With none in force the configured ratio (< 1) keeps them there."""
+    if not active:
         return targets
     cap = settings.risk.max_position_weight
     capped = [replace(t, weight=min(t.weight, cap)) for t in targets]

@@ -360,3 +360,30 @@ def test_trade_stage_uses_the_plans_participation_cap(tmp_path: Path) -> None:
     # fills on the last bar; with the broker's cap (the control) it is spread over the day.
     assert last_bar_share(thin["fills"]) > 0.9
     assert last_bar_share(plain["fills"]) < 0.5
+
+
+def test_cutting_the_aggressive_budget_keeps_synthesis_names_within_its_limits(
+    lab_home: LabHome,
+) -> None:
+    from arena.bootstrap import arena_genomes
+    from arena.market import load_arena_data
+    from arena.plan import plan_day
+
+    config = load_arena_config()
+    data = load_arena_data(SPEC, lab_home)
+    equities = {
+        name: config.starting_capital for name in ("aggressive", "conservative", "synthesis")
+    }
+    day = date(2023, 5, 23)  # a day the judge lets the synthesis account trade
+    cut = _record(id="adj-20230522-aggressive-risk_budget", new_value=0.225,
+                  created_day=date(2023, 5, 22), expires_day=date(2023, 5, 25))  # fmt: skip
+    genomes = arena_genomes(lab_home)
+    plain = plan_day(data.daily, day, genomes, config, equities)
+    plan = plan_day(data.daily, day, genomes, config, equities, adjustments=[cut])
+    limit = config.risk.max_position_weight
+    assert plan.accounts["synthesis"].targets
+    assert all(t.weight <= limit for t in plan.accounts["synthesis"].targets)
+    # The synthesis budget is its own: the aggressive cut leaves its gross exposure where it was
+    # (the budget ratio undoes the smaller proposal), up to the name cap.
+    gross = sum(t.weight for t in plan.accounts["synthesis"].targets)
+    assert gross <= sum(t.weight for t in plain.accounts["synthesis"].targets) + 1e-9
