@@ -1,4 +1,4 @@
-"""``alphaloop arena run|replay|status|pause|resume`` and ``alphaloop ledger verify``.
+"""``alphaloop arena run|replay|status|pause|resume|adjustments`` and ``alphaloop ledger verify``.
 
 ``arena run --json`` prints one object: ``date``, ``already_committed``, ``accounts`` (per
 account ``equity``, ``return``, ``trades``, ``win_rate``, ``max_drawdown``, ``sharpe``,
@@ -8,6 +8,8 @@ P&L and the parts of the difference), ``loop`` (``transitions``: the lifecycle m
 paper record caused), ``report`` (``markdown``, ``html`` paths), ``mlflow_run_id`` (the day's
 MLflow run, logged by the command that committed the day; ``null`` when it was already
 committed or with ``--no-mlflow``) and
+``adjustments`` (``in_force``: the ids the day's plan applied, ``made``: those its review
+stored for the next days; absent when ``adjustments.enabled`` is false) and
 ``arena_config_hash`` (the stable hash of the arena settings the day ran with: the packaged
 ``arena.yaml`` with ``--arena-config FILE`` over it; ``arena replay --json`` carries it too).
 
@@ -30,6 +32,10 @@ second pause, or a resume of a lab that is not paused, says so and exits 0; ``pa
 ``arena replay`` commit their days without new orders (with ``--flatten``: only the sells that
 close positions) and say so on stderr; ``arena status`` says so; each ``--json`` object has
 ``"paused"`` (the pause, or ``null``) and ``arena replay --json`` ``"paused_days"``.
+
+``arena adjustments [--json]`` lists the daily review's adjustments (:mod:`arena.adjustments`),
+``--revert ID`` undoes one: an unknown, already reverted or expired id is one ``error:`` line,
+exit 2, nothing changed.
 
 ``arena status --json`` has ``"partial"``: ``null``, or ``{"day", "committed", "missing"}`` when
 only some accounts committed the last day (a crash between two commits).
@@ -487,3 +493,67 @@ def verify(
             typer.echo(f"  {issue['kind']} {issue['account']} {issue['day']}: {issue['detail']}")
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@app.command("adjustments")
+def adjustments(
+    as_json: JsonOption = False,
+    revert: Annotated[
+        str | None,
+        typer.Option("--revert", help="Undo the adjustment with this id (it applies no more)."),
+    ] = None,
+) -> None:
+    """List the daily review's adjustments (in force or not), or revert one with --revert ID.
+
+    ``--json`` prints ``{"adjustments": [...], "next_day": ...}`` (each record: id, account,
+    parameter, old_value, new_value, reason, lesson, created_day, expires_day, reverted_at,
+    in_force on the next day), or with ``--revert`` ``{"reverted": record}``. An unknown,
+    already reverted or expired id is one ``error:`` line, exit 2, nothing changed.
+    """
+    from datetime import timedelta
+
+    from alphaloop.home import LabHome
+    from arena.adjustments import AdjustmentStore, adjustments_db
+    from arena.ledger import Ledger
+
+    home = LabHome.resolve()
+    last = None
+    if home.ledger_db.exists():
+        with Ledger(home.ledger_db) as ledger:
+            last = ledger.last_committed_day()
+    next_day = None if last is None else last + timedelta(days=1)
+    path = adjustments_db(home)
+    if revert is not None:
+        if not path.exists():
+            raise ConfigError(
+                f"arena adjustments --revert {revert!r}: no such adjustment ({path} does not "
+                "exist: no day has made one)"
+            )
+        with AdjustmentStore(path) as store:
+            record = store.revert(revert, next_day=next_day)
+        if as_json:
+            emit({"reverted": record.to_dict()})
+            return
+        typer.echo(
+            f"reverted {record.id}: {record.parameter} of {record.account} is configured again"
+        )
+        return
+    records = []
+    if path.exists():
+        with AdjustmentStore(path) as store:
+            records = store.all()
+    rows = [
+        {**r.to_dict(), "in_force": next_day is not None and r.in_force(next_day)} for r in records
+    ]
+    if as_json:
+        emit({"adjustments": rows, "next_day": None if next_day is None else next_day.isoformat()})
+        return
+    if not rows:
+        typer.echo("no adjustment stored")
+        return
+    for row in rows:
+        state = "reverted" if row["reverted_at"] else ("in force" if row["in_force"] else "idle")
+        typer.echo(
+            f"{row['id']}  {row['parameter']} {row['old_value']:.4g} -> {row['new_value']:.4g} "
+            f"until {row['expires_day']} [{state}]: {row['reason']}"
+        )

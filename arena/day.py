@@ -16,7 +16,14 @@ and passing plain values:
    backtest, written to the ledger; then the day's episodes are stored in the experience
    memory (:func:`remember_day`, :mod:`arena.memory`), which the next days' debates recall
    (:func:`recall_for_day`, with the judge's weights of the week: :mod:`arena.judge`); the
-   daily report is assembled by :mod:`reports.arena_day` from the ledger.
+   daily report is assembled by :mod:`reports.arena_day` from the ledger, and the review's
+   adjustments for the next days are stored (:mod:`arena.adjustments`; the day's plan applied
+   those in force on ``D``).
+
+Before the trade stage the day's **pre-market plan** is written next to the report
+(``runs/<D>/premarket.md`` and ``premarket.json``: :mod:`reports.premarket`); after it, on a
+market with a lunch break, the **midday review** (``runs/<D>/midday.json`` / ``midday.md``:
+:mod:`reports.midday`).
 
 The accounts are reached through an :class:`Accounts` back end chosen once where the objects
 are wired: :class:`LocalAccounts` (three :class:`arena.account.AccountBook` in this process)
@@ -39,6 +46,13 @@ from typing import Any, Protocol
 from alphaloop.errors import ConfigError, DataSpecError
 from alphaloop.home import LabHome
 from arena.account import AccountBook
+from arena.adjustments import (
+    Adjustment,
+    AdjustmentStore,
+    adjustments_db,
+    effective_settings,
+    propose,
+)
 from arena.bootstrap import ArenaGenome, arena_genomes
 from arena.judge import weights_for_day
 from arena.kill_switch import read_pause
@@ -334,19 +348,33 @@ def run_arena_day(
     results: dict[str, AccountDayResult] = {}
     chosen = list(genomes) if genomes is not None else None
     pause = None
+    in_force = _adjustments_in_force(home, day, config)
+    participation = data.rules().participation_cap
     if not already:
         equities = accounts.equity_before(day)
         chosen = chosen if chosen is not None else arena_genomes(home)
         episodes, weights = recall_for_day(home, day, config)
         plan = plan_day(
-            data.daily, day, chosen, config, equities, memory=episodes, judge_weights=weights
-        )
+            data.daily, day, chosen, config, equities,
+            memory=episodes, judge_weights=weights,
+            adjustments=in_force, participation_cap=participation,
+        )  # fmt: skip
         # The kill switch, read as late as possible: a pause set during a season stops the
         # next day it plans.
         pause = read_pause(home)
         if pause is not None:
             plan = pause_plan(plan, pause)
+        if write_report:
+            from reports.premarket import write_premarket_plan
+
+            settings = effective_settings(config, in_force, day, participation_cap=participation)
+            personas = {name: item.persona for name, item in settings.items()}
+            write_premarket_plan(home, plan, market, config, personas)
         results = accounts.run(plan.accounts, market, force=force)
+        if write_report:
+            from reports.midday import write_midday_review
+
+            write_midday_review(home, day, market, data.daily.market)
     genome_days = review_committed_day(home, data, day, market=market, genomes=chosen)
     remember_day(home, day, genomes=chosen, force=force and not already)
     summary = _summary(
@@ -356,10 +384,66 @@ def run_arena_day(
     if already:
         pause = read_pause(home)
     summary["paused"] = None if pause is None else pause.to_dict()
+    report_input = None
+    if config.adjustments.enabled:
+        report_input, made = _store_adjustments(home, data, day, market, summary, config)
+        summary["adjustments"] = {
+            "in_force": [record.id for record in in_force],
+            "made": [record.id for record in made],
+        }
     report: dict[str, str | None] = {"markdown": None, "html": None}
     if write_report:
         from reports.arena_day import write_day_outputs
 
-        report = write_day_outputs(home, day, summary, data=data, market=market)
+        report = write_day_outputs(
+            home, day, summary, data=data, market=market, report_input=report_input
+        )
     summary["report"] = report
     return summary
+
+
+def _adjustments_in_force(home: LabHome, day: date, config: ArenaConfig) -> list[Adjustment]:
+    """The stored adjustments that apply to ``day``'s plan (none while they are off)."""
+    path = adjustments_db(home)
+    if not config.adjustments.enabled or not path.exists():
+        return []
+    with AdjustmentStore(path) as store:
+        return store.in_force(day)
+
+
+def _store_adjustments(
+    home: LabHome,
+    data: ArenaData,
+    day: date,
+    market: DayMarket,
+    summary: Mapping[str, Any],
+    config: ArenaConfig,
+) -> tuple[Any, list[Adjustment]]:
+    """Store the adjustments of ``day``'s review (from the ledger: a re-run stores the same);
+    return the report input they came from (with the adjustments in force and made) and them."""
+    from dataclasses import replace
+
+    from reports.arena_day import build_report_input, report_market
+    from reports.lessons import LessonConfig, detect_lessons
+
+    report_input = build_report_input(home, data, report_market(data, day, market), summary)
+    thresholds = LessonConfig()
+    made = propose(
+        day,
+        detect_lessons(report_input, thresholds),
+        report_input.volatility_change,
+        config,
+        participation_cap=data.rules().participation_cap,
+        vol_rise_threshold=thresholds.vol_rise_threshold,
+        min_risk_scale=thresholds.min_risk_scale,
+        high_vol_risk_scale=thresholds.high_vol_risk_scale,
+    )
+    with AdjustmentStore(adjustments_db(home)) as store:
+        store.replace_day(day, made)
+        in_force = store.in_force(day)
+    report_input = replace(
+        report_input,
+        adjustments_in_force=tuple(r.to_dict() for r in in_force),
+        adjustments_made=tuple(r.to_dict() for r in made),
+    )
+    return report_input, made

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from alphaloop.config import FrozenConfig, load_config
+from arena.adjustments import AdjustmentConfig
 from arena.debate import DebateConfig
 from arena.risk import RiskLimits
 from genome.bounds import REGIMES, STYLES
@@ -140,6 +141,7 @@ class ArenaConfig(FrozenConfig):
     personas: Personas = Personas()
     risk: RiskLimits = RiskLimits()
     debate: DebateConfig = DebateConfig()
+    adjustments: AdjustmentConfig = AdjustmentConfig()
     probation_share: float = Field(
         default=0.05,
         gt=0.0,

@@ -17,6 +17,13 @@ sleeves asked for the name, with their shares of its weight (the largest is its
 (:func:`arena.debate.run_debate`); the judge's verdict scales them, and the result is scaled
 by the synthesis / aggressive risk budgets.
 
+**Adjustments.** The daily review's adjustments in force on ``D`` (:mod:`arena.adjustments`)
+change the personas' ``risk_budget`` / ``max_positions`` and tighten an account's governor
+limits before anything is planned (:func:`arena.adjustments.effective_settings`); each
+account's plan carries its limits (``risk``) and participation cap for the trade stage, and
+its decision lists the adjustments under ``"adjustments"``. With none in force the plan is
+the configured one, field for field.
+
 **Kill switch.** While the lab is paused (:mod:`arena.kill_switch`), :func:`pause_plan`
 turns the day's plan into one without targets or genome sleeves, carrying the pause (the
 trade stage then asks for no order, or with ``flatten`` only the sells closing the
@@ -38,12 +45,14 @@ from typing import Any
 
 import numpy as np
 
+from arena.adjustments import AccountSettings, Adjustment, effective_settings
 from arena.bootstrap import ArenaGenome
 from arena.debate import DebateRecord, RegimeStats, TargetPosition, run_debate
 from arena.kill_switch import Pause
 from arena.memory import Episode
 from arena.perceive import Perception, perceive, perception_cutoff
 from arena.personas import PERSONA_NAMES, ArenaConfig, PersonaConfig, select_genomes
+from arena.risk import RiskLimits
 from genome.cache import IndicatorCache
 from genome.compile import compile_and_backtest
 from genome.regime import classify_regimes
@@ -132,6 +141,13 @@ class AccountPlan:
     decision_id: str
     decision: Mapping[str, Any]
     pause: Pause | None = None
+    risk: RiskLimits | None = None
+    """The governor's limits when adjustments tightened them (``None``: ``config.risk``)."""
+    participation_cap: float | None = None
+    """The fill model's participation cap when an adjustment lowered it (``None``: the
+    broker's)."""
+    adjustments: tuple[Mapping[str, Any], ...] = ()
+    """The adjustments in force for this account (:meth:`Adjustment.to_dict`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -229,6 +245,8 @@ def plan_day(
     *,
     memory: Sequence[Episode] = (),
     judge_weights: tuple[float, float] = (0.5, 0.5),
+    adjustments: Sequence[Adjustment] = (),
+    participation_cap: float | None = None,
 ) -> DayPlan:
     """Decide every account's targets for ``day`` from the bars up to the close of ``D-1``.
 
@@ -248,6 +266,10 @@ def plan_day(
     memory, judge_weights:
         The experience memory and the judge's persona weights, passed to the debate
         (:func:`arena.debate.run_debate`).
+    adjustments:
+        The stored adjustments; those in force on ``day`` apply (module docstring).
+    participation_cap:
+        The broker's participation cap (the base of a ``participation_cap`` adjustment).
     """
     perception = perceive(daily, day)
     past = daily.truncate_after(perception_cutoff(daily, day))
@@ -255,9 +277,11 @@ def plan_day(
     regime = perception.regime.regime
     candidates = [item.candidate() for item in genomes]
     by_id = {item.genome.id: item for item in genomes}
+    settings = effective_settings(config, adjustments, day, participation_cap=participation_cap)
+    personas = {name: settings[name].persona for name in PERSONA_NAMES}
     chosen: dict[str, dict[str, float]] = {}
     for name in PERSONA_NAMES:
-        persona = config.personas.get(name)
+        persona = personas[name]
         champions = [c for c in candidates if not c.probation and not c.bootstrap]
         trial = [c for c in candidates if c.probation]
         # The bootstrap genomes of the persona's styles stand in only when no champion is
@@ -275,14 +299,15 @@ def plan_day(
     cache = IndicatorCache(past)
     codes = classify_regimes(past)
     readings = {gid: read_genome(by_id[gid], past, codes, cache) for gid in needed}
-    max_weight = config.risk.max_position_weight
     perception_summary = {
         "as_of": perception.as_of,
         "regime": perception.to_dict()["regime"],
     }
     plans: dict[str, AccountPlan] = {}
     targets = {
-        name: _blend(config.personas.get(name), chosen[name], readings, max_weight)
+        name: _blend(
+            personas[name], chosen[name], readings, settings[name].risk.max_position_weight
+        )
         for name in ("aggressive", "conservative")
     }
     for name in ("aggressive", "conservative"):
@@ -301,9 +326,11 @@ def plan_day(
             ],
             "targets": [_target_dict(t) for t in targets[name]],
         }
+        _note_adjustments(payload, settings[name])
         plans[name] = AccountPlan(
             account=name, day=day, regime=regime, targets=targets[name],
             decision_id=_decision_id(name, day, payload), decision=payload,
+            **_trade_settings(settings[name], config),
         )  # fmt: skip
     debate: DebateRecord | None = None
     synthesis_payload: dict[str, Any] = {
@@ -324,8 +351,10 @@ def plan_day(
             memory=memory,
             judge_weights=judge_weights,
         )
-        ratio = config.personas.synthesis.risk_budget / config.personas.aggressive.risk_budget
+        ratio = personas["synthesis"].risk_budget / personas["aggressive"].risk_budget
         synthesis_targets = tuple(t.scaled(ratio) for t in debate.targets if t.weight * ratio > 0)
+        active = any(item.adjustments for item in settings.values())
+        synthesis_targets = _within_settings(synthesis_targets, settings["synthesis"], active)
         synthesis_payload["debate"] = debate.to_dict()
         synthesis_payload["budget_ratio"] = ratio
         # The aggressive sleeves at the synthesis budget, before the judge's verdict scales them.
@@ -336,12 +365,42 @@ def plan_day(
         synthesis_payload["debate"] = None
         synthesis_payload["note"] = "no aggressive proposal: nothing to debate, hold cash"
     synthesis_payload["targets"] = [_target_dict(t) for t in synthesis_targets]
+    _note_adjustments(synthesis_payload, settings["synthesis"])
     plans["synthesis"] = AccountPlan(
         account="synthesis", day=day, regime=regime, targets=synthesis_targets,
         decision_id=_decision_id("synthesis", day, synthesis_payload),
-        decision=synthesis_payload,
+        decision=synthesis_payload, **_trade_settings(settings["synthesis"], config),
     )  # fmt: skip
     return DayPlan(day=day, perception=perception, accounts=plans, debate=debate)
+
+
+def _note_adjustments(payload: dict[str, Any], settings: AccountSettings) -> None:
+    # Only when one is in force: a plan without adjustments keeps its payload (and its id).
+    if settings.adjustments:
+        payload["adjustments"] = [record.to_dict() for record in settings.adjustments]
+
+
+def _trade_settings(settings: AccountSettings, config: ArenaConfig) -> dict[str, Any]:
+    return {
+        "risk": None if settings.risk is config.risk else settings.risk,
+        "participation_cap": settings.participation_cap,
+        "adjustments": tuple(record.to_dict() for record in settings.adjustments),
+    }
+
+
+def _within_settings(
+    targets: tuple[TargetPosition, ...], settings: AccountSettings, active: bool
+) -> tuple[TargetPosition, ...]:
+    """Apply the synthesis account's name cap and position count to the debate's targets
+    (the aggressive persona's, scaled by the budget ratio) while any adjustment is in force:
+    a cut of the aggressive budget raises the ratio, and the scaled names must stay within the
+    synthesis limits. With none in force the configured ratio (< 1) keeps them there."""
+    if not active:
+        return targets
+    cap = settings.risk.max_position_weight
+    capped = [replace(t, weight=min(t.weight, cap)) for t in targets]
+    ranked = sorted(capped, key=lambda t: (-t.weight, t.symbol))[: settings.persona.max_positions]
+    return tuple(sorted(ranked, key=lambda t: t.symbol))
 
 
 def pause_plan(plan: DayPlan, pause: Pause) -> DayPlan:

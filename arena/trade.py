@@ -29,6 +29,7 @@ commits (:mod:`arena.account`). Pure: no ledger, no Ray.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -280,7 +281,11 @@ def trade_day(
         state, {s: market.prev_close.get(s, market.close.get(s, 0.0)) for s in market.close}
     )
     equity0 = money_to_float(opening.equity, units.money_digits)
-    governor = adapters.governor(config.risk, account)
+    # The day's adjustments (arena.adjustments) may only have tightened the limits and lowered
+    # the participation cap; without one the plan carries neither.
+    governor = adapters.governor(config.risk if plan.risk is None else plan.risk, account)
+    if plan.participation_cap is not None:
+        rules = dataclasses.replace(rules, participation_cap=plan.participation_cap)
     governor.start_day(dict(market.prev_close), start_equity=equity0 if equity0 > 0 else None)
     governor.tighten_for_regime(adapters.force_regime or plan.regime, market.open_time)
     history = list(history)

@@ -113,6 +113,7 @@ def write_day_outputs(
     *,
     data: ArenaData,
     market: DayMarket | None = None,
+    report_input: Any = None,
 ) -> dict[str, str | None]:
     """Write ``runs/<date>/``: the daily report (:mod:`reports.daily`) and ``summary.json``.
 
@@ -121,15 +122,17 @@ def write_day_outputs(
     is built from the ledger by :func:`build_report_input`, so a re-run of a committed day
     rewrites the same files. ``data`` and ``market`` are the arena's market and the day's
     execution bars (both needed for the benchmark and the execution shortfall); ``market``
-    is rebuilt from ``data`` when it has no minute bars but ``data`` has.
+    is rebuilt from ``data`` when it has no minute bars but ``data`` has. ``report_input`` is
+    the day's :class:`reports.daily_input.DailyReportInput` when the caller built it already
+    (with the day's adjustments: :func:`arena.day.run_arena_day`).
     """
     from reports.daily import run_dir_for, write_daily_report, write_parquet_table
 
     folder = run_dir_for(home, day)
     folder.mkdir(parents=True, exist_ok=True)
-    if market is None or (not market.intraday and data.has_intraday):
-        market = data.day_market(day)
-    report_input = build_report_input(home, data, market, summary)
+    market = report_market(data, day, market)
+    if report_input is None:
+        report_input = build_report_input(home, data, market, summary)
     paths = write_daily_report(folder, report_input)
     # Beyond the report's four tables: the day's positions and risk events, money columns
     # named with their unit like the report's (reports.daily_input.PARQUET_COLUMNS).
@@ -144,6 +147,14 @@ def write_day_outputs(
             )
     atomic_write_text(folder / "summary.json", json.dumps(summary, sort_keys=True, default=str))
     return {"markdown": str(paths.summary_md), "html": str(paths.report_html)}
+
+
+def report_market(data: ArenaData, day: date, market: DayMarket | None) -> DayMarket:
+    """Return the day's execution bars for its report: ``market``, rebuilt from ``data`` when
+    it is missing or has no minute bars but ``data`` has."""
+    if market is None or (not market.intraday and data.has_intraday):
+        return data.day_market(day)
+    return market
 
 
 def _frame(ledger: Ledger, table: str, day: date) -> pd.DataFrame:
@@ -375,7 +386,7 @@ def build_report_input(
                     equity_history=equity_history,
                     day_return=float(figures["return"]),
                     trades_today=int(figures["trades"]),
-                    win_rate=NEUTRAL_WIN_RATE if win is None else float(win),
+                    win_rate=None if win is None else float(win),
                     max_drawdown=float(figures["max_drawdown"]),
                     sharpe=float(figures["sharpe"]),
                     score=float(figures["score"]),

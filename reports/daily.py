@@ -30,14 +30,13 @@ report is a pure function of its input (plus the files it writes)::
 
 Field meanings (all fractions are plain floats: 0.012 = 1.2%):
 
-* ``AccountDay.equity_history``: equity at the close of each committed day, ``D`` included,
-  indexed by date; ``day_return`` the return of ``D``; ``win_rate`` in [0, 1];
+* ``AccountDay.equity_history``: equity at the close of each committed day, ``D`` included, indexed
+  by date; ``day_return`` the return of ``D``; ``win_rate`` in [0, 1] (``None``: no closed trade);
   ``max_drawdown`` a positive fraction; ``sharpe`` annualised; ``score`` in [0, 100] (use
-  :func:`score_account`); ``positions`` weights of equity at the close; ``typical_trades`` the
-  usual daily trade count (e.g. the mean of the last 20 committed days, 0 when there is no
-  history); ``slippage_bps`` the execution shortfall against the arrival price and
-  ``twap_slippage_bps`` the shortfall minus that of a TWAP of the same orders, both in basis
-  points with positive = worse.
+  :func:`score_account`); ``positions`` weights of equity at the close; ``typical_trades`` the usual
+  daily trade count (e.g. the mean of the last 20 committed days, 0 when there is no history);
+  ``slippage_bps`` the execution shortfall against the arrival price and ``twap_slippage_bps`` the
+  shortfall minus that of a TWAP of the same orders, both in basis points with positive = worse.
 * ``TradeRecord.pnl``: realised PnL of a closed trade, mark-to-market PnL of an open one
   (``exit_time``/``exit_price`` ``None``); ``decision`` the decision chain (proposal,
   objections, quant, verdict, ...) as a JSON-ready dict.
@@ -137,13 +136,16 @@ from simulators.metrics import annualised_sharpe
 from simulators.metrics import max_drawdown as _max_drawdown
 
 __all__ = [
+    "LOW_CERTAINTY",
     "UNITS_METADATA_KEY",
     "DailyReportPaths",
     "best_and_worst_trades",
     "build_sections",
+    "certainty_label",
     "report_title",
     "run_dir_for",
     "score_account",
+    "trade_record_rows",
     "write_daily_report",
     "write_parquet_table",
 ]
@@ -165,8 +167,6 @@ _RETURN_SCALE = 0.02
 _SHARPE_SCALE = 2.0
 _DRAWDOWN_SCALE = 0.10
 
-# Decision-chain keys shown first, in the debate's order; any other key follows.
-_DECISION_ORDER = ("proposal", "objections", "quant", "verdict", "confidence", "scale", "targets")
 # Positions shown in the table and the chart: the largest by absolute weight.
 _MAX_POSITIONS_SHOWN = 15
 _BENCHMARK_COLOR = "#222222"
@@ -312,7 +312,7 @@ def _accounts_section(data: DailyReportInput) -> Section:
             account.name,
             _percent(account.day_return, signed=True),
             str(account.trades_today),
-            _percent(account.win_rate),
+            "-" if account.win_rate is None else _percent(account.win_rate),
             _percent(account.max_drawdown),
             f"{account.sharpe:.2f}",
             f"{account.score:.1f}",
@@ -344,7 +344,8 @@ def _accounts_section(data: DailyReportInput) -> Section:
             text=(
                 "Return is the day's; win rate, max drawdown and Sharpe are to date. "
                 "Score 0-100 = 35% return, 35% Sharpe, 15% drawdown, 15% win rate. "
-                "The benchmark's win rate is its share of up days."
+                "A day without a closed trade has no win rate (shown -; the score counts "
+                "it as 50%). The benchmark's win rate is its share of up days."
             ),
             note=True,
         ),
@@ -352,13 +353,7 @@ def _accounts_section(data: DailyReportInput) -> Section:
     return Section(title="Accounts against the benchmark", blocks=tuple(blocks))
 
 
-def _ordered_decision(decision: Mapping[str, Any]) -> dict[str, Any]:
-    ordered = {key: decision[key] for key in _DECISION_ORDER if key in decision}
-    ordered.update({key: value for key, value in decision.items() if key not in ordered})
-    return ordered
-
-
-def _trade_blocks(trade: TradeRecord) -> tuple[Block, ...]:
+def _trade_blocks(trade: TradeRecord, data: DailyReportInput) -> tuple[Block, ...]:
     headers = ("account", "symbol", "side", "quantity", "entry", "exit", "PnL", "genome")
     entry = f"{trade.entry_price:.4g} at {_time(trade.entry_time)}"
     exit_text = (
@@ -376,16 +371,169 @@ def _trade_blocks(trade: TradeRecord) -> tuple[Block, ...]:
         f"{trade.pnl:+,.2f}",
         trade.genome_id,
     )
-    decision: Block = (
-        BulletTree(value=_ordered_decision(trade.decision))
-        if trade.decision
-        else Paragraph(text="No decision chain was recorded with this trade.", note=True)
-    )
+    if not trade.decision:
+        return (
+            Table(headers=headers, rows=(row,), numeric=frozenset({3, 6})),
+            Paragraph(text="No decision chain was recorded with this trade.", note=True),
+        )
     return (
         Table(headers=headers, rows=(row,), numeric=frozenset({3, 6})),
-        Paragraph(text="Decision chain:"),
-        decision,
+        Paragraph(text="Trade record:"),
+        Table(headers=("step", "record"), rows=trade_record_rows(trade, data)),
     )
+
+
+LOW_CERTAINTY = 0.6
+"""A verdict whose confidence is below this is labelled ``low-certainty``."""
+
+
+def certainty_label(confidence: float | None) -> str:
+    """Return ``"low-certainty"`` for a confidence under :data:`LOW_CERTAINTY`, else ``""``."""
+    if confidence is None or not math.isfinite(confidence):
+        return ""
+    return "low-certainty" if confidence < LOW_CERTAINTY else ""
+
+
+def _target_of(targets: Any, symbol: str) -> Mapping[str, Any] | None:
+    for target in targets or ():
+        if isinstance(target, Mapping) and target.get("symbol") == symbol:
+            return target
+    return None
+
+
+def _weight_text(target: Mapping[str, Any] | None) -> str:
+    if target is None:
+        return "no target (the name was sold out of the book)"
+    return (
+        f"{float(target.get('weight', 0.0)):.2%} of equity, genome {target.get('genome_id')} "
+        f"({target.get('style')})"
+    )
+
+
+def trade_record_rows(trade: TradeRecord, data: DailyReportInput) -> tuple[tuple[str, str], ...]:
+    """Return a trade's decision chain as the rows of a readable trade record.
+
+    Proposal, objections, quant validation, verdict with confidence (``low-certainty``
+    under :data:`LOW_CERTAINTY`), size, risk figures, execution quality, outcome, lessons
+    and the adjustments in force, one row each (a non-synthesis account has no debate: its
+    proposal is its plan's target); the raw chain stays in ``decisions.parquet``.
+    """
+    decision = trade.decision
+    raw_debate = decision.get("debate")
+    debate: Mapping[str, Any] | None = raw_debate if isinstance(raw_debate, Mapping) else None
+    chain: Mapping[str, Any] = debate if debate is not None else decision
+    rows: list[tuple[str, str]] = []
+    proposal = _target_of(chain.get("proposal") or decision.get("targets"), trade.symbol)
+    who = "the aggressive account's proposal" if debate is not None else "the plan's target"
+    rows.append(("proposal", f"{who}: {_weight_text(proposal)}"))
+    objections = chain.get("objections") or () if debate is not None else ()
+    if objections:
+        texts = [
+            f"{o.get('topic')} ({o.get('level')}, severity {float(o.get('severity', 0)):.2f}): "
+            f"{o.get('message')}"
+            for o in objections
+            if isinstance(o, Mapping)
+        ]
+        rows.append(("objections", " | ".join(texts)))
+    else:
+        rows.append(("objections", "none (no debate for this account)"))
+    quant = chain.get("quant") if debate is not None else None
+    if isinstance(quant, Mapping):
+        rows.append(
+            (
+                "quant validation",
+                f"{quant.get('message', '')} (sample {quant.get('sample_size')}, win rate "
+                f"{float(quant.get('win_rate', 0.0)):.0%}, mean trade "
+                f"{float(quant.get('expected_return', 0.0)):+.2%})",
+            )
+        )
+    if debate is not None and "verdict" in debate:
+        confidence = float(debate.get("confidence", 0.0))
+        label = certainty_label(confidence)
+        rows.append(
+            (
+                "verdict",
+                f"{debate['verdict']} at confidence {confidence:.3f}"
+                + (f" [{label}]" if label else "")
+                + f", scale {float(debate.get('scale', 1.0)):.2f}"
+                + (f" ({debate['rule']})" if debate.get("rule") else ""),
+            )
+        )
+    final = _target_of(decision.get("targets"), trade.symbol)
+    rows.append(
+        ("size", f"{trade.side} {trade.quantity:g} {trade.symbol}; target {_weight_text(final)}")
+    )
+    cuts = [
+        event
+        for event in data.risk_events
+        if event.get("account") == trade.account
+        and trade.symbol in f"{event.get('reason', '')} {event.get('order_id', '')}"
+    ]
+    cut_text = "; ".join(f"{e.get('rule')}: {e.get('reason')}" for e in cuts) or "no cut"
+    rows.append(("risk figures", f"governor on this name: {cut_text}"))
+    account = next((a for a in data.accounts if a.name == trade.account), None)
+    if account is not None:
+        rows.append(
+            (
+                "execution quality",
+                f"{trade.account}'s shortfall {account.slippage_bps:+.1f} bps against the "
+                f"arrival price, {account.twap_slippage_bps:+.1f} bps against TWAP",
+            )
+        )
+    cost = trade.entry_price * trade.quantity
+    outcome = "closed" if trade.exit_price is not None else "open, marked at the close"
+    rows.append(
+        ("outcome", f"{outcome}: P&L {trade.pnl:+,.2f} ({trade.pnl / cost:+.2%} of entry value)")
+    )
+    lessons = [lesson.detail for lesson in detect_lessons(data) if lesson.account == trade.account]
+    rows.append(("lessons", "; ".join(lessons) or "none for this account"))
+    adjusted = [a for a in data.adjustments_in_force if a.get("account") == trade.account]
+    if adjusted:
+        rows.append(("adjustments in force", "; ".join(_adjustment_text(a) for a in adjusted)))
+    return tuple(rows)
+
+
+def _adjustment_text(record: Mapping[str, Any]) -> str:
+    return (
+        f"{record['id']}: {record['parameter']} {float(record['old_value']):.4g} -> "
+        f"{float(record['new_value']):.4g} ({record['reason']})"
+    )
+
+
+def _adjustments_table(records: Sequence[Mapping[str, Any]]) -> Table:
+    rows = tuple(
+        (
+            str(r["id"]),
+            str(r["account"]),
+            str(r["parameter"]),
+            f"{float(r['old_value']):.4g}",
+            f"{float(r['new_value']):.4g}",
+            str(r["expires_day"]),
+            str(r["reason"]),
+        )
+        for r in records
+    )
+    return Table(
+        headers=("id", "account", "parameter", "configured", "applied", "until", "reason"),
+        rows=rows,
+        numeric=frozenset({3, 4}),
+    )
+
+
+def _adjustment_sections(data: DailyReportInput, advice: Sequence[str]) -> list[Section]:
+    tomorrow: list[Block] = [BulletTree(value=list(advice))]
+    if data.adjustments_made:
+        tomorrow.append(Paragraph(text="Stored, applied from the next trading day:"))
+        tomorrow.append(_adjustments_table(data.adjustments_made))
+    in_force: Block = (
+        _adjustments_table(data.adjustments_in_force)
+        if data.adjustments_in_force
+        else Paragraph(text="None: today's plan used the configured settings.")
+    )
+    return [
+        Section(title="Adjustments in force today", blocks=(in_force,)),
+        Section(title="Tomorrow's adjustments", blocks=tuple(tomorrow)),
+    ]
 
 
 def _trades_sections(data: DailyReportInput) -> list[Section]:
@@ -395,11 +543,15 @@ def _trades_sections(data: DailyReportInput) -> list[Section]:
     sections = [Section(title="Best and worst trade", blocks=())]
     if best is worst:
         sections.append(
-            Section(title="The only trade (best and worst)", blocks=_trade_blocks(best), level=3)
+            Section(
+                title="The only trade (best and worst)",
+                blocks=_trade_blocks(best, data),
+                level=3,
+            )
         )
         return sections
-    sections.append(Section(title="Best trade", blocks=_trade_blocks(best), level=3))
-    sections.append(Section(title="Worst trade", blocks=_trade_blocks(worst), level=3))
+    sections.append(Section(title="Best trade", blocks=_trade_blocks(best, data), level=3))
+    sections.append(Section(title="Worst trade", blocks=_trade_blocks(worst, data), level=3))
     return sections
 
 
@@ -724,7 +876,7 @@ def build_sections(
     sections.append(_market_section(data))
     sections.extend(_trades_sections(data))
     sections.append(_lessons_section(lessons))
-    sections.append(Section(title="Tomorrow's adjustments", blocks=(BulletTree(value=advice),)))
+    sections.extend(_adjustment_sections(data, advice))
     sections.append(_execution_section(data))
     sections.append(_genomes_section(data))
     sections.append(_positions_section(data, symbols))

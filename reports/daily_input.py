@@ -160,7 +160,9 @@ class AccountDay:
     equity_history: pd.Series
     day_return: float
     trades_today: int
-    win_rate: float
+    win_rate: float | None
+    """Share of the closed trades to date that made money; ``None`` when no trade closed
+    (the report then shows no win rate)."""
     max_drawdown: float
     sharpe: float
     score: float
@@ -191,7 +193,7 @@ class AccountDay:
         _require(self.trades_today >= 0, f"{where}: trades_today must be >= 0")
         _require(self.typical_trades >= 0, f"{where}: typical_trades must be >= 0")
         _require(
-            _finite(self.win_rate) and 0.0 <= self.win_rate <= 1.0,
+            self.win_rate is None or (_finite(self.win_rate) and 0.0 <= self.win_rate <= 1.0),
             f"{where}: win_rate must be in [0, 1] (got {self.win_rate!r})",
         )
         _require(
@@ -276,6 +278,10 @@ class DailyReportInput:
     currency: str = "USD"
     """The account currency (``arena.money.MoneyUnits.currency``): the unit the Parquet files'
     money columns are named with. ``"USD"``, the currency of ``market=none``, by default."""
+    adjustments_in_force: tuple[Mapping[str, Any], ...] = ()
+    """The adjustments the day's plan applied (:meth:`arena.adjustments.Adjustment.to_dict`)."""
+    adjustments_made: tuple[Mapping[str, Any], ...] = ()
+    """The adjustments the day's review stored for the next days (same dicts)."""
     money_digits: int = 2
     """Decimal places of one minor unit of the currency: the ledger's rows in ``orders``,
     ``fills`` and ``equity`` hold money as integer minor units (``MoneyUnits.money_digits``)."""

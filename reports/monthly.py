@@ -51,6 +51,7 @@ from reports.biases import (
     disposition,
     over_trading,
 )
+from reports.decision_quality import decision_quality, decision_quality_section
 from reports.html import (
     Block,
     BulletTree,
@@ -72,6 +73,7 @@ from reports.weekly import (
     lessons_section,
     lifecycle_section,
     log_report,
+    period_genome_days,
     period_lessons,
     report_folder,
     write_report_files,
@@ -574,6 +576,7 @@ def write_monthly_report(
         ]
     else:
         bias_blocks = [Paragraph(text=f"No arena day was committed in {period.describe()}.")]
+    quality = decision_quality(view, trips, period_genome_days(home, period))
     sections = [
         accounts,
         *_trades_sections(best_json, worst_json, len(trips)),
@@ -582,6 +585,7 @@ def write_monthly_report(
         Section(title="Principles the month suggests", blocks=(BulletTree(value=rules),)),
         *direction_sections,
         lifecycle,
+        decision_quality_section(quality),
     ]
     biases_json = {
         over.account: {
@@ -598,6 +602,7 @@ def write_monthly_report(
         "end": period.end.isoformat(),
         "arena_days": [day.isoformat() for day in view.days(period)],
         "round_trips": len(trips),
+        "decision_quality": quality,
         "pnl": float(sum(trip.pnl for trip in trips)),
         "top_trades": best_json,
         "bottom_trades": worst_json,

@@ -74,6 +74,7 @@ from alphaloop.home import LabHome
 from arena.ledger import Ledger
 from evolution.store import GenePoolStore, PaperDayRecord
 from reports.biases import RoundTrip, round_trips
+from reports.decision_quality import decision_quality, decision_quality_section
 from reports.html import (
     Block,
     BulletTree,
@@ -1304,6 +1305,14 @@ def _metrics(headline: Mapping[str, Any]) -> dict[str, float]:
     return metrics
 
 
+def period_genome_days(home: LabHome, period: Period) -> list[Any]:
+    """Return the genome days of the period (none without a ledger)."""
+    if not home.ledger_db.exists():
+        return []
+    with Ledger(home.ledger_db) as ledger:
+        return list(ledger.genome_days(start=period.start, end=period.end))
+
+
 def write_weekly_report(
     home: LabHome,
     period: Period,
@@ -1351,7 +1360,11 @@ def write_weekly_report(
     accounts, figures, bench_return = accounts_section(view, period, trips, closes)
     lessons = period_lessons(view, period, lesson_config)
     judge, judge_json = judge_section(home, period)  # issue 15: the judge's persona weights
-    sections = [*evolution, lifecycle, paper, accounts, judge, lessons_section(lessons, period)]
+    quality = decision_quality(view, trips, period_genome_days(home, period))
+    sections = [
+        *evolution, lifecycle, paper, accounts, judge, lessons_section(lessons, period),
+        decision_quality_section(quality),
+    ]  # fmt: skip
     up, down = lifecycle_directions(moves)
     accounts_json = {
         name: {key: value for key, value in values.items() if key != "equity"}
@@ -1375,6 +1388,7 @@ def write_weekly_report(
             {"kind": lesson.kind, "account": lesson.account, "detail": lesson.detail}
             for lesson in lessons
         ],
+        "decision_quality": quality,
     }
     title = f"AlphaLoop weekly report {period.label} ({period.start}..{period.end})"
     files = write_report_files(report_folder(home, period), title, sections, headline)

@@ -135,6 +135,7 @@ def _season(work: Path) -> dict[str, str]:
     out = _tables(home.ledger_db, "season/ledger")
     out |= _tables(home.gene_pool_db, "season/gene_pool")
     out |= _tables(home.memory_db, "season/memory")
+    out |= _tables(home.root / "adjustments.sqlite", "season/adjustments")
     out |= _files(home.root, home.root / "runs", "season/runs")
     text = json.dumps(summary, sort_keys=True, default=str).replace(str(home.root), "<home>")
     out["season/summary"] = _sha(text.encode())

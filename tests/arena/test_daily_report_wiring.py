@@ -96,8 +96,22 @@ def test_arena_run_daily_report_written_with_every_section(lab_home: LabHome) ->
         assert re.search(rf"^\| {name} \|", table, re.M), name
     for title in ("Best trade", "Worst trade"):
         trade = _section(markdown, title)
-        assert "Decision chain:" in trade and "**targets**" in trade
+        assert "Trade record:" in trade and "| outcome |" in trade
     assert "## Lessons" in markdown and "## Tomorrow's adjustments" in markdown
+    assert "## Adjustments in force today" in markdown
+    # The pre-market plan, written before execution, next to the report.
+    plan = json.loads((folder / "premarket.json").read_text())
+    assert set(plan["accounts"]) == set(PERSONA_NAMES)
+    for entry in plan["accounts"].values():
+        assert {"candidates", "targets", "risk_budget", "adjustments", "retrieved_memories"} <= set(
+            entry
+        )
+        for target in entry["targets"]:
+            assert 0 < target["stop"] < target["previous_close"]
+    assert (
+        "verdict" in plan["accounts"]["synthesis"] or not plan["accounts"]["synthesis"]["targets"]
+    )
+    assert (folder / "premarket.md").read_text().startswith("# AlphaLoop arena: pre-market plan")
     assert json.loads((folder / "summary.json").read_text())["accounts"] == out["accounts"]
 
 

@@ -341,19 +341,97 @@ def test_best_and_worst_trades_no_trade_gives_none(tmp_path: Path) -> None:
     assert "No trade today." in summary
 
 
-def test_report_best_and_worst_trade_show_decision_chains(
+def test_report_best_and_worst_trade_show_readable_trade_records(
     written: tuple[DailyReportInput, Any],
 ) -> None:
     _, paths = written
     summary = paths.summary_md.read_text(encoding="utf-8")
     best_part = summary.split("### Best trade", 1)[1].split("### Worst trade", 1)[0]
     worst_part = summary.split("### Worst trade", 1)[1].split("## Lessons", 1)[0]
+    steps = ("| proposal |", "| objections |", "| size |", "| risk figures |",
+             "| execution quality |", "| outcome |", "| lessons |")  # fmt: skip
     for part, symbol in ((best_part, "CCC"), (worst_part, "BBB")):
-        assert f"| {symbol} |" in part
-        assert "**verdict**: reduce" in part
-        # The chain reads in the debate's order whatever the dict's order.
-        assert part.index("**proposal**") < part.index("**objections**") < part.index("**quant**")
-        assert part.index("**quant**") < part.index("**verdict**")
+        assert f"| {symbol} |" in part and "Trade record:" in part
+        # One row per step, in the trade record's order; no nested dump of the chain.
+        positions = [part.index(step) for step in steps]
+        assert positions == sorted(positions)
+        assert "**verdict**" not in part
+
+
+SYNTHESIS_CHAIN = {
+    "account": "synthesis",
+    "debate": {
+        "proposal": [{"symbol": "CCC", "weight": 0.2, "genome_id": "g-CCC", "style": "trend"}],
+        "objections": [
+            {"topic": "volatility", "level": "high", "severity": 0.8,
+             "message": "volatility 31% above 25%"},
+            {"topic": "drawdown", "level": "low", "severity": 0.1, "message": "drawdown ok"},
+        ],
+        "quant": {"message": "trend genomes in bull", "sample_size": 44, "win_rate": 0.52,
+                  "expected_return": 0.003},
+        "verdict": "reduce", "confidence": 0.598, "scale": 0.5, "rule": "reduce at 0.34",
+    },
+    "targets": [{"symbol": "CCC", "weight": 0.1, "genome_id": "g-CCC", "style": "trend"}],
+}  # fmt: skip
+
+
+def test_trade_record_reads_the_debate_in_order_and_marks_low_certainty() -> None:
+    from reports.daily import certainty_label, trade_record_rows
+
+    trade = _trade("synthesis", "CCC", 500.0, decision=SYNTHESIS_CHAIN)
+    data = _data(adjustments_in_force=({
+        "id": "adj-20240324-synthesis-risk_budget", "account": "synthesis",
+        "parameter": "risk_budget", "old_value": 0.65, "new_value": 0.4, "reason": "vol",
+    },))  # fmt: skip
+    rows = dict(trade_record_rows(trade, data))
+    assert list(rows)[:5] == ["proposal", "objections", "quant validation", "verdict", "size"]
+    assert "20.00% of equity" in rows["proposal"] and "10.00% of equity" in rows["size"]
+    assert "volatility (high, severity 0.80)" in rows["objections"]
+    assert "sample 44" in rows["quant validation"]
+    assert rows["verdict"].startswith("reduce at confidence 0.598 [low-certainty]")
+    assert "P&L +500.00" in rows["outcome"]
+    assert "risk_budget 0.65 -> 0.4" in rows["adjustments in force"]
+    # The control: at 0.6 and above there is no label.
+    assert certainty_label(0.6) == "" and certainty_label(0.599) == "low-certainty"
+    sure = {**SYNTHESIS_CHAIN, "debate": {**SYNTHESIS_CHAIN["debate"], "confidence": 0.7}}
+    rows = dict(trade_record_rows(_trade("synthesis", "CCC", 1.0, decision=sure), data))
+    assert "low-certainty" not in rows["verdict"]
+
+
+def test_report_day_without_closed_trade_shows_no_win_rate(tmp_path: Path) -> None:
+    accounts = (
+        _account("aggressive", 1, win_rate=None),
+        _account("conservative", 2, win_rate=0.25),
+        _account("synthesis", 3, win_rate=None),
+    )
+    paths = write_daily_report(tmp_path / "run", _data(accounts))
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    table = summary.split("## Accounts against the benchmark", 1)[1].split("##", 1)[0]
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = {line.split("|")[1].strip(): line.split("|")[4].strip() for line in lines}
+    assert rows["aggressive"] == "-" and rows["synthesis"] == "-"
+    assert rows["conservative"] == "25.00%"  # the control: a real win rate is shown
+    assert "50.00%" not in rows["aggressive"]
+
+
+def test_report_lists_adjustments_in_force_and_made(tmp_path: Path) -> None:
+    record = {
+        "id": "adj-20240325-aggressive-max_positions", "account": "aggressive",
+        "parameter": "max_positions", "old_value": 8.0, "new_value": 4.0,
+        "reason": "traded more than usual", "lesson": "over_trading: x",
+        "created_day": "2024-03-25", "expires_day": "2024-03-28", "reverted_at": None,
+    }  # fmt: skip
+    plain = write_daily_report(tmp_path / "a", _data()).summary_md.read_text(encoding="utf-8")
+    assert "None: today's plan used the configured settings." in plain
+    paths = write_daily_report(
+        tmp_path / "b",
+        _data(adjustments_in_force=(record,), adjustments_made=(record,)),
+    )
+    summary = paths.summary_md.read_text(encoding="utf-8")
+    in_force = summary.split("## Adjustments in force today", 1)[1].split("##", 1)[0]
+    assert "adj-20240325-aggressive-max_positions" in in_force and "| 4 |" in in_force
+    tomorrow = summary.split("## Tomorrow's adjustments", 1)[1].split("\n## ", 1)[0]
+    assert "Stored, applied from the next trading day" in tomorrow
 
 
 # --------------------------------------------------------------------------- score

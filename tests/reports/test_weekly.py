@@ -366,3 +366,27 @@ def test_weekly_week_without_moves_or_paper_days_says_none(loop_home: LabHome, s
         assert f"Paper days of a genome in week {week}: none." in markdown
     with pytest.raises(ReportDataMissing, match="2023-W27"):
         write_weekly_report(loop_home, parse_week("2023-W27"), track=False)
+
+
+def test_weekly_decision_quality_recomputed_from_the_ledger(season) -> None:
+    import sqlite3
+
+    home, out = season
+    period = parse_week(WEEK)
+    quality = out["decision_quality"]
+    connection = sqlite3.connect(home.ledger_db)
+    (debate,) = connection.execute(
+        "SELECT SUM(debate_scaling) FROM genome_days WHERE account = 'synthesis' "
+        "AND day BETWEEN ? AND ?",
+        (period.start.isoformat(), period.end.isoformat()),
+    ).fetchone()
+    connection.close()
+    if debate is None:
+        assert quality["debate_value"] is None
+    else:
+        assert quality["debate_value"] == pytest.approx(debate, abs=1e-6)
+    assert sum(row["trades"] for row in quality["reliability"]) == quality["trades"]
+    if quality["trades"]:
+        assert 0.0 <= quality["brier"] <= 1.0 and 0.0 <= quality["accuracy"] <= 1.0
+    markdown = Path(out["markdown"]).read_text(encoding="utf-8")
+    assert "## Decision quality (the synthesis judge)" in markdown
