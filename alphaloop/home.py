@@ -65,6 +65,11 @@ class LabHome:
         return self.root / "memory.sqlite"
 
     @property
+    def adjustments_db(self) -> Path:
+        """The daily review's adjustments (:mod:`arena.adjustments`)."""
+        return self.root / "adjustments.sqlite"
+
+    @property
     def ledger_db(self) -> Path:
         return self.root / "ledger.sqlite"
 

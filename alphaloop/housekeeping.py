@@ -3,7 +3,8 @@
 Backup (:func:`backup_home`)
     Under the write locks of every store (:data:`alphaloop.locks.STORES`, in their order, so
     no ``arena run``, evolution or MLflow writer is half-way through), each SQLite store that
-    exists (the ledger, the gene pool, MLflow's ``mlflow.db``) is copied with SQLite's online
+    exists (the ledger, the gene pool, MLflow's ``mlflow.db``, the experience memory and the
+    adjustments) is copied with SQLite's online
     backup API, and the policy registry folder file by file, into a new folder; then
     :data:`MANIFEST` is written last (atomically), listing every file with its size and
     SHA-256. A folder without a manifest is not a backup.
@@ -21,10 +22,13 @@ Restore (:func:`restore_home`)
     restore (``alphaloop ui``'s MLflow server) goes on reading the replaced file until it
     reopens it; ``alphaloop serve`` reopens the stores on every scrape. A store the backup
     does not hold is left as it is (and reported). Any failed check raises
-    :class:`BackupRefused`: one ``error:`` line, exit status 2, the live home unchanged.
+    :class:`BackupRefused`: one ``error:`` line, exit status 2, the live home unchanged. The
+    live files a restore replaced are kept, with their side files, in
+    ``<home>/restore-replaced/<stamp>-<pid>/<store>/`` (``replaced_files`` in its output): a
+    backup that verifies may still be the wrong one. ``home vacuum`` never removes them.
 
 Vacuum (:func:`vacuum_home`)
-    ``VACUUM`` of the gene pool and MLflow's store (never the ledger: its file is the audit
+    ``VACUUM`` of the other SQLite stores (never the ledger: its file is the audit
     record and is left byte for byte as the arena wrote it), and removal of the dated run
     folders (``runs/<date>/``, ``stress/<date>/``) last modified more than ``keep_days`` days
     ago; the newest folder of each kind is always kept (the last stress result stays readable).
@@ -58,6 +62,8 @@ __all__ = [
 ]
 
 MANIFEST = "manifest.json"
+#: Where a restore keeps the live files it replaced (``<home>/restore-replaced/<stamp>/``).
+REPLACED_FOLDER = "restore-replaced"
 BACKUP_FORMAT = "alphaloop-home-backup"
 BACKUP_VERSION = 1
 _CHUNK = 1 << 20
@@ -73,6 +79,9 @@ def _sqlite_stores(home: LabHome) -> dict[str, Path]:
         "ledger": home.ledger_db,
         "gene_pool": home.gene_pool_db,
         "mlflow": home.root / "mlflow.db",
+        # Written by the arena's day under the ledger's lock (no lock of their own).
+        "memory": home.memory_db,
+        "adjustments": home.adjustments_db,
     }
 
 
@@ -239,13 +248,16 @@ def _verify_staged(staging: Path, files: list[dict[str, Any]]) -> None:
 
 
 def _replace_store(staged: Path, live: Path, aside: Path) -> None:
-    """Put ``staged`` in the place of ``live``, its SQLite side files moved out of the way.
+    """Put ``staged`` in the place of ``live``; the live file and its side files go to ``aside``.
 
     A ``-wal`` or hot ``-journal`` left beside the live file would be applied to the restored
     one by the next connection, so they go first, into ``aside``; if the replacement fails they
     are put back, and the live store is as it was.
     """
     moved: list[tuple[Path, Path]] = []
+    if live.is_file():
+        # The replaced file stays in ``aside`` (a second link to it: same file system, no copy).
+        os.link(live, aside / live.name)
     try:
         for suffix in ("-wal", "-shm", "-journal"):
             side = Path(f"{live}{suffix}")
@@ -288,20 +300,23 @@ def restore_home(home: LabHome, source: Path) -> dict[str, Any]:
         _verify_staged(staging, files)
         restored: list[str] = []
         held = {item["store"] for item in files}
+        # What a restore replaces is kept, not deleted: a backup that verifies may still be the
+        # wrong one, and the live files it replaced are the only way back.
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        replaced = home.root / REPLACED_FOLDER / f"{stamp}-{os.getpid()}"
         with _all_locks(home, f"home restore {source}"):
             for store, live in _sqlite_stores(home).items():
                 if store not in held:
                     continue
-                aside = staging / f"replaced-{store}"
-                aside.mkdir()
+                aside = replaced / store
+                aside.mkdir(parents=True)
                 _replace_store(staging / live.name, live, aside)
                 restored.append(store)
             if "policies" in held:
-                old = home.root / f".policies-replaced-{os.getpid()}-{time.monotonic_ns()}"
                 if home.policies.exists():
-                    os.replace(home.policies, old)
+                    replaced.mkdir(parents=True, exist_ok=True)
+                    os.replace(home.policies, replaced / home.policies.name)
                 os.replace(staging / home.policies.name, home.policies)
-                shutil.rmtree(old, ignore_errors=True)
                 restored.append("policies")
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -312,6 +327,7 @@ def restore_home(home: LabHome, source: Path) -> dict[str, Any]:
         "created_at": manifest.get("created_at"),
         "restored": restored,
         "kept": kept,
+        "replaced_files": str(replaced) if replaced.is_dir() else None,
         "files": len(files),
     }
 

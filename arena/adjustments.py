@@ -58,6 +58,7 @@ from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
 from alphaloop.errors import ConfigError
+from alphaloop.home import LabHome
 
 if TYPE_CHECKING:
     from arena.risk import RiskLimits
@@ -379,7 +380,7 @@ def effective_settings(
 # --------------------------------------------------------------------------- store
 def adjustments_db(home: Any) -> Path:
     """Return the adjustments store of a lab home (``<home>/adjustments.sqlite``)."""
-    return Path(home.root) / "adjustments.sqlite"
+    return Path(LabHome(Path(home.root)).adjustments_db)
 
 
 _SCHEMA_1 = (

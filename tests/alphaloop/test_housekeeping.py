@@ -70,6 +70,7 @@ def _sha(path: Path) -> str:
 def _live(home: LabHome) -> dict[str, str]:
     """SHA-256 of every file of the live stores and the policy registry."""
     files = [home.ledger_db, home.gene_pool_db, home.root / "mlflow.db"]
+    files += [home.memory_db, home.adjustments_db]
     files += sorted(p for p in home.policies.rglob("*") if p.is_file())
     return {str(p.relative_to(home.root)): _sha(p) for p in files if p.is_file()}
 
@@ -104,7 +105,10 @@ def test_backup_lists_every_store_with_its_sha256(
 ) -> None:
     home, backup, manifest = backed_up
     paths = {item["path"]: item for item in manifest["files"]}
-    assert {"ledger.sqlite", "gene_pool.sqlite"} <= set(paths)
+    # The arena's days wrote the experience memory and the adjustments store too.
+    assert {"ledger.sqlite", "gene_pool.sqlite", "memory.sqlite", "adjustments.sqlite"} <= set(
+        paths
+    )
     assert {"policies/demo/v1/policy.json", "policies/registered.json"} <= set(paths)
     for name, item in paths.items():
         assert _sha(backup / name) == item["sha256"]
@@ -126,12 +130,18 @@ def test_restore_brings_the_home_back_to_the_backup(
     with Ledger(other.ledger_db):
         pass
     os.replace(other.ledger_db, home.ledger_db)
+    moved_on = _sha(home.ledger_db)
     (home.policies / "registered.json").write_text('{"note": "changed"}\n', encoding="utf-8")
     (home.policies / "stray.json").write_text("{}\n", encoding="utf-8")
     assert _json(home, "status")["accounts"] == {}
     result = _json(home, "home", "restore", str(backup))
-    assert result["restored"] == ["ledger", "gene_pool", "policies"]
+    assert result["restored"] == ["ledger", "gene_pool", "memory", "adjustments", "policies"]
     assert result["kept"] == ["mlflow"]
+    # The live files the restore replaced are kept aside, not deleted: the way back.
+    replaced = Path(result["replaced_files"])
+    assert replaced.parent == home.root / "restore-replaced"
+    assert _sha(replaced / "ledger" / "ledger.sqlite") == moved_on
+    assert (replaced / "policies" / "stray.json").is_file()
     expected = {item["path"]: item["sha256"] for item in manifest["files"]}
     assert _live(home) == expected  # every file as backed up, the stray policy file gone
     after = _json(home, "status")
@@ -276,7 +286,7 @@ def test_vacuum_rotates_old_run_folders_and_never_touches_the_ledger(ops_home: L
     ]  # fmt: skip
     assert (ops_home.runs / "2023-01-04").is_dir() and (ops_home.stress / "2023-01-04").is_dir()
     assert recent.is_dir() and (ops_home.runs / "notes").is_dir()
-    assert set(result["vacuumed"]) == {"gene_pool"}
+    assert set(result["vacuumed"]) == {"gene_pool", "memory", "adjustments"}  # never the ledger
     assert (
         result["vacuumed"]["gene_pool"]["bytes_after"]
         <= result["vacuumed"]["gene_pool"]["bytes_before"]
