@@ -73,6 +73,7 @@ from arena.memory import Episode, context_of, nearest_days
 from arena.perceive import Perception
 
 __all__ = [
+    "LOW_CERTAINTY",
     "DebateConfig",
     "DebateRecord",
     "DebateRound",
@@ -83,6 +84,7 @@ __all__ = [
     "Revision",
     "StyleMemory",
     "TargetPosition",
+    "certainty_label",
     "run_debate",
 ]
 
@@ -352,12 +354,15 @@ class DebateRecord:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (plain types only)."""
-        return _plain(self)  # type: ignore[no-any-return]
+        """Return a JSON-ready dict (plain types only), with the verdict's ``certainty`` label."""
+        out: dict[str, Any] = _plain(self)
+        out["certainty"] = certainty_label(self.confidence) or "normal"
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DebateRecord:
         """Rebuild a record from :meth:`to_dict` output (e.g. after a JSON round trip)."""
+        data = {key: value for key, value in data.items() if key != "certainty"}  # derived
         quant = dict(data["quant"])
         quant["evidence"] = tuple(GenomeEvidence(**item) for item in quant["evidence"])
         memory = quant.get("memory")
@@ -408,6 +413,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("a debate record cannot hold a non-finite number")
     return value
+
+
+LOW_CERTAINTY = 0.6
+"""A verdict whose confidence is below this is labelled ``low-certainty`` (chain and reports)."""
+
+
+def certainty_label(confidence: float | None) -> str:
+    """Return ``"low-certainty"`` for a confidence under :data:`LOW_CERTAINTY`, else ``""``."""
+    if confidence is None or not math.isfinite(confidence):
+        return ""
+    return "low-certainty" if confidence < LOW_CERTAINTY else ""
 
 
 # --------------------------------------------------------------------------- the debate

@@ -104,6 +104,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from alphaloop.home import LabHome
+from arena.debate import LOW_CERTAINTY, certainty_label
 from reports.daily_input import (
     GENOME_COLUMNS,
     MINOR_UNITS,
@@ -381,17 +382,6 @@ def _trade_blocks(trade: TradeRecord, data: DailyReportInput) -> tuple[Block, ..
         Paragraph(text="Trade record:"),
         Table(headers=("step", "record"), rows=trade_record_rows(trade, data)),
     )
-
-
-LOW_CERTAINTY = 0.6
-"""A verdict whose confidence is below this is labelled ``low-certainty``."""
-
-
-def certainty_label(confidence: float | None) -> str:
-    """Return ``"low-certainty"`` for a confidence under :data:`LOW_CERTAINTY`, else ``""``."""
-    if confidence is None or not math.isfinite(confidence):
-        return ""
-    return "low-certainty" if confidence < LOW_CERTAINTY else ""
 
 
 def _target_of(targets: Any, symbol: str) -> Mapping[str, Any] | None:

@@ -18,11 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("alphaloop", "genome", "simulators", "evolution", "arena", "rl_exec", "reports")
 # What reports/ may read of the arena: the ledger's read methods, the day's market type,
 # money units, the personas' names, the executor's TWAP counterfactual and the experience
-# memory's store (the judge's weights in the weekly report).
+# memory's store (the judge's weights in the weekly report) and the debate's certainty label
+# (arena.personas' config already holds the debate's).
 ARENA_PUBLIC = frozenset(
     {
         "arena.ledger", "arena.market", "arena.money", "arena.personas", "arena.intraday",
-        "arena.memory",
+        "arena.memory", "arena.debate",
     }
 )  # fmt: skip
 

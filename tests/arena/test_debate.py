@@ -277,3 +277,18 @@ def test_debate_bad_inputs_raise() -> None:
         )
     with pytest.raises(ValueError, match="reduce_risk"):
         DebateConfig(reduce_risk=0.9, drop_risk=0.5)
+
+
+def test_debate_chain_labels_a_verdict_under_confidence_0_6_low_certainty() -> None:
+    record = run_debate(
+        proposal=_targets({"A": 0.40, "B": 0.05}),
+        perception=CALM,
+        backtest_stats=GOOD_STATS,
+        equity=EQUITY,
+    )
+    unsure = dataclasses.replace(record, confidence=0.598)  # the example verdict
+    sure = dataclasses.replace(record, confidence=0.6)  # the control: at the threshold
+    assert unsure.to_dict()["certainty"] == "low-certainty"
+    assert sure.to_dict()["certainty"] == "normal"
+    # The label is derived: a stored chain reads back to the same record.
+    assert DebateRecord.from_dict(json.loads(json.dumps(unsure.to_dict()))) == unsure
