@@ -184,20 +184,26 @@ def test_capacity_is_the_filled_share_of_the_intended_entry_notional_by_hand() -
     )
 
 
-def test_capacity_is_one_without_a_participation_cap() -> None:
-    # Control: the same thin bars with the cap off fill every intended share.
+@pytest.mark.parametrize("fill", ["next-open", "next-bar", "close"])
+def test_capacity_is_one_without_a_participation_cap(fill: str) -> None:
+    # Control: the same thin bars with the cap off fill every intended share (each fill
+    # mode: the open and the close phases keep their own accumulators).
     volume = np.full(N_BARS, 1_000.0)
     panel = _panel(volume[:, None])
     entries, exits = _signals(25, 40)
-    capped = run_backtest_arrays(panel, entries, exits, config=_config(1_000_000.0, cap=0.1))
-    free = run_backtest_arrays(panel, entries, exits, config=_config(1_000_000.0, cap=None))
+
+    def config(cap: float | None) -> BacktestConfig:
+        return _config(1_000_000.0, cap=cap).model_copy(update={"fill": fill})
+
+    capped = run_backtest_arrays(panel, entries, exits, config=config(0.1))
+    free = run_backtest_arrays(panel, entries, exits, config=config(None))
     assert capped.metrics["capacity"] < 0.01
     assert free.intended_notional > 0.0
     assert free.filled_notional == free.intended_notional
     assert free.metrics["capacity"] == 1.0
     # No entry at all: nothing was intended, capacity 1.
     none = np.zeros((N_BARS, 1), dtype=bool)
-    idle = run_backtest_arrays(panel, none, none, config=_config(1_000_000.0, cap=0.1))
+    idle = run_backtest_arrays(panel, none, none, config=config(0.1))
     assert idle.intended_notional == 0.0 and idle.metrics["capacity"] == 1.0
 
 
