@@ -62,6 +62,7 @@ STAT_KEYS = (
     "exposure",
     "turnover",
     "volatility",
+    "capacity",  # share of the intended entry notional the participation cap let fill
 )
 
 

@@ -2,15 +2,25 @@
 
 The score of one window
 -----------------------
-``window_score = 100 * activity * (0.45 S + 0.20 D + 0.15 W + 0.20 P)`` with each part clipped
-to [0, 1]:
+``window_score = 100 * capacity * activity * (0.45 S + 0.20 D + 0.15 W + 0.20 P)`` with each
+part clipped to [0, 1]:
 
 * ``S = (sharpe + 0.5) / 2.5``: annualised Sharpe -0.5 scores 0, 2.0 scores 1;
 * ``D = 1 - max_drawdown / 0.35``: no drawdown scores 1, a 35% drawdown scores 0;
 * ``W = (win_rate - 0.30) / 0.35``: 30% winners score 0, 65% score 1;
 * ``P = (profit_factor - 0.8) / 1.2``: a profit factor of 0.8 scores 0, 2.0 scores 1;
 * ``activity = min(1, n_trades / min_trades)``: a window with too few trades cannot score high
-  on luck.
+  on luck;
+* ``capacity = filled / intended`` (the window statistic ``capacity``, in [0, 1]): of the
+  notional the window's entries intended (what each entry's budget afforded at the lab's
+  capital, ``CostConfig.cash``, before the participation cap), the share the cap let fill
+  (:func:`simulators.backtest.capacity_ratio`). Sharpe, drawdown, win rate and profit factor
+  are ratios that do not see the account's size: an account the cap keeps at a sliver of its
+  equity would score on its tiny positions' ratios. The capacity term scores it by the share
+  of its strategy it could actually trade: a genome that fills 5% of what it meant to buy
+  keeps 5% of its score, one the market absorbs (no entry capped, or no cap) keeps all of it
+  (1, also for windows without entries and for statistics without the figure, such as a
+  paper record).
 
 Combining the windows
 ---------------------
@@ -87,6 +97,7 @@ def window_score(stats: Mapping[str, float], config: FitnessConfig) -> float:
     win_rate = float(stats.get("win_rate", 0.0))
     profit_factor = float(stats.get("profit_factor", 0.0))
     n_trades = float(stats.get("n_trades", 0.0))
+    capacity = _clip01(float(stats.get("capacity", 1.0)))
     if n_trades <= 0:
         return 0.0
     parts = (
@@ -96,7 +107,7 @@ def window_score(stats: Mapping[str, float], config: FitnessConfig) -> float:
         + 0.20 * _clip01((profit_factor - 0.8) / 1.2)
     )
     activity = min(1.0, n_trades / config.min_trades)
-    return round(100.0 * activity * parts, 6)
+    return round(100.0 * capacity * activity * parts, 6)
 
 
 def with_paper(

@@ -137,6 +137,11 @@ def _member_from_state(state: Mapping[str, Any]) -> Member:
     )
 
 
+def _capacity(evaluation: Evaluation) -> float:
+    """Return the weaker window's capacity of an evaluation (1 without the figure)."""
+    return min(float(w.stats.get("capacity", 1.0)) for w in evaluation.windows.values())
+
+
 def _window_stats_json(evaluation: Evaluation) -> dict[str, dict[str, float | None]]:
     return {
         name: {k: (v if math.isfinite(v) else None) for k, v in window.stats.items()}
@@ -636,6 +641,10 @@ class EvolutionSession:
             "best_id": best.genome_id,
             "best_live_sharpe": float(best.windows["live"].stats["sharpe"]),
             "best_year_ago_sharpe": float(best.windows["year_ago"].stats["sharpe"]),
+            # Capacity (evolution.fitness): the share of its intended size a genome could fill
+            # at the lab's capital, its weaker window's; 1 when the market absorbs it.
+            "best_capacity": _capacity(best),
+            "median_capacity": float(np.median([_capacity(evaluations[m.id]) for m in ranked])),
             "diversity": operators.mean_pairwise(genomes, operators.genotype_distance),
             "return_correlation": operators.mean_return_correlation(top_returns),
             "births": births,

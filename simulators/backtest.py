@@ -61,6 +61,7 @@ __all__ = [
     "BacktestResult",
     "PreparedPanel",
     "bar_sigma",
+    "capacity_ratio",
     "cost_model",
     "prepare_panel",
     "run_backtest",
@@ -111,7 +112,8 @@ class BacktestConfig(FrozenConfig):
     participation_cap:
         Largest share of a bar's volume one asset's fills may take in that bar; ``None`` = no
         cap. A buy is cut to it (the rest is not bought); a sell fills up to it and the rest
-        stays due (retried at the next open or close).
+        stays due (retried at the next open or close). The share of the entries' intended
+        notional that filled is ``metrics["capacity"]`` (:func:`capacity_ratio`).
     """
 
     cash: float = Field(default=100_000.0, gt=0.0, le=1e15)
@@ -158,7 +160,8 @@ class BacktestResult:
     positions:
         Size held per symbol at each bar close.
     metrics:
-        See :mod:`simulators.metrics`.
+        See :mod:`simulators.metrics`, plus ``capacity``: the share of the notional the entries
+        intended that the participation cap let fill (:func:`capacity_ratio`; 1 uncapped).
     config:
         The configuration used (with the market resolved).
     """
@@ -335,9 +338,12 @@ class ArrayBacktest:
     positions:
         ``(T, N)`` size held per asset at each bar close.
     metrics:
-        See :mod:`simulators.metrics`.
+        See :mod:`simulators.metrics`, plus ``capacity`` (:func:`capacity_ratio`).
     config:
         The configuration used (with the market resolved).
+    intended_notional, filled_notional:
+        The notional the entries' budgets afforded before the participation cap and the part
+        of it the cap let fill (their ratio is ``metrics["capacity"]``).
     """
 
     equity: np.ndarray
@@ -345,6 +351,8 @@ class ArrayBacktest:
     positions: np.ndarray
     metrics: dict[str, float]
     config: BacktestConfig
+    intended_notional: float = 0.0
+    filled_notional: float = 0.0
 
 
 def _resolve_market(panel: Panel, config: BacktestConfig) -> BacktestConfig:
@@ -539,7 +547,7 @@ def run_backtest_arrays(
     max_positions = cfg.max_positions if cfg.max_positions is not None else panel.n_assets
     rules = prepared.rules
     costs = kernel_cost_args(cost_model(cfg, prepared.fees))
-    equity, _cash, positions, records = simulate_nb(
+    equity, _cash, positions, records, fills = simulate_nb(
         prepared.open,
         prepared.high,
         prepared.low,
@@ -594,9 +602,31 @@ def run_backtest_arrays(
         periods=prepared.periods,
         years=calendar_years(panel.index),
     )
+    intended, filled = float(fills[0]), float(fills[1])
+    metrics["capacity"] = capacity_ratio(intended, filled)
     return ArrayBacktest(
-        equity=equity, trades=trades, positions=positions, metrics=metrics, config=cfg
+        equity=equity,
+        trades=trades,
+        positions=positions,
+        metrics=metrics,
+        config=cfg,
+        intended_notional=intended,
+        filled_notional=filled,
     )
+
+
+def capacity_ratio(intended: float, filled: float) -> float:
+    """Return the capacity of a backtest: ``filled / intended`` in [0, 1].
+
+    ``intended`` is the notional (size x reference price) the entries' budgets afforded before
+    the participation cap, ``filled`` the part of it the cap let fill (the kernel's two
+    accumulators). 1 when nothing was capped, and when no entry reached its fill bar (nothing
+    was intended): a strategy too large for the volume it trades scores near 0 in fitness
+    (:func:`evolution.fitness.window_score`), one the market can absorb is unaffected.
+    """
+    if not intended > 0.0:
+        return 1.0
+    return min(1.0, max(0.0, filled / intended))
 
 
 def run_backtest(

@@ -23,7 +23,9 @@ Per bar ``t`` the kernel runs these phases, in this order:
 
 Every fill pays half the spread and the square-root impact of its bar and fills at most the
 participation cap of the bar's volume (:func:`trade_cost_nb`, :func:`bar_capacity_nb`; both
-off when the caller passes zero costs and an infinite cap).
+off when the caller passes zero costs and an infinite cap). Two accumulators record the
+notional the entries intended and the part the cap let fill (:func:`simulate_nb`'s ``fills``:
+the backtest's capacity).
 """
 
 from __future__ import annotations
@@ -204,28 +206,31 @@ def entry_fill_nb(
     rate: float,
     minimum: float,
     fixed: float,
-) -> tuple[float, float]:
-    """Return ``(quantity, price)`` of a buy of at most ``budget`` at reference price ``base``.
+) -> tuple[float, float, float]:
+    """Return ``(quantity, price, wanted)`` of a buy of at most ``budget`` at price ``base``.
 
-    The quantity is what the budget affords at the price with half-spread and impact, capped
-    by the bar's ``capacity``. Impact grows with the quantity, so the size affordable at the
-    impact of the first estimate is taken: its own impact is no larger, so its cost plus
-    commission still fits the budget (cash never goes negative).
+    ``wanted`` is what the budget affords at the price with the half-spread, before the
+    participation cap: the size the strategy intended (the capacity figure's denominator,
+    :func:`simulate_nb`). The quantity is ``wanted`` capped by the bar's ``capacity``, then cut
+    to what the budget affords with its own impact: impact grows with the quantity, so the
+    size affordable at the impact of the first estimate is taken: its own impact is no larger,
+    so its cost plus commission still fits the budget (cash never goes negative).
     """
-    quantity = affordable_size_nb(budget, base * (1.0 + half_spread), lot, rate, minimum, fixed)
+    wanted = affordable_size_nb(budget, base * (1.0 + half_spread), lot, rate, minimum, fixed)
+    quantity = wanted
     if quantity > capacity:
         quantity = capacity
     if quantity <= 0.0:
-        return 0.0, base
+        return 0.0, base, wanted
     cost = trade_cost_nb(quantity, volume, sigma, half_spread, impact_coefficient)
     if cost > half_spread:
         fit = affordable_size_nb(budget, base * (1.0 + cost), lot, rate, minimum, fixed)
         if fit < quantity:
             quantity = fit
         if quantity <= 0.0:
-            return 0.0, base
+            return 0.0, base, wanted
         cost = trade_cost_nb(quantity, volume, sigma, half_spread, impact_coefficient)
-    return quantity, base * (1.0 + cost)
+    return quantity, base * (1.0 + cost), wanted
 
 
 @njit(cache=True)
@@ -360,7 +365,7 @@ def simulate_nb(
     half_spread: float,
     impact_coefficient: float,
     participation_cap: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Simulate long-only signal trading on ``(T, N)`` bars.
 
     Every fill pays ``half_spread + impact_coefficient * sigma * sqrt(qty / volume)`` of its
@@ -375,6 +380,12 @@ def simulate_nb(
     cash : (T,) float64
     positions : (T, N) float64, size held at each bar close
     trades : structured array of ``TRADE_DTYPE`` (closed trades, then open ones)
+    fills : (2,) float64, ``(intended, filled)``: the notional (size x reference price, before
+        spread and impact) the entries' budgets afforded before the participation cap, and
+        the part of it the cap let fill, summed over the entries that reached their fill bar
+        (an entry the bar cannot fill at all counts whole in ``intended``, 0 in ``filled``).
+        ``filled / intended`` is the backtest's capacity (:mod:`simulators.backtest`); with no
+        cap the two are equal. Sells are not counted: what the cap cannot sell stays due.
     """
     n_bars, n_assets = close.shape
     equity = np.empty(n_bars)
@@ -402,6 +413,8 @@ def simulate_nb(
     sold = np.zeros((n_assets, 4))  # partial sells of the open position: qty, value, fees, reason
     used = np.zeros(n_assets)  # quantity filled in the current bar (the participation cap)
     capped = np.isfinite(participation_cap)
+    intended = 0.0  # notional the entries' budgets afforded, before the participation cap
+    filled = 0.0  # the part of it the cap let fill
 
     for t in range(n_bars):
         if capped:
@@ -455,11 +468,14 @@ def simulate_nb(
                     budget = min(cash, open_equity / max_positions)
                 else:
                     budget = min(cash, open_equity * fraction[s, i])
-                qty, price = entry_fill_nb(
+                room = max(
+                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i], 0.0
+                )
+                qty, price, wanted = entry_fill_nb(
                     budget,
                     base,
                     lot_size[i],
-                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
+                    room,
                     volume[t, i],
                     sigma[t, i],
                     half_spread,
@@ -468,6 +484,10 @@ def simulate_nb(
                     commission_min,
                     commission_fixed,
                 )
+                if wanted > 0.0:
+                    # The capacity figure: what the budget intended, what the cap let fill.
+                    intended += wanted * base
+                    filled += min(wanted, room) * base
                 if qty <= 0.0:
                     continue
                 used[i] += qty
@@ -628,11 +648,14 @@ def simulate_nb(
                     budget = min(cash, close_equity / max_positions)
                 else:
                     budget = min(cash, close_equity * fraction[t, i])
-                qty, price = entry_fill_nb(
+                room = max(
+                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i], 0.0
+                )
+                qty, price, wanted = entry_fill_nb(
                     budget,
                     base,
                     lot_size[i],
-                    bar_capacity_nb(volume[t, i], participation_cap, lot_size[i]) - used[i],
+                    room,
                     volume[t, i],
                     sigma[t, i],
                     half_spread,
@@ -641,6 +664,10 @@ def simulate_nb(
                     commission_min,
                     commission_fixed,
                 )
+                if wanted > 0.0:
+                    # The capacity figure: what the budget intended, what the cap let fill.
+                    intended += wanted * base
+                    filled += min(wanted, room) * base
                 if qty <= 0.0:
                     continue
                 used[i] += qty
@@ -701,4 +728,5 @@ def simulate_nb(
                 rec["fees"] = entry_fees[i] + sold[i, 2]
             rec["exit_reason"] = EXIT_OPEN
             n_trades += 1
-    return equity, cash_curve, positions, trades[:n_trades]
+    fills = np.array([intended, filled])
+    return equity, cash_curve, positions, trades[:n_trades], fills

@@ -25,6 +25,20 @@ def test_window_score_without_trades_is_zero_and_few_trades_scale_down() -> None
     )
 
 
+def test_window_score_scales_by_capacity_the_filled_share_of_intended_size() -> None:
+    # By hand: 100 * (0.45 * 0.84 + 0.20 * (1 - 0.08 / 0.35) + 0.15 * 0.25 / 0.35 + 0.20 * 0.75).
+    full = 100.0 * (0.378 + 0.2 * (1.0 - 0.08 / 0.35) + 0.15 * (0.25 / 0.35) + 0.15)
+    assert window_score(GOOD, CONFIG) == pytest.approx(full, abs=1e-6)  # no figure: 1
+    assert window_score({**GOOD, "capacity": 1.0}, CONFIG) == pytest.approx(full, abs=1e-6)
+    assert window_score({**GOOD, "capacity": 0.25}, CONFIG) == pytest.approx(0.25 * full, abs=1e-6)
+    assert window_score({**GOOD, "capacity": 0.0}, CONFIG) == 0.0
+    assert window_score({**GOOD, "capacity": float("nan")}, CONFIG) == 0.0
+    # A window that cannot trade at the lab's size loses the combined score with it.
+    assert (
+        combine({**GOOD, "capacity": 0.01}, GOOD, CONFIG).score < combine(GOOD, GOOD, CONFIG).score
+    )
+
+
 def test_combine_consistent_windows_is_not_overfit() -> None:
     fitness = combine(GOOD, GOOD, CONFIG)
     assert not fitness.overfit

@@ -149,8 +149,11 @@ def test_session_logs_parent_and_nested_generation_runs_to_mlflow(tmp_path, pane
             "evaluations_per_second",
             "best_live_sharpe",
             "best_year_ago_sharpe",
+            "best_capacity",
+            "median_capacity",
         ):
             assert key in metrics, key
+        assert 0.0 <= metrics["best_capacity"] <= 1.0
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {
             "population.parquet",
@@ -160,6 +163,13 @@ def test_session_logs_parent_and_nested_generation_runs_to_mlflow(tmp_path, pane
         } <= artifacts
     history = client.get_metric_history(parent.info.run_id, "best_score")
     assert sorted(m.step for m in history) == [0, 1]
+    # The capacity figure is stored with every window's statistics, as fitness read it.
+    with GenePoolStore(home.gene_pool_db) as store:
+        stored = store.window_stats(result["session_id"], 1)
+    assert stored
+    for windows in stored.values():
+        assert set(windows) == {"live", "year_ago"}
+        assert all(0.0 <= stats["capacity"] <= 1.0 for stats in windows.values())
 
 
 def test_session_json_summary_matches_the_cli_contract(tmp_path, panel) -> None:

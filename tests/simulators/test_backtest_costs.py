@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulators.backtest import BacktestConfig, bar_sigma, run_backtest
+from simulators.backtest import BacktestConfig, bar_sigma, run_backtest, run_backtest_arrays
 from simulators.bars import Panel
 from simulators.fill_model import impact_fraction
 
@@ -141,6 +141,70 @@ def test_participation_cap_no_volume_bar_fills_nothing() -> None:
     entries, exits = _signals(25, 40)
     result = run_backtest(panel, entries, exits, config=_config(100_000.0, cap=0.1))
     assert len(result.trades) == 0
+    # The whole entry was intended and none of it filled: capacity 0.
+    assert result.metrics["capacity"] == 0.0
+
+
+def test_capacity_is_the_filled_share_of_the_intended_entry_notional_by_hand() -> None:
+    # Two round trips: the first entry (bar 26) is capped at 10% of 2,000 shares, the second
+    # (bar 46) meets a bar deep enough for all of it.
+    cap, cash = 0.1, 1_000_000.0
+    volume = np.full(N_BARS, 1_000.0)
+    volume[26] = 2_000.0
+    volume[46] = 1e12
+    panel = _panel(volume[:, None])
+    entries = np.zeros((N_BARS, 1), dtype=bool)
+    exits = np.zeros((N_BARS, 1), dtype=bool)
+    entries[[25, 45], 0] = True
+    exits[[40, 55], 0] = True
+    config = _config(cash, cap=cap)
+    arrays = run_backtest_arrays(panel, entries, exits, config=config)
+    half_spread = HALF_SPREAD_BPS / 1e4
+    # Intended: what the budget affords at the open plus the half-spread, valued at the open.
+    first_intended = cash / (1.0 + half_spread)
+    first_filled = 200.0 * float(panel.open[26, 0])
+    first = arrays.trades[0]
+    assert first["size"] == pytest.approx(200.0) and first["exit_idx"] == 42
+    budget = cash + float(first["pnl"])  # flat after the first trade: the whole equity
+    second_intended = budget / (1.0 + half_spread)
+    assert arrays.trades[1]["size"] * float(panel.open[46, 0]) == pytest.approx(
+        second_intended,
+        rel=1e-3,  # filled whole (its own impact cuts it a little)
+    )
+    intended = first_intended + second_intended
+    filled = first_filled + second_intended
+    assert arrays.intended_notional == pytest.approx(intended, rel=1e-12)
+    assert arrays.filled_notional == pytest.approx(filled, rel=1e-12)
+    assert arrays.metrics["capacity"] == pytest.approx(filled / intended, rel=1e-12)
+    assert 0.4 < arrays.metrics["capacity"] < 0.6  # about half the notional could not fill
+    # The wrapper reports the same figure.
+    assert (
+        run_backtest(panel, entries, exits, config=config).metrics["capacity"]
+        == (arrays.metrics["capacity"])
+    )
+
+
+@pytest.mark.parametrize("fill", ["next-open", "next-bar", "close"])
+def test_capacity_is_one_without_a_participation_cap(fill: str) -> None:
+    # Control: the same thin bars with the cap off fill every intended share (each fill
+    # mode: the open and the close phases keep their own accumulators).
+    volume = np.full(N_BARS, 1_000.0)
+    panel = _panel(volume[:, None])
+    entries, exits = _signals(25, 40)
+
+    def config(cap: float | None) -> BacktestConfig:
+        return _config(1_000_000.0, cap=cap).model_copy(update={"fill": fill})
+
+    capped = run_backtest_arrays(panel, entries, exits, config=config(0.1))
+    free = run_backtest_arrays(panel, entries, exits, config=config(None))
+    assert capped.metrics["capacity"] < 0.01
+    assert free.intended_notional > 0.0
+    assert free.filled_notional == free.intended_notional
+    assert free.metrics["capacity"] == 1.0
+    # No entry at all: nothing was intended, capacity 1.
+    none = np.zeros((N_BARS, 1), dtype=bool)
+    idle = run_backtest_arrays(panel, none, none, config=config(0.1))
+    assert idle.intended_notional == 0.0 and idle.metrics["capacity"] == 1.0
 
 
 def test_costs_off_by_default_give_the_frictionless_fill() -> None:
