@@ -146,7 +146,7 @@ def square_root_impact_nb(
     quantity: float, volume: float, sigma: float, coefficient: float
 ) -> float:
     """The numba twin of :func:`simulators.costs.square_root_impact` (same operations)."""
-    if quantity <= 0.0 or volume <= 0.0:
+    if quantity <= 0.0 or volume <= 0.0 or sigma <= 0.0 or coefficient <= 0.0:
         return 0.0
     return coefficient * sigma * np.sqrt(quantity / volume)
 

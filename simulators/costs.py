@@ -77,14 +77,14 @@ def commission_amount(value: float, rate: float, minimum: float, fixed: float) -
 
 
 def square_root_impact(quantity: float, volume: float, sigma: float, coefficient: float) -> float:
-    """Return ``coefficient * sigma * sqrt(quantity / volume)`` (0 without quantity or volume).
+    """Return ``coefficient * sigma * sqrt(quantity / volume)`` (0 if any of them is not > 0).
 
     The temporary impact, written once; :func:`simulators.backtest_nb.square_root_impact_nb`
     is its numba twin, and :func:`simulators.backtest_nb.trade_cost_nb` the kernel's (plus the
     half-spread).
     """
-    if quantity <= 0 or volume <= 0:
-        return 0.0
+    if quantity <= 0 or volume <= 0 or sigma <= 0 or coefficient <= 0:
+        return 0.0  # (also no 0 x inf when a tiny volume overflows the ratio)
     return coefficient * sigma * math.sqrt(quantity / volume)
 
 
