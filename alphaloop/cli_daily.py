@@ -53,7 +53,10 @@ def daily(
 
     # Every check of the input before anything is written.
     target = _parse_day(day, "--date") if day else None
-    ops = load_ops_config(config_file)
+    try:
+        ops = load_ops_config(config_file)
+    except ConfigError as exc:  # one error line, however many keys are wrong
+        raise ConfigError("; ".join(str(exc).splitlines())) from None
     settings = load_arena_config(arena_config)
     home = LabHome.resolve()
     market = load_arena_data(data, home)
