@@ -84,7 +84,8 @@ def test_missing_day_stale_data_and_stress_rules(ops_home: LabHome) -> None:
 
     stale = _rules(stale_data_days=5)
     last_bar = date(2023, 12, 29)
-    assert evaluate_alerts(ops_home, LAST, stale, data_last_day=last_bar, today=date(2024, 1, 3)) == []
+    fresh = evaluate_alerts(ops_home, LAST, stale, data_last_day=last_bar, today=date(2024, 1, 3))
+    assert fresh == []
     found = evaluate_alerts(ops_home, LAST, stale, data_last_day=last_bar, today=date(2024, 1, 4))
     assert [(a.rule, a.detail["age_days"]) for a in found] == [("stale_data", 6)]
 
@@ -185,7 +186,7 @@ class _Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers["Content-Length"])
                 body = json.loads(self.rfile.read(length))
                 if hook.status == 200:

@@ -147,7 +147,7 @@ KILLER = textwrap.dedent(
 def test_a_routine_killed_after_the_arena_day_resumes_with_the_rest(
     ops_home: LabHome, tmp_path: Path
 ) -> None:
-    assert [step.name for step in DAILY_STEPS][0] == "arena_day"
+    assert DAILY_STEPS[0].name == "arena_day"
     ops, arena = _files(tmp_path)
     killed = subprocess.run(
         [sys.executable, "-c", KILLER, str(ops_home.root), SPEC, str(ops), str(arena), DAY],
