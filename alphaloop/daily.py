@@ -198,8 +198,11 @@ def _arena_day(ctx: DailyContext) -> dict[str, Any]:
 
             run_id = log_arena_day(home, summary, data_spec=ctx.market.spec)
     already = bool(summary["already_committed"])
+    note = "already committed" if already else "committed"
+    if summary["paused"] is not None and not already:
+        note += " while paused (flatten)" if summary["paused"]["flatten"] else " while paused"
     return {
-        "note": "already committed" if already else "committed",
+        "note": note,
         "already_committed": already,
         "accounts": {n: f["equity"] for n, f in summary["accounts"].items()},
         "transitions": list(loop_day.transitions),
@@ -215,7 +218,8 @@ def _evolution(ctx: DailyContext) -> dict[str, Any]:
     settings = ctx.ops.daily.evolution
     evolve = weekly_evolution(
         ctx.home, ctx.market, generations=settings.generations,
-        population=settings.population, seed=settings.seed, track=ctx.track,
+        population=settings.population, seed=settings.seed, window=settings.window,
+        holdout=settings.holdout, track=ctx.track,
     )  # fmt: skip
     week = evolve(ctx.day)
     return {**week, "note": f"{week['generations']} generation(s), {week['passed_gate']} gated"}

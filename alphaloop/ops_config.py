@@ -32,6 +32,8 @@ class EvolutionStep(FrozenConfig):
     generations: int = Field(5, ge=1, le=1000)
     population: int = Field(16, ge=4, le=100_000)
     seed: int = Field(0, ge=0)
+    window: int | None = Field(None, ge=20)  # the fitness window (null: evolution.yaml's)
+    holdout: int | None = Field(None, ge=10)  # days before the as-of day fitness never sees
 
 
 class StressStep(FrozenConfig):
