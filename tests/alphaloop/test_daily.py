@@ -2,9 +2,8 @@
 
 On a copy of the operations home (``ops_home.py``, committed up to Tuesday 2023-05-30) the
 routine runs Wednesday 2023-05-31, the last trading day of May: the arena day, the weekly
-report (configured for Wednesdays here), the month-end report and the alerts; the weekly
-evolution and the stress replay are off in the test's config (their own tests cover them;
-here they would only cost minutes). The kill is real: a test-owned step list, built from the
+evolution, the weekly report and the stress replay (configured for Wednesdays here, small),
+the month-end report and the alerts. The kill is real: a test-owned step list, built from the
 routine's public :data:`alphaloop.daily.DAILY_STEPS`, has a step that ends the process with
 ``os._exit`` after the arena day.
 """
@@ -33,12 +32,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ops_home import RISK, SPEC  # noqa: E402
 
 DAY = "2023-05-31"
+# Every weekly step due on Wednesdays, each small (one generation of four, one scenario).
 OPS = {
     "daily": {
-        "evolution_weekday": None,
+        "evolution_weekday": 2,
         "weekly_report_weekday": 2,
-        "stress_weekday": None,
+        "stress_weekday": 2,
         "month_end_report": True,
+        "evolution": {"generations": 1, "population": 4, "window": 60},
+        "stress": {"scenarios": ["data-outage"]},
     },
     "alerts": {"stale_data_days": None},
 }
@@ -84,13 +86,17 @@ def test_the_routine_runs_the_day_and_a_second_run_changes_nothing(
     result = json.loads(done.stdout)
     assert _steps(result) == {
         "arena_day": "done",
-        "weekly_evolution": "not due",
+        "weekly_evolution": "done",
         "weekly_report": "done",
         "monthly_report": "done",
-        "stress": "not due",
+        "stress": "done",
         "alerts": "done",
     }
     assert result["ok"] and not result["already_done"]
+    with sqlite3.connect(ops_home.gene_pool_db) as db:
+        as_of = [r[0][:10] for r in db.execute("SELECT as_of FROM sessions")]
+    assert DAY in as_of
+    assert (ops_home.stress / DAY / "result.json").is_file()
     rows = _day_rows(ops_home, DAY)
     assert rows["days"] == 3 and rows["equity"] == 3
     assert (ops_home.reports / "weekly" / "2023-W22").is_dir()
@@ -99,15 +105,15 @@ def test_the_routine_runs_the_day_and_a_second_run_changes_nothing(
         records = store.step_records(date.fromisoformat(DAY))
         alerts_before = store.alerts()
     assert {name for name, r in records.items() if r["status"] == "done"} == {
-        "arena_day", "weekly_report", "monthly_report", "alerts",
+        "arena_day", "weekly_evolution", "weekly_report", "monthly_report", "stress", "alerts",
     }  # fmt: skip
     ledger_before = ops_home.ledger_db.read_bytes()
     again = _daily(ops_home, tmp_path, "--date", DAY)
     assert again.returncode == 0, again.stderr
     lines = again.stdout.splitlines()
-    for name in ("arena_day", "weekly_report", "monthly_report", "alerts"):
+    for name in ("arena_day", "weekly_evolution", "weekly_report", "monthly_report", "stress",
+                 "alerts"):  # fmt: skip
         assert f"step {name}: skipped (already done)" in lines
-    assert any(line.startswith("step stress: not due (") for line in lines)
     assert lines[-1] == f"daily {DAY}: already done, nothing changed"
     assert ops_home.ledger_db.read_bytes() == ledger_before
     with OpsStore(ops_home) as store:
@@ -164,10 +170,10 @@ def test_a_routine_killed_after_the_arena_day_resumes_with_the_rest(
     result = json.loads(resumed.stdout)
     assert _steps(result) == {
         "arena_day": "skipped",
-        "weekly_evolution": "not due",
+        "weekly_evolution": "done",
         "weekly_report": "done",
         "monthly_report": "done",
-        "stress": "not due",
+        "stress": "done",
         "alerts": "done",
     }
     assert _day_rows(ops_home, DAY) == committed  # the day is in the ledger once
@@ -179,9 +185,21 @@ def test_a_routine_killed_after_the_arena_day_resumes_with_the_rest(
     assert verify.returncode == 0 and json.loads(verify.stdout)["ok"], verify.stdout
 
 
-def test_a_failed_step_is_recorded_alerted_and_run_again(ops_home: LabHome) -> None:
+def test_a_failed_step_is_recorded_alerted_and_run_again(ops_home: LabHome, tmp_path: Path) -> None:
+    import socket
+
     from arena.market import load_arena_data
     from arena.personas import load_arena_config
+
+    # A webhook nobody listens on: its failure is recorded, never the day's.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
+    ops_file = tmp_path / "ops.yaml"
+    ops_file.write_text(
+        yaml.safe_dump({"alerts": {"webhook": {"url": closed, "timeout_s": 2.0}}}),
+        encoding="utf-8",
+    )
 
     calls: list[str] = []
 
@@ -196,12 +214,16 @@ def test_a_failed_step_is_recorded_alerted_and_run_again(ops_home: LabHome) -> N
     alerts = next(step for step in DAILY_STEPS if step.name == "alerts")
     ctx = DailyContext(
         home=ops_home, day=date(2023, 5, 30), market=load_arena_data(SPEC, ops_home),
-        ops=load_ops_config(), arena_config=load_arena_config(), local=True, track=False,
+        ops=load_ops_config(ops_file), arena_config=load_arena_config(), local=True,
+        track=False,
     )  # fmt: skip
     result = run_daily(ctx, [Step("boom", lambda c: None, boom), alerts])
     assert not result["ok"]
     assert result["steps"][0]["status"] == "failed"
     assert "RuntimeError: the disk is full" in result["steps"][0]["reason"]
+    assert result["steps"][1]["status"] == "done"
+    webhook = result["steps"][1]["detail"]["webhook"]
+    assert webhook["delivered"] == 0 and webhook["failed"] >= 1, webhook
     with OpsStore(ops_home) as store:
         failed = [a for a in store.alerts() if a["rule"] == "failed_step"]
         assert store.step_records(date(2023, 5, 30))["boom"]["status"] == "failed"
