@@ -28,7 +28,9 @@ idempotence (the arena day's ``already committed``, the evolution's resume, a re
 stress replay rewritten whole). A step that raises is recorded ``failed`` (and run again on
 the next run of the day); the later steps still run and the alerts step raises a
 ``failed_step`` alert. The alerts step runs again, although done, when an earlier step ran
-in this run (it reads what they wrote); its records are keyed, so nothing doubles. Steps
+in this run (it reads what they wrote) or when its rules find something not stored yet (data
+gone stale since, an alert the webhook has not received): its records are keyed, so nothing
+doubles, and a done day with nothing new is left as it was. Steps
 are plain values (:class:`Step`): a caller may run its own list.
 """
 
@@ -89,6 +91,9 @@ class Step:
     #: Run again, although done, when an earlier step ran in this run (the alerts: they
     #: read what the other steps wrote).
     after_changes: bool = False
+    #: Run again, although done, when this says there is something new to do (the alerts: a
+    #: finding not stored yet, such as data gone stale since, or an alert still undelivered).
+    recheck: Callable[[DailyContext], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,14 +275,10 @@ def _stress(ctx: DailyContext) -> dict[str, Any]:
 
 
 def _alerts(ctx: DailyContext) -> dict[str, Any]:
-    from alphaloop.alerts import OpsStore, deliver_alerts, evaluate_alerts
+    from alphaloop.alerts import OpsStore, deliver_alerts
 
     rules = ctx.ops.alerts
-    days = ctx.trading_days
-    found = evaluate_alerts(
-        ctx.home, ctx.day, rules, data_last_day=days[-1] if days else None, today=ctx.today,
-        failed_steps=ctx.failed,
-    )  # fmt: skip
+    found = _find_alerts(ctx)
     with OpsStore(ctx.home) as store:
         new = store.record_alerts(found)
         delivery = deliver_alerts(store, rules.webhook)
@@ -296,6 +297,31 @@ def _alerts(ctx: DailyContext) -> dict[str, Any]:
         "by_rule": by_rule,
         "webhook": delivery,
     }
+
+
+def _find_alerts(ctx: DailyContext) -> list[Any]:
+    from alphaloop.alerts import evaluate_alerts
+
+    days = ctx.trading_days
+    return evaluate_alerts(
+        ctx.home, ctx.day, ctx.ops.alerts, data_last_day=days[-1] if days else None,
+        today=ctx.today, failed_steps=ctx.failed,
+    )  # fmt: skip
+
+
+def _new_alerts(ctx: DailyContext) -> bool:
+    """Whether the rules find an alert not stored yet, or one waits for the webhook."""
+    from alphaloop.alert_store import read_alerts
+
+    stored = {row["alert_id"]: row for row in read_alerts(ctx.home)}
+    if any(alert.alert_id not in stored for alert in _find_alerts(ctx)):
+        return True
+    webhook = ctx.ops.alerts.webhook
+    return webhook.url is not None and any(
+        row["delivery"]["delivered_at"] is None
+        and row["delivery"]["attempts"] < webhook.max_attempts
+        for row in stored.values()
+    )
 
 
 def _due_evolution(ctx: DailyContext) -> str | None:
@@ -325,7 +351,7 @@ DAILY_STEPS: tuple[Step, ...] = (
     Step("weekly_report", _due_weekly_report, _weekly_report),
     Step("monthly_report", _due_month_end, _monthly_report),
     Step("stress", _due_stress, _stress),
-    Step("alerts", _always, _alerts, after_changes=True),
+    Step("alerts", _always, _alerts, after_changes=True, recheck=_new_alerts),
 )
 
 
@@ -377,6 +403,7 @@ def run_daily(
                 record is not None
                 and record["status"] == "done"
                 and not (step.after_changes and changed)
+                and not (step.recheck is not None and step.recheck(ctx))
             ):
                 outcome = StepOutcome(name=step.name, status="skipped", detail=record["detail"])
             elif (why_not := step.due(ctx)) is not None:

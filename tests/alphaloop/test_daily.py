@@ -46,16 +46,18 @@ OPS = {
 }
 
 
-def _files(tmp_path: Path) -> tuple[Path, Path]:
+def _files(tmp_path: Path, settings: dict[str, Any] = OPS) -> tuple[Path, Path]:
     ops = tmp_path / "ops.yaml"
-    ops.write_text(yaml.safe_dump(OPS), encoding="utf-8")
+    ops.write_text(yaml.safe_dump(settings), encoding="utf-8")
     arena = tmp_path / "arena.yaml"
     arena.write_text(yaml.safe_dump(RISK), encoding="utf-8")
     return ops, arena
 
 
-def _daily(home: LabHome, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    ops, arena = _files(tmp_path)
+def _daily(
+    home: LabHome, tmp_path: Path, *args: str, settings: dict[str, Any] = OPS
+) -> subprocess.CompletedProcess[str]:
+    ops, arena = _files(tmp_path, settings)
     return subprocess.run(
         [
             sys.executable, "-m", "alphaloop.cli", "--home", str(home.root), "daily",
@@ -118,6 +120,19 @@ def test_the_routine_runs_the_day_and_a_second_run_changes_nothing(
     assert ops_home.ledger_db.read_bytes() == ledger_before
     with OpsStore(ops_home) as store:
         assert store.alerts() == alerts_before
+    # Something new about a done day (the stale-data rule switched on: the synthetic data
+    # ends in 2023): the alerts step alone runs again and stores that one alert, once.
+    stale = {**OPS, "alerts": {"stale_data_days": 5}}
+    third = _daily(ops_home, tmp_path, "--date", DAY, "--json", settings=stale)
+    assert third.returncode == 0, third.stderr
+    steps = _steps(json.loads(third.stdout))
+    assert steps == {**{name: "skipped" for name in steps}, "alerts": "done"}
+    with OpsStore(ops_home) as store:
+        added = [a for a in store.alerts() if a not in alerts_before]
+    assert [a["rule"] for a in added] == ["stale_data"]
+    fourth = _daily(ops_home, tmp_path, "--date", DAY, settings=stale)
+    assert fourth.stdout.splitlines()[-1] == f"daily {DAY}: already done, nothing changed"
+    assert ops_home.ledger_db.read_bytes() == ledger_before
 
 
 # Run by the kill test in its own process: the routine's steps with one that kills the process
