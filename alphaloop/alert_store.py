@@ -116,6 +116,21 @@ class OpsStore:
         self.path = ops_db(home)
         self._connection = sqlite3.connect(self.path, timeout=30.0)
         self._connection.row_factory = sqlite3.Row
+        from alphaloop.errors import ConfigError
+
+        try:
+            self._open()
+        except ConfigError:
+            self._connection.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self._connection.close()
+            raise ConfigError(
+                f"{self.path}: not a readable operations store ({exc}); it is left as it is "
+                "(move it away to start a new one, or restore it from a backup)"
+            ) from None
+
+    def _open(self) -> None:
         with self._connection:
             self._connection.executescript(_SCHEMA)
             row = self._connection.execute(
@@ -128,7 +143,6 @@ class OpsStore:
             elif int(row["value"]) > SCHEMA_VERSION:
                 from alphaloop.errors import ConfigError
 
-                self._connection.close()
                 raise ConfigError(
                     f"{self.path}: schema version {row['value']} is newer than this code's "
                     f"{SCHEMA_VERSION}; upgrade alphaloop"

@@ -116,7 +116,9 @@ def _show(result: dict[str, Any]) -> None:
     else:
         echo(f"policy: {policy['active'] or 'none registered (TWAP)'}")
     alerts = result["alerts"]
-    if not alerts["total"]:
+    if "alerts" in result["errors"]:
+        echo("alerts: unknown (the operations store could not be read; see the warning)")
+    elif not alerts["total"]:
         echo("alerts: none")
     else:
         counts = ", ".join(f"{rule} {n}" for rule, n in alerts["totals"].items() if n)

@@ -287,6 +287,28 @@ def test_bad_input_is_one_error_line_and_writes_nothing(
     assert after == before and not ops_db(ops_home).exists()
 
 
+def test_a_damaged_operations_store_is_one_error_line_and_left_as_it_is(
+    ops_home: LabHome, tmp_path: Path
+) -> None:
+    garbage = b"not a database, " * 64
+    ops_db(ops_home).write_bytes(garbage)
+    ledger = ops_home.ledger_db.read_bytes()
+    done = _daily(ops_home, tmp_path, "--date", DAY)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "ops.sqlite" in lines[0]
+    assert ops_db(ops_home).read_bytes() == garbage
+    assert ops_home.ledger_db.read_bytes() == ledger
+    # status reads it read-only: named on a warning line, the rest still shown, exit 1.
+    status = subprocess.run(
+        [sys.executable, "-m", "alphaloop.cli", "--home", str(ops_home.root), "status"],
+        capture_output=True, text=True, timeout=300, cwd=REPO,
+    )  # fmt: skip
+    assert status.returncode == 1 and "warning: alerts could not be read" in status.stderr
+    assert "last day: 2023-05-30" in status.stdout
+    assert "alerts: unknown" in status.stdout
+
+
 def test_month_end_follows_the_data_calendar() -> None:
     days = [date(2023, 5, 30), date(2023, 5, 31), date(2023, 6, 1)]
     assert is_month_end(date(2023, 5, 31), days)
