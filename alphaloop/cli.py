@@ -58,6 +58,7 @@ def _register() -> None:
     from alphaloop import (
         cli_arena,
         cli_backtest,
+        cli_daily,
         cli_data,
         cli_evolve,
         cli_home,
@@ -82,6 +83,7 @@ def _register() -> None:
     app.add_typer(cli_stress.app, name="stress")
     app.add_typer(cli_home.app, name="home")
     app.command("status")(cli_status.status)
+    app.command("daily")(cli_daily.daily)
     app.command("serve")(cli_serve.serve)
 
 

@@ -20,8 +20,8 @@ from alphaloop.jsonout import emit
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
-# No alert rules exist yet: status says so rather than showing an empty list as "all clear".
-NO_ALERT_RULES = "no alert rules configured yet (alerts are not implemented in this lab)"
+#: How many of the newest alerts the screen lists (``--json`` has the snapshot's).
+ALERTS_LISTED = 5
 
 
 def _policy(home: Any) -> dict[str, Any]:
@@ -40,6 +40,25 @@ def _policy(home: Any) -> dict[str, Any]:
     }
 
 
+def _alerts(snapshot: Any) -> dict[str, Any]:
+    """The alert records (newest first), the totals per rule and the undelivered ones."""
+    from alphaloop.ops_config import load_ops_config
+
+    rules = load_ops_config().alerts
+    records = list(snapshot.alerts)
+    return {
+        "records": records,
+        "totals": dict(snapshot.alert_totals),
+        "total": sum(snapshot.alert_totals.values()),
+        "undelivered": sum(
+            1
+            for r in records
+            if r["delivery"]["attempts"] > 0 and r["delivery"]["delivered_at"] is None
+        ),
+        "webhook": rules.webhook.url,
+    }
+
+
 def status(as_json: JsonOption = False) -> None:
     """Show the lab on one screen: last day, accounts, pool, policy, alerts, pause, stress."""
     from alphaloop.home import LabHome
@@ -49,7 +68,7 @@ def status(as_json: JsonOption = False) -> None:
     snapshot = read_lab(home)
     result = snapshot.to_dict()
     result["policy"] = _policy(home)
-    result["alerts"] = {"rules": 0, "records": [], "note": NO_ALERT_RULES}
+    result["alerts"] = _alerts(snapshot)
     if as_json:
         emit(result)
     else:
@@ -96,7 +115,18 @@ def _show(result: dict[str, Any]) -> None:
         echo(f"policy: unreadable registry ({policy['error']})")
     else:
         echo(f"policy: {policy['active'] or 'none registered (TWAP)'}")
-    echo(f"alerts: none; {result['alerts']['note']}")
+    alerts = result["alerts"]
+    if "alerts" in result["errors"]:
+        echo("alerts: unknown (the operations store could not be read; see the warning)")
+    elif not alerts["total"]:
+        echo("alerts: none")
+    else:
+        counts = ", ".join(f"{rule} {n}" for rule, n in alerts["totals"].items() if n)
+        echo(f"alerts: {alerts['total']} ({counts})")
+        for record in alerts["records"][:ALERTS_LISTED]:
+            echo(f"  {record['day']} {record['severity']:<8} {record['rule']}: {record['message']}")
+        if alerts["undelivered"]:
+            echo(f"  webhook: {alerts['undelivered']} alert(s) not delivered yet")
     paused = result["paused"]
     if paused is None:
         echo("paused: no")

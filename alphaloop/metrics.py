@@ -152,6 +152,11 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
         (),
         "The date of the last stress replay (00:00 UTC), Unix time.",
     ),
+    "alphaloop_alerts": (
+        "counter",
+        ("rule",),
+        "Alert records in the home, by the rule that raised them (alphaloop/alerts.py).",
+    ),
     "alphaloop_paused": ("gauge", (), "1 while the kill switch pauses the lab."),
     "alphaloop_paused_flatten": ("gauge", (), "1 while the pause flattens positions."),
     "alphaloop_paused_since_timestamp_seconds": (
@@ -161,7 +166,7 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     ),
 }
 
-_STORES = ("ledger", "gene_pool", "stress")
+_STORES = ("ledger", "gene_pool", "stress", "alerts")
 
 
 def _midnight(day: object) -> float:
@@ -255,6 +260,9 @@ def snapshot_metrics(snapshot: LabSnapshot, *, duration: float = 0.0) -> list[Me
         out.add("alphaloop_stress_day_timestamp_seconds", _midnight(stress.date))
         for scenario, passed in sorted(stress.scenarios.items()):
             out.add("alphaloop_stress_scenario_passed", 1.0 if passed else 0.0, scenario)
+    if snapshot.stores.get("alerts") and "alerts" not in snapshot.errors:
+        for rule, count in sorted(snapshot.alert_totals.items()):
+            out.add("alphaloop_alerts", count, rule)
     pause = snapshot.pause
     out.add("alphaloop_paused", 0.0 if pause is None else 1.0)
     out.add("alphaloop_paused_flatten", 1.0 if pause is not None and pause["flatten"] else 0.0)

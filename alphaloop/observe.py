@@ -10,6 +10,13 @@ store lock is taken (SQLite lets readers in beside a writer; a scrape must never
 ``arena run`` wait). A store that cannot be read is reported in :attr:`LabSnapshot.errors`
 (one line naming the store and why) and the rest of the snapshot is still filled.
 
+The alert records of :mod:`alphaloop.alerts` (``<home>/ops.sqlite``, read through
+:func:`alphaloop.alert_store.read_alerts`) are in :attr:`LabSnapshot.alerts`: the newest
+:data:`ALERTS_SHOWN`, newest day first, each ``alert_id``, ``day``, ``rule``, ``key``,
+``severity``, ``subject``, ``message``, ``detail``, ``raised_at`` and ``delivery``
+(``attempts``, ``delivered_at``, ``last_error``); :attr:`LabSnapshot.alert_totals` counts
+them all per rule.
+
 Definitions (per account, from the ledger's committed days):
 
 ``equity``, ``cash``
@@ -57,7 +64,11 @@ __all__ = [
     "LabSnapshot",
     "StressView",
     "read_lab",
+    "read_stress",
 ]
+
+#: How many alert records (newest first) a snapshot carries; the totals count them all.
+ALERTS_SHOWN = 100
 
 #: The regimes a day can be read as (:data:`genome.bounds.REGIMES` and ``unknown``).
 REGIMES: tuple[str, ...] = ("bull", "bear", "range", "high_vol", "unknown")
@@ -167,6 +178,8 @@ class LabSnapshot:
     generation: GenerationView | None = None
     pause: dict[str, Any] | None = None
     stress: StressView | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alert_totals: dict[str, int] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -202,6 +215,8 @@ class LabSnapshot:
             "generation": None if self.generation is None else self.generation.to_dict(),
             "paused": self.pause,
             "stress": None if self.stress is None else self.stress.to_dict(),
+            "alerts": [dict(alert) for alert in self.alerts],
+            "alert_totals": dict(self.alert_totals),
             "errors": dict(self.errors),
         }
 
@@ -369,6 +384,17 @@ def _read_stress(folder: Path) -> StressView | None:
     return StressView(date=day, passed=result["passed"], scenarios=scenarios, written_at=written)
 
 
+def read_stress(home: LabHome) -> StressView | None:
+    """Return ``home``'s last stress replay (``None`` before the first).
+
+    Raises
+    ------
+    ValueError
+        If its ``result.json`` has no boolean ``passed``.
+    """
+    return _read_stress(home.stress)
+
+
 def _why(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
@@ -383,6 +409,7 @@ def read_lab(home: LabHome, *, now: datetime | None = None) -> LabSnapshot:
     now:
         The snapshot's time (UTC; default: the clock).
     """
+    from alphaloop.alert_store import alert_counts, ops_db, read_alerts
     from arena.kill_switch import read_pause
 
     read_at = now or datetime.now(UTC)
@@ -411,6 +438,16 @@ def read_lab(home: LabHome, *, now: datetime | None = None) -> LabSnapshot:
         stress = _read_stress(home.stress)
     except Exception as exc:
         errors["stress"] = f"{home.stress}: {_why(exc)}"
+    alerts: list[dict[str, Any]] = []
+    totals: dict[str, int] = {}
+    stores["alerts"] = ops_db(home).is_file()
+    if stores["alerts"]:
+        try:
+            every = read_alerts(home)
+        except Exception as exc:
+            errors["alerts"] = f"{ops_db(home)}: {_why(exc)}"
+        else:
+            alerts, totals = every[:ALERTS_SHOWN], alert_counts(every)
     pause = read_pause(home)
     return LabSnapshot(
         home=home.root,
@@ -422,5 +459,7 @@ def read_lab(home: LabHome, *, now: datetime | None = None) -> LabSnapshot:
         generation=generation,
         pause=None if pause is None else pause.to_dict(),
         stress=stress,
+        alerts=alerts,
+        alert_totals=totals,
         errors=errors,
     )

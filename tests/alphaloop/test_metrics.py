@@ -204,6 +204,7 @@ def test_exposition_of_a_missing_home_is_valid_and_creates_nothing(tmp_path: Pat
         "ledger": 0.0,
         "gene_pool": 0.0,
         "stress": 0.0,
+        "alerts": 0.0,
     }
     assert "alphaloop_account_equity" not in families
     assert "alphaloop_store_up" not in families

@@ -32,6 +32,7 @@ import yaml
 from alphaloop import config as config_module
 from alphaloop.config import FrozenConfig, packaged_config, read_yaml, validate_config
 from alphaloop.errors import ConfigError
+from alphaloop.ops_config import OpsConfig, load_ops_config
 from arena.personas import ArenaConfig, load_arena_config
 from arena.stress import StressConfig, load_stress_config
 from evolution.session import SessionConfig, load_session_config
@@ -57,6 +58,7 @@ LOADERS: dict[str, tuple[type[FrozenConfig], Any]] = {
     "stress.yaml": (StressConfig, load_stress_config),
     "data.yaml": (DataConfig, load_data_config),
     "rl_exec.yaml": (RlConfig, load_rl_config),
+    "ops.yaml": (OpsConfig, load_ops_config),
 }
 
 
