@@ -77,7 +77,7 @@ CREATE TABLE IF NOT EXISTS daily_steps (
 
 def ops_db(home: LabHome) -> Path:
     """Return the operations store of ``home`` (alerts and the daily runbook's steps)."""
-    return home.root / "ops.sqlite"
+    return home.ops_db
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

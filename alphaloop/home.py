@@ -65,6 +65,11 @@ class LabHome:
         return self.root / "memory.sqlite"
 
     @property
+    def ops_db(self) -> Path:
+        """Alerts and the daily routine's step records (:mod:`alphaloop.alert_store`)."""
+        return self.root / "ops.sqlite"
+
+    @property
     def adjustments_db(self) -> Path:
         """The daily review's adjustments (:mod:`arena.adjustments`)."""
         return self.root / "adjustments.sqlite"

@@ -3,8 +3,8 @@
 Backup (:func:`backup_home`)
     Under the write locks of every store (:data:`alphaloop.locks.STORES`, in their order, so
     no ``arena run``, evolution or MLflow writer is half-way through), each SQLite store that
-    exists (the ledger, the gene pool, MLflow's ``mlflow.db``, the experience memory and the
-    adjustments) is copied with SQLite's online
+    exists (the ledger, the gene pool, MLflow's ``mlflow.db``, the experience memory, the
+    adjustments and the alerts' ``ops.sqlite``) is copied with SQLite's online
     backup API, and the policy registry folder file by file, into a new folder; then
     :data:`MANIFEST` is written last (atomically), listing every file with its size and
     SHA-256. A folder without a manifest is not a backup.
@@ -82,6 +82,7 @@ def _sqlite_stores(home: LabHome) -> dict[str, Path]:
         # Written by the arena's day under the ledger's lock (no lock of their own).
         "memory": home.memory_db,
         "adjustments": home.adjustments_db,
+        "ops": home.ops_db,  # alerts and the daily routine's steps
     }
 
 

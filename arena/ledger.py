@@ -334,6 +334,48 @@ GenomeShares = tuple[tuple[str, float], ...]
 _SHARES_TOLERANCE = 1e-9
 
 
+def apply_schema(
+    conn: sqlite3.Connection,
+    *,
+    schema: str,
+    migrations: Mapping[int, Sequence[str]],
+    latest: int,
+    refuse: Callable[[str], Exception],
+    steps: Mapping[int, Callable[[sqlite3.Connection], None]] | None = None,
+) -> None:
+    """Create a store's tables if missing, then migrate it to schema version ``latest``.
+
+    The one migration routine of the lab's SQLite stores (the ledger, the experience memory):
+    ``schema`` (version 1, ``CREATE ... IF NOT EXISTS`` statements) runs first, a new file is
+    marked version 1 in its ``meta`` table, then each ``migrations[v]`` (and ``steps[v]``, a
+    Python step) for ``v`` above the file's version, the version written after each. A
+    version this code does not know raises ``refuse(found)``. Run it inside the opening
+    transaction: a crash mid-migration leaves the old version intact. ``conn`` must return
+    rows by name (``sqlite3.Row``).
+    """
+    for statement in schema.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if found is None:
+        # A new file: the statements above created version 1.
+        conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        version = 1
+    else:
+        try:
+            version = int(found["value"])
+        except ValueError:
+            version = -1
+        if not 1 <= version <= latest:
+            raise refuse(str(found["value"]))
+    for target in range(version + 1, latest + 1):
+        for statement in migrations[target]:
+            conn.execute(statement)
+        if steps is not None and target in steps:
+            steps[target](conn)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+
+
 class LedgerError(AlphaLoopError, RuntimeError):
     """The ledger was asked for something inconsistent (unknown account, day out of order).
 
@@ -1171,32 +1213,17 @@ class Ledger:
 
     def _migrate(self) -> None:
         # Inside the opening transaction: a crash mid-migration leaves the old version intact.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                self._conn.execute(statement)
-        found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if found is None:
-            # A new file: the statements above created version 1.
-            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
-            version = 1
-        else:
-            try:
-                version = int(found["value"])
-            except ValueError:
-                version = -1
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise LedgerError(
-                    f"{self.path}: ledger schema version {found['value']}, this code reads "
-                    f"versions 1 to {SCHEMA_VERSION} (a newer AlphaLoop wrote this file?)"
-                )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                self._conn.execute(statement)
-            if target in _MIGRATION_STEPS:
-                _MIGRATION_STEPS[target](self._conn)
-            self._conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
-            )
+        apply_schema(
+            self._conn,
+            schema=_SCHEMA,
+            migrations=_MIGRATIONS,
+            steps=_MIGRATION_STEPS,
+            latest=SCHEMA_VERSION,
+            refuse=lambda found: LedgerError(
+                f"{self.path}: ledger schema version {found}, this code reads versions 1 to "
+                f"{SCHEMA_VERSION} (a newer AlphaLoop wrote this file?)"
+            ),
+        )
 
     def schema_version(self) -> int:
         """Return the file's schema version (:data:`SCHEMA_VERSION` once opened)."""

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 
 from alphaloop.errors import AlphaLoopError
-from arena.ledger import Ledger
+from arena.ledger import Ledger, apply_schema
 
 __all__ = [
     "CONTEXT_FEATURES",
@@ -272,29 +272,16 @@ class MemoryStore:
             self._migrate()
 
     def _migrate(self) -> None:
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                self._conn.execute(statement)
-        found = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if found is None:
-            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
-            version = 1
-        else:
-            try:
-                version = int(found["value"])
-            except ValueError:
-                version = -1
-            if not 1 <= version <= SCHEMA_VERSION:
-                raise MemoryStoreError(
-                    f"{self.path}: memory schema version {found['value']}, this code reads "
-                    f"versions 1 to {SCHEMA_VERSION} (a newer AlphaLoop wrote this file?)"
-                )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[target]:
-                self._conn.execute(statement)
-            self._conn.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
-            )
+        apply_schema(
+            self._conn,
+            schema=_SCHEMA,
+            migrations=MIGRATIONS,
+            latest=SCHEMA_VERSION,
+            refuse=lambda found: MemoryStoreError(
+                f"{self.path}: memory schema version {found}, this code reads versions 1 to "
+                f"{SCHEMA_VERSION} (a newer AlphaLoop wrote this file?)"
+            ),
+        )
 
     def schema_version(self) -> int:
         """Return the file's schema version."""

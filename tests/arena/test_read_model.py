@@ -1,8 +1,9 @@
-"""One read model per store: only the ledger and the gene-pool store talk SQL to their files.
+"""One read model per store: only each store's own module talks SQL to its file.
 
 Every module of ``arena/``, ``reports/``, ``alphaloop/`` and ``evolution/`` is scanned (its
-syntax tree, not its text): outside ``arena/ledger.py`` (the ledger) and ``evolution/store.py``
-(the gene pool) no module imports ``sqlite3`` or calls pandas' ``read_sql*``, and no string in
+syntax tree, not its text): outside ``arena/ledger.py`` (the ledger), ``evolution/store.py``
+(the gene pool) and the smaller stores' modules (:data:`STORE_MODULES`) no module imports
+``sqlite3`` or calls pandas' ``read_sql*``, and no string in
 it is an SQL statement or names one of the two stores' tables after an SQL keyword. The one
 exception is ``arena/stress.py``, which imports ``sqlite3`` for the sandbox snapshot only: it
 may open connections and call SQLite's online backup API, nothing else (checked below).
@@ -23,7 +24,13 @@ from evolution.store import GenePoolStore
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED_PACKAGES = ("arena", "reports", "alphaloop", "evolution")
 # The writer and reader of each store: the only modules that may hold its SQL.
-STORE_MODULES = {"arena/ledger.py", "evolution/store.py"}
+STORE_MODULES = {
+    "arena/ledger.py",
+    "evolution/store.py",
+    "arena/memory.py",  # the experience memory (memory.sqlite)
+    "arena/adjustments.py",  # the daily review's adjustments (adjustments.sqlite)
+    "alphaloop/alert_store.py",  # alerts and the daily routine's step records (ops.sqlite)
+}
 # Imports sqlite3 for SQLite's online backup API (a consistent sandbox copy), no SQL.
 BACKUP_ONLY_MODULES = {"arena/stress.py"}
 FORBIDDEN_IMPORTS = {"sqlite3", "_sqlite3"}
