@@ -47,8 +47,6 @@ their whole run: a second one waits (one ``waiting:`` line on stderr), or after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -98,35 +96,11 @@ def _parse_day(text: str, option: str) -> date:
         raise ConfigError(f"{option} {text!r}: expected a date YYYY-MM-DD") from None
 
 
-@contextmanager
-def _accounts(local: bool, home: Any, config: Any, data: Any) -> Iterator[Any]:
-    """Wire the accounts once: in-process books or Ray actors (the mode is chosen here)."""
-    if local:
-        from arena.day import LocalAccounts
-        from rl_exec.registry import load_registered_policy
+def _accounts(local: bool, home: Any, config: Any, data: Any) -> Any:
+    """Wire the accounts once (:func:`alphaloop.arena_accounts.open_accounts`)."""
+    from alphaloop.arena_accounts import open_accounts
 
-        accounts: Any = LocalAccounts(home, config, data.rules(), load_registered_policy(home))
-        started = False
-    else:
-        from rl_exec.registry import load_registered_policy
-
-        # The actors load the registered policy themselves; check it here first so that a
-        # refused one is this command's error line, before any Ray starts.
-        load_registered_policy(home)
-        import ray
-
-        from arena.actors import RayAccounts, ensure_ray
-
-        started = ensure_ray()
-        accounts = RayAccounts(home, config, data.daily.market)
-    try:
-        yield accounts
-    finally:
-        accounts.close()
-        if started:
-            import ray
-
-            ray.shutdown()
+    return open_accounts(local, home, config, data)
 
 
 @app.command("run")

@@ -159,30 +159,11 @@ def is_month_end(day: date, trading_days: Sequence[date]) -> bool:
 
 
 # --------------------------------------------------------------------------- steps
-@contextmanager
-def _accounts(ctx: DailyContext) -> Iterator[Any]:
-    """Wire the accounts as ``arena run`` does: in-process books (``--local``) or Ray actors."""
-    from rl_exec.registry import load_registered_policy
+def _accounts(ctx: DailyContext) -> Any:
+    """Wire the accounts as ``arena run`` does (:func:`alphaloop.arena_accounts.open_accounts`)."""
+    from alphaloop.arena_accounts import open_accounts
 
-    policy = load_registered_policy(ctx.home)  # a refused policy stops here, before Ray
-    started = False
-    if ctx.local:
-        from arena.day import LocalAccounts
-
-        accounts: Any = LocalAccounts(ctx.home, ctx.arena_config, ctx.market.rules(), policy)
-    else:
-        from arena.actors import RayAccounts, ensure_ray
-
-        started = ensure_ray()
-        accounts = RayAccounts(ctx.home, ctx.arena_config, ctx.market.daily.market)
-    try:
-        yield accounts
-    finally:
-        accounts.close()
-        if started:
-            import ray
-
-            ray.shutdown()
+    return open_accounts(ctx.local, ctx.home, ctx.arena_config, ctx.market)
 
 
 def _arena_day(ctx: DailyContext) -> dict[str, Any]:
