@@ -363,6 +363,11 @@ def test_ledger_verify_cli_names_the_first_broken_day_per_account(home: LabHome)
     _edit(
         home,
         ("DELETE FROM decisions WHERE account = 'aggressive' AND day = ?", (DAY_3.isoformat(),)),
+        # Orders whose decision is gone (aggressive may place none on DAY_3; conservative does).
+        (
+            "DELETE FROM decisions WHERE account = 'conservative' AND day = ?",
+            (DAY_3.isoformat(),),
+        ),
         (
             "UPDATE fills SET price = CAST(CAST(price AS REAL) + 0.01 AS TEXT) "
             "WHERE account = 'conservative' AND day = ? AND seq = (SELECT MIN(seq) FROM fills "
