@@ -27,7 +27,7 @@ Figures: the synthesis account's final equity, on minus off (and memory minus of
 (paired), the mean and standard error, and how many seeds it wins; the days on which the
 memory rule shrank the synthesis verdict, and the adjustments made. Run:
 ``python benchmarks/reflection.py [--seeds 6] [--days 90] [--quick]`` (``--quick``: 2 seeds,
-25 days, about two minutes); per-run rows go to stderr as JSON (with the figures so far after
+25 days, about 100 s); per-run rows go to stderr as JSON (with the figures so far after
 each seed), the last line is ``memory_wins=<k>/<n> mean_gain=<x> control_wins=<k>/<n>
 control_mean_gain=<y>`` followed by the other figures.
 """
