@@ -41,6 +41,12 @@ in ``docs/synthetic_market.md``):
   same in both) is bit-identical to the ``edge=none`` market's; only the price level carries
   what the edge earned before. A trading day is the session date of a bar (on ``crypto`` the
   UTC day the bar covers, the day before its 00:00 stamp).
+* **Edge that depends on the regime** (``edge_regime=R``, with ``edge=breakout`` only; ``R``
+  one of :data:`EDGE_REGIMES`). The edge drift term of day ``t`` is multiplied by ``+1`` when
+  the true regime of day ``t`` is ``R``, by ``-1`` when it is ``high_vol`` (a breakout that
+  follows through in ``R`` reverses in high volatility) and by ``0`` in the other regimes;
+  the breakout detection is unchanged. Unset, nothing changes (the spec strings and the data
+  of specs without it are what they were before the key existed).
 
 Randomness: one root ``SeedSequence(spec.seed)``; child ``(0,)`` feeds the daily market
 (one grandchild per random array, so a shorter ``end`` gives a bit-identical prefix of a
@@ -68,6 +74,7 @@ __all__ = [
     "EDGE_DAILY_DRIFT",
     "EDGE_HOLD",
     "EDGE_LOOKBACK",
+    "EDGE_REGIMES",
     "MARKETS",
     "REGIMES",
     "SyntheticSpec",
@@ -82,6 +89,8 @@ __all__ = [
 REGIMES: tuple[str, ...] = ("bull", "bear", "range", "high_vol")
 MARKETS: tuple[str, ...] = ("none", "cn", "us", "crypto")
 EDGES: tuple[str, ...] = ("none", "breakout")
+# The regimes ``edge_regime`` may name: the edge pays there and loses in high_vol.
+EDGE_REGIMES: tuple[str, ...] = tuple(r for r in REGIMES if r != "high_vol")
 GENERATOR_VERSION = "2"  # 2: exp/log/cos from simulators.detmath (same bits on any CPU)
 
 # --------------------------------------------------------------------------- model constants
@@ -173,6 +182,11 @@ class SyntheticSpec:
         pays nothing on trading days strictly after it (see the module docstring). Needs
         ``edge=breakout``. Left out of :meth:`to_spec_string` when ``None``, so specs without
         it keep their spec string and their data.
+    edge_regime:
+        ``None`` (the edge pays in every regime) or a regime of :data:`EDGE_REGIMES`: the
+        planted edge pays only on days of that true regime, is reversed (loses the same drift)
+        on ``high_vol`` days and is 0 on the others (see the module docstring). Needs
+        ``edge=breakout``. Left out of :meth:`to_spec_string` when ``None``.
     """
 
     seed: int = 7
@@ -184,6 +198,7 @@ class SyntheticSpec:
     edge: str = "none"
     edge_strength: float = 1.0
     edge_until: str | None = None
+    edge_regime: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -233,6 +248,18 @@ class SyntheticSpec:
                     f"{', '.join(e for e in EDGES if e != 'none')})",
                 )
             object.__setattr__(self, "edge_until", until.isoformat())
+        if self.edge_regime is not None:
+            if self.edge_regime not in EDGE_REGIMES:
+                raise _spec_error(
+                    "edge_regime", self.edge_regime, f"one of {', '.join(EDGE_REGIMES)}"
+                )
+            if self.edge == "none":
+                raise _spec_error(
+                    "edge_regime",
+                    self.edge_regime,
+                    f"no edge_regime with edge=none (edge_regime needs edge="
+                    f"{', '.join(e for e in EDGES if e != 'none')})",
+                )
 
     @classmethod
     def from_options(cls, options: Mapping[str, str]) -> SyntheticSpec:
@@ -264,7 +291,7 @@ class SyntheticSpec:
                     parsed[key] = float(value)
                 except ValueError:
                     raise _spec_error(key, value, "a finite number >= 0") from None
-            elif key in ("market", "edge"):
+            elif key in ("market", "edge", "edge_regime"):
                 parsed[key] = value.lower()
             else:
                 parsed[key] = value
@@ -291,8 +318,8 @@ class SyntheticSpec:
     def to_spec_string(self) -> str:
         """Return the canonical ``synthetic:seed=...,...`` string (every key, fixed order).
 
-        An optional key that is unset (``edge_until=None``) is left out, so the strings of
-        specs that do not use it are the same as before it existed.
+        An optional key that is unset (``edge_until=None``, ``edge_regime=None``) is left out,
+        so the strings of specs that do not use it are the same as before it existed.
         """
         parts = [
             f"{f.name}={getattr(self, f.name)!s}"
@@ -427,6 +454,7 @@ def breakout_edge_returns(
     hold: int = EDGE_HOLD,
     bounds: tuple[float, float] | None = None,
     paid_days: int | None = None,
+    day_sign: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Add the planted breakout drift to daily log-returns, day by day without look-ahead.
 
@@ -437,7 +465,8 @@ def breakout_edge_returns(
     receive the drift: from day ``k`` on the breakout detection keeps running on the realised
     closes but the drift term is multiplied by 0, so those days' log-returns are exactly
     ``base_log_returns`` (clipped to ``bounds``) and days before ``k`` are bit-identical to the
-    result without ``paid_days``.
+    result without ``paid_days``. With ``day_sign`` (a ``(T,)`` array) day ``t``'s drift is
+    ``per_day * day_sign[t]``; ``active`` then marks the days with a non-zero drift.
 
     Parameters
     ----------
@@ -453,6 +482,8 @@ def breakout_edge_returns(
         Optional ``(low, high)`` clip of each day's log-return (price limits).
     paid_days:
         How many leading days the edge pays on (``None``: all of them).
+    day_sign:
+        Optional ``(T,)`` multiplier of each day's drift (``edge_regime``: +1, -1 or 0).
 
     Returns
     -------
@@ -472,11 +503,13 @@ def breakout_edge_returns(
             prior_high = log_close[t - 1 - lookback : t - 1].max(axis=0)
             remaining = np.where(log_close[t - 1] > prior_high, hold, remaining)
         on = remaining > 0
-        if t < paid:
-            day = base_log_returns[t] + per_day * on
+        if t < paid and (day_sign is None or day_sign[t] != 0.0):
+            scale = per_day if day_sign is None else per_day * float(day_sign[t])
+            day = base_log_returns[t] + scale * on
             active[t] = on
         else:
-            # The edge has stopped paying: the no-edge return itself (not base + 0.0 * on).
+            # The edge has stopped paying (or pays nothing in this regime): the no-edge return
+            # itself (not base + 0.0 * on).
             day = base_log_returns[t].astype(float, copy=True)
         if bounds is not None:
             day = np.clip(day, bounds[0], bounds[1])
@@ -562,8 +595,20 @@ def generate_daily(spec: SyntheticSpec) -> Panel:
     )
     if spec.edge == "breakout":
         per_day = spec.edge_strength * EDGE_DAILY_DRIFT * vol_scale
+        sign = None
+        if spec.edge_regime is not None:
+            sign = np.where(
+                states == REGIMES.index(spec.edge_regime),
+                1.0,
+                np.where(states == REGIMES.index("high_vol"), -1.0, 0.0),
+            )
         returns, _ = breakout_edge_returns(
-            base, log_price0, per_day, bounds=bounds, paid_days=_paid_days(spec, index)
+            base,
+            log_price0,
+            per_day,
+            bounds=bounds,
+            paid_days=_paid_days(spec, index),
+            day_sign=sign,
         )
     else:
         returns = base if bounds is None else np.clip(base, bounds[0], bounds[1])

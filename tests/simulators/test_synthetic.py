@@ -608,3 +608,79 @@ def test_edge_until_on_a_weekend_stops_after_the_last_weekday_session() -> None:
         assert _same_bytes(generate_daily(SyntheticSpec(edge_until=weekend, **common)), friday)
     monday = generate_daily(SyntheticSpec(edge_until="2019-12-30", **common))
     assert monday.data_hash() != friday.data_hash()
+
+
+# --------------------------------------------------------------------------- edge_regime
+def _extra_by_regime(spec: SyntheticSpec) -> dict[str, np.ndarray]:
+    """Day t's log-return minus the edge=none market's, on the days that follow a breakout of
+    the market's own closes, grouped by the true regime of day t."""
+    panel = generate_daily(spec)
+    none = generate_daily(SyntheticSpec(seed=spec.seed, assets=spec.assets, **SHORT))
+    extra = _log_returns(panel) - _log_returns(none)  # extra[t - 1] is day t's
+    after = _post_breakout_mask(panel.close, EDGE_LOOKBACK, EDGE_HOLD)[1:]
+    labels = regime_path(spec).to_numpy()[1:, None]
+    out = {r: extra[after & (labels == r)] for r in REGIMES}
+    out["not_after"] = extra[~after]
+    return out
+
+
+def test_edge_regime_pays_in_its_regime_loses_in_high_vol_and_nothing_elsewhere() -> None:
+    spec = SyntheticSpec(seed=3, assets=8, edge="breakout", edge_regime="bull", **SHORT)
+    extra = _extra_by_regime(spec)
+    for regime in REGIMES:
+        assert extra[regime].size > 30, (regime, extra[regime].size)
+    assert np.allclose(extra["bull"], EDGE_DAILY_DRIFT, rtol=0, atol=1e-12)
+    assert np.allclose(extra["high_vol"], -EDGE_DAILY_DRIFT, rtol=0, atol=1e-12)
+    for regime in ("bear", "range"):
+        assert np.allclose(extra[regime], 0.0, rtol=0, atol=1e-12)
+    assert np.allclose(extra["not_after"], 0.0, rtol=0, atol=1e-12)
+
+
+def test_edge_regime_control_plain_breakout_pays_in_every_regime() -> None:
+    # The control of the check above: without edge_regime the high_vol, bear and range days
+    # get the same positive drift as the bull days, so "the edge depends on the regime" can fail.
+    extra = _extra_by_regime(SyntheticSpec(seed=3, assets=8, edge="breakout", **SHORT))
+    for regime in REGIMES:
+        assert extra[regime].size > 30
+        assert np.allclose(extra[regime], EDGE_DAILY_DRIFT, rtol=0, atol=1e-12), regime
+
+
+def test_edge_regime_bull_days_match_the_plain_edge_until_the_first_other_regime_day() -> None:
+    # Same seed: the regime path is the same; days before the first non-bull regime with a
+    # breakout drift are bit-identical to the plain edge=breakout market.
+    common = {"seed": 3, "assets": 8, "edge": "breakout", **SHORT}
+    labels = regime_path(SyntheticSpec(**common)).to_numpy()
+    plain = generate_daily(SyntheticSpec(**common))
+    assert labels[0] != "high_vol"
+    regime = generate_daily(SyntheticSpec(edge_regime=labels[0], **common))
+    first_other = int(np.argmax(labels != labels[0]))
+    assert first_other > EDGE_LOOKBACK
+    assert np.array_equal(regime.close[:first_other], plain.close[:first_other])
+    assert not np.array_equal(regime.close, plain.close)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"edge": "breakout", "edge_regime": "high_vol"}, ["edge_regime='high_vol'", "bull"]),
+        ({"edge": "breakout", "edge_regime": "moon"}, ["edge_regime='moon'", "range"]),
+        ({"edge_regime": "bull"}, ["edge_regime='bull'", "edge=none"]),
+    ],
+)
+def test_edge_regime_bad_value_raises_naming_key_and_allowed(
+    options: dict[str, str], words: list[str]
+) -> None:
+    with pytest.raises(DataSpecError) as caught:
+        SyntheticSpec.from_options(options)
+    for word in words:
+        assert word in str(caught.value)
+
+
+def test_edge_regime_spec_string_round_trip_and_unset_is_left_out() -> None:
+    spec = SyntheticSpec.from_spec_string("synthetic:edge=breakout,edge_regime=Bull")
+    assert spec == SyntheticSpec(edge="breakout", edge_regime="bull")
+    canonical = spec.to_spec_string()
+    assert canonical.endswith(",edge=breakout,edge_strength=1.0,edge_regime=bull")
+    assert SyntheticSpec.from_spec_string(canonical) == spec
+    assert "edge_regime" not in SyntheticSpec(edge="breakout").to_spec_string()
+    assert generate_daily(spec).source == canonical
