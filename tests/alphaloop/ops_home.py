@@ -9,6 +9,7 @@ minute on one core.
 
 from __future__ import annotations
 
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -42,3 +43,14 @@ def build_ops_home(root: Path) -> LabHome:
     finally:
         accounts.close()
     return home
+
+
+def stop_process(process: subprocess.Popen[str], *, timeout: float = 30.0) -> None:
+    """Stop a server the test started (SIGTERM, then SIGKILL after ``timeout`` seconds)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -40,7 +40,7 @@ from arena.ledger import Ledger
 from evolution.store import GenePoolStore, TransitionRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ops_home import SPEC
+from ops_home import SPEC, stop_process
 
 TOKEN = "test-control-token-1234567890"
 EVIL = "<script>document.title='owned'</script>"
@@ -111,16 +111,6 @@ def _start(home: LabHome, env_token: str | None) -> Server:
     return Server(match.group(1), token, home, process)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def server(ops_home: LabHome) -> Iterator[Server]:
     _candidates(ops_home)
@@ -128,7 +118,7 @@ def server(ops_home: LabHome) -> Iterator[Server]:
     try:
         yield running
     finally:
-        _stop(running.process)
+        stop_process(running.process)
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
@@ -435,4 +425,4 @@ def test_in_a_browser_the_page_shows_the_stores_and_pause_really_pauses_the_next
         browser.find_element(By.ID, "back").click()
         assert browser.find_element(By.ID, "pause-state").get_attribute("data-paused") == "no"
     finally:
-        _stop(server.process)
+        stop_process(server.process)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import pytest
+from ops_home import stop_process
 
 from alphaloop.home import LabHome
 from arena.ledger import Ledger
@@ -50,16 +51,6 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def exporter(ops_home: LabHome) -> Iterator[str]:
     """A running ``alphaloop serve`` of the operations home; yields its ``host:port``."""
@@ -84,7 +75,7 @@ def exporter(ops_home: LabHome) -> Iterator[str]:
         assert line.startswith("serving: http://127.0.0.1:"), (line, process.stderr)
         yield line.split()[1].removeprefix("http://").removesuffix("/metrics")
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 @pytest.fixture
@@ -119,7 +110,7 @@ def prometheus(prometheus_binary: str, exporter: str, tmp_path: Path) -> Iterato
     try:
         yield base
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
         del base_log[base]
 

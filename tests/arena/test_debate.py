@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +18,11 @@ from arena.debate import (
     TargetPosition,
     run_debate,
 )
-from arena.perceive import AssetRisk, Perception, RegimeReading, perceive
+from arena.perceive import AssetRisk, Perception, perceive
 from simulators.synthetic import SyntheticSpec, generate_daily
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perceptions import perception
 
 CFG = DebateConfig()
 # The judge's rule alone: no revision round (issue 15's rounds are tested apart).
@@ -41,24 +46,7 @@ def _asset(
 
 
 def _perception(*assets: AssetRisk, regime: str = "bull") -> Perception:
-    return Perception(
-        date="2024-03-05",
-        as_of="2024-03-04T16:00:00+00:00",
-        bars_used=500,
-        regime=RegimeReading(
-            regime=regime,
-            trend_return=0.12,
-            index_volatility=0.15,
-            vol_percentile=0.4,
-            breadth=0.6,
-            trend_window=100,
-            trend_threshold=0.05,
-            vol_window=20,
-            vol_lookback=252,
-            high_vol_rank=0.8,
-        ),
-        assets=assets,
-    )
+    return perception(*assets, regime=regime)
 
 
 def _targets(weights: dict[str, float], genome: str = "g1") -> tuple[TargetPosition, ...]:

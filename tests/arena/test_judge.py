@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import pytest
 from arena.debate import DebateConfig, RegimeStats, TargetPosition, run_debate
 from arena.judge import NEUTRAL, next_weights, week_start
 from arena.memory import JudgeWeights, MemoryStore
-from arena.perceive import AssetRisk, Perception, RegimeReading
+from arena.perceive import AssetRisk, Perception
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perceptions import perception
 
 EQUITY = 1_000_000.0
 GOOD = {"g1": {"bull": RegimeStats(trades=120, win_rate=0.56, expected_return=0.008)}}
@@ -25,24 +29,7 @@ def _asset(symbol: str, *, vol: float = 0.1, maxdd: float = 0.05, dd: float = 0.
 
 
 def _perception(*assets: AssetRisk) -> Perception:
-    return Perception(
-        date="2024-03-05",
-        as_of="2024-03-04T16:00:00+00:00",
-        bars_used=500,
-        regime=RegimeReading(
-            regime="bull",
-            trend_return=0.12,
-            index_volatility=0.15,
-            vol_percentile=0.4,
-            breadth=0.6,
-            trend_window=100,
-            trend_threshold=0.05,
-            vol_window=20,
-            vol_lookback=252,
-            high_vol_rank=0.8,
-        ),
-        assets=assets,
-    )
+    return perception(*assets)
 
 
 def _targets(weights: dict[str, float]) -> tuple[TargetPosition, ...]:

@@ -24,7 +24,10 @@ from arena.memory import (
     importance,
     nearest_days,
 )
-from arena.perceive import AssetRisk, Perception, RegimeReading
+from arena.perceive import AssetRisk, Perception
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perceptions import perception
 
 DAY = date(2024, 3, 5)
 EQUITY = 1_000_000.0
@@ -60,24 +63,7 @@ def _perception(trend: float = 0.12) -> Perception:
         symbol="A", last_close=50.0, volatility=0.10, drawdown=0.01, max_drawdown=0.05,
         avg_volume=2e7, avg_turnover=1e9, tradable=True,
     )  # fmt: skip
-    return Perception(
-        date=DAY.isoformat(),
-        as_of="2024-03-04T16:00:00+00:00",
-        bars_used=500,
-        regime=RegimeReading(
-            regime="bull",
-            trend_return=trend,
-            index_volatility=0.15,
-            vol_percentile=0.4,
-            breadth=0.6,
-            trend_window=100,
-            trend_threshold=0.05,
-            vol_window=20,
-            vol_lookback=252,
-            high_vol_rank=0.8,
-        ),
-        assets=(asset,),
-    )
+    return perception(asset, trend=trend, day=DAY.isoformat())
 
 
 def _proposal(style: str = "breakout") -> tuple[TargetPosition, ...]:
