@@ -47,9 +47,12 @@
    ==========================================================  =======  =====================
 
    A reduced proposal is scaled by ``max(1 - risk, min_scale)``; a dropped one by 0. Then the
-   memory rule: with at least ``memory_min_days`` similar days of the proposal's styles whose
-   weighted mean return ``m < 0``, the scale and the confidence are multiplied by
-   ``max(memory_floor, 1 + m / memory_loss_tolerance)`` and an execute becomes a reduce
+   memory rule, on what the similar past days say **beyond the usual**: with at least
+   ``memory_min_days`` similar days of the proposal's styles and a contrast ``c`` (their mean
+   return minus the styles' mean over every past day) whose ``|t| >= memory_min_t``,
+   ``factor = clip(1 + c / memory_loss_tolerance, memory_floor, memory_cap)``: below 1 it
+   shrinks the scale and the confidence (an execute becomes a reduce), above 1 it restores
+   the scale, at most to the proposal's size and only when the similar days made money
    (``docs/memory.md``). A scaled target keeps its genome ``sources``, so the day's P&L can
    still be attributed to them.
 """
@@ -69,7 +72,7 @@ from pydantic import Field, model_validator
 
 from alphaloop.config import FrozenConfig
 from arena.ledger import GenomeShares, validate_shares
-from arena.memory import Episode, context_of, nearest_days
+from arena.memory import Episode, Neighbour, context_of, contrast_of, nearest_days
 from arena.perceive import Perception
 
 __all__ = [
@@ -93,7 +96,9 @@ SeverityLevel = Literal["low", "medium", "high"]
 Topic = Literal["volatility", "drawdown", "concentration", "liquidity", "falling"]
 TOPICS: tuple[str, ...] = ("volatility", "drawdown", "concentration", "liquidity", "falling")
 # 2: objections chosen by their figures, revision rounds, memory and judge weights.
-RULE_VERSION = 2
+# 3: the memory rule on the contrast with every past day (both ways); drawdown caps
+#    answered once against the original proposal.
+RULE_VERSION = 3
 
 
 class DebateConfig(FrozenConfig):
@@ -104,7 +109,9 @@ class DebateConfig(FrozenConfig):
     concentration_limit: float = Field(default=0.30, gt=0.0, le=1.0)
     participation_limit: float = Field(default=0.05, gt=0.0, le=1.0)
     min_trades: int = Field(default=30, ge=1)
-    min_win_rate: float = Field(default=0.45, ge=0.0, le=1.0)
+    # A floor against genomes whose rare wins carry everything; above it the expected
+    # trade return decides (breakout and trend edges win 30-45% of their trades).
+    min_win_rate: float = Field(default=0.25, ge=0.0, le=1.0)
     min_expected_return: float = 0.0
     reduce_risk: float = Field(default=0.34, gt=0.0, le=1.0)
     drop_risk: float = Field(default=0.9, gt=0.0, le=1.0)
@@ -115,8 +122,10 @@ class DebateConfig(FrozenConfig):
     revision_target: float = Field(default=0.8, gt=0.0, le=1.0)
     memory_k: int = Field(default=12, ge=1, le=1000)
     memory_min_days: int = Field(default=5, ge=1)
-    memory_loss_tolerance: float = Field(default=0.005, gt=0.0)
-    memory_floor: float = Field(default=0.5, gt=0.0, le=1.0)
+    memory_loss_tolerance: float = Field(default=0.01, gt=0.0)
+    memory_floor: float = Field(default=0.25, gt=0.0, le=1.0)
+    memory_cap: float = Field(default=2.0, ge=1.0, le=10.0)
+    memory_min_t: float = Field(default=1.0, ge=0.0)
     judge_floor: float = Field(default=0.2, ge=0.0, le=0.5)
     judge_cap: float = Field(default=0.8, ge=0.5, le=1.0)
     judge_rate: float = Field(default=0.5, gt=0.0, le=1.0)
@@ -248,11 +257,20 @@ class GenomeEvidence:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StyleMemory:
-    """What the proposal's ``style`` returned (paper, per day) in the most similar past days."""
+    """What the proposal's ``style`` returned (paper, per day) in the most similar past days.
+
+    ``baseline_return`` and ``baseline_sd`` are the mean and population standard deviation
+    of the style's return over **every** past day the memory holds for the decision (the
+    similar ones included), over ``baseline_days`` days (``None``/0 in records written before
+    the contrast rule).
+    """
 
     style: str
     days: int
     mean_return: float
+    baseline_days: int = 0
+    baseline_return: float | None = None
+    baseline_sd: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,7 +279,11 @@ class MemoryEvidence:
 
     ``sample_days`` counts the retrieved days on which a style of the proposal traded;
     ``expected_return`` is the styles' mean returns weighted by the proposal's weight in each
-    (``None`` without a sample).
+    (``None`` without a sample). ``contrast`` is the same weighted mean of each style's
+    similar-days mean minus its baseline (every past day), and ``t_stat`` the contrast over
+    its standard error ``sqrt(sum(v_s^2 sd_s^2 / n_s))`` (``v_s`` the style's share of the
+    weight, ``sd_s`` its baseline deviation, ``n_s`` its similar days); both ``None`` without
+    a sample (and in records written before the contrast rule).
     """
 
     k: int
@@ -272,6 +294,8 @@ class MemoryEvidence:
     sample_days: int
     expected_return: float | None
     message: str
+    contrast: float | None = None
+    t_stat: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -558,13 +582,23 @@ def _revise(
     perception: Perception,
     equity: float,
     cfg: DebateConfig,
+    original: Mapping[str, float] | None = None,
 ) -> tuple[tuple[TargetPosition, ...], tuple[Revision, ...]]:
     """Return the proposal revised to answer every objection at ``reduce_risk`` or above.
 
     Each answer brings its figure to ``revision_target`` x its limit: ``volatility`` scales
     every name; ``concentration`` caps each weight; ``liquidity`` caps each order's share of
-    turnover; ``drawdown`` and ``falling`` cut the names whose own (maximum / current)
-    drawdown is above the target. A name takes the smallest factor any answer asks of it.
+    turnover; ``drawdown`` and ``falling`` cap each name whose own (maximum / current)
+    drawdown ``d`` is above the target ``g`` at ``g / d`` of its weight in the **original**
+    proposal (``original``: symbol -> absolute weight; the targets' own weights when
+    ``None``). A name takes the smallest factor any answer asks of it.
+
+    The drawdown answers are caps on the original weight, not factors on the current one,
+    because their figures are weighted means of per-name properties that no resizing
+    changes: a later round raises the same objection again, and a factor applied to the
+    already-cut weight would cut the name again in every round (two rounds took a name to
+    ``(g / d) ** 2`` of its weight, 2% of it for a name 60% below its high). As caps they
+    answer once: a second round asks nothing more of a name already at its cap.
     """
     factor = {t.symbol: 1.0 for t in targets}
     topic_of: dict[str, str] = {}
@@ -597,8 +631,9 @@ def _revise(
             elif objection.topic in ("drawdown", "falling"):
                 own = risk.max_drawdown if objection.topic == "drawdown" else risk.drawdown
                 own = _finite_or(own, 1.0)
-                if own > goal:
-                    cut(target.symbol, goal / own, objection.topic)
+                base = weight if original is None else original.get(target.symbol, weight)
+                if own > goal and weight > 0:
+                    cut(target.symbol, (goal / own) * base / weight, objection.topic)
     revised = tuple(t.scaled(factor[t.symbol]) for t in targets)
     revisions = tuple(
         Revision(topic=topic_of[t.symbol], symbol=t.symbol, before=t.weight, after=r.weight)  # type: ignore[arg-type]
@@ -615,6 +650,7 @@ def _rounds(
     ``max_rounds`` revisions; stop early when nothing reaches ``reduce_risk`` or a revision
     changes nothing."""
     current = proposal
+    original = {t.symbol: abs(t.weight) for t in proposal}
     rounds: list[DebateRound] = []
     for number in range(cfg.max_rounds + 1):
         candidates = _objections(current, perception, equity, cfg)
@@ -622,7 +658,7 @@ def _rounds(
         revisions: tuple[Revision, ...] = ()
         revised = current
         if number < cfg.max_rounds and max(o.severity for o in raised) >= cfg.reduce_risk:
-            revised, revisions = _revise(current, raised, perception, equity, cfg)
+            revised, revisions = _revise(current, raised, perception, equity, cfg, original)
         rounds.append(
             DebateRound(
                 number=number,
@@ -705,21 +741,32 @@ def _recall(
         {name: getattr(regime, name) for name in ("trend_return", "index_volatility",
                                                   "vol_percentile", "breadth")}
     )  # fmt: skip
-    neighbours = nearest_days(memory, context, day, cfg.memory_k)
+    # The baseline: every past day the recall could draw from (the same eligibility).
+    everything = nearest_days(memory, context, day, len(memory))
+    neighbours = everything[: cfg.memory_k]
     weight_of: dict[str, float] = {}
     for target in targets:
         weight_of[target.style] = weight_of.get(target.style, 0.0) + abs(target.weight)
-    styles: list[StyleMemory] = []
-    for style in sorted(weight_of):
-        values = [
+
+    def returns(found: Sequence[Neighbour], style: str) -> list[float]:
+        return [
             float(n.episode.outcome["styles"][style])
-            for n in neighbours
+            for n in found
             if style in (n.episode.outcome.get("styles") or {})
         ]
-        if values:
+
+    styles: list[StyleMemory] = []
+    for style in sorted(weight_of):
+        found = contrast_of(returns(neighbours, style), returns(everything, style))
+        if found is not None:
             styles.append(
                 StyleMemory(
-                    style=style, days=len(values), mean_return=math.fsum(values) / len(values)
+                    style=style,
+                    days=found.days,
+                    mean_return=found.similar,
+                    baseline_days=found.baseline_days,
+                    baseline_return=found.baseline,
+                    baseline_sd=found.baseline_sd,
                 )
             )
     sample = sum(
@@ -731,13 +778,25 @@ def _recall(
     expected = (
         math.fsum(weight_of[m.style] * m.mean_return for m in styles) / known if known > 0 else None
     )
+    contrast = t_stat = None
+    if known > 0:
+        share = {m.style: weight_of[m.style] / known for m in styles}
+        contrast = math.fsum(
+            share[m.style] * (m.mean_return - (m.baseline_return or 0.0)) for m in styles
+        )
+        se = math.sqrt(math.fsum(share[m.style] ** 2 * (m.baseline_sd or 0.0) ** 2 / m.days
+                                 for m in styles))  # fmt: skip
+        t_stat = (
+            contrast / se if se > 0 else (0.0 if contrast == 0 else math.copysign(1e9, contrast))
+        )
     if not neighbours:
         message = "memory: no past day to compare with yet"
     elif not styles:
         message = f"memory: in the {len(neighbours)} most similar days, none traded these styles"
     else:
         parts = ", ".join(
-            f"{m.style} entries returned {m.mean_return:+.2%} on average ({m.days} days)"
+            f"{m.style} entries returned {m.mean_return:+.2%} on average ({m.days} days; "
+            f"{m.baseline_return or 0.0:+.2%} over all {m.baseline_days} past days)"
             for m in styles
         )
         message = f"memory: in the {len(neighbours)} most similar days, {parts}"
@@ -750,6 +809,8 @@ def _recall(
         sample_days=sample,
         expected_return=expected,
         message=message,
+        contrast=contrast,
+        t_stat=t_stat,
     )
 
 
@@ -794,30 +855,46 @@ def _memory_rule(
     quant: QuantValidation,
     cfg: DebateConfig,
 ) -> tuple[Verdict, float, float, str]:
-    """Shrink size and confidence when the similar past days lost money (docs/memory.md).
+    """Resize by what the similar past days say beyond the usual (docs/memory.md).
 
     With at least ``memory_min_days`` similar days on which the proposal's styles traded and
-    their weighted mean return ``m < 0``: ``shrink = max(memory_floor, 1 + m /
-    memory_loss_tolerance)`` multiplies the scale and the confidence, and an ``execute``
-    becomes a ``reduce``. A drop stays a drop; a positive memory changes nothing.
+    a contrast ``c`` (similar days minus every past day, :class:`MemoryEvidence`) with
+    ``|t| >= memory_min_t``: ``factor = clip(1 + c / memory_loss_tolerance, memory_floor,
+    memory_cap)``. Below 1 it multiplies the scale and the confidence and an ``execute``
+    becomes a ``reduce``; above 1 it multiplies the scale, at most back to the proposal's
+    size (scale 1), and only when the similar days themselves made money (``m > 0``). A drop
+    stays a drop. What every day says alike (the style's unconditional edge) is the quant
+    view's and the evolution's to judge, not the memory's: the memory answers "is today
+    different?".
     """
     memory = quant.memory
     if (
         verdict == "drop"
         or memory is None
         or memory.expected_return is None
+        or memory.contrast is None
+        or memory.t_stat is None
         or memory.sample_days < cfg.memory_min_days
-        or memory.expected_return >= 0.0
+        or abs(memory.t_stat) < cfg.memory_min_t
     ):
         return verdict, confidence, scale, rule
-    shrink = max(cfg.memory_floor, 1.0 + memory.expected_return / cfg.memory_loss_tolerance)
-    return (
-        "reduce",
-        confidence * shrink,
-        scale * shrink,
-        f"{rule}; memory: {memory.sample_days} similar days returned "
-        f"{memory.expected_return:+.2%}: size and confidence x {shrink:.2f}",
+    factor = min(max(1.0 + memory.contrast / cfg.memory_loss_tolerance, cfg.memory_floor),
+                 cfg.memory_cap)  # fmt: skip
+    said = (
+        f"memory: {memory.sample_days} similar days returned {memory.expected_return:+.2%}, "
+        f"{memory.contrast:+.2%} against all past days (t {memory.t_stat:+.1f})"
     )
+    if factor < 1.0:
+        return (
+            "reduce",
+            confidence * factor,
+            scale * factor,
+            f"{rule}; {said}: size and confidence x {factor:.2f}",
+        )
+    if factor > 1.0 and memory.expected_return > 0.0 and scale < 1.0:
+        grown = min(1.0, scale * factor)
+        return verdict, confidence, grown, f"{rule}; {said}: size x {grown / scale:.2f}"
+    return verdict, confidence, scale, rule
 
 
 def run_debate(

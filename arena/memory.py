@@ -54,12 +54,15 @@ __all__ = [
     "DEFAULT_HALF_LIFE_DAYS",
     "IMPORTANCE_SCALE",
     "SCHEMA_VERSION",
+    "Contrast",
     "Episode",
     "JudgeWeights",
     "MemoryStore",
     "MemoryStoreError",
     "Neighbour",
+    "account_contrast",
     "context_of",
+    "contrast_of",
     "day_episodes",
     "importance",
     "nearest_days",
@@ -477,6 +480,70 @@ def nearest_days(
         key=lambda i: (float(distances[i]), -kept[i][0].day.toordinal(), kept[i][0].episode_id),
     )
     return [Neighbour(episode=kept[i][0], distance=float(distances[i])) for i in order[:k]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Contrast:
+    """How the similar past days differed from every past day, for one figure.
+
+    ``similar`` is the mean over the ``days`` similar days that have the figure, ``baseline``
+    and ``baseline_sd`` the mean and population standard deviation over every past day that
+    has it (``baseline_days``, the similar ones included), ``contrast = similar - baseline``
+    and ``t_stat = contrast / (baseline_sd / sqrt(days))`` (0 when both are 0, +/-1e9 when
+    the deviation is 0 and the contrast is not).
+    """
+
+    days: int
+    similar: float
+    baseline_days: int
+    baseline: float
+    baseline_sd: float
+    contrast: float
+    t_stat: float
+
+    def worse_than_usual(self, *, min_days: int, min_t: float) -> bool:
+        """Return whether the similar days were significantly worse than every past day."""
+        return self.days >= min_days and self.contrast < 0.0 and self.t_stat <= -min_t
+
+
+def contrast_of(similar: Sequence[float], baseline: Sequence[float]) -> Contrast | None:
+    """Return the :class:`Contrast` of ``similar`` against ``baseline`` (``None``: either is
+    empty)."""
+    if not similar or not baseline:
+        return None
+    mean = math.fsum(similar) / len(similar)
+    base = math.fsum(baseline) / len(baseline)
+    sd = math.sqrt(math.fsum((v - base) ** 2 for v in baseline) / len(baseline))
+    contrast = mean - base
+    se = sd / math.sqrt(len(similar))
+    t_stat = contrast / se if se > 0 else (0.0 if contrast == 0 else math.copysign(1e9, contrast))
+    return Contrast(
+        days=len(similar), similar=mean, baseline_days=len(baseline), baseline=base,
+        baseline_sd=sd, contrast=contrast, t_stat=t_stat,
+    )  # fmt: skip
+
+
+def account_contrast(
+    episodes: Sequence[Episode],
+    context: Mapping[str, float | None],
+    day: date,
+    k: int,
+    account: str,
+) -> Contrast | None:
+    """Return how ``account``'s day return in the ``k`` day episodes nearest to ``context``
+    (known before ``day``) compared with its day return over all of them (:func:`nearest_days`'s
+    eligibility); ``None`` without a day of the account."""
+
+    def returns(found: Sequence[Neighbour]) -> list[float]:
+        out: list[float] = []
+        for n in found:
+            value = (n.episode.outcome.get("accounts") or {}).get(account)
+            if value is not None:
+                out.append(float(value))
+        return out
+
+    everything = nearest_days(episodes, context, day, len(episodes))
+    return contrast_of(returns(everything[:k]), returns(everything))
 
 
 # --------------------------------------------------------------------------- derivation

@@ -144,3 +144,26 @@ def test_rounds_stop_at_the_configured_number() -> None:
         )  # fmt: skip
         assert len(record.rounds) <= rounds + 1
         assert sum(1 for r in record.rounds if r.revisions) <= rounds
+
+
+def test_a_drawdown_answer_caps_a_name_once_however_many_rounds() -> None:
+    # A fell 50% within the year and B 40% (limit 20%, target 0.8 x 20% = 16%): the
+    # weighted mean of per-name drawdowns stays above the limit whatever the sizes, so every
+    # round raises the objection again. The answer caps each name at 16% / its drawdown of
+    # its proposed weight, once: A 0.20 x 0.32 = 0.064 and B 0.20 x 0.40 = 0.08 after 1 or 3
+    # rounds (cutting the cut weights again each round gave A 0.20 x 0.32 ** 3 = 0.0066).
+    fallen = _perception(_asset("A", maxdd=0.50), _asset("B", maxdd=0.40))
+    proposal = _targets({"A": 0.20, "B": 0.20})
+    weights = {}
+    for rounds in (1, 3):
+        record = run_debate(
+            proposal=proposal, perception=fallen, backtest_stats=GOOD, equity=EQUITY,
+            config=DebateConfig(max_rounds=rounds),
+        )  # fmt: skip
+        weights[rounds] = {t.symbol: t.weight for t in record.revised}
+        assert record.rounds[-1].objections[0].topic == "drawdown"
+        assert record.rounds[-1].objections[0].severity == 1.0  # still raised
+        assert sum(1 for r in record.rounds if r.revisions) == 1  # answered once
+    assert weights[1]["A"] == pytest.approx(0.20 * 0.16 / 0.50)
+    assert weights[1]["B"] == pytest.approx(0.20 * 0.16 / 0.40)
+    assert weights[3] == weights[1]

@@ -4,6 +4,7 @@ the quant view's citation and the judge's memory rule, the CLI."""
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import sys
 from datetime import date, timedelta
@@ -21,6 +22,7 @@ from arena.memory import (
     Episode,
     MemoryStore,
     MemoryStoreError,
+    account_contrast,
     importance,
     nearest_days,
 )
@@ -188,26 +190,84 @@ def test_quant_view_cites_the_similar_days_with_figures() -> None:
     )
 
 
-def test_judge_shrinks_size_and_confidence_on_negative_memory() -> None:
+def _contrasted(similar: float, usual: float, *, n_similar: int = 12, n_usual: int = 24):
+    """``n_similar`` past days like today's returning ``similar`` and ``n_usual`` unlike it
+    (a far trend and volatility) returning ``usual``: the similar ones are the 12 recalled."""
+    near = _past(n_similar, similar)
+    far = [
+        _day_episode(
+            DAY - timedelta(days=40 + k), _context(-0.2 - 0.001 * k, vol=0.4), {"breakout": usual}
+        )
+        for k in range(n_usual)
+    ]
+    return [*near, *far]
+
+
+def test_judge_resizes_by_the_contrast_of_similar_days_with_all_past_days() -> None:
     common = {
         "proposal": _proposal(), "perception": _perception(), "backtest_stats": GOOD_STATS,
         "equity": EQUITY,
     }  # fmt: skip
     blank = run_debate(**common)
-    losing = run_debate(**common, memory=_past(12, -0.002))
-    winning = run_debate(**common, memory=_past(12, +0.002))
     assert blank.verdict == "execute" and blank.scale == 1.0
-    shrink = 1.0 + (-0.002) / DebateConfig().memory_loss_tolerance
+    # 12 similar days at -0.2%, 24 other days at +0.2%: the baseline is the mean of all 36,
+    # (12 x -0.002 + 24 x 0.002) / 36 = +0.000667, the contrast -0.002667, and the baseline
+    # sd sqrt(0.002^2 - 0.000667^2) = 0.001886 gives t = -0.002667 / (0.001886 / sqrt 12)
+    # = -4.9; factor = 1 - 0.002667 / 0.01 (the tolerance) = 0.7333.
+    losing = run_debate(**common, memory=_contrasted(-0.002, +0.002))
+    memory = losing.quant.memory
+    assert memory is not None and memory.sample_days == 12
+    assert memory.contrast == pytest.approx(-0.002 - 0.002 / 3)
+    assert memory.t_stat == pytest.approx(
+        -(0.008 / 3) / (math.sqrt(0.002**2 - (0.002 / 3) ** 2) / math.sqrt(12))
+    )
     assert losing.verdict == "reduce"
-    assert losing.scale == pytest.approx(blank.scale * shrink)
-    assert losing.confidence == pytest.approx(blank.confidence * shrink)
-    assert "memory" in losing.rule
-    # Control: a winning memory changes nothing; a deep loss stops at the floor.
-    assert (winning.verdict, winning.scale, winning.confidence) == (
+    assert losing.scale == pytest.approx(1 - (0.008 / 3) / 0.01)
+    assert losing.confidence == pytest.approx(blank.confidence * (1 - (0.008 / 3) / 0.01))
+    assert "memory" in losing.rule and "against all past days" in losing.rule
+    # Control: the same similar days when every past day returned the same say nothing new
+    # (contrast 0): the unconditional edge is not the memory's to judge.
+    same = run_debate(**common, memory=_past(36, -0.002))
+    assert (same.verdict, same.scale, same.confidence) == (
         blank.verdict, blank.scale, blank.confidence,
     )  # fmt: skip
-    deep = run_debate(**common, memory=_past(12, -0.05))
+    deep = run_debate(**common, memory=_contrasted(-0.05, +0.05))
     assert deep.scale == pytest.approx(DebateConfig().memory_floor)
+
+
+def test_judge_grows_a_reduced_proposal_on_a_better_than_usual_memory_up_to_its_size() -> None:
+    # A proposal the judge reduces (a concentrated name: concentration objection).
+    common = {
+        "proposal": (TargetPosition(symbol="A", weight=0.40, genome_id="g1", style="breakout"),),
+        "perception": _perception(), "backtest_stats": GOOD_STATS, "equity": EQUITY,
+        "config": DebateConfig(max_rounds=0),
+    }  # fmt: skip
+    blank = run_debate(**common)
+    assert blank.verdict == "reduce" and 0 < blank.scale < 1
+    # +0.2% on similar days, -0.2% usually: contrast +0.002667, factor 1.2667.
+    better = run_debate(**common, memory=_contrasted(+0.002, -0.002))
+    assert better.scale == pytest.approx(min(1.0, blank.scale * (1 + (0.008 / 3) / 0.01)))
+    assert better.confidence == blank.confidence and better.verdict == "reduce"
+    # At most memory_cap times, and never above the proposal's size.
+    best = run_debate(**common, memory=_contrasted(+0.05, -0.05))
+    assert best.scale == pytest.approx(blank.scale * DebateConfig().memory_cap)
+    wide = {**common, "config": DebateConfig(max_rounds=0, memory_cap=10.0)}
+    assert run_debate(**wide, memory=_contrasted(+0.05, -0.05)).scale == 1.0
+    # Control: better than usual but still losing on the similar days: no growth.
+    still_losing = run_debate(**common, memory=_contrasted(-0.001, -0.005))
+    assert still_losing.scale == blank.scale
+    # Control: a contrast inside the noise (|t| < memory_min_t) changes nothing.
+    noisy = [
+        *_contrasted(+0.0001, 0.0, n_usual=12),
+        *[
+            _day_episode(DAY - timedelta(days=80 + k), _context(-0.3, vol=0.5),
+                         {"breakout": 0.05 if k % 2 else -0.05})
+            for k in range(12)
+        ],
+    ]  # fmt: skip
+    quiet = run_debate(**common, memory=noisy)
+    assert quiet.quant.memory is not None and abs(quiet.quant.memory.t_stat) < 1.0
+    assert quiet.scale == blank.scale
 
 
 def test_judge_ignores_memory_from_the_decision_day_and_later() -> None:
@@ -224,11 +284,12 @@ def test_judge_ignores_memory_from_the_decision_day_and_later() -> None:
     record = run_debate(**common, memory=future)
     assert record.quant.memory is not None and record.quant.memory.days == ()
     assert (record.verdict, record.scale) == (blank.verdict, blank.scale)
-    # Control: the same outcomes a day earlier do shrink the verdict.
+    # Control: the same outcomes a day earlier (with unlike days that did better) do shrink
+    # the verdict.
     shifted = [
         _day_episode(DAY - timedelta(days=k + 1), _context(0.12), {"breakout": -0.01}, tag=str(k))
         for k in range(12)
-    ]
+    ] + _contrasted(-0.01, +0.01)[12:]
     assert run_debate(**common, memory=shifted).scale < blank.scale
 
 
@@ -237,10 +298,24 @@ def test_judge_needs_enough_similar_days_of_the_proposals_styles() -> None:
         "proposal": _proposal(), "perception": _perception(), "backtest_stats": GOOD_STATS,
         "equity": EQUITY,
     }  # fmt: skip
-    few = run_debate(**common, memory=_past(DebateConfig().memory_min_days - 1, -0.01))
+    # Recalled with k = 6: the 4 similar breakout days and 2 days on which only another
+    # style traded; 24 unlike breakout days did better. 4 < memory_min_days = 5.
+    memory = [
+        *_past(4, -0.01),
+        *[
+            _day_episode(DAY - timedelta(days=20 + k), _context(0.2), {"defensive": 0.0})
+            for k in range(2)
+        ],
+        *_contrasted(-0.01, +0.01)[12:],
+    ]
+    few = run_debate(**common, memory=memory, config=DebateConfig(memory_k=6, memory_min_days=5))
+    assert few.quant.memory is not None and few.quant.memory.sample_days == 4
     other_style = run_debate(**common, memory=_past(12, -0.01, style="defensive"))
     assert few.verdict == other_style.verdict == "execute"
     assert other_style.quant.memory is not None and other_style.quant.memory.sample_days == 0
+    # Control: asked for 4 days, the same memory is used.
+    enough = run_debate(**common, memory=memory, config=DebateConfig(memory_k=6, memory_min_days=4))
+    assert enough.verdict == "reduce"
 
 
 def test_debate_record_with_memory_round_trips_and_old_records_load() -> None:
@@ -412,3 +487,29 @@ def test_remember_day_restores_a_lost_memory_from_the_ledger(tmp_path: Path) -> 
     assert _store_rows(home.memory_db)["episodes"] == before
     # Control: nothing is written twice.
     assert remember_day(home, DAYS[-1], genomes=arena_genomes(home), force=False) == 0
+
+
+def test_account_contrast_compares_the_similar_days_with_every_past_day() -> None:
+    def day(k: int, context: dict, value: float) -> Episode:
+        episode = _day_episode(DAY - timedelta(days=k + 1), context, {"trend": value}, tag="a")
+        return Episode.from_dict(
+            {**episode.to_dict(), "outcome": {"return": value, "accounts": {"aggressive": value}}}
+        )
+
+    near = [day(k, _context(0.12), -0.01) for k in range(3)]
+    far = [day(10 + k, _context(-0.3, vol=0.5), 0.02) for k in range(6)]
+    # A day known on the decision day is never counted (its outcome is tomorrow's news).
+    late = Episode.from_dict({**near[0].to_dict(), "episode_id": "late", "day": DAY.isoformat(),
+                              "known": DAY.isoformat()})  # fmt: skip
+    found = account_contrast([*near, *far, late], _context(0.12), DAY, 3, "aggressive")
+    assert found is not None
+    assert (found.days, found.baseline_days) == (3, 9)
+    assert found.similar == pytest.approx(-0.01)
+    assert found.baseline == pytest.approx((3 * -0.01 + 6 * 0.02) / 9)
+    sd = math.sqrt((3 * (-0.01 - 0.01) ** 2 + 6 * (0.02 - 0.01) ** 2) / 9)
+    assert found.baseline_sd == pytest.approx(sd)
+    assert found.t_stat == pytest.approx((-0.01 - 0.01) / (sd / math.sqrt(3)))
+    assert found.worse_than_usual(min_days=3, min_t=1.0)
+    assert not found.worse_than_usual(min_days=4, min_t=1.0)  # control: too few days
+    # Control: an account the memory does not hold has no contrast.
+    assert account_contrast([*near, *far], _context(0.12), DAY, 3, "conservative") is None
