@@ -40,7 +40,7 @@ on a ledger that verifies (:func:`refuse_broken_ledger`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Protocol
 
 from alphaloop.errors import ConfigError, DataSpecError
@@ -58,7 +58,7 @@ from arena.judge import weights_for_day
 from arena.kill_switch import read_pause
 from arena.ledger import GenomeDay, Ledger
 from arena.market import ArenaData, DayMarket, benchmark_return
-from arena.memory import Episode, MemoryStore, record_day
+from arena.memory import Contrast, Episode, MemoryStore, account_contrast, record_day
 from arena.personas import PERSONA_NAMES, ArenaConfig
 from arena.plan import AccountPlan, pause_plan, plan_day
 from arena.review import review_committed_day
@@ -411,6 +411,20 @@ def _adjustments_in_force(home: LabHome, day: date, config: ArenaConfig) -> list
         return store.in_force(day)
 
 
+def _memory_evidence(home: LabHome, day: date, k: int) -> dict[str, Contrast | None]:
+    """Per account, how its day return in the ``k`` remembered days most like ``day`` (by
+    ``day``'s own context, the regime inputs the day was planned with, the latest a review
+    knows) compared with every remembered day up to ``day`` (:func:`account_contrast`)."""
+    with MemoryStore(home.memory_db) as store:
+        episodes = store.episodes(kind="day", before=day + timedelta(days=1))
+    today = next((e for e in episodes if e.day == day), None)
+    if today is None:
+        return {}
+    after = day + timedelta(days=1)
+    accounts = sorted({a for e in episodes for a in (e.outcome.get("accounts") or {})})
+    return {a: account_contrast(episodes, today.context, after, k, a) for a in accounts}
+
+
 def _store_adjustments(
     home: LabHome,
     data: ArenaData,
@@ -428,6 +442,7 @@ def _store_adjustments(
 
     report_input = build_report_input(home, data, report_market(data, day, market), summary)
     thresholds = LessonConfig()
+    debate = config.debate
     made = propose(
         day,
         detect_lessons(report_input, thresholds),
@@ -437,6 +452,9 @@ def _store_adjustments(
         vol_rise_threshold=thresholds.vol_rise_threshold,
         min_risk_scale=thresholds.min_risk_scale,
         high_vol_risk_scale=thresholds.high_vol_risk_scale,
+        evidence=_memory_evidence(home, day, debate.memory_k),
+        min_days=debate.memory_min_days,
+        min_t=debate.memory_min_t,
     )
     with AdjustmentStore(adjustments_db(home)) as store:
         store.replace_day(day, made)

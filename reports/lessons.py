@@ -28,8 +28,10 @@ label is ``regime["label"]``, or ``regime["regime"]`` when the arena passes the 
 :func:`adjustments` turns the lessons (and the day's change in market volatility) into plain
 sentences for tomorrow, one rule each:
 
-* volatility rose by more than ``vol_rise_threshold`` (relative): scale every account's risk
-  budget by ``1 / (1 + volatility_change)``, floored at ``min_risk_scale``;
+* volatility rose by more than ``vol_rise_threshold`` (relative; 0.70, the 95% quantile of
+  the 5-day against the 20-day sd under no change, so that noise alone rarely fires it):
+  scale every account's risk budget by ``1 / (1 + volatility_change)``, floored at
+  ``min_risk_scale``;
 * ``high_vol_loss``: scale that account's risk by ``high_vol_risk_scale`` while the regime lasts;
 * ``over_trading``: cap that account's trades at its usual count (rounded up);
 * ``poor_fills``: slice that account's orders more thinly (halve its participation cap) and
@@ -79,7 +81,10 @@ class LessonConfig(FrozenConfig):
     max_slippage_bps: float = Field(default=20.0, ge=0.0)
     max_twap_shortfall_bps: float = Field(default=5.0, ge=0.0)
     max_position_weight: float = Field(default=0.25, gt=0.0, le=1.0)
-    vol_rise_threshold: float = Field(default=0.2, gt=0.0)
+    # The 5-day sd of the index above its 20-day sd by more than this is the 95% quantile
+    # of the ratio under no change (sqrt(F(4, 19) at 0.95) - 1 = 0.70): a 20% rise came
+    # from noise alone on one day in five.
+    vol_rise_threshold: float = Field(default=0.7, gt=0.0)
     min_risk_scale: float = Field(default=0.25, gt=0.0, le=1.0)
     high_vol_risk_scale: float = Field(default=0.75, gt=0.0, le=1.0)
 
@@ -128,6 +133,7 @@ def _over_trading(account: AccountDay, config: LessonConfig) -> Lesson | None:
             "typical_trades": float(usual),
             "ratio": account.trades_today / usual,
             "threshold": config.over_trading_ratio,
+            "day_return": account.day_return,
         },
     )
 
@@ -177,6 +183,7 @@ def _poor_fills(account: AccountDay, config: LessonConfig) -> Lesson | None:
             "max_slippage_bps": config.max_slippage_bps,
             "max_twap_shortfall_bps": config.max_twap_shortfall_bps,
             "versus_twap": float(versus_twap),
+            "day_return": account.day_return,
         },
     )
 

@@ -25,6 +25,7 @@ from arena.adjustments import (
     effective_settings,
     propose,
 )
+from arena.memory import contrast_of
 from arena.personas import load_arena_config
 from reports.lessons import Lesson
 
@@ -63,13 +64,17 @@ def test_propose_maps_each_lesson_to_one_bounded_record() -> None:
         Lesson(kind="concentration", account="synthesis", detail="big",
                figures={"symbol": "AAA", "weight": 0.4, "threshold": 0.25}),
         Lesson(kind="over_trading", account="aggressive", detail="busy",
-               figures={"trades_today": 40.0, "typical_trades": 2.0, "ratio": 20.0}),
+               figures={"trades_today": 40.0, "typical_trades": 2.0, "ratio": 20.0,
+                        "day_return": -0.01}),
         Lesson(kind="poor_fills", account="conservative", detail="slow",
-               figures={"versus_twap": 1.0}),
+               figures={"versus_twap": 1.0, "day_return": -0.001}),
         Lesson(kind="high_vol_loss", account="aggressive", detail="lost",
                figures={"regime": "high_vol", "day_return": -0.02}),
     ]  # fmt: skip
-    made = {r.id: r for r in propose(DAY, lessons, 0.5, config, participation_cap=0.1)}
+    worse = {"aggressive": contrast_of([-0.02] * 6, [-0.02] * 6 + [0.01] * 18)}
+    made = {
+        r.id: r for r in propose(DAY, lessons, 0.5, config, participation_cap=0.1, evidence=worse)
+    }
     weight = made["adj-20230601-synthesis-risk.max_position_weight"]
     assert (weight.old_value, weight.new_value) == (0.3, 0.25)
     # 8 * 2 / 40 rounds up to 1, but max_positions_range floors it at 0.25 * 8 = 2.
@@ -84,6 +89,57 @@ def test_propose_maps_each_lesson_to_one_bounded_record() -> None:
     loose = Lesson(kind="concentration", account="synthesis", detail="x",
                    figures={"symbol": "AAA", "weight": 0.5, "threshold": 0.4})  # fmt: skip
     assert propose(DAY, [loose], None, config, participation_cap=0.1) == []
+
+
+def test_the_risk_budget_rules_need_the_memory_to_say_such_days_cost_the_account() -> None:
+    config = load_arena_config()
+    lesson = Lesson(kind="high_vol_loss", account="aggressive", detail="lost",
+                    figures={"regime": "high_vol", "day_return": -0.02})  # fmt: skip
+
+    def made(evidence: dict | None) -> list:
+        return propose(DAY, [lesson], 0.9, config, participation_cap=0.1, evidence=evidence)
+
+    # 6 similar days at -2% against 18 others at +1%: baseline (6 x -0.02 + 18 x 0.01) / 24
+    # = +0.0025, contrast -0.0225, sd sqrt(0.25 x 0.0225^2 + ...) -> t far below -1.
+    worse = contrast_of([-0.02] * 6, [-0.02] * 6 + [0.01] * 18)
+    assert worse is not None and worse.contrast == pytest.approx(-0.0225)
+    assert worse.worse_than_usual(min_days=5, min_t=1.0)
+    records = made({"aggressive": worse})
+    assert [(r.account, r.parameter) for r in records] == [("aggressive", "risk_budget")]
+    # Volatility +90% (1 / 1.9) is the tighter of the two causes.
+    assert records[0].new_value == pytest.approx(0.9 / 1.9)
+    assert "memory: in the 6 days most like today aggressive returned -2.00%" in records[0].reason
+    # Controls: no memory, a memory of better-than-usual days, too few similar days, a
+    # contrast inside the noise: no record.
+    better = contrast_of([0.02] * 6, [0.02] * 6 + [-0.01] * 18)
+    few = contrast_of([-0.02] * 4, [-0.02] * 4 + [0.01] * 18)
+    noisy = contrast_of([-0.001] * 6, [-0.001] * 6 + [0.05, -0.05] * 9)
+    assert noisy is not None and -1.0 < noisy.t_stat < 0
+    for evidence in (None, {}, {"aggressive": better}, {"aggressive": few},
+                     {"aggressive": noisy}):  # fmt: skip
+        assert made(evidence) == [], evidence
+    # The evidence is per account: the volatility rule cuts the one whose days cost it.
+    other = made({"conservative": worse})
+    assert [(r.account, r.parameter) for r in other] == [("conservative", "risk_budget")]
+
+
+def test_a_behaviour_lesson_adjusts_only_on_a_day_it_cost_money() -> None:
+    config = load_arena_config()
+
+    def lessons(day_return: float) -> list[Lesson]:
+        return [
+            Lesson(kind="over_trading", account="aggressive", detail="busy",
+                   figures={"trades_today": 40.0, "typical_trades": 2.0, "ratio": 20.0,
+                            "day_return": day_return}),
+            Lesson(kind="poor_fills", account="conservative", detail="slow",
+                   figures={"versus_twap": 1.0, "day_return": day_return}),
+        ]  # fmt: skip
+
+    assert propose(DAY, lessons(+0.004), None, config, participation_cap=0.1) == []
+    assert propose(DAY, lessons(0.0), None, config, participation_cap=0.1) == []
+    # Control: the same lessons on a losing day make their two records.
+    made = propose(DAY, lessons(-0.004), None, config, participation_cap=0.1)
+    assert {r.parameter for r in made} == {"max_positions", "participation_cap"}
 
 
 def test_effective_settings_without_records_are_the_configured_objects() -> None:

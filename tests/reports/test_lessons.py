@@ -189,15 +189,16 @@ def test_lesson_config_ratio_not_above_one_raises() -> None:
 
 # --------------------------------------------------------------------------- adjustments
 def test_adjustments_volatility_rise_scales_risk_down() -> None:
-    data = _data(volatility_change=0.3)
+    data = _data(volatility_change=0.8)
     advice = adjustments(data, detect_lessons(data))
     assert len(advice) == 1
-    assert f"{1 / 1.3:.0%}" in advice[0]
+    assert f"{1 / 1.8:.0%}" in advice[0]
     assert "risk" in advice[0]
 
 
 def test_adjustments_volatility_rise_at_threshold_keeps_settings() -> None:
-    data = _data(volatility_change=0.2)
+    # 0.70: the 95% quantile of the 5-day / 20-day sd ratio under no change, minus 1.
+    data = _data(volatility_change=0.7)
     advice = adjustments(data, detect_lessons(data))
     assert advice == ["No lesson and no volatility rise: keep today's settings."]
 
