@@ -1,6 +1,7 @@
 """The experience memory and the adjustments against the same account without them.
 
-Issue 15 item 7. Per seed, one season of arena days is replayed three times on the same data
+Issue 15 item 7. Per seed, one season of arena days is replayed twice (three times with
+``--decompose``) on the same data
 with the same genomes (an empty gene pool: every arena trades the packaged bootstrap genomes,
 so all arms trade the same pool; no evolution, the loop left open, so nothing but the
 reflection layer differs):
@@ -10,8 +11,9 @@ reflection layer differs):
 * **off**: ``adjustments.enabled: false`` and the memory rule out of reach:
   ``debate.memory_k`` and ``debate.memory_min_days`` 1000 (the rule needs that many similar
   past days on which the proposal's styles traded; a season of fewer than 1000 days never has
-  them, so the judge never uses the memory; the quant view still cites it, which changes
-  nothing). The judge's weekly persona weights (issue 15 item 3) learn in every arm;
+  them, and the 1000 recalled days are then every past day, so the contrast the rule acts on
+  is 0 by construction; the quant view still cites it, which changes nothing). The judge's
+  weekly persona weights (issue 15 item 3) learn in every arm;
 * **memory** (the decomposition): the memory on, the adjustments off.
 
 Markets: 6 assets, ``drift=1`` (the bull regime is a visible uptrend), a planted breakout edge
@@ -19,17 +21,21 @@ of strength 12. **Regime-dependent** (the claim): ``edge_regime=bull`` (the edge
 days, loses as much on high_vol days, nothing otherwise; ``docs/synthetic_market.md``).
 **Control**: the plain ``edge=breakout`` market of the same seed (the edge pays in every
 regime), where the memory has nothing regime-specific to learn: the arms should be within
-noise. The season is the last ``days`` trading days before the data's last week, the same
-window for every seed (not chosen per seed); the rows say how many days of each true regime it
-held (high_vol is rare: many windows hold none).
+noise. The season (``--days``, 120) is the latest window ending before the data's last week
+that holds at least ``--need`` (10) bull and 10 high_vol days by the regime market's true
+labels (:func:`season_window`; its control market uses the same window); a seed whose market
+has no such window is skipped for the next one. The rule reads the labels only, never an
+outcome, and is the same for every seed. (The first run of this benchmark took the last 90
+days of every seed: 3 of its 6 seasons held no high_vol day and 3 no bull day.)
 
-Figures: the synthesis account's final equity, on minus off (and memory minus off), per seed
-(paired), the mean and standard error, and how many seeds it wins; the days on which the
-memory rule shrank the synthesis verdict, and the adjustments made. Run:
-``python benchmarks/reflection.py [--seeds 6] [--days 90] [--quick]`` (``--quick``: 2 seeds,
-25 days, about 100 s); per-run rows go to stderr as JSON (with the figures so far after
-each seed), the last line is ``memory_wins=<k>/<n> mean_gain=<x> control_wins=<k>/<n>
-control_mean_gain=<y>`` followed by the other figures.
+Figures: the synthesis account's final equity, on minus off (and memory minus off with
+``--decompose``), per seed (paired), the mean and standard error, and how many seeds it
+wins; the days on which the memory rule changed the synthesis verdict, and the adjustments
+made. Run: ``python benchmarks/reflection.py [--seeds 6] [--days 120] [--decompose]
+[--quick]`` (``--quick``: 2 seeds, 60-day seasons holding 5 days of each regime); per-run
+rows go to stderr as JSON (with the figures so far after each seed), the last line is
+``memory_wins=<k>/<n> mean_gain=<x> control_wins=<k>/<n> control_mean_gain=<y>`` followed
+by the other figures.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ from simulators.synthetic import SyntheticSpec, regime_path  # noqa: E402
 
 # The memory rule out of reach (see the module docstring): it needs this many similar days.
 MEMORY_OUT_OF_REACH = 1000
-# The judge's rule text when the memory rule shrank a verdict (arena.debate._memory_rule).
+# The judge's rule text when the memory rule resized a verdict (arena.debate._memory_rule).
 _MEMORY_RULE = re.compile(r"memory: \d+ similar days returned")
 ADJUSTMENTS_OFF: dict[str, Any] = {"adjustments": {"enabled": False}}
 MEMORY_OFF: dict[str, Any] = {
@@ -89,15 +95,46 @@ def market_spec(seed: int, *, regime: bool, edge_strength: float = 12.0) -> str:
     return "synthetic:" + ",".join(parts)
 
 
+def season_window(
+    spec: str, calendar: list[Any], days: int, *, need: int
+) -> tuple[int, int] | None:
+    """Return the ``(start, end)`` calendar indices of the season: the latest ``days``-day
+    window ending before the data's last week that holds at least ``need`` days of the edge's
+    regime (bull) and ``need`` high_vol days (the true labels of the regime market of the
+    seed; its control market uses the same window). ``None`` when the market has none: the
+    benchmark then skips the seed and takes the next one.
+
+    The rule looks at the market's regime labels only, never at any outcome, and is the same
+    for every seed: a season without both regimes cannot test a memory of the regime's
+    effect (the first run of this benchmark held none in 3 of its 6 seasons).
+    """
+    labels = regime_path(SyntheticSpec.from_spec_string(spec))
+    sessions = (labels.index.tz_localize(None) - pd.Timedelta(minutes=1)).date
+    label_of = {d: str(r) for d, r in zip(sessions, labels, strict=True)}
+    last = len(calendar) - 6
+    for end in range(last, days - 2, -1):
+        window = [label_of.get(d) for d in calendar[end - days + 1 : end + 1]]
+        if window.count("bull") >= need and window.count("high_vol") >= need:
+            return end - days + 1, end
+    return None
+
+
 def _memory_shrinks(home: LabHome) -> int:
-    """Days on which the memory rule shrank the synthesis verdict (its rule text says so)."""
+    """Days on which the memory rule resized the synthesis verdict (its rule text says so)."""
     with Ledger(home.ledger_db) as ledger:
         chains = ledger.decisions("synthesis").values()
         return sum(1 for chain in chains if _MEMORY_RULE.search(json.dumps(chain)))
 
 
 def season_run(
-    root: Path, seed: int, *, regime: bool, arm: str, days: int, edge_strength: float
+    root: Path,
+    seed: int,
+    *,
+    regime: bool,
+    arm: str,
+    days: int,
+    edge_strength: float,
+    need: int = 10,
 ) -> dict[str, Any]:
     """One seed's season on one market with the reflection layer of ``arm`` (:data:`ARMS`)."""
     spec = market_spec(seed, regime=regime, edge_strength=edge_strength)
@@ -105,8 +142,12 @@ def season_run(
     home = LabHome(root / name).ensure()
     data = load_arena_data(spec, home)
     calendar = trading_days(data.daily)
-    end = calendar[-6]
-    start = calendar[-6 - days + 1]
+    window = season_window(
+        market_spec(seed, regime=True, edge_strength=edge_strength), calendar, days, need=need
+    )
+    if window is None:
+        raise ValueError(f"seed {seed}: no {days}-day window with both regimes")
+    start, end = calendar[window[0]], calendar[window[1]]
     config: ArenaConfig = load_arena_config(overrides=ARMS[arm])
     made = 0
 
@@ -140,6 +181,7 @@ def season_run(
         "memory_shrinks": _memory_shrinks(home),
         "adjustments_made": made,
         "regime_days": dict(sorted(regimes.items())),
+        "season": [start.isoformat(), end.isoformat()],
         "seconds": round(seconds, 1),
     }
 
@@ -201,24 +243,46 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _seeds(root: Path, count: int, days: int, need: int, edge_strength: float) -> list[int]:
+    """The first ``count`` seeds from 400 whose regime market has a season window."""
+    chosen: list[int] = []
+    seed = 400
+    while len(chosen) < count and seed < 400 + 20 * count:
+        spec = market_spec(seed, regime=True, edge_strength=edge_strength)
+        calendar = trading_days(load_arena_data(spec, LabHome(root / "scratch").ensure()).daily)
+        if season_window(spec, calendar, days, need=need) is not None:
+            chosen.append(seed)
+        else:
+            print(f"seed {seed}: no {days}-day window with {need} bull and {need} high_vol "
+                  "days: skipped", file=sys.stderr, flush=True)  # fmt: skip
+        seed += 1
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=6)
-    parser.add_argument("--days", type=int, default=90, help="arena days of each season")
+    parser.add_argument("--days", type=int, default=120, help="arena days of each season")
+    parser.add_argument("--need", type=int, default=10,
+                        help="bull and high_vol days the season must hold (each)")  # fmt: skip
     parser.add_argument("--edge-strength", type=float, default=12.0)
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 25-day seasons")
+    parser.add_argument("--decompose", action="store_true",
+                        help="also run the memory-alone arm (adjustments off)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 60-day seasons")
     args = parser.parse_args(argv)
     seeds = 2 if args.quick else args.seeds
-    days = 25 if args.quick else args.days
+    days = 60 if args.quick else args.days
+    need = 5 if args.quick else args.need
+    arms = [a for a in ARMS if args.decompose or a != "memory"]
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for seed in range(400, 400 + seeds):
+        for seed in _seeds(root, seeds, days, need, args.edge_strength):
             for regime in (True, False):
-                for arm in ARMS:
+                for arm in arms:
                     row = season_run(
                         root, seed, regime=regime, arm=arm, days=days,
-                        edge_strength=args.edge_strength,
+                        edge_strength=args.edge_strength, need=need,
                     )  # fmt: skip
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
