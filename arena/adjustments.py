@@ -21,12 +21,13 @@ volatility rise    ``risk_budget`` (each)   ``budget * max(1 / (1 + change), min
 =================  =======================  =================================================
 
 The two risk-budget rules act on an account only when the experience memory says days like
-today cost **that account** more than usual: among the day episodes nearest to today's
-context (:func:`arena.memory.account_contrast`, the debate's ``memory_k`` of them), its mean
-day return is below its mean over every remembered day with ``t <= -memory_min_t`` over at
-least ``memory_min_days`` days (the debate's settings). A volatility rise in a market where
-the account's edge pays in volatile days (or a lab with no memory yet) changes nothing: the
-rule is a lesson the lab must have learnt, not a fixed volatility target.
+today cost **that account** money, and more than usual: among the day episodes nearest to
+today's context (:func:`arena.memory.account_contrast`, the debate's ``memory_k`` of them),
+its mean day return is negative and below its mean over every remembered day with
+``t <= -memory_min_t``, over at least ``memory_min_days`` days (the debate's settings). A
+volatility rise in a market where the account's edge pays in volatile days (or a lab with no
+memory yet) changes nothing: the rule is a lesson the lab must have learnt, not a fixed
+volatility target.
 
 A behaviour lesson (``over_trading``, ``poor_fills``) becomes an adjustment only on a day
 that cost its account money (``figures["day_return"] < 0``): on a winning day it stays a
@@ -250,8 +251,8 @@ def propose(
         Per account, the experience memory's :class:`arena.memory.Contrast` of its day
         return in the past days most like today against every past day. The two
         risk-budget rules (a volatility rise, a high-volatility loss) cut an account's budget
-        only when it says that account did significantly worse than usual in days like
-        this (:meth:`arena.memory.Contrast.worse_than_usual` with ``min_days`` and
+        only when it says that account lost money in days like this, and significantly
+        more than usual (:meth:`arena.memory.Contrast.worse_than_usual` with ``min_days`` and
         ``min_t``); without it (no memory yet, an account it does not know) they make no
         record.
     """

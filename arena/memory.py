@@ -502,8 +502,14 @@ class Contrast:
     t_stat: float
 
     def worse_than_usual(self, *, min_days: int, min_t: float) -> bool:
-        """Return whether the similar days were significantly worse than every past day."""
-        return self.days >= min_days and self.contrast < 0.0 and self.t_stat <= -min_t
+        """Return whether the similar days lost money and significantly more than usual
+        (at least ``min_days`` of them, ``similar < 0``, ``t <= -min_t``)."""
+        return (
+            self.days >= min_days
+            and self.similar < 0.0
+            and self.contrast < 0.0
+            and self.t_stat <= -min_t
+        )
 
 
 def contrast_of(similar: Sequence[float], baseline: Sequence[float]) -> Contrast | None:

@@ -243,11 +243,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _seeds(root: Path, count: int, days: int, need: int, edge_strength: float) -> list[int]:
-    """The first ``count`` seeds from 400 whose regime market has a season window."""
+def _seeds(
+    root: Path, count: int, days: int, need: int, edge_strength: float, first: int = 400
+) -> list[int]:
+    """The first ``count`` seeds from ``first`` whose regime market has a season window."""
     chosen: list[int] = []
-    seed = 400
-    while len(chosen) < count and seed < 400 + 20 * count:
+    seed = first
+    while len(chosen) < count and seed < first + 20 * count:
         spec = market_spec(seed, regime=True, edge_strength=edge_strength)
         calendar = trading_days(load_arena_data(spec, LabHome(root / "scratch").ensure()).daily)
         if season_window(spec, calendar, days, need=need) is not None:
@@ -262,6 +264,7 @@ def _seeds(root: Path, count: int, days: int, need: int, edge_strength: float) -
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=6)
+    parser.add_argument("--first-seed", type=int, default=400)
     parser.add_argument("--days", type=int, default=120, help="arena days of each season")
     parser.add_argument("--need", type=int, default=10,
                         help="bull and high_vol days the season must hold (each)")  # fmt: skip
@@ -277,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for seed in _seeds(root, seeds, days, need, args.edge_strength):
+        for seed in _seeds(root, seeds, days, need, args.edge_strength, args.first_seed):
             for regime in (True, False):
                 for arm in arms:
                     row = season_run(

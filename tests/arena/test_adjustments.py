@@ -114,9 +114,11 @@ def test_the_risk_budget_rules_need_the_memory_to_say_such_days_cost_the_account
     better = contrast_of([0.02] * 6, [0.02] * 6 + [-0.01] * 18)
     few = contrast_of([-0.02] * 4, [-0.02] * 4 + [0.01] * 18)
     noisy = contrast_of([-0.001] * 6, [-0.001] * 6 + [0.05, -0.05] * 9)
+    paying = contrast_of([0.005] * 6, [0.005] * 6 + [0.03] * 18)  # worse than usual, still +
+    assert paying is not None and paying.t_stat <= -1.0
     assert noisy is not None and -1.0 < noisy.t_stat < 0
     for evidence in (None, {}, {"aggressive": better}, {"aggressive": few},
-                     {"aggressive": noisy}):  # fmt: skip
+                     {"aggressive": noisy}, {"aggressive": paying}):  # fmt: skip
         assert made(evidence) == [], evidence
     # The evidence is per account: the volatility rule cuts the one whose days cost it.
     other = made({"conservative": worse})

@@ -233,6 +233,11 @@ def test_judge_resizes_by_the_contrast_of_similar_days_with_all_past_days() -> N
     )  # fmt: skip
     deep = run_debate(**common, memory=_contrasted(-0.05, +0.05))
     assert deep.scale == pytest.approx(DebateConfig().memory_floor)
+    # Control: worse than usual but still paying on the similar days: no cut.
+    paying = run_debate(**common, memory=_contrasted(+0.001, +0.005))
+    assert paying.quant.memory is not None and paying.quant.memory.contrast < 0
+    assert abs(paying.quant.memory.t_stat) >= 1.0
+    assert (paying.verdict, paying.scale) == (blank.verdict, blank.scale)
 
 
 def test_judge_grows_a_reduced_proposal_on_a_better_than_usual_memory_up_to_its_size() -> None:
