@@ -66,6 +66,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -1045,6 +1046,72 @@ def _fill_from_row(row: sqlite3.Row) -> FillEvent:
         taxes=int(row["taxes"]),
         remaining=int(row["remaining"]),
     )
+
+
+class _ReplayCheckpoints:
+    """The books after fill rows a restore folded, per ledger file and account (this process).
+
+    :meth:`Ledger.restore_state` folds :func:`arena.book.apply_fill` over every committed fill
+    of the account, and the arena restores the same books several times a day (the account,
+    the review, the TWAP counterfactual), so a season's replays grew with the square of its
+    length. The fold is pure: the books after a sequence of fill rows depend on the opening
+    books and those rows only. A restore whose rows begin with rows folded before (equal in
+    every column as SQLite returns them, from equal opening books) starts from the books they
+    gave and folds only the rows after them. Any other restore (a changed, deleted or tampered
+    fill among them, another file) folds from the opening books, so every restore gives the
+    books, and raises the errors, of a replay from scratch.
+    """
+
+    KEEP_PAIRS = 16  # (file, account) pairs remembered; the least recently used goes first
+    KEEP_POINTS = 8  # prefixes remembered per pair (the longest)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # (file, account) -> (opening books, the longest rows folded, {prefix length: books})
+        self._entries: dict[
+            tuple[str, str], tuple[AccountState, list[tuple[Any, ...]], dict[int, AccountState]]
+        ] = {}
+
+    def clear(self) -> None:
+        """Forget every checkpoint (the next restores fold from the opening books)."""
+        with self._lock:
+            self._entries.clear()
+
+    def fold(self, path: str, opening: AccountState, rows: Sequence[sqlite3.Row]) -> AccountState:
+        """Return ``opening`` after every fill of ``rows`` (the ledger's fill rows, in order)."""
+        key = (path, opening.account)
+        values = [tuple(row) for row in rows]
+        with self._lock:
+            entry = self._entries.pop(key, None)
+        folded: list[tuple[Any, ...]] = []
+        points: dict[int, AccountState] = {}
+        if entry is not None and entry[0] == opening:
+            folded, points = entry[1], entry[2]
+        start, state = 0, opening
+        for length in sorted(points, reverse=True):
+            if length <= len(values) and values[:length] == folded[:length]:
+                start, state = length, points[length]
+                break
+        for row in rows[start:]:
+            state = apply_fill(state, _fill_from_row(row))
+        if values[: len(folded)] == folded:  # these rows extend the ones folded before
+            kept = values
+        elif folded[: len(values)] == values:  # they begin them
+            kept = folded
+        else:  # the ledger changed: keep the prefixes it still has
+            kept = values
+            points = {length: books for length, books in points.items() if length <= start}
+        points = dict(points)
+        points[len(values)] = state
+        points = {length: points[length] for length in sorted(points)[-self.KEEP_POINTS :]}
+        with self._lock:
+            self._entries[key] = (opening, kept, points)
+            while len(self._entries) > self.KEEP_PAIRS:
+                del self._entries[next(iter(self._entries))]
+        return state
+
+
+_REPLAYS = _ReplayCheckpoints()
 
 
 # --------------------------------------------------------------------------- the chain
@@ -2058,8 +2125,7 @@ class Ledger:
             (account, last),
         )
         try:
-            for row in rows:
-                state = apply_fill(state, _fill_from_row(row))
+            state = _REPLAYS.fold(str(self.path), state, rows)
         except (DuplicateFill, FillSequenceError, InvariantViolation) as exc:
             raise LedgerCorrupted(f"{self.path}: replaying {account}: {exc}") from exc
         state = start_day(state, days[-1])

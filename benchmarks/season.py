@@ -180,11 +180,40 @@ def _synthesis_equity(home: LabHome) -> float:
     return history[-1][1].equity / 10.0**digits
 
 
+class _Demoted(Exception):
+    """Raised after the loop closed on the day it demoted the watched genome."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(day.isoformat())
+        self.day = day
+
+
+def _stopping_at_demotion(close: Any, gid: str) -> Any:
+    """Wrap a loop closer so that the season stops after the day it demotes ``gid``."""
+
+    def stopping(day: date) -> Any:
+        loop_day = close(day)
+        if any(
+            m["genome_id"] == gid and m["to"] == "demoted"
+            for m in (*loop_day.recorded, *loop_day.transitions)
+        ):
+            raise _Demoted(day)
+        return loop_day
+
+    return stopping
+
+
 def demotion_run(
     root: Path, market: Market, *, decaying: bool, closed: bool, pre: int, horizon: int,
     promotion: PromotionConfig | None = None, pick: str = "sharpe",
+    stop_when_demoted: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """One seed's season around the break (see the module docstring); returns its figures."""
+    """One seed's season around the break (see the module docstring); returns its figures.
+
+    ``stop_when_demoted``: end the season after the day the champion is demoted (the loop
+    closed on it), for a caller that reads only when it was demoted: the later days cannot
+    change that day's move, only the final equity (then that of the day it stopped).
+    """
     probe = load_arena_data(market.spec(), LabHome(root / "probe"))
     days = trading_days(probe.daily)
     anchor = len(days) - 1 - horizon - 5
@@ -200,12 +229,17 @@ def demotion_run(
         return {"seed": market.seed, "decaying": decaying, "closed": closed, "skipped": str(exc)}
     config = ArenaConfig()
     accounts = LocalAccounts(home, config, data.rules())
+    close = closed_loop(home, data, promotion=promotion) if closed else None
+    if close is not None and stop_when_demoted:
+        close = _stopping_at_demotion(close, gid)
     started = time.perf_counter()
     try:
         result = replay_season(
             accounts, data, start, end, home=home, config=config, write_report=False,
-            close=closed_loop(home, data, promotion=promotion) if closed else None,
+            close=close,
         )  # fmt: skip
+    except _Demoted as stop:
+        result = {"days": sum(1 for d in days if start <= d <= stop.day)}
     finally:
         accounts.close()
     seconds = time.perf_counter() - started
