@@ -71,7 +71,8 @@ def test_propose_maps_each_lesson_to_one_bounded_record() -> None:
         Lesson(kind="high_vol_loss", account="aggressive", detail="lost",
                figures={"regime": "high_vol", "day_return": -0.02}),
     ]  # fmt: skip
-    worse = {"aggressive": contrast_of([-0.02] * 6, [-0.02] * 6 + [0.01] * 18)}
+    found = contrast_of([-0.02] * 6, [-0.02] * 6 + [0.01] * 18)
+    worse = {"aggressive": found, "conservative": found}
     made = {
         r.id: r for r in propose(DAY, lessons, 0.5, config, participation_cap=0.1, evidence=worse)
     }
@@ -125,7 +126,7 @@ def test_the_risk_budget_rules_need_the_memory_to_say_such_days_cost_the_account
     assert [(r.account, r.parameter) for r in other] == [("conservative", "risk_budget")]
 
 
-def test_a_behaviour_lesson_adjusts_only_on_a_day_it_cost_money() -> None:
+def test_a_behaviour_lesson_adjusts_only_on_a_losing_day_the_memory_backs() -> None:
     config = load_arena_config()
 
     def lessons(day_return: float) -> list[Lesson]:
@@ -137,11 +138,20 @@ def test_a_behaviour_lesson_adjusts_only_on_a_day_it_cost_money() -> None:
                    figures={"versus_twap": 1.0, "day_return": day_return}),
         ]  # fmt: skip
 
-    assert propose(DAY, lessons(+0.004), None, config, participation_cap=0.1) == []
-    assert propose(DAY, lessons(0.0), None, config, participation_cap=0.1) == []
-    # Control: the same lessons on a losing day make their two records.
-    made = propose(DAY, lessons(-0.004), None, config, participation_cap=0.1)
-    assert {r.parameter for r in made} == {"max_positions", "participation_cap"}
+    found = contrast_of([-0.02] * 6, [-0.02] * 6 + [0.01] * 18)
+    worse = {"aggressive": found, "conservative": found}
+
+    def made(day_return: float, evidence: dict | None) -> list:
+        return propose(
+            DAY, lessons(day_return), None, config, participation_cap=0.1, evidence=evidence
+        )
+
+    assert made(+0.004, worse) == [] and made(0.0, worse) == []  # it did not cost money
+    assert made(-0.004, None) == [] and made(-0.004, {}) == []  # nothing backs the lesson
+    # Control: a losing day the memory backs makes the two records, citing the memory.
+    records = made(-0.004, worse)
+    assert {r.parameter for r in records} == {"max_positions", "participation_cap"}
+    assert all("memory: in the 6 days most like today" in r.reason for r in records)
 
 
 def test_effective_settings_without_records_are_the_configured_objects() -> None:
@@ -259,12 +269,17 @@ def _app() -> typer.Typer:
     return app
 
 
+# A five-day season: the memory backs an adjustment after a day or two (the packaged
+# settings want 5 similar days and |t| >= 1, more than five days can give).
+QUICK_MEMORY = {"debate": {"memory_k": 2, "memory_min_days": 1, "memory_min_t": 0.0}}
+
+
 def _replay(home: LabHome) -> list[dict]:
     from arena.day import LocalAccounts
     from arena.market import load_arena_data
     from arena.season import replay_season
 
-    config = load_arena_config()
+    config = load_arena_config(overrides=QUICK_MEMORY)
     data = load_arena_data(SPEC, home)
     accounts = LocalAccounts(home, config, data.rules())
     try:
