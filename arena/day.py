@@ -422,7 +422,7 @@ def _memory_evidence(home: LabHome, day: date, k: int) -> dict[str, Contrast | N
         return {}
     after = day + timedelta(days=1)
     accounts = sorted({a for e in episodes for a in (e.outcome.get("accounts") or {})})
-    return {a: account_contrast(episodes, today.context, after, k, a) for a in accounts}
+    return account_contrast(episodes, today.context, after, k, accounts)
 
 
 def _store_adjustments(

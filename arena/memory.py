@@ -534,13 +534,15 @@ def account_contrast(
     context: Mapping[str, float | None],
     day: date,
     k: int,
-    account: str,
-) -> Contrast | None:
-    """Return how ``account``'s day return in the ``k`` day episodes nearest to ``context``
-    (known before ``day``) compared with its day return over all of them (:func:`nearest_days`'s
-    eligibility); ``None`` without a day of the account."""
+    accounts: Sequence[str],
+) -> dict[str, Contrast | None]:
+    """Return, per account, how its day return in the ``k`` day episodes nearest to
+    ``context`` (known before ``day``) compared with its day return over all of them
+    (:func:`nearest_days`'s eligibility; one ranking for every account); ``None`` for an
+    account without a day."""
+    everything = nearest_days(episodes, context, day, len(episodes))
 
-    def returns(found: Sequence[Neighbour]) -> list[float]:
+    def returns(found: Sequence[Neighbour], account: str) -> list[float]:
         out: list[float] = []
         for n in found:
             value = (n.episode.outcome.get("accounts") or {}).get(account)
@@ -548,8 +550,7 @@ def account_contrast(
                 out.append(float(value))
         return out
 
-    everything = nearest_days(episodes, context, day, len(episodes))
-    return contrast_of(returns(everything[:k]), returns(everything))
+    return {a: contrast_of(returns(everything[:k], a), returns(everything, a)) for a in accounts}
 
 
 # --------------------------------------------------------------------------- derivation

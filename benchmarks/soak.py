@@ -28,8 +28,9 @@ genome list rather than ``status_counts``) and never through ``alphaloop.metrics
 Run: ``python benchmarks/soak.py [--days 60] [--scrape-every 2-5] [--quick]``; progress goes
 to stderr, the last stdout line is ``days=.. errors=.. scrapes=.. serve_rss_day10_mb=..
 serve_rss_day60_mb=.. daily_peak_rss_day10_mb=.. daily_peak_rss_day60_mb=..
-metrics_match_ledger=true|false seconds=..`` (the "day 10"/"day 60" figures are the high-water
-marks up to that day, or up to the last day in a shorter run). Exit status 1 on any error or
+metrics_match_ledger=true|false seconds=..`` (the "day 10"/"day 60" figures are serve's
+high-water mark at the end of that day and that day's own daily process's peak, or the last
+day's in a shorter run). Exit status 1 on any error or
 mismatch. ``tests/alphaloop/test_soak.py`` runs :func:`run_soak` over a few days.
 """
 
@@ -144,9 +145,12 @@ class SoakResult:
         return None if value is None else value / 1024.0
 
     def daily_peak_mb(self, day_number: int) -> float | None:
-        """The largest daily process peak RSS (MB) over days 1..``day_number`` (capped)."""
-        peaks = [d.peak_rss_kb for d in self.days[:day_number] if d.peak_rss_kb is not None]
-        return max(peaks) / 1024.0 if peaks else None
+        """Day ``day_number``'s own daily process's peak RSS (MB) (1-based, capped): each day
+        is a new process, so a high-water mark over days would only repeat the first Friday."""
+        if not self.days:
+            return None
+        value = self.days[min(day_number, len(self.days)) - 1].peak_rss_kb
+        return None if value is None else value / 1024.0
 
 
 # --------------------------------------------------------------------------- days

@@ -506,7 +506,9 @@ def test_account_contrast_compares_the_similar_days_with_every_past_day() -> Non
     # A day known on the decision day is never counted (its outcome is tomorrow's news).
     late = Episode.from_dict({**near[0].to_dict(), "episode_id": "late", "day": DAY.isoformat(),
                               "known": DAY.isoformat()})  # fmt: skip
-    found = account_contrast([*near, *far, late], _context(0.12), DAY, 3, "aggressive")
+    found = account_contrast([*near, *far, late], _context(0.12), DAY, 3, ["aggressive"])[
+        "aggressive"
+    ]
     assert found is not None
     assert (found.days, found.baseline_days) == (3, 9)
     assert found.similar == pytest.approx(-0.01)
@@ -517,4 +519,6 @@ def test_account_contrast_compares_the_similar_days_with_every_past_day() -> Non
     assert found.worse_than_usual(min_days=3, min_t=1.0)
     assert not found.worse_than_usual(min_days=4, min_t=1.0)  # control: too few days
     # Control: an account the memory does not hold has no contrast.
-    assert account_contrast([*near, *far], _context(0.12), DAY, 3, "conservative") is None
+    assert account_contrast([*near, *far], _context(0.12), DAY, 3, ["conservative"]) == {
+        "conservative": None
+    }
